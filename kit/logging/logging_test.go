@@ -1,0 +1,153 @@
+package logging_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/requestid"
+)
+
+func TestNewLogfmt(t *testing.T) {
+	for _, format := range []string{"", "logfmt", "something-else"} {
+		t.Run("format="+format, func(t *testing.T) {
+			var buf bytes.Buffer
+			logger := logging.New(&buf, format)
+			_ = logger.Log("msg", "hello", "n", 1)
+
+			line := strings.TrimSpace(buf.String())
+			if !strings.HasPrefix(line, "ts=") {
+				t.Errorf("line %q does not start with ts=", line)
+			}
+			for _, want := range []string{"caller=logging_test.go:", "msg=hello", "n=1"} {
+				if !strings.Contains(line, want) {
+					t.Errorf("line %q does not contain %q", line, want)
+				}
+			}
+		})
+	}
+}
+
+func TestNewJSON(t *testing.T) {
+	var buf bytes.Buffer
+	logger := logging.New(&buf, "json")
+	_ = logger.Log("msg", "hello", "took", 1500*time.Millisecond)
+
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("line %q is not JSON: %v", buf.String(), err)
+	}
+	ts, _ := got["ts"].(string)
+	parsed, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		t.Fatalf("ts %q: %v", ts, err)
+	}
+	if !strings.HasSuffix(ts, "Z") {
+		t.Errorf("ts %q is not UTC", ts)
+	}
+	if d := time.Since(parsed); d < 0 || d > time.Minute {
+		t.Errorf("ts %v is not now", parsed)
+	}
+	if caller, _ := got["caller"].(string); !strings.HasPrefix(caller, "logging_test.go:") {
+		t.Errorf("caller = %q, want logging_test.go:<line>", caller)
+	}
+	if got, want := got["took"], "1.5s"; got != want {
+		t.Errorf("took = %v, want %v", got, want)
+	}
+}
+
+func TestValidFormat(t *testing.T) {
+	tests := []struct {
+		format string
+		want   bool
+	}{{"", true}, {"logfmt", true}, {"json", true}, {"JSON", false}, {"text", false}}
+	for _, tt := range tests {
+		if got := logging.ValidFormat(tt.format); got != tt.want {
+			t.Errorf("ValidFormat(%q) = %v, want %v", tt.format, got, tt.want)
+		}
+	}
+}
+
+type secretRequest struct {
+	Email    string
+	Password string
+}
+
+func TestEndpointMiddleware(t *testing.T) {
+	cause := errors.New("dial tcp 10.0.0.7:5432: connection refused")
+	tests := []struct {
+		name      string
+		requestID string
+		err       error
+		want      []string // substrings of the line
+		wantNot   []string
+	}{
+		{
+			name:      "success",
+			requestID: "req-1",
+			want:      []string{"level=info", "method=GetProduct", "request_id=req-1", "took="},
+			wantNot:   []string{"kind=", "err="},
+		},
+		{
+			name:      "business error logged at info",
+			requestID: "req-2",
+			err:       errs.New(errs.NotFound, "product not found"),
+			want:      []string{"level=info", "method=GetProduct", "request_id=req-2", "kind=not_found", `err="not_found: product not found"`},
+		},
+		{
+			name:      "unavailable logged at error with cause",
+			requestID: "req-3",
+			err:       errs.Wrap(cause, errs.Unavailable, "database unavailable"),
+			want:      []string{"level=error", "kind=unavailable", "connection refused", "request_id=req-3"},
+		},
+		{
+			name:    "unclassified error is internal",
+			err:     cause,
+			want:    []string{"level=error", "kind=internal", "connection refused"},
+			wantNot: []string{"request_id="},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			logger := log.NewLogfmtLogger(&buf)
+			ep := logging.EndpointMiddleware(logger, "GetProduct")(func(context.Context, any) (any, error) {
+				if tt.err != nil {
+					return nil, tt.err
+				}
+				return secretRequest{Email: "bob@example.com", Password: "response-secret"}, nil
+			})
+			ctx := context.Background()
+			if tt.requestID != "" {
+				ctx = requestid.NewContext(ctx, tt.requestID)
+			}
+			_, gotErr := ep(ctx, secretRequest{Email: "alice@example.com", Password: "hunter2"})
+			if gotErr != tt.err {
+				t.Errorf("error = %v, want %v unchanged", gotErr, tt.err)
+			}
+
+			line := buf.String()
+			if got := strings.Count(line, "\n"); got != 1 {
+				t.Errorf("logged %d lines, want 1: %q", got, line)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(line, want) {
+					t.Errorf("line %q does not contain %q", line, want)
+				}
+			}
+			for _, bad := range append(tt.wantNot, "hunter2", "alice@example.com", "response-secret", "bob@example.com") {
+				if strings.Contains(line, bad) {
+					t.Errorf("line %q contains %q", line, bad)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,142 @@
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"golang.org/x/time/rate"
+)
+
+// Keyed keeps one token bucket per key (a client IP address, a user id), so
+// one noisy client cannot use up everybody's share. Memory is bounded by
+// maxKeys buckets and reclaimed lazily on the calling goroutine: there is
+// nothing to start or stop. It is safe for concurrent use.
+type Keyed struct {
+	limit   rate.Limit
+	burst   int
+	maxKeys int
+	// idle is how long an untouched bucket takes to refill completely; after
+	// that it is the same as a new bucket and can be dropped.
+	idle time.Duration
+
+	mu      sync.Mutex
+	buckets map[string]*keyedBucket
+	// lru is the sentinel of a circular doubly linked list of buckets, most
+	// recently used first. Intrusive links avoid container/list's per-element
+	// allocation and interface conversions.
+	lru keyedBucket
+}
+
+type keyedBucket struct {
+	key        string
+	lim        *rate.Limiter
+	lastUsed   time.Time
+	prev, next *keyedBucket
+}
+
+// NewKeyed returns a Keyed limiter giving each key perSecond calls per second
+// with bursts of burst, remembering at most maxKeys keys (maxKeys < 1 is
+// treated as 1). perSecond and burst are normalised as by NewTokenBucket.
+//
+// When the table is full, the least recently used key is forgotten. Its next
+// call starts with a full bucket, which is harmless: it was the quietest key.
+func NewKeyed(perSecond float64, burst int, maxKeys int) *Keyed {
+	limit, burst := normalize(perSecond, burst)
+	k := &Keyed{
+		limit:   limit,
+		burst:   burst,
+		maxKeys: max(maxKeys, 1),
+		buckets: make(map[string]*keyedBucket),
+	}
+	if limit != rate.Inf {
+		k.idle = time.Duration(float64(burst) / float64(limit) * float64(time.Second))
+	}
+	k.lru.prev, k.lru.next = &k.lru, &k.lru
+	return k
+}
+
+// Allow takes a token from key's bucket if one is available. Otherwise it
+// reports false and how long until the key will have one.
+func (k *Keyed) Allow(key string) (bool, time.Duration) {
+	return k.AllowAt(key, time.Now())
+}
+
+// AllowAt is Allow as of time now, for callers (and tests) that already hold
+// the current time.
+func (k *Keyed) AllowAt(key string, now time.Time) (bool, time.Duration) {
+	if k.limit == rate.Inf {
+		return true, 0
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+
+	k.evictIdle(now)
+	b, ok := k.buckets[key]
+	if ok {
+		k.unlink(b)
+	} else {
+		if len(k.buckets) >= k.maxKeys {
+			k.remove(k.lru.prev)
+		}
+		b = &keyedBucket{key: key, lim: rate.NewLimiter(k.limit, k.burst)}
+		k.buckets[key] = b
+	}
+	b.lastUsed = now
+	k.pushFront(b)
+	return allow(b.lim, now)
+}
+
+// Len returns the number of keys currently remembered.
+func (k *Keyed) Len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.buckets)
+}
+
+// evictIdle drops a few buckets from the cold end that have refilled
+// completely. Doing a bounded amount of work per call keeps Allow O(1) while
+// the table still shrinks steadily once traffic moves on.
+func (k *Keyed) evictIdle(now time.Time) {
+	const perCall = 2
+	for range perCall {
+		b := k.lru.prev
+		if b == &k.lru || now.Sub(b.lastUsed) < k.idle {
+			return
+		}
+		k.remove(b)
+	}
+}
+
+func (k *Keyed) remove(b *keyedBucket) {
+	k.unlink(b)
+	delete(k.buckets, b.key)
+}
+
+func (k *Keyed) unlink(b *keyedBucket) {
+	b.prev.next = b.next
+	b.next.prev = b.prev
+	b.prev, b.next = nil, nil
+}
+
+func (k *Keyed) pushFront(b *keyedBucket) {
+	b.prev = &k.lru
+	b.next = k.lru.next
+	k.lru.next.prev = b
+	k.lru.next = b
+}
+
+// KeyedMiddleware rejects calls with Error while the bucket of the call's key
+// has no tokens. key extracts the key from the call, for example the user id
+// from the context; calls with an empty key share one bucket.
+func KeyedMiddleware(k *Keyed, key func(ctx context.Context, request any) string) endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			if ok, wait := k.Allow(key(ctx, request)); !ok {
+				return nil, Error(wait)
+			}
+			return next(ctx, request)
+		}
+	}
+}
