@@ -1,0 +1,18 @@
+// Package server runs a service's HTTP and gRPC servers with a graceful
+// lifecycle; every kitshop command's main ends in server.Run.
+//
+// Run serves /healthz and /readyz (kit/health) in front of the service's
+// handler and the grpc.health.v1 service on the gRPC server, becomes ready
+// and registers in service discovery once serving. When its context ends
+// (SIGTERM) or a server fails, it shuts down in the order that loses no
+// request:
+//
+//  1. readiness fails (/readyz 503, gRPC NOT_SERVING), so health checks and
+//     load balancers stop choosing this instance;
+//  2. the instance deregisters, then waits DeregisterDelay so that watchers
+//     (the gateway) drop it from their lists;
+//  3. HTTP and gRPC stop accepting and drain in-flight requests, for at most
+//     DrainTimeout, after which remaining connections are cut;
+//  4. Closers run (database pools and the like), when nothing uses them any
+//     more.
+package server

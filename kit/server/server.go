@@ -1,0 +1,329 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/oklog/run"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+
+	"github.com/kitshop/kitshop/kit/health"
+	"github.com/kitshop/kitshop/kit/httpx"
+)
+
+// DefaultDrainTimeout is how long in-flight requests may take to finish
+// during shutdown when Config.DrainTimeout is zero.
+const DefaultDrainTimeout = 15 * time.Second
+
+// Registrar registers the instance in service discovery (kit/consul
+// implements it). Register may block retrying until discovery is reachable
+// and must return when ctx ends; Deregister must be safe to call whether or
+// not Register succeeded.
+type Registrar interface {
+	Register(ctx context.Context) error
+	Deregister(ctx context.Context) error
+}
+
+// Config is what Run serves. At least one of HTTPListener and GRPCListener
+// is required; GRPCServer is required with GRPCListener. Run owns the
+// listeners and servers from the moment it is called.
+type Config struct {
+	// Name identifies the service in log lines.
+	Name string
+	// Logger receives one line per lifecycle step; nil discards them.
+	Logger log.Logger
+
+	// HTTPListener serves Handler behind /healthz, /readyz and, if set,
+	// /metrics.
+	HTTPListener net.Listener
+	// Handler serves every other path; nil answers 404 problems.
+	Handler http.Handler
+	// Metrics, if set, is served at GET /metrics (promhttp.Handler()).
+	Metrics http.Handler
+
+	// GRPCListener serves GRPCServer, on which Run registers the
+	// grpc.health.v1 service unless it is registered already.
+	GRPCListener net.Listener
+	GRPCServer   *grpc.Server
+
+	// Health is the readiness Run flips; nil means a Health without checks.
+	Health *health.Health
+	// Registrar registers the instance once serving; nil skips discovery.
+	Registrar Registrar
+
+	// DrainTimeout bounds the wait for in-flight requests at shutdown;
+	// zero means DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// DeregisterDelay is a pause after deregistering and before draining,
+	// so that watchers stop sending traffic before the listeners close.
+	DeregisterDelay time.Duration
+
+	// Closers run in order after both servers have stopped.
+	Closers []func()
+}
+
+// Run serves until ctx ends or a server fails, then shuts down gracefully
+// (see the package documentation) and returns. It returns nil after a
+// shutdown caused by ctx, and the failure otherwise.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		// Run owns the listeners; do not leave them bound.
+		for _, ln := range []net.Listener{cfg.HTTPListener, cfg.GRPCListener} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+		return err
+	}
+	cfg.setDefaults()
+	logger := log.With(cfg.Logger, "component", "server", "server", cfg.Name)
+	h := cfg.Health
+
+	var httpSrv *http.Server
+	if cfg.HTTPListener != nil {
+		httpSrv = &http.Server{
+			Handler:           cfg.routes(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          stdlog.New(log.NewStdlibAdapter(level.Warn(log.With(logger, "transport", "http"))), "", 0),
+		}
+	}
+	if cfg.GRPCListener != nil {
+		registerGRPCHealth(cfg.GRPCServer, h)
+	}
+
+	regCtx, regCancel := context.WithCancel(ctx)
+	defer regCancel()
+	lc := &lifecycle{cfg: cfg, logger: logger, httpSrv: httpSrv, stop: make(chan struct{}),
+		regCtx: regCtx, regCancel: regCancel, regDone: make(chan struct{})}
+	var g run.Group
+	// The lifecycle actor comes first: run.Group interrupts actors in the
+	// order they were added, so its interrupt, the ordered shutdown, runs
+	// before anything else is touched.
+	g.Add(func() error { return lc.run(ctx) }, func(error) { lc.shutdown(ctx) })
+	if httpSrv != nil {
+		g.Add(func() error {
+			if err := httpSrv.Serve(cfg.HTTPListener); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http server: %w", err)
+			}
+			return nil
+		}, func(error) {})
+	}
+	if cfg.GRPCListener != nil {
+		g.Add(func() error {
+			if err := cfg.GRPCServer.Serve(cfg.GRPCListener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				return fmt.Errorf("grpc server: %w", err)
+			}
+			return nil
+		}, func(error) {})
+	}
+	err := g.Run()
+	if err != nil {
+		level.Error(logger).Log("msg", "server failed", "err", err)
+	}
+
+	if len(cfg.Closers) > 0 {
+		level.Info(logger).Log("msg", "closing resources", "count", len(cfg.Closers))
+	}
+	for _, c := range cfg.Closers {
+		c()
+	}
+	level.Info(logger).Log("msg", "stopped")
+	return err
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.HTTPListener == nil && c.GRPCListener == nil:
+		return errors.New("server: no listener: set HTTPListener, GRPCListener or both")
+	case c.GRPCListener != nil && c.GRPCServer == nil:
+		return errors.New("server: GRPCListener set without GRPCServer")
+	case c.DrainTimeout < 0, c.DeregisterDelay < 0:
+		return errors.New("server: negative DrainTimeout or DeregisterDelay")
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = log.NewNopLogger()
+	}
+	if c.Health == nil {
+		c.Health = health.New()
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+}
+
+// routes puts the health endpoints (and metrics) in front of the handler.
+func (c *Config) routes() http.Handler {
+	r := httpx.NewRouter(c.Logger)
+	r.Handle(http.MethodGet, "/healthz", c.Health.LiveHandler())
+	r.Handle(http.MethodGet, "/readyz", c.Health.ReadyHandler())
+	if c.Metrics != nil {
+		r.Handle(http.MethodGet, "/metrics", c.Metrics)
+	}
+	if c.Handler != nil {
+		r.Handle("", "/", c.Handler)
+	}
+	return r
+}
+
+// registerGRPCHealth registers the health service unless the caller did, and
+// makes every other registered service's health status follow readiness.
+func registerGRPCHealth(srv *grpc.Server, h *health.Health) {
+	services := srv.GetServiceInfo()
+	if _, ok := services[healthpb.Health_ServiceDesc.ServiceName]; !ok {
+		healthpb.RegisterHealthServer(srv, h.GRPC())
+	}
+	for name := range services {
+		switch name {
+		case healthpb.Health_ServiceDesc.ServiceName,
+			grpc_reflection_v1.ServerReflection_ServiceDesc.ServiceName,
+			grpc_reflection_v1alpha.ServerReflection_ServiceDesc.ServiceName:
+			continue
+		}
+		h.AddGRPCService(name)
+	}
+}
+
+// lifecycle is the state shared by the startup and the ordered shutdown.
+type lifecycle struct {
+	cfg     Config
+	logger  log.Logger
+	httpSrv *http.Server
+
+	regCtx    context.Context
+	regCancel context.CancelFunc
+	regDone   chan struct{} // closed when Register has returned
+
+	mu         sync.Mutex
+	stopping   bool          // set by shutdown; startup must not happen after it
+	registered bool          // Register was started
+	stop       chan struct{} // closed by shutdown to end run
+}
+
+// run marks the process ready, starts registration and waits for the end.
+func (lc *lifecycle) run(ctx context.Context) error {
+	lc.start()
+	select {
+	case <-ctx.Done():
+		level.Info(lc.logger).Log("msg", "shutdown requested", "reason", context.Cause(ctx))
+	case <-lc.stop:
+	}
+	return nil
+}
+
+// start becomes ready and starts registration, unless a failing server has
+// already begun the shutdown: readiness must never come back after it.
+func (lc *lifecycle) start() {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.stopping {
+		return
+	}
+	if ln := lc.cfg.HTTPListener; ln != nil {
+		level.Info(lc.logger).Log("msg", "listening", "transport", "http", "addr", ln.Addr())
+	}
+	if ln := lc.cfg.GRPCListener; ln != nil {
+		level.Info(lc.logger).Log("msg", "listening", "transport", "grpc", "addr", ln.Addr())
+	}
+	// The listeners are bound, so connections queue from now on even if the
+	// Serve loops are a moment away.
+	lc.cfg.Health.SetReady(true)
+
+	r := lc.cfg.Registrar
+	if r == nil {
+		return
+	}
+	lc.registered = true
+	go func() {
+		defer close(lc.regDone)
+		err := r.Register(lc.regCtx)
+		switch {
+		case lc.regCtx.Err() != nil:
+			// Shutting down before registration finished; Deregister follows.
+		case err != nil:
+			level.Error(lc.logger).Log("msg", "registration failed", "err", err)
+		default:
+			level.Info(lc.logger).Log("msg", "registered")
+		}
+	}()
+}
+
+// shutdown runs the ordered shutdown; run.Group calls it once, after run
+// or a server has returned.
+func (lc *lifecycle) shutdown(ctx context.Context) {
+	lc.mu.Lock()
+	lc.stopping = true
+	close(lc.stop)
+	registered := lc.registered
+	lc.mu.Unlock()
+
+	logger, cfg := lc.logger, lc.cfg
+	// Work that must finish even though ctx has ended gets its own
+	// deadlines from a context that is never canceled.
+	base := context.WithoutCancel(ctx)
+
+	level.Info(logger).Log("msg", "not ready")
+	cfg.Health.SetReady(false)
+
+	lc.regCancel() // a Register still retrying is pointless now
+	if registered {
+		<-lc.regDone
+		dctx, cancel := context.WithTimeout(base, cfg.DrainTimeout)
+		if err := cfg.Registrar.Deregister(dctx); err != nil {
+			level.Warn(logger).Log("msg", "deregistration failed", "err", err)
+		} else {
+			level.Info(logger).Log("msg", "deregistered")
+		}
+		cancel()
+	}
+	if cfg.DeregisterDelay > 0 {
+		level.Info(logger).Log("msg", "waiting for watchers", "delay", cfg.DeregisterDelay)
+		time.Sleep(cfg.DeregisterDelay)
+	}
+
+	level.Info(logger).Log("msg", "draining", "timeout", cfg.DrainTimeout)
+	drainCtx, cancel := context.WithTimeout(base, cfg.DrainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	if lc.httpSrv != nil {
+		wg.Go(func() {
+			if err := lc.httpSrv.Shutdown(drainCtx); err != nil {
+				level.Warn(logger).Log("msg", "http drain incomplete, closing connections", "transport", "http", "err", err)
+				lc.httpSrv.Close()
+			}
+		})
+	}
+	if cfg.GRPCListener != nil {
+		wg.Go(func() {
+			done := make(chan struct{})
+			go func() {
+				cfg.GRPCServer.GracefulStop()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-drainCtx.Done():
+				level.Warn(logger).Log("msg", "grpc drain incomplete, closing connections", "transport", "grpc")
+				cfg.GRPCServer.Stop()
+				<-done
+			}
+		})
+	}
+	wg.Wait()
+	level.Info(logger).Log("msg", "drained")
+}
