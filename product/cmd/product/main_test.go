@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/kit/grpcx"
+	"github.com/kitshop/kitshop/kit/requestid"
+	productv1 "github.com/kitshop/kitshop/proto/product/v1"
+)
+
+func TestMain(m *testing.M) {
+	testenv.Main(m)
+}
+
+// logBuffer collects the program's log lines; run writes from several
+// goroutines while the test reads.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the JSON log lines written so far.
+func (b *logBuffer) lines() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// instance is the program running in the test.
+type instance struct {
+	httpAddr, grpcAddr string
+	logs               *logBuffer
+	stop               func() error // cancels run and returns its error
+}
+
+// start runs the program with args (plus test defaults) until the test ends
+// or stop is called, and waits until it listens.
+func start(t *testing.T, args ...string) *instance {
+	t.Helper()
+	args = append([]string{
+		"-http-addr", "127.0.0.1:0",
+		"-grpc-addr", "127.0.0.1:0",
+		"-log-format", "json",
+		"-deregister-delay", "0",
+		"-drain-timeout", "5s",
+	}, args...)
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &logBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, logs) }()
+
+	var once sync.Once
+	var runErr error
+	inst := &instance{logs: logs, stop: func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(20 * time.Second):
+				runErr = errors.New("run did not return within 20s of cancel")
+			}
+		})
+		return runErr
+	}}
+	t.Cleanup(func() {
+		if err := inst.stop(); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	for inst.httpAddr == "" || inst.grpcAddr == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v\nlogs:\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not listening after 30s; logs:\n%s", logs)
+		}
+		for _, l := range logs.lines() {
+			if l["msg"] != "listening" {
+				continue
+			}
+			addr, _ := l["addr"].(string)
+			switch l["transport"] {
+			case "http":
+				inst.httpAddr = addr
+			case "grpc":
+				inst.grpcAddr = addr
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return inst
+}
+
+func get(t *testing.T, url string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+func TestRunServesSeededCatalog(t *testing.T) {
+	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "", "-seed")
+	base := "http://" + inst.httpAddr
+
+	if status, _, body := get(t, base+"/readyz"); status != http.StatusOK {
+		t.Errorf("/readyz = %d %s, want 200", status, body)
+	}
+	status, header, body := get(t, base+"/api/v1/products?limit=100")
+	if status != http.StatusOK {
+		t.Fatalf("list = %d %s", status, body)
+	}
+	if header.Get(requestid.Header) == "" {
+		t.Error("no request id on the response")
+	}
+	var page struct {
+		Products []struct {
+			ID  string `json:"id"`
+			SKU string `json:"sku"`
+		} `json:"products"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Products) < 15 {
+		t.Fatalf("seeded catalog has %d products, want about 20", len(page.Products))
+	}
+
+	cc, err := grpcx.Dial(inst.grpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := productv1.NewProductServiceClient(cc).GetProduct(ctx, &productv1.GetProductRequest{Id: page.Products[0].ID})
+	if err != nil {
+		t.Fatalf("GetProduct over gRPC: %v", err)
+	}
+	if got := resp.GetProduct().GetSku(); got != page.Products[0].SKU {
+		t.Errorf("gRPC sku = %q, want %q", got, page.Products[0].SKU)
+	}
+
+	if err := inst.stop(); err != nil {
+		t.Fatalf("run after cancel: %v", err)
+	}
+	logs := inst.logs.String()
+	for _, want := range []string{`"msg":"seed data applied"`, `"msg":"drained"`, `"msg":"stopped"`, `"method":"ListProducts"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
+		}
+	}
+}
+
+func TestRunSeedTwice(t *testing.T) {
+	db := testenv.Database(t)
+	for range 2 {
+		inst := start(t, "-database-url", db, "-consul-addr", "", "-seed")
+		if err := inst.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRunRegistersInConsul(t *testing.T) {
+	c := testenv.Consul(t)
+	client, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", c.Addr(), "-instance-id", "product-test-1")
+
+	var svc *consulapi.AgentService
+	deadline := time.Now().Add(20 * time.Second)
+	for svc == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not registered after 20s; logs:\n%s", inst.logs)
+		}
+		services, err := client.Agent().Services()
+		if err == nil {
+			svc = services["product-test-1"]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if svc.Service != "product" || svc.Meta["api_prefix"] != "/api/v1/products" || !strings.HasSuffix(inst.httpAddr, ":"+strconv.Itoa(svc.Port)) {
+		t.Errorf("registered %+v, want service product, api_prefix /api/v1/products, port of %s", svc, inst.httpAddr)
+	}
+	if !strings.HasSuffix(inst.grpcAddr, ":"+svc.Meta["grpc_port"]) {
+		t.Errorf("grpc_port meta %q, want the port of %s", svc.Meta["grpc_port"], inst.grpcAddr)
+	}
+
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	services, err := client.Agent().Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := services["product-test-1"]; ok {
+		t.Error("still registered after shutdown")
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string // substring; "" means success
+	}{
+		{name: "minimal", args: []string{"-database-url", "postgres://x"}},
+		{name: "from environment", env: map[string]string{"PRODUCT_DATABASE_URL": "postgres://x", "PRODUCT_CONSUL_ADDR": ""}},
+		{name: "missing database url", args: nil, wantErr: "PRODUCT_DATABASE_URL"},
+		{name: "bad log format", args: []string{"-database-url", "x", "-log-format", "yaml"}, wantErr: "-log-format"},
+		{name: "bad env value", args: []string{"-database-url", "x"}, env: map[string]string{"PRODUCT_SEED": "maybe"}, wantErr: "PRODUCT_SEED"},
+		{name: "unknown flag", args: []string{"-database-url", "x", "-nope"}, wantErr: "nope"},
+		{name: "extra argument", args: []string{"-database-url", "x", "extra"}, wantErr: "unexpected arguments"},
+		{name: "zero rate", args: []string{"-database-url", "x", "-rate-limit", "0"}, wantErr: "-rate-limit"},
+		{name: "negative timeout", args: []string{"-database-url", "x", "-request-timeout", "-1s"}, wantErr: "must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			o, err := parseOptions(tt.args, io.Discard)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("parseOptions: %v", err)
+				}
+				if o.databaseURL != "postgres://x" || !strings.HasPrefix(o.instanceID, "product-") {
+					t.Errorf("options %+v", o)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %v, want one mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseOptionsHelp(t *testing.T) {
+	var usage bytes.Buffer
+	_, err := parseOptions([]string{"-h"}, &usage)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("error %v, want flag.ErrHelp", err)
+	}
+	if !strings.Contains(usage.String(), "-database-url") {
+		t.Errorf("usage lacks -database-url:\n%s", usage.String())
+	}
+}
+
+func TestConsulDisabledEnvironment(t *testing.T) {
+	t.Setenv("PRODUCT_CONSUL_ADDR", "")
+	o, err := parseOptions([]string{"-database-url", "x"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.consulAddr != "" {
+		t.Errorf("consul addr %q, want empty (disabled by PRODUCT_CONSUL_ADDR=\"\")", o.consulAddr)
+	}
+}

@@ -1,0 +1,148 @@
+package product
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-kit/kit/endpoint"
+
+	"github.com/kitshop/kitshop/kit/errs"
+)
+
+// Method names, as in the gRPC service; endpoint middleware (logging, rate
+// limits) is keyed by them, so HTTP and gRPC calls log the same method.
+const (
+	MethodList   = "ListProducts"
+	MethodGet    = "GetProduct"
+	MethodCreate = "CreateProduct"
+	MethodUpdate = "UpdateProduct"
+	MethodDelete = "DeleteProduct"
+)
+
+// Endpoints holds one go-kit endpoint per Service method; both transports
+// serve the same set, so middleware applied here applies to both.
+//
+// Endpoints return the service's errors as the endpoint error (not inside the
+// response), so that endpoint middleware sees them: logging records the kind,
+// and a breaker can tell business errors from failures.
+type Endpoints struct {
+	List   endpoint.Endpoint // ListRequest -> ListResponse
+	Get    endpoint.Endpoint // GetRequest -> GetResponse
+	Create endpoint.Endpoint // CreateRequest -> CreateResponse
+	Update endpoint.Endpoint // UpdateRequest -> UpdateResponse
+	Delete endpoint.Endpoint // DeleteRequest -> DeleteResponse
+}
+
+// NewEndpoints returns the endpoints of svc, without middleware.
+func NewEndpoints(svc Service) Endpoints {
+	return Endpoints{
+		List: typed(MethodList, func(ctx context.Context, req ListRequest) (ListResponse, error) {
+			page, err := svc.List(ctx, ListQuery(req))
+			return ListResponse{Products: page.Products, NextPageToken: page.NextPageToken}, err
+		}),
+		Get: typed(MethodGet, func(ctx context.Context, req GetRequest) (GetResponse, error) {
+			p, err := svc.Get(ctx, req.ID)
+			return GetResponse{Product: p}, err
+		}),
+		Create: typed(MethodCreate, func(ctx context.Context, req CreateRequest) (CreateResponse, error) {
+			p, err := svc.Create(ctx, req.Product)
+			return CreateResponse{Product: p}, err
+		}),
+		Update: typed(MethodUpdate, func(ctx context.Context, req UpdateRequest) (UpdateResponse, error) {
+			p, err := svc.Update(ctx, req.ID, req.Patch)
+			return UpdateResponse{Product: p}, err
+		}),
+		Delete: typed(MethodDelete, func(ctx context.Context, req DeleteRequest) (DeleteResponse, error) {
+			return DeleteResponse{}, svc.Delete(ctx, req.ID)
+		}),
+	}
+}
+
+// Wrap returns the endpoints with middleware applied, chosen per method by
+// mw (called once per method with its Method* name). Use it to add logging,
+// rate limiting or timeouts with the method name baked in:
+//
+//	eps = eps.Wrap(func(method string) endpoint.Middleware {
+//		return endpoint.Chain(logging.EndpointMiddleware(logger, method), middleware.Timeout(5*time.Second))
+//	})
+//
+// The first middleware in a chain is the outermost.
+func (e Endpoints) Wrap(mw func(method string) endpoint.Middleware) Endpoints {
+	return Endpoints{
+		List:   mw(MethodList)(e.List),
+		Get:    mw(MethodGet)(e.Get),
+		Create: mw(MethodCreate)(e.Create),
+		Update: mw(MethodUpdate)(e.Update),
+		Delete: mw(MethodDelete)(e.Delete),
+	}
+}
+
+// typed adapts a typed function to go-kit's untyped endpoint. On error the
+// response is nil, so nothing half-built reaches an encoder.
+func typed[Req, Resp any](method string, f func(context.Context, Req) (Resp, error)) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req, ok := request.(Req)
+		if !ok {
+			// A transport decoded into the wrong type: a wiring bug.
+			return nil, errs.Wrap(fmt.Errorf("%s: unexpected request type %T", method, request), errs.Internal, "")
+		}
+		resp, err := f(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
+}
+
+// ListRequest is the request of the List endpoint; see ListQuery.
+type ListRequest struct {
+	Limit     int
+	PageToken string
+	Q         string
+}
+
+// ListResponse is one page of products; NextPageToken is empty on the last
+// page.
+type ListResponse struct {
+	Products      []Product `json:"products"`
+	NextPageToken string    `json:"next_page_token,omitempty"`
+}
+
+// GetRequest is the request of the Get endpoint.
+type GetRequest struct {
+	ID string
+}
+
+// GetResponse carries the product found.
+type GetResponse struct {
+	Product Product
+}
+
+// CreateRequest is the request of the Create endpoint.
+type CreateRequest struct {
+	Product NewProduct
+}
+
+// CreateResponse carries the product created.
+type CreateResponse struct {
+	Product Product
+}
+
+// UpdateRequest is the request of the Update endpoint.
+type UpdateRequest struct {
+	ID    string
+	Patch Patch
+}
+
+// UpdateResponse carries the product as updated.
+type UpdateResponse struct {
+	Product Product
+}
+
+// DeleteRequest is the request of the Delete endpoint.
+type DeleteRequest struct {
+	ID string
+}
+
+// DeleteResponse is the empty response of the Delete endpoint.
+type DeleteResponse struct{}

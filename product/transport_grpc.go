@@ -1,0 +1,196 @@
+package product
+
+import (
+	"context"
+
+	grpctransport "github.com/go-kit/kit/transport/grpc"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/requestid"
+	productv1 "github.com/kitshop/kitshop/proto/product/v1"
+)
+
+// NewGRPCServer serves the endpoints as kitshop.product.v1.ProductService.
+// Handlers return the service's *errs.Error values unchanged; the server's
+// interceptors (kit/grpcx) turn them into gRPC statuses, so the server must
+// be built with grpcx.NewServer.
+func NewGRPCServer(eps Endpoints, logger log.Logger) productv1.ProductServiceServer {
+	opts := []grpctransport.ServerOption{
+		grpctransport.ServerErrorHandler(grpcErrorHandler(logger)),
+	}
+	return &grpcServer{
+		list:   grpctransport.NewServer(eps.List, decodeGRPCListRequest, encodeGRPCListResponse, opts...),
+		get:    grpctransport.NewServer(eps.Get, decodeGRPCGetRequest, encodeGRPCGetResponse, opts...),
+		create: grpctransport.NewServer(eps.Create, decodeGRPCCreateRequest, encodeGRPCCreateResponse, opts...),
+		update: grpctransport.NewServer(eps.Update, decodeGRPCUpdateRequest, encodeGRPCUpdateResponse, opts...),
+		delete: grpctransport.NewServer(eps.Delete, decodeGRPCDeleteRequest, encodeGRPCDeleteResponse, opts...),
+	}
+}
+
+type grpcServer struct {
+	productv1.UnimplementedProductServiceServer
+	list, get, create, update, delete grpctransport.Handler
+}
+
+// serve runs a go-kit handler and asserts its response type; a generic
+// function because the generated interface wants concrete types.
+func serve[Resp any](ctx context.Context, h grpctransport.Handler, req any) (Resp, error) {
+	_, resp, err := h.ServeGRPC(ctx, req)
+	if err != nil {
+		var zero Resp
+		return zero, err
+	}
+	return resp.(Resp), nil
+}
+
+func (s *grpcServer) ListProducts(ctx context.Context, req *productv1.ListProductsRequest) (*productv1.ListProductsResponse, error) {
+	return serve[*productv1.ListProductsResponse](ctx, s.list, req)
+}
+
+func (s *grpcServer) GetProduct(ctx context.Context, req *productv1.GetProductRequest) (*productv1.GetProductResponse, error) {
+	return serve[*productv1.GetProductResponse](ctx, s.get, req)
+}
+
+func (s *grpcServer) CreateProduct(ctx context.Context, req *productv1.CreateProductRequest) (*productv1.CreateProductResponse, error) {
+	return serve[*productv1.CreateProductResponse](ctx, s.create, req)
+}
+
+func (s *grpcServer) UpdateProduct(ctx context.Context, req *productv1.UpdateProductRequest) (*productv1.UpdateProductResponse, error) {
+	return serve[*productv1.UpdateProductResponse](ctx, s.update, req)
+}
+
+func (s *grpcServer) DeleteProduct(ctx context.Context, req *productv1.DeleteProductRequest) (*productv1.DeleteProductResponse, error) {
+	return serve[*productv1.DeleteProductResponse](ctx, s.delete, req)
+}
+
+// grpcErrorHandler logs rejected calls at debug level, like kit/httpx does
+// for HTTP; failures are logged by the grpcx interceptor, so each error is
+// logged once by the transport.
+func grpcErrorHandler(logger log.Logger) grpcErrorHandlerFunc {
+	return func(ctx context.Context, err error) {
+		if kind := errs.KindOf(err); kind.Business() {
+			level.Debug(logger).Log("msg", "request rejected", "kind", kind, "detail", errs.Message(err),
+				"request_id", requestid.FromContext(ctx))
+		}
+	}
+}
+
+// grpcErrorHandlerFunc adapts a function to go-kit's transport.ErrorHandler.
+type grpcErrorHandlerFunc func(ctx context.Context, err error)
+
+func (f grpcErrorHandlerFunc) Handle(ctx context.Context, err error) { f(ctx, err) }
+
+func decodeGRPCListRequest(_ context.Context, r any) (any, error) {
+	req := r.(*productv1.ListProductsRequest)
+	return ListRequest{Limit: int(req.GetLimit()), PageToken: req.GetPageToken(), Q: req.GetQ()}, nil
+}
+
+func encodeGRPCListResponse(_ context.Context, r any) (any, error) {
+	resp := r.(ListResponse)
+	out := &productv1.ListProductsResponse{
+		Products:      make([]*productv1.Product, 0, len(resp.Products)),
+		NextPageToken: resp.NextPageToken,
+	}
+	for _, p := range resp.Products {
+		out.Products = append(out.Products, ToProto(p))
+	}
+	return out, nil
+}
+
+func decodeGRPCGetRequest(_ context.Context, r any) (any, error) {
+	return GetRequest{ID: r.(*productv1.GetProductRequest).GetId()}, nil
+}
+
+func encodeGRPCGetResponse(_ context.Context, r any) (any, error) {
+	return &productv1.GetProductResponse{Product: ToProto(r.(GetResponse).Product)}, nil
+}
+
+func decodeGRPCCreateRequest(_ context.Context, r any) (any, error) {
+	req := r.(*productv1.CreateProductRequest)
+	return CreateRequest{Product: NewProduct{
+		SKU:         req.GetSku(),
+		Name:        req.GetName(),
+		Description: req.GetDescription(),
+		PriceMinor:  req.GetPriceMinor(),
+		Currency:    req.GetCurrency(),
+		Stock:       req.GetStock(),
+	}}, nil
+}
+
+func encodeGRPCCreateResponse(_ context.Context, r any) (any, error) {
+	return &productv1.CreateProductResponse{Product: ToProto(r.(CreateResponse).Product)}, nil
+}
+
+func decodeGRPCUpdateRequest(_ context.Context, r any) (any, error) {
+	req := r.(*productv1.UpdateProductRequest)
+	// proto3 optional fields are pointers: nil means "leave unchanged",
+	// exactly Patch's convention. Copy them so the service never aliases
+	// the message.
+	return UpdateRequest{ID: req.GetId(), Patch: Patch{
+		SKU:         clone(req.Sku),
+		Name:        clone(req.Name),
+		Description: clone(req.Description),
+		PriceMinor:  clone(req.PriceMinor),
+		Currency:    clone(req.Currency),
+		Stock:       clone(req.Stock),
+	}}, nil
+}
+
+func encodeGRPCUpdateResponse(_ context.Context, r any) (any, error) {
+	return &productv1.UpdateProductResponse{Product: ToProto(r.(UpdateResponse).Product)}, nil
+}
+
+func decodeGRPCDeleteRequest(_ context.Context, r any) (any, error) {
+	return DeleteRequest{ID: r.(*productv1.DeleteProductRequest).GetId()}, nil
+}
+
+func encodeGRPCDeleteResponse(_ context.Context, _ any) (any, error) {
+	return &productv1.DeleteProductResponse{}, nil
+}
+
+// ToProto converts a product to its protobuf message.
+func ToProto(p Product) *productv1.Product {
+	return &productv1.Product{
+		Id:          p.ID,
+		Sku:         p.SKU,
+		Name:        p.Name,
+		Description: p.Description,
+		PriceMinor:  p.PriceMinor,
+		Currency:    p.Currency,
+		Stock:       p.Stock,
+		CreatedAt:   timestamppb.New(p.CreatedAt),
+		UpdatedAt:   timestamppb.New(p.UpdatedAt),
+	}
+}
+
+// FromProto converts a protobuf product back, for gRPC clients. Missing
+// timestamps become the zero time.
+func FromProto(m *productv1.Product) Product {
+	p := Product{
+		ID:          m.GetId(),
+		SKU:         m.GetSku(),
+		Name:        m.GetName(),
+		Description: m.GetDescription(),
+		PriceMinor:  m.GetPriceMinor(),
+		Currency:    m.GetCurrency(),
+		Stock:       m.GetStock(),
+	}
+	if m.GetCreatedAt() != nil {
+		p.CreatedAt = m.GetCreatedAt().AsTime()
+	}
+	if m.GetUpdatedAt() != nil {
+		p.UpdatedAt = m.GetUpdatedAt().AsTime()
+	}
+	return p
+}
+
+func clone[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

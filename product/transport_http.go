@@ -1,0 +1,238 @@
+package product
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	httptransport "github.com/go-kit/kit/transport/http"
+	"github.com/go-kit/log"
+
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/httpx"
+)
+
+// HTTP routes of the catalog. The gateway forwards /api/v1/products paths
+// unchanged, so they are the same behind it and on the service's own port.
+const (
+	CollectionPath = "/api/v1/products"
+	ItemPath       = "/api/v1/products/{id}"
+)
+
+// NewHTTPHandler serves the endpoints as a JSON API:
+//
+//	GET    /api/v1/products?limit=&page_token=&q=  200 {"products":[…],"next_page_token":"…"}
+//	POST   /api/v1/products                        201 product, Location header
+//	GET    /api/v1/products/{id}                   200 product
+//	PATCH  /api/v1/products/{id}                   200 product (only the fields sent change)
+//	DELETE /api/v1/products/{id}                   204
+//
+// Every error is an application/problem+json document (kit/httpx). Request
+// bodies are strict: JSON only, at most 1 MiB, no unknown fields, no nulls.
+func NewHTTPHandler(eps Endpoints, logger log.Logger) http.Handler {
+	opts := httpx.ServerOptions(logger)
+	r := httpx.NewRouter(logger)
+	r.Handle(http.MethodGet, CollectionPath, httptransport.NewServer(eps.List, decodeHTTPListRequest, encodeHTTPListResponse, opts...))
+	r.Handle(http.MethodPost, CollectionPath, httptransport.NewServer(eps.Create, decodeHTTPCreateRequest, encodeHTTPCreateResponse, opts...))
+	r.Handle(http.MethodGet, ItemPath, httptransport.NewServer(eps.Get, decodeHTTPGetRequest, encodeHTTPGetResponse, opts...))
+	r.Handle(http.MethodPatch, ItemPath, httptransport.NewServer(eps.Update, decodeHTTPUpdateRequest, encodeHTTPUpdateResponse, opts...))
+	r.Handle(http.MethodDelete, ItemPath, httptransport.NewServer(eps.Delete, decodeHTTPDeleteRequest, encodeHTTPDeleteResponse, opts...))
+	return r
+}
+
+// ItemURL returns the path of the product with id, as used in Location.
+func ItemURL(id string) string {
+	return CollectionPath + "/" + url.PathEscape(id)
+}
+
+func decodeHTTPListRequest(_ context.Context, r *http.Request) (any, error) {
+	query := r.URL.Query()
+	var (
+		req    ListRequest
+		fields []errs.FieldError
+	)
+	single := func(name string) string {
+		vs := query[name]
+		if len(vs) > 1 {
+			fields = append(fields, errs.FieldError{Field: name, Message: "must be given at most once"})
+		}
+		if len(vs) == 0 {
+			return ""
+		}
+		return vs[0]
+	}
+	if _, present := query["limit"]; present {
+		// An explicit limit must be a real page size: 0 is only the
+		// "default" for callers that leave it out.
+		n, err := strconv.Atoi(single("limit"))
+		switch {
+		case err != nil:
+			fields = append(fields, errs.FieldError{Field: "limit", Message: "must be an integer"})
+		case n == 0:
+			fields = append(fields, errs.FieldError{Field: "limit", Message: "must be between 1 and 100"})
+		default:
+			req.Limit = n
+		}
+	}
+	req.PageToken = single("page_token")
+	req.Q = single("q")
+	if err := errs.InvalidFields(fields...); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func decodeHTTPGetRequest(_ context.Context, r *http.Request) (any, error) {
+	return GetRequest{ID: r.PathValue("id")}, nil
+}
+
+func decodeHTTPDeleteRequest(_ context.Context, r *http.Request) (any, error) {
+	return DeleteRequest{ID: r.PathValue("id")}, nil
+}
+
+// createBody is the JSON body of POST /api/v1/products. description and
+// stock may be left out (empty, 0); the others are required, so that a
+// forgotten price is not silently a free product.
+type createBody struct {
+	SKU         *string `json:"sku"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	PriceMinor  *int64  `json:"price_minor"`
+	Currency    *string `json:"currency"`
+	Stock       *int64  `json:"stock"`
+}
+
+func decodeHTTPCreateRequest(_ context.Context, r *http.Request) (any, error) {
+	var body createBody
+	nulls, err := decodeBody(r, &body)
+	if err != nil {
+		return nil, err
+	}
+	fields := slices.Clone(nulls)
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"sku", body.SKU != nil},
+		{"name", body.Name != nil},
+		{"price_minor", body.PriceMinor != nil},
+		{"currency", body.Currency != nil},
+	} {
+		if !f.set && !slices.ContainsFunc(nulls, func(n errs.FieldError) bool { return n.Field == f.name }) {
+			fields = append(fields, errs.FieldError{Field: f.name, Message: "is required"})
+		}
+	}
+	if err := errs.InvalidFields(fields...); err != nil {
+		return nil, err
+	}
+	return CreateRequest{Product: NewProduct{
+		SKU:         *body.SKU,
+		Name:        *body.Name,
+		Description: deref(body.Description),
+		PriceMinor:  *body.PriceMinor,
+		Currency:    *body.Currency,
+		Stock:       deref(body.Stock),
+	}}, nil
+}
+
+// patchBody is the JSON body of PATCH /api/v1/products/{id}: every field is
+// optional, absent fields keep their value. None may be null: no field can be
+// cleared, and silently ignoring a null a client meant as "clear" would be
+// worse than rejecting it.
+type patchBody struct {
+	SKU         *string `json:"sku"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	PriceMinor  *int64  `json:"price_minor"`
+	Currency    *string `json:"currency"`
+	Stock       *int64  `json:"stock"`
+}
+
+func decodeHTTPUpdateRequest(_ context.Context, r *http.Request) (any, error) {
+	var body patchBody
+	nulls, err := decodeBody(r, &body)
+	if err != nil {
+		return nil, err
+	}
+	if err := errs.InvalidFields(nulls...); err != nil {
+		return nil, err
+	}
+	return UpdateRequest{ID: r.PathValue("id"), Patch: Patch(body)}, nil
+}
+
+// decodeBody decodes the JSON object in r's body into dst, a struct of
+// pointer fields, with httpx.DecodeJSON's strict rules, and reports the
+// members that were explicitly null: a pointer field cannot tell null from
+// absent, so the body, kept aside while DecodeJSON reads it (within its size
+// limit), is looked at once more.
+func decodeBody(r *http.Request, dst any) ([]errs.FieldError, error) {
+	var raw bytes.Buffer
+	if r.Body != nil {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.TeeReader(r.Body, &raw), r.Body}
+	}
+	if err := httpx.DecodeJSON(r, dst); err != nil {
+		return nil, err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw.Bytes(), &members); err != nil {
+		// DecodeJSON accepted it as an object (or null), so this cannot fail.
+		return nil, errs.Wrap(err, errs.Internal, "")
+	}
+	var nulls []errs.FieldError
+	for _, name := range slices.Sorted(maps.Keys(members)) {
+		if bytes.Equal(members[name], []byte("null")) {
+			nulls = append(nulls, errs.FieldError{Field: name, Message: "must not be null"})
+		}
+	}
+	return nulls, nil
+}
+
+func deref[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
+	}
+	return v
+}
+
+func encodeHTTPListResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
+	return httpx.EncodeJSON(ctx, w, resp.(ListResponse))
+}
+
+func encodeHTTPGetResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
+	return httpx.EncodeJSON(ctx, w, resp.(GetResponse).Product)
+}
+
+func encodeHTTPCreateResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
+	return httpx.EncodeJSON(ctx, w, created{Product: resp.(CreateResponse).Product})
+}
+
+func encodeHTTPUpdateResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
+	return httpx.EncodeJSON(ctx, w, resp.(UpdateResponse).Product)
+}
+
+func encodeHTTPDeleteResponse(ctx context.Context, w http.ResponseWriter, _ any) error {
+	return httpx.EncodeJSON(ctx, w, nil) // 204 No Content
+}
+
+// created is a product just created: 201 with its Location.
+type created struct {
+	Product
+}
+
+// StatusCode implements httptransport.StatusCoder.
+func (created) StatusCode() int { return http.StatusCreated }
+
+// Headers implements httptransport.Headerer.
+func (c created) Headers() http.Header {
+	return http.Header{"Location": {ItemURL(c.ID)}}
+}
