@@ -1,0 +1,180 @@
+# kitshop: build, test and run the local stack. `make help` lists the targets.
+#
+# Every target installs or builds what it needs first (`deps`), and does
+# nothing when it is already there, so `make test` and `make run` work on a
+# fresh clone and are quick on the second call.
+
+SHELL       := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+GO    ?= go
+GOFMT  = $(shell $(GO) env GOROOT)/bin/gofmt
+BIN   := bin
+RUN   := .run
+
+# go test knobs: `make test PKGS=./kit/... RACE=` runs a subset without -race.
+PKGS       ?= ./...
+RACE       ?= -race
+TEST_FLAGS ?=
+TEST_TIMEOUT ?= 30m
+
+# Every main package under <dir>/cmd/<name>/, so a new service's command is
+# built without touching this file.
+CMDS = $(sort $(patsubst %/main.go,./%,$(wildcard */cmd/*/main.go */*/cmd/*/main.go)))
+# Go sources we own (generated protobuf code is left as protoc wrote it).
+GO_FILES = $(shell find . -name '*.go' -not -name '*.pb.go' -not -path './.git/*' -not -path './$(BIN)/*' -not -path './$(RUN)/*')
+PROTO_FILES = $(shell find proto -name '*.proto' 2>/dev/null)
+
+# Where kitshop-local keeps its cluster when running as root (see
+# deploy/local.DefaultPostgresDataDir): /tmp/kitshop-<hash of the repo path>.
+ROOT_DATA_DIR = /tmp/kitshop-$(shell printf '%s' '$(CURDIR)' | { sha256sum 2>/dev/null || shasum -a 256; } | cut -c1-8)
+
+# apt_install installs Debian packages, refreshing the package lists only
+# when the install fails without them (a fresh machine has none).
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
+define apt_install
+{ $(APT_GET) install --no-install-recommends $(1) || { $(APT_GET) update && $(APT_GET) install --no-install-recommends $(1); }; }
+endef
+# can_apt is true when we may install system packages ourselves.
+can_apt = [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
+
+.PHONY: help
+help: ## show this help
+	@echo "usage: make <target>"
+	@echo
+	@awk 'BEGIN { FS = ":.*## " } \
+		/^##@/ { printf "\n%s:\n", substr($$0, 5) } \
+		/^[a-zA-Z_-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo
+	@echo "variables: PKGS=$(PKGS) RACE=$(RACE) TEST_FLAGS=$(TEST_FLAGS) TEST_TIMEOUT=$(TEST_TIMEOUT)"
+
+##@ setup
+
+.PHONY: deps
+deps: deps-postgres deps-protoc $(BIN)/consul $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc deps-optional ## install/build everything the tests and the local stack need
+
+.PHONY: deps-postgres
+deps-postgres: # PostgreSQL server binaries (initdb, postgres) for tests and make run
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || [ -n "$${KITSHOP_PG_BINDIR:-}" ]; then \
+		exit 0; \
+	elif $(can_apt); then \
+		echo "==> installing PostgreSQL (apt-get install postgresql)"; \
+		$(call apt_install,postgresql); \
+	else \
+		echo "error: PostgreSQL server binaries (initdb, postgres) not found." >&2; \
+		echo "       Install them (Debian/Ubuntu: sudo apt-get install postgresql) or set KITSHOP_PG_BINDIR." >&2; \
+		exit 1; \
+	fi
+
+.PHONY: deps-protoc
+deps-protoc: # protoc, for make proto
+	@if command -v protoc >/dev/null 2>&1; then \
+		exit 0; \
+	elif $(can_apt); then \
+		echo "==> installing protoc (apt-get install protobuf-compiler)"; \
+		$(call apt_install,protobuf-compiler); \
+	else \
+		echo "error: protoc not found. Install it (Debian/Ubuntu: sudo apt-get install protobuf-compiler)." >&2; \
+		exit 1; \
+	fi
+
+.PHONY: deps-optional
+deps-optional: # wrk (benchmarks) and docker-compose (compose file checks); never fatal
+	@for tool in wrk docker-compose; do \
+		command -v $$tool >/dev/null 2>&1 && continue; \
+		if $(can_apt); then \
+			echo "==> installing $$tool (apt-get install $$tool)"; \
+			$(call apt_install,$$tool) || echo "warning: could not install $$tool; only benchmarks/compose checks need it" >&2; \
+		else \
+			echo "warning: $$tool not found; only benchmarks/compose checks need it" >&2; \
+		fi; \
+	done
+
+# Consul comes from PATH when installed there, otherwise it is built from the
+# version pinned in tools/consul (a separate module, so its many dependencies
+# stay out of ours). The build takes several minutes, once.
+$(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
+	@mkdir -p $(BIN)
+	@if path=$$(command -v consul 2>/dev/null) && [ "$$path" != "$(CURDIR)/$@" ]; then \
+		echo "==> copying $$path to $@"; \
+		cp "$$path" $@.tmp && mv $@.tmp $@; \
+	else \
+		echo "==> building Consul from tools/consul into $@ (several minutes, done once)"; \
+		cd tools/consul && $(GO) build -o $(CURDIR)/$@.tmp github.com/hashicorp/consul && mv $(CURDIR)/$@.tmp $(CURDIR)/$@; \
+	fi
+
+# protoc plugins at the versions pinned by go.mod's tool directives.
+$(BIN)/protoc-gen-go: go.mod go.sum
+	$(GO) build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
+
+$(BIN)/protoc-gen-go-grpc: go.mod go.sum
+	$(GO) build -o $@ google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+##@ develop
+
+.PHONY: build
+build: ## build every command (*/cmd/*) into bin/
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(CMDS)
+
+.PHONY: run
+run: deps build ## run the whole system locally (gateway :8080, Consul UI :8500); Ctrl-C stops it
+	exec ./$(BIN)/kitshop-local
+
+.PHONY: proto
+proto: deps-protoc $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## regenerate the protobuf/gRPC code in proto/
+	protoc -I proto \
+		--plugin=protoc-gen-go=$(BIN)/protoc-gen-go \
+		--plugin=protoc-gen-go-grpc=$(BIN)/protoc-gen-go-grpc \
+		--go_out=paths=source_relative:proto \
+		--go-grpc_out=paths=source_relative:proto \
+		$(PROTO_FILES)
+
+.PHONY: fmt
+fmt: ## gofmt all Go files (except generated *.pb.go)
+	@$(GOFMT) -w $(GO_FILES)
+
+.PHONY: fmt-check
+fmt-check: ## fail listing Go files that gofmt would change
+	@unformatted=$$($(GOFMT) -l $(GO_FILES)); \
+	if [ -n "$$unformatted" ]; then \
+		echo "error: these files need gofmt (run make fmt):" >&2; \
+		echo "$$unformatted" | sed 's/^/  /' >&2; \
+		exit 1; \
+	fi; \
+	echo "==> gofmt: ok"
+
+.PHONY: vet
+vet: ## go vet every package
+	$(GO) vet $(PKGS)
+	@echo "==> go vet: ok"
+
+.PHONY: test
+test: deps build vet fmt-check ## deps, vet, gofmt check, then all tests (race detector, real Postgres and Consul)
+	@mkdir -p $(RUN)
+	@echo "==> go test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)"
+	@start=$$(date +%s); status=0; \
+	$(GO) test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS) 2>&1 | tee $(RUN)/test.log || status=$$?; \
+	echo; \
+	echo "==> summary ($$(( $$(date +%s) - start ))s, full output in $(RUN)/test.log)"; \
+	echo "    packages ok:     $$(grep -c '^ok ' $(RUN)/test.log || true)"; \
+	echo "    packages failed: $$(grep -cE '^FAIL[[:space:]]+[^[:space:]]' $(RUN)/test.log || true)"; \
+	if [ $$status -ne 0 ]; then \
+		grep -E '^(--- FAIL|FAIL[[:space:]])|panic:|build failed' $(RUN)/test.log | sed 's/^/    /' || true; \
+		echo "==> TESTS FAILED" >&2; \
+		exit $$status; \
+	fi; \
+	echo "==> vet, gofmt and tests: all passed"
+
+##@ cleanup
+
+.PHONY: clean
+clean: ## remove build outputs (keeps bin/consul) and .run/ (logs; as non-root also the local database)
+	@if [ -d $(BIN) ]; then find $(BIN) -mindepth 1 -maxdepth 1 ! -name consul -exec rm -rf {} +; fi
+	rm -rf $(RUN)
+
+.PHONY: clean-all
+clean-all: clean ## clean, and also remove bin/consul and the root-mode local database
+	rm -rf $(BIN) $(ROOT_DATA_DIR)

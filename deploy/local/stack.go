@@ -1,0 +1,731 @@
+// Package local runs the whole kitshop system on one machine, on loopback:
+// PostgreSQL, a Consul dev agent, every service (several instances each) and
+// the gateway, as real processes built into bin/. `make run` uses it through
+// cmd/kitshop-local; the end-to-end test uses it with free ports.
+//
+// A new service joins the stack by appending one ServiceSpec to
+// DefaultServices: its binary, whether it gets a database, its instances and
+// the gateway path that proves it is reachable.
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kitshop/kitshop/internal/devenv"
+)
+
+// Example is a ready-to-paste command printed once the stack is up. In
+// Command, {gateway} and {consul} stand for the gateway's and Consul's base
+// URLs.
+type Example struct {
+	Title   string
+	Command string
+}
+
+// InstanceSpec is one process of a service.
+type InstanceSpec struct {
+	// ID is the instance id, registered in Consul and used as the log
+	// file name (<ID>.log).
+	ID string
+	// HTTPPort and GRPCPort are the ports on 127.0.0.1; 0 picks free ones.
+	HTTPPort int
+	GRPCPort int
+	// Args are extra flags for this instance only (e.g. -seed).
+	Args []string
+}
+
+// ServiceSpec is a service of the stack.
+type ServiceSpec struct {
+	// Name is the binary (<BinDir>/<Name>) and the Consul service name.
+	Name string
+	// Database, when set, creates a database of that name and passes its
+	// URL as -database-url.
+	Database string
+	// APIPath is a gateway path that answers 200 once the service is
+	// reachable through the gateway; "" skips that check.
+	APIPath string
+	// Instances are started in order. The first one starts alone and must
+	// be ready before the others start, so it alone runs migrations (and
+	// seeding) against a fresh database.
+	Instances []InstanceSpec
+	// Examples are shown once the stack is up.
+	Examples []Example
+}
+
+// DefaultServices returns the services `make run` starts.
+func DefaultServices() []ServiceSpec {
+	return []ServiceSpec{
+		{
+			Name:     "product",
+			Database: "product",
+			APIPath:  "/api/v1/products",
+			Instances: []InstanceSpec{
+				{ID: "product-1", HTTPPort: 8081, GRPCPort: 9081, Args: []string{"-seed"}},
+				{ID: "product-2", HTTPPort: 8082, GRPCPort: 9082},
+			},
+			Examples: []Example{
+				{"list products (first page; ?limit=5&q=coffee filters)", `curl -s '{gateway}/api/v1/products?limit=5'`},
+				{"create a product (prints it; keep its id)", `ID=$(curl -s -X POST -H 'Content-Type: application/json' ` +
+					`-d '{"sku":"DEMO-1","name":"Demo mug","description":"Made by make run","price_minor":1500,"currency":"EUR","stock":10}' ` +
+					`{gateway}/api/v1/products | tee /dev/stderr | sed -E 's/.*"id":"([^"]+)".*/\1/'); echo; echo "ID=$ID"`},
+				{"get one", `curl -s {gateway}/api/v1/products/$ID`},
+				{"update (only the fields sent change)", `curl -s -X PATCH -H 'Content-Type: application/json' -d '{"price_minor":1299,"stock":7}' {gateway}/api/v1/products/$ID`},
+				{"delete", `curl -s -i -X DELETE {gateway}/api/v1/products/$ID`},
+				{"a validation error (problem+json)", `curl -s -X POST -H 'Content-Type: application/json' -d '{"name":""}' {gateway}/api/v1/products`},
+				{"healthy product instances in Consul", `curl -s '{consul}/v1/health/service/product?passing' | grep -o '"ID":"product-[^"]*"'`},
+			},
+		},
+	}
+}
+
+// Config describes a stack. Zero ports are replaced by free ones, which is
+// what tests want; DefaultConfig has the fixed, documented ports.
+type Config struct {
+	// Root is the repository root; "" means devenv.RepoRoot().
+	Root string
+	// BinDir holds the service and gateway binaries; "" means <Root>/bin.
+	BinDir string
+	// RunDir holds the logs (<RunDir>/logs/<name>.log); "" means <Root>/.run.
+	RunDir string
+	// PostgresDataDir is the cluster directory, kept between runs; "" means
+	// DefaultPostgresDataDir(Root).
+	PostgresDataDir string
+	// TempPostgres runs a throwaway cluster instead (temporary directory,
+	// no fsync, deleted by Stop), so a test never meets a `make run`
+	// cluster's data or lock. PostgresDataDir is then ignored.
+	TempPostgres bool
+
+	// PostgresPort, ConsulPort (HTTP API and UI) and GatewayPort are ports
+	// on 127.0.0.1; 0 picks a free one.
+	PostgresPort int
+	ConsulPort   int
+	GatewayPort  int
+
+	// Services are started in order and stopped in reverse order.
+	Services []ServiceSpec
+
+	// ReadyTimeout bounds the wait for services and gateway; 0 means 60 s.
+	ReadyTimeout time.Duration
+	// Progress receives one line per step; nil discards them.
+	Progress io.Writer
+}
+
+// DefaultConfig is the stack of `make run`: gateway on 8080, Consul on 8500,
+// PostgreSQL on 55432 (not 5432, to stay clear of a system cluster).
+func DefaultConfig() Config {
+	return Config{
+		PostgresPort: 55432,
+		ConsulPort:   8500,
+		GatewayPort:  8080,
+		Services:     DefaultServices(),
+	}
+}
+
+// WithFreePorts returns a copy of c with every port zeroed, so Start picks
+// free ones: what a test needs to run beside `make run` or another test.
+func (c Config) WithFreePorts() Config {
+	c.PostgresPort, c.ConsulPort, c.GatewayPort = 0, 0, 0
+	services := make([]ServiceSpec, len(c.Services))
+	for i, svc := range c.Services {
+		svc.Instances = slices.Clone(svc.Instances)
+		for j := range svc.Instances {
+			svc.Instances[j].HTTPPort, svc.Instances[j].GRPCPort = 0, 0
+		}
+		services[i] = svc
+	}
+	c.Services = services
+	return c
+}
+
+// DefaultPostgresDataDir returns where the stack keeps its cluster: under
+// <root>/.run normally, but under /tmp when we are root, because the server
+// then runs as the `postgres` user, which cannot enter /root. The directory
+// name carries a hash of the repository path so two clones keep apart.
+func DefaultPostgresDataDir(root string) string {
+	if os.Geteuid() != 0 {
+		return filepath.Join(root, ".run", "pgdata")
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join("/tmp", "kitshop-"+hex.EncodeToString(sum[:])[:8], "pgdata")
+}
+
+// Instance is a running service instance.
+type Instance struct {
+	Service  string
+	ID       string
+	HTTPAddr string // 127.0.0.1:port
+	GRPCAddr string // 127.0.0.1:port
+	Process  *devenv.Process
+}
+
+// Stack is a running local system. Stop it with Stop.
+type Stack struct {
+	cfg         Config
+	logDir      string
+	pg          *devenv.Postgres
+	consul      *devenv.Consul
+	instances   [][]*Instance // per service, in Config.Services order
+	gateway     *devenv.Process
+	gatewayAddr string
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Grace periods for Stop. Services drain in-flight requests (15 s by
+// default) after deregistering (2 s), so they get a little more.
+const (
+	serviceGrace = 25 * time.Second
+	gatewayGrace = 20 * time.Second
+)
+
+// Start brings the stack up in dependency order — PostgreSQL, Consul,
+// databases, service instances, gateway — and returns once every instance is
+// passing in Consul and the gateway answers each service's APIPath with 200.
+// On any failure it stops what it started and returns an error that names
+// the failing process and shows the end of its log.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	cfg, err := resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{cfg: cfg, logDir: filepath.Join(cfg.RunDir, "logs")}
+	if err := s.preflight(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
+	}
+	if err := s.start(ctx); err != nil {
+		if stopErr := s.Stop(); stopErr != nil {
+			err = fmt.Errorf("%w\n(while stopping after the failure: %v)", err, stopErr)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// resolve fills in defaults and free ports.
+func resolve(cfg Config) (Config, error) {
+	if cfg.Root == "" {
+		root, err := devenv.RepoRoot()
+		if err != nil {
+			// Started from elsewhere: bin/kitshop-local sits in the repo.
+			exe, exeErr := os.Executable()
+			if exeErr != nil {
+				return cfg, err
+			}
+			if root, exeErr = devenv.RepoRootFrom(filepath.Dir(exe)); exeErr != nil {
+				return cfg, err
+			}
+		}
+		cfg.Root = root
+	}
+	if cfg.BinDir == "" {
+		cfg.BinDir = filepath.Join(cfg.Root, "bin")
+	}
+	if cfg.RunDir == "" {
+		cfg.RunDir = filepath.Join(cfg.Root, ".run")
+	}
+	if cfg.TempPostgres {
+		cfg.PostgresDataDir = "" // devenv makes and removes a temporary one
+	} else if cfg.PostgresDataDir == "" {
+		cfg.PostgresDataDir = DefaultPostgresDataDir(cfg.Root)
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 60 * time.Second
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	if cfg.GatewayPort == 0 {
+		p, err := devenv.FreePort()
+		if err != nil {
+			return cfg, err
+		}
+		cfg.GatewayPort = p
+	}
+	// Copy the specs: filling in ports must not write into the caller's
+	// slices.
+	services := make([]ServiceSpec, len(cfg.Services))
+	for i, svc := range cfg.Services {
+		if svc.Name == "" || len(svc.Instances) == 0 {
+			return cfg, fmt.Errorf("service %d: needs a name and at least one instance", i)
+		}
+		svc.Instances = slices.Clone(svc.Instances)
+		for j := range svc.Instances {
+			inst := &svc.Instances[j]
+			if inst.ID == "" {
+				inst.ID = svc.Name + "-" + strconv.Itoa(j+1)
+			}
+			for _, port := range []*int{&inst.HTTPPort, &inst.GRPCPort} {
+				if *port == 0 {
+					p, err := devenv.FreePort()
+					if err != nil {
+						return cfg, err
+					}
+					*port = p
+				}
+			}
+		}
+		services[i] = svc
+	}
+	cfg.Services = services
+	return cfg, nil
+}
+
+// preflight checks binaries and fixed ports before anything starts, so the
+// common mistakes (not built yet, a stack already running) fail in a second
+// with a plain message.
+func (s *Stack) preflight() error {
+	var errs []error
+	for _, name := range s.binaries() {
+		path := filepath.Join(s.cfg.BinDir, name)
+		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+			errs = append(errs, fmt.Errorf("%s not found: run `make build`", path))
+		}
+	}
+	type portUse struct {
+		port int
+		user string
+	}
+	ports := []portUse{
+		{s.cfg.PostgresPort, "postgres"},
+		{s.cfg.ConsulPort, "consul"},
+		{s.cfg.GatewayPort, "gateway"},
+	}
+	for _, svc := range s.cfg.Services {
+		for _, inst := range svc.Instances {
+			ports = append(ports, portUse{inst.HTTPPort, inst.ID + " http"}, portUse{inst.GRPCPort, inst.ID + " grpc"})
+		}
+	}
+	for _, p := range ports {
+		if p.port == 0 {
+			continue // picked by devenv when the server starts
+		}
+		if err := devenv.CheckPortFree(p.port, p.user); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cannot start the local stack:\n%w", err)
+	}
+	return nil
+}
+
+func (s *Stack) binaries() []string {
+	names := []string{"gateway"}
+	for _, svc := range s.cfg.Services {
+		names = append(names, svc.Name)
+	}
+	return names
+}
+
+func (s *Stack) progress(format string, args ...any) {
+	fmt.Fprintf(s.cfg.Progress, format+"\n", args...)
+}
+
+func (s *Stack) logPath(name string) string { return filepath.Join(s.logDir, name+".log") }
+
+func (s *Stack) start(ctx context.Context) error {
+	var err error
+	s.pg, err = devenv.StartPostgres(ctx, devenv.PostgresConfig{
+		DataDir: s.cfg.PostgresDataDir,
+		Port:    s.cfg.PostgresPort,
+		LogPath: s.logPath("postgres"),
+		NoFsync: s.cfg.TempPostgres,
+	})
+	if err != nil {
+		return err
+	}
+	s.progress("postgres   ready on 127.0.0.1:%d (data %s)", s.pg.Port(), s.pg.DataDir())
+
+	s.consul, err = devenv.StartConsul(ctx, devenv.ConsulConfig{
+		HTTPPort: s.cfg.ConsulPort,
+		LogPath:  s.logPath("consul"),
+	})
+	if err != nil {
+		return err
+	}
+	s.progress("consul     ready on %s", s.consul.Addr())
+
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+
+	for _, svc := range s.cfg.Services {
+		if err := s.startService(ctx, svc); err != nil {
+			return err
+		}
+	}
+
+	s.gatewayAddr = "127.0.0.1:" + strconv.Itoa(s.cfg.GatewayPort)
+	s.gateway, err = devenv.StartProcess(ctx, devenv.ProcessConfig{
+		Name:    "gateway",
+		Path:    filepath.Join(s.cfg.BinDir, "gateway"),
+		Args:    []string{"-http-addr", s.gatewayAddr, "-consul-addr", s.consul.Addr()},
+		LogPath: s.logPath("gateway"),
+		Dir:     s.cfg.Root,
+	})
+	if err != nil {
+		return err
+	}
+
+	for i, svc := range s.cfg.Services {
+		if err := s.awaitPassing(ctx, svc, s.instances[i]); err != nil {
+			return err
+		}
+	}
+	for _, svc := range s.cfg.Services {
+		if svc.APIPath == "" {
+			continue
+		}
+		url := s.GatewayURL() + svc.APIPath
+		err := s.await(ctx, "gateway to answer GET "+url+" with 200", s.gateway, func(ctx context.Context) error {
+			return statusIs(ctx, url, http.StatusOK)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	s.progress("gateway    ready on %s", s.gatewayAddr)
+	return nil
+}
+
+// startService creates the service's database and starts its instances: the
+// first alone until ready (it migrates and seeds), then the rest together.
+func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
+	var dbURL string
+	if svc.Database != "" {
+		var err error
+		if dbURL, err = s.pg.CreateDatabase(ctx, svc.Database); err != nil {
+			return err
+		}
+	}
+	// Registered before anything starts, so Stop and the exit watch see
+	// every instance even if a later one fails.
+	s.instances = append(s.instances, make([]*Instance, 0, len(svc.Instances)))
+	idx := len(s.instances) - 1
+
+	startOne := func(spec InstanceSpec) (*Instance, error) {
+		inst := &Instance{
+			Service:  svc.Name,
+			ID:       spec.ID,
+			HTTPAddr: "127.0.0.1:" + strconv.Itoa(spec.HTTPPort),
+			GRPCAddr: "127.0.0.1:" + strconv.Itoa(spec.GRPCPort),
+		}
+		args := []string{
+			"-http-addr", inst.HTTPAddr,
+			"-grpc-addr", inst.GRPCAddr,
+			"-advertise-addr", "127.0.0.1",
+			"-consul-addr", s.consul.Addr(),
+			"-instance-id", inst.ID,
+		}
+		if dbURL != "" {
+			args = append(args, "-database-url", dbURL)
+		}
+		args = append(args, spec.Args...)
+		proc, err := devenv.StartProcess(ctx, devenv.ProcessConfig{
+			Name:    inst.ID,
+			Path:    filepath.Join(s.cfg.BinDir, svc.Name),
+			Args:    args,
+			LogPath: s.logPath(inst.ID),
+			Dir:     s.cfg.Root,
+		})
+		if err != nil {
+			return nil, err
+		}
+		inst.Process = proc
+		s.instances[idx] = append(s.instances[idx], inst)
+		return inst, nil
+	}
+	ready := func(inst *Instance) error {
+		url := "http://" + inst.HTTPAddr + "/readyz"
+		return s.await(ctx, inst.ID+" to answer GET "+url+" with 200", inst.Process, func(ctx context.Context) error {
+			return statusIs(ctx, url, http.StatusOK)
+		})
+	}
+
+	first, err := startOne(svc.Instances[0])
+	if err != nil {
+		return err
+	}
+	if err := ready(first); err != nil {
+		return err
+	}
+	rest := make([]*Instance, 0, len(svc.Instances)-1)
+	for _, spec := range svc.Instances[1:] {
+		inst, err := startOne(spec)
+		if err != nil {
+			return err
+		}
+		rest = append(rest, inst)
+	}
+	for _, inst := range rest {
+		if err := ready(inst); err != nil {
+			return err
+		}
+	}
+	for _, inst := range s.instances[idx] {
+		s.progress("%-10s ready on http %s, grpc %s", inst.ID, inst.HTTPAddr, inst.GRPCAddr)
+	}
+	return nil
+}
+
+// awaitPassing waits until Consul reports every instance of svc as passing,
+// which is what the gateway routes by.
+func (s *Stack) awaitPassing(ctx context.Context, svc ServiceSpec, instances []*Instance) error {
+	url := s.consul.URL() + "/v1/health/service/" + svc.Name + "?passing"
+	missing := instances
+	err := s.await(ctx, "Consul to report every "+svc.Name+" instance passing", nil, func(ctx context.Context) error {
+		ids, err := passingIDs(ctx, url)
+		if err != nil {
+			return err
+		}
+		missing = missing[:0:0]
+		for _, inst := range instances {
+			if !slices.Contains(ids, inst.ID) {
+				missing = append(missing, inst)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%s not passing (passing: %v)", missing[0].ID, ids)
+		}
+		return nil
+	})
+	if err != nil && len(missing) > 0 {
+		err = fmt.Errorf("%w\nlog of %s (%s):\n%s", err, missing[0].ID, missing[0].Process.LogPath(), missing[0].Process.LogTail(20))
+	}
+	return err
+}
+
+// passingIDs returns the ids of the passing instances in a Consul
+// /v1/health/service answer.
+func passingIDs(ctx context.Context, url string) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("consul answered %s", resp.Status)
+	}
+	var entries []struct {
+		Service struct{ ID string }
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&entries); err != nil {
+		return nil, fmt.Errorf("consul health answer: %w", err)
+	}
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		ids = append(ids, e.Service.ID)
+	}
+	return ids, nil
+}
+
+// statusIs makes one GET and reports how the answer differs from want.
+func statusIs(ctx context.Context, url string, want int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != want {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// await polls cond until it succeeds, ctx ends or one of the stack's
+// processes exits. culprit is the process whose log explains a timeout (nil
+// when the caller adds its own).
+func (s *Stack) await(ctx context.Context, what string, culprit *devenv.Process, cond func(context.Context) error) error {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := cond(attempt)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		// An attempt cut short by the overall deadline says less than the
+		// one before it.
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
+		if p := s.exited(); p != nil {
+			return exitError(p)
+		}
+		select {
+		case <-ctx.Done():
+			err := fmt.Errorf("timed out waiting for %s (last: %v)", what, last)
+			if culprit != nil {
+				err = fmt.Errorf("%w\nlog of %s (%s):\n%s", err, culprit.Name(), culprit.LogPath(), culprit.LogTail(20))
+			}
+			return err
+		case <-tick.C:
+		}
+	}
+}
+
+// processes returns every running process of the stack in start order.
+func (s *Stack) processes() []*devenv.Process {
+	var procs []*devenv.Process
+	if s.pg != nil {
+		procs = append(procs, s.pg.Process())
+	}
+	if s.consul != nil {
+		procs = append(procs, s.consul.Process())
+	}
+	for _, insts := range s.instances {
+		for _, inst := range insts {
+			procs = append(procs, inst.Process)
+		}
+	}
+	if s.gateway != nil {
+		procs = append(procs, s.gateway)
+	}
+	return procs
+}
+
+// exited returns a process of the stack that has exited, or nil.
+func (s *Stack) exited() *devenv.Process {
+	for _, p := range s.processes() {
+		select {
+		case <-p.Done():
+			return p
+		default:
+		}
+	}
+	return nil
+}
+
+func exitError(p *devenv.Process) error {
+	return fmt.Errorf("%s exited unexpectedly (%v); log %s:\n%s", p.Name(), p.Err(), p.LogPath(), p.LogTail(20))
+}
+
+// Wait blocks until ctx is done (nil) or a process of the stack exits on its
+// own (an error naming it, with the end of its log).
+func (s *Stack) Wait(ctx context.Context) error {
+	procs := s.processes()
+	exited := make(chan *devenv.Process, len(procs))
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, p := range procs {
+		go func() {
+			select {
+			case <-p.Done():
+				exited <- p
+			case <-stop:
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case p := <-exited:
+		return exitError(p)
+	}
+}
+
+// Stop stops everything in reverse dependency order: gateway first (no new
+// requests), then the services (they deregister from Consul and drain), then
+// Consul and PostgreSQL. Instances of one service stop in parallel. It is
+// safe to call more than once.
+func (s *Stack) Stop() error {
+	s.stopOnce.Do(func() {
+		var errs []error
+		if s.gateway != nil {
+			errs = append(errs, s.gateway.Stop(gatewayGrace))
+		}
+		for i := len(s.instances) - 1; i >= 0; i-- {
+			var wg sync.WaitGroup
+			instErrs := make([]error, len(s.instances[i]))
+			for j, inst := range s.instances[i] {
+				wg.Go(func() { instErrs[j] = inst.Process.Stop(serviceGrace) })
+			}
+			wg.Wait()
+			errs = append(errs, instErrs...)
+		}
+		if s.consul != nil {
+			errs = append(errs, s.consul.Stop())
+		}
+		if s.pg != nil {
+			errs = append(errs, s.pg.Stop())
+		}
+		s.stopErr = errors.Join(errs...)
+	})
+	return s.stopErr
+}
+
+// GatewayURL returns the gateway's base URL, e.g. http://127.0.0.1:8080.
+func (s *Stack) GatewayURL() string { return "http://" + s.gatewayAddr }
+
+// ConsulURL returns the Consul HTTP API base URL (UI at /ui/).
+func (s *Stack) ConsulURL() string { return s.consul.URL() }
+
+// ConsulAddr returns Consul's HTTP address, 127.0.0.1:port.
+func (s *Stack) ConsulAddr() string { return s.consul.Addr() }
+
+// Postgres returns the stack's PostgreSQL server.
+func (s *Stack) Postgres() *devenv.Postgres { return s.pg }
+
+// LogDir returns the directory holding one <name>.log per process.
+func (s *Stack) LogDir() string { return s.logDir }
+
+// Instances returns the running instances of the named service.
+func (s *Stack) Instances(service string) []*Instance {
+	for i, svc := range s.cfg.Services {
+		if svc.Name == service && i < len(s.instances) {
+			return slices.Clone(s.instances[i])
+		}
+	}
+	return nil
+}
+
+// WriteSummary prints where everything is and commands to try it.
+func (s *Stack) WriteSummary(w io.Writer) {
+	pgURL := strings.Replace(s.pg.URL("postgres"), ":"+devenv.PostgresPassword+"@", "@", 1)
+	fmt.Fprintf(w, "\nkitshop is running.\n\n")
+	fmt.Fprintf(w, "  gateway    %s\n", s.GatewayURL())
+	fmt.Fprintf(w, "  consul UI  %s/ui/\n", s.ConsulURL())
+	fmt.Fprintf(w, "  postgres   %s (user %s, password %s: development only)\n", pgURL, devenv.PostgresUser, devenv.PostgresPassword)
+	fmt.Fprintf(w, "  logs       %s\n", s.logDir)
+	for _, insts := range s.instances {
+		for _, inst := range insts {
+			fmt.Fprintf(w, "  %-10s http://%s (grpc %s)\n", inst.ID, inst.HTTPAddr, inst.GRPCAddr)
+		}
+	}
+	fmt.Fprintf(w, "\nTry it (paste in order):\n")
+	replacer := strings.NewReplacer("{gateway}", s.GatewayURL(), "{consul}", s.ConsulURL())
+	for _, svc := range s.cfg.Services {
+		for _, ex := range svc.Examples {
+			fmt.Fprintf(w, "\n  # %s\n  %s\n", ex.Title, replacer.Replace(ex.Command))
+		}
+	}
+	fmt.Fprintf(w, "\nPress Ctrl-C to stop everything.\n")
+}
