@@ -1,0 +1,302 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"math"
+	"net/http"
+	"net/http/httputil"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/kitshop/kitshop/kit/breaker"
+	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/httpx"
+	"github.com/kitshop/kitshop/kit/ratelimit"
+	"github.com/kitshop/kitshop/kit/requestid"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultUpstreamTimeout = 10 * time.Second
+	// DefaultMaxBodyBytes leaves a margin over what services accept
+	// (httpx.MaxBodyBytes), so the service, which knows the exact rule,
+	// is the one that answers a body that is only slightly too large.
+	DefaultMaxBodyBytes = httpx.MaxBodyBytes + 64<<10
+	// DefaultRetryBodyBytes is the largest body buffered for a retry. API
+	// requests are small JSON documents; larger bodies are streamed.
+	DefaultRetryBodyBytes = 64 << 10
+	// DefaultRateLimitClients bounds the memory of the per-client limiter.
+	DefaultRateLimitClients = 100_000
+	// DefaultBreakerMaxConcurrent is the default number of requests one
+	// instance may have in flight through the gateway: high, because the
+	// gateway is a multiplexer, not a single caller; the breaker is there to
+	// stop hammering a failing instance, not to cap a healthy one.
+	DefaultBreakerMaxConcurrent = 1024
+	DefaultBreakerSleepWindow   = 5 * time.Second
+)
+
+// Config configures a Gateway. Only Source is required.
+type Config struct {
+	// Source yields the routing table; NewConsulSource in production. The
+	// caller owns it (and stops it).
+	Source Source
+	// Logger receives the access log and errors; nil discards them.
+	Logger log.Logger
+	// UpstreamTimeout bounds each attempt on an instance, from sending the
+	// request to the end of the response body. With one retry a request may
+	// take up to twice as long. Zero means DefaultUpstreamTimeout.
+	UpstreamTimeout time.Duration
+	// RateLimit is the requests per second allowed per client IP, with
+	// bursts of RateBurst (default: one second's worth, at least 1). Zero
+	// disables rate limiting.
+	RateLimit float64
+	RateBurst int
+	// RateLimitClients is how many clients the limiter remembers; zero means
+	// DefaultRateLimitClients.
+	RateLimitClients int
+	// TrustForwardedFor makes the gateway take the client's address from the
+	// last X-Forwarded-For entry and extend that header upstream, for
+	// deployments behind a trusted load balancer. Off by default, when the
+	// header is replaced by the peer's address.
+	TrustForwardedFor bool
+	// MaxBodyBytes limits request bodies (larger: 400 problem); zero means
+	// DefaultMaxBodyBytes. RetryBodyBytes is the largest body buffered so a
+	// retry can resend it; zero means DefaultRetryBodyBytes.
+	MaxBodyBytes   int64
+	RetryBodyBytes int64
+	// Breaker configures the circuit breaker of each instance. Zero (or
+	// negative) fields get gateway defaults: a Timeout beyond UpstreamTimeout (the attempt's
+	// own deadline should fire first), DefaultBreakerMaxConcurrent and
+	// DefaultBreakerSleepWindow; the others get kit/breaker's defaults.
+	Breaker breaker.Settings
+	// Transport sends upstream requests; nil means NewTransport().
+	Transport http.RoundTripper
+}
+
+// Gateway is the HTTP entry point: an http.Handler that routes each request
+// to an instance of the service owning its path prefix.
+type Gateway struct {
+	source            Source
+	logger            log.Logger
+	limiter           *ratelimit.Keyed
+	trustForwardedFor bool
+	maxBody, bufBody  int64
+	transport         http.RoundTripper
+	proxy             *httputil.ReverseProxy
+	handler           http.Handler
+	stopOnce          sync.Once
+}
+
+// New returns a Gateway for cfg, or an error naming the first invalid field.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		source:            cfg.Source,
+		logger:            cfg.Logger,
+		trustForwardedFor: cfg.TrustForwardedFor,
+		maxBody:           cfg.MaxBodyBytes,
+		bufBody:           cfg.RetryBodyBytes,
+		transport:         cfg.Transport,
+	}
+	if cfg.RateLimit > 0 {
+		g.limiter = ratelimit.NewKeyed(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitClients)
+	}
+	fwd := &forwarder{
+		transport: cfg.Transport,
+		timeout:   cfg.UpstreamTimeout,
+		rr:        consul.NewRoundRobin(),
+		breakers:  newBreakers(cfg.Breaker, cfg.Logger),
+		logger:    cfg.Logger,
+	}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:        g.rewrite,
+		Transport:      fwd,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   g.proxyError,
+		BufferPool:     newBufferPool(),
+		ErrorLog:       stdlog.New(log.NewStdlibAdapter(level.Warn(log.With(cfg.Logger, "component", "reverse_proxy"))), "", 0),
+	}
+	g.handler = g.chain(http.HandlerFunc(g.route))
+	return g, nil
+}
+
+func (c *Config) defaults() error {
+	if c.Source == nil {
+		return errors.New("gateway: Config.Source is required")
+	}
+	if c.Logger == nil {
+		c.Logger = log.NewNopLogger()
+	}
+	for _, f := range []struct {
+		name  string
+		value int64
+	}{
+		{"UpstreamTimeout", int64(c.UpstreamTimeout)},
+		{"RateBurst", int64(c.RateBurst)},
+		{"RateLimitClients", int64(c.RateLimitClients)},
+		{"MaxBodyBytes", c.MaxBodyBytes},
+		{"RetryBodyBytes", c.RetryBodyBytes},
+	} {
+		if f.value < 0 {
+			return fmt.Errorf("gateway: Config.%s must not be negative", f.name)
+		}
+	}
+	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) {
+		return fmt.Errorf("gateway: Config.RateLimit must be a non-negative number of requests per second, got %v", c.RateLimit)
+	}
+	if c.UpstreamTimeout == 0 {
+		c.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = max(1, int(c.RateLimit))
+	}
+	if c.RateLimitClients == 0 {
+		c.RateLimitClients = DefaultRateLimitClients
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.RetryBodyBytes == 0 {
+		c.RetryBodyBytes = DefaultRetryBodyBytes
+	}
+	c.RetryBodyBytes = min(c.RetryBodyBytes, c.MaxBodyBytes)
+	if c.Breaker.Timeout <= 0 {
+		c.Breaker.Timeout = c.UpstreamTimeout + time.Second
+	}
+	if c.Breaker.MaxConcurrent <= 0 {
+		c.Breaker.MaxConcurrent = DefaultBreakerMaxConcurrent
+	}
+	if c.Breaker.SleepWindow <= 0 {
+		c.Breaker.SleepWindow = DefaultBreakerSleepWindow
+	}
+	if c.Transport == nil {
+		c.Transport = NewTransport()
+	}
+	return nil
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
+
+// Stop releases the idle upstream connections. Call it after the HTTP
+// server has shut down; the Source is the caller's to stop.
+func (g *Gateway) Stop() {
+	g.stopOnce.Do(func() {
+		if t, ok := g.transport.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
+	})
+}
+
+// call is the routing state of one proxied request, passed from route to
+// the forwarder through the request context (the ReverseProxy offers no
+// other channel).
+type call struct {
+	route *Route
+	body  *body
+	info  *requestInfo
+}
+
+type callKey struct{}
+
+func callFrom(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+// route is the innermost handler: it checks the path, finds the route,
+// prepares the body and hands the request to the proxy.
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
+	if !cleanPath(r.URL.Path) {
+		// A path the upstream might resolve differently from us (dot
+		// segments, doubled slashes) could reach endpoints outside the
+		// route's prefix.
+		httpx.WriteError(w, r, g.logger, errs.New(errs.Invalid, "invalid request path"))
+		return
+	}
+	rt, ok := g.source.Table().Lookup(r.URL.Path)
+	if !ok {
+		httpx.WriteError(w, r, g.logger, errs.New(errs.NotFound, "no such endpoint"))
+		return
+	}
+	info := infoFrom(r.Context())
+	info.prefix, info.service = rt.Prefix, rt.Service
+	if len(rt.Instances) == 0 {
+		httpx.WriteError(w, r, g.logger, unavailable(fmt.Errorf("service %s has no healthy instance", rt.Service),
+			msgUnavailable, noInstanceRetry))
+		return
+	}
+	b, err := prepareBody(w, r, g.maxBody, g.bufBody)
+	if err != nil {
+		httpx.WriteError(w, r, g.logger, err)
+		return
+	}
+	c := &call{route: rt, body: b, info: info}
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+}
+
+// cleanPath reports whether p is an absolute path without empty, "." or
+// ".." segments (a trailing slash is fine).
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	return c == p || c+"/" == p
+}
+
+// rewrite shapes the outgoing request. The ReverseProxy has already removed
+// hop-by-hop headers and any X-Forwarded-* the client sent; the path and
+// query stay as they are. The host is the forwarder's to choose per attempt.
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = "upstream" // replaced by the forwarder with the instance's address
+	pr.Out.Host = ""             // the upstream sees its own address as Host
+	if g.trustForwardedFor {
+		if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = prior
+		}
+	}
+	pr.SetXForwarded()
+	pr.Out.Header.Set(requestid.Header, requestid.FromContext(pr.In.Context()))
+}
+
+// modifyResponse drops the upstream's echo of the request id: the gateway
+// has already set the same header, and the proxy adds upstream headers to
+// ours rather than replacing them.
+func modifyResponse(resp *http.Response) error {
+	resp.Header.Del(requestid.Header)
+	return nil
+}
+
+// proxyError answers a request the forwarder could not complete.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client is gone; nobody reads an answer. 499 (nginx's "client
+		// closed request") keeps such requests apart in the access log.
+		w.WriteHeader(499)
+		return
+	}
+	httpx.WriteError(w, r, g.logger, err)
+}
+
+// bufferPool recycles the proxy's copy buffers, saving a 32 KiB allocation
+// per request.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte  { return *b.p.Get().(*[]byte) }
+func (b *bufferPool) Put(p []byte) { b.p.Put(&p) }

@@ -1,0 +1,194 @@
+package gateway_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/go-kit/log"
+
+	"github.com/kitshop/kitshop/gateway"
+	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/httpx"
+)
+
+// upstream is a real HTTP server standing in for one service instance.
+type upstream struct {
+	*httptest.Server
+	id   string
+	hits atomic.Int64
+}
+
+// newUpstream starts an instance that counts requests and answers with h,
+// or with 200 and its id when h is nil.
+func newUpstream(t testing.TB, id string, h http.HandlerFunc) *upstream {
+	t.Helper()
+	u := &upstream{id: id}
+	if h == nil {
+		h = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, id) }
+	}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		h(w, r)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// instance describes u as Consul would.
+func (u *upstream) instance(service string) consul.Instance {
+	return instanceAt(u.id, service, u.Listener.Addr().String())
+}
+
+func instanceAt(id, service, addr string) consul.Instance {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		panic(err)
+	}
+	p, _ := strconv.Atoi(port)
+	return consul.Instance{ID: id, Service: service, Address: host, HTTPPort: p}
+}
+
+// deadInstance returns an instance whose port refuses connections.
+func deadInstance(t testing.TB, id, service string) consul.Instance {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return instanceAt(id, service, addr)
+}
+
+// serviceName returns a service name unique to the test run. Hystrix keeps
+// its circuits in a process-wide registry by name, so tests (and repeated
+// runs of one test, with -count) must not share instance breakers.
+func serviceName(t testing.TB) string {
+	return strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + "-" + rand.Text()[:6]
+}
+
+// testGateway is a gateway behind a real HTTP server, fed by a hand-held
+// route source.
+type testGateway struct {
+	*httptest.Server
+	routes *gateway.Routes
+	logs   *syncBuffer
+}
+
+// newGateway starts a gateway routing prefix to the given instances of
+// service. cfg.Source and cfg.Logger are filled in.
+func newGateway(t testing.TB, cfg gateway.Config, routes ...gateway.Route) *testGateway {
+	t.Helper()
+	tg := &testGateway{routes: &gateway.Routes{}, logs: &syncBuffer{}}
+	tg.routes.Store(mustTable(t, routes...))
+	cfg.Source = tg.routes
+	cfg.Logger = log.NewLogfmtLogger(tg.logs)
+	g, err := gateway.New(cfg)
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	tg.Server = httptest.NewServer(g)
+	t.Cleanup(func() {
+		tg.Close()
+		g.Stop()
+		if t.Failed() || os.Getenv("GATEWAY_TEST_LOGS") != "" {
+			t.Logf("gateway logs:\n%s", tg.logs)
+		}
+	})
+	return tg
+}
+
+// do sends a request through the gateway and returns the response with its
+// body read.
+func (tg *testGateway) do(t testing.TB, method, path string, body io.Reader, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, tg.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := tg.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp, string(b)
+}
+
+func (tg *testGateway) get(t testing.TB, path string) (*http.Response, string) {
+	t.Helper()
+	return tg.do(t, http.MethodGet, path, nil, nil)
+}
+
+// wantProblem checks that resp is a problem document of the given status and
+// kind, and returns it.
+func wantProblem(t testing.TB, resp *http.Response, body string, status int, kind string) httpx.Problem {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status = %d, want %d (body %s)", resp.StatusCode, status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != httpx.ProblemContentType {
+		t.Errorf("Content-Type = %q, want %q", ct, httpx.ProblemContentType)
+	}
+	var p httpx.Problem
+	if err := json.Unmarshal([]byte(body), &p); err != nil {
+		t.Fatalf("problem body %q: %v", body, err)
+	}
+	if p.Kind != kind || p.Status != status {
+		t.Errorf("problem kind/status = %s/%d, want %s/%d", p.Kind, p.Status, kind, status)
+	}
+	if p.RequestID == "" || p.RequestID != resp.Header.Get("X-Request-ID") {
+		t.Errorf("problem request_id = %q, response X-Request-ID = %q; want equal and set", p.RequestID, resp.Header.Get("X-Request-ID"))
+	}
+	return p
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the log lines containing all of the given substrings.
+func (b *syncBuffer) lines(subs ...string) []string {
+	var out []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		match := l != ""
+		for _, s := range subs {
+			match = match && strings.Contains(l, s)
+		}
+		if match {
+			out = append(out, l)
+		}
+	}
+	return out
+}

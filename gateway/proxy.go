@@ -1,0 +1,454 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/kitshop/kitshop/kit/breaker"
+	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/requestid"
+)
+
+// NewTransport returns the transport the gateway shares across all upstream
+// requests: keep-alive connections pooled generously per instance (a gateway
+// talks to few hosts at a high rate, and the default of 2 idle connections
+// per host would make it dial on nearly every request under load), a short
+// dial timeout so a dead instance fails fast and the retry still fits in the
+// request's time, and no transparent compression, so responses pass through
+// byte for byte. Environment proxies are ignored: upstreams are internal.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   2 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    256,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    5 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 1 << 20,
+		DisableCompression:     true,
+	}
+}
+
+// Client-safe messages of the errors the gateway produces; the causes go to
+// the log.
+const (
+	msgBodyTooBig  = "request body too large"
+	msgUnavailable = "service temporarily unavailable"
+	msgTimeout     = "upstream timed out"
+)
+
+// Retry-After hints. With no instance at all, recovery takes a restart or a
+// passing health check, seconds at best; a failed attempt may be a blip.
+const (
+	noInstanceRetry = 5 * time.Second
+	failedRetry     = time.Second
+)
+
+var errBodyTooBig = errs.New(errs.Invalid, msgBodyTooBig)
+
+// unavailable returns an Unavailable error with a retry hint.
+func unavailable(cause error, msg string, retryAfter time.Duration) error {
+	return &errs.Error{Kind: errs.Unavailable, Message: msg, RetryAfter: retryAfter, Err: cause}
+}
+
+// forwarder is the http.RoundTripper behind the gateway's ReverseProxy. The
+// proxy hands it one outgoing request; it picks an instance, runs the attempt
+// through the instance's breaker within the upstream timeout, and retries
+// once on another instance when that is safe.
+type forwarder struct {
+	transport http.RoundTripper
+	timeout   time.Duration
+	rr        *consul.RoundRobin
+	breakers  *breakers
+	logger    log.Logger
+}
+
+// attemptResult is what one attempt on one instance produced.
+type attemptResult struct {
+	resp    *http.Response
+	err     error // classified *errs.Error when resp is nil
+	notSent bool  // the request provably never reached the instance
+}
+
+// RoundTrip implements http.RoundTripper. Errors are *errs.Error values
+// ready for httpx.WriteError.
+func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
+	c := callFrom(out.Context())
+	if c == nil {
+		return nil, errs.Wrap(errors.New("gateway: request without routing state"), errs.Internal, "")
+	}
+	var tried string
+	skip := func(in consul.Instance) bool {
+		return in.ID == tried || f.breakers.skip(c.route.Service, in.ID)
+	}
+	in, ok := f.rr.Next(c.route.Instances, skip)
+	if !ok {
+		return nil, unavailable(errors.New("every instance's circuit breaker is open"), msgUnavailable, noInstanceRetry)
+	}
+	res := f.attempt(out, c, in, 1)
+	if !f.retryable(out, c, res) {
+		return res.resp, res.err
+	}
+	tried = in.ID
+	next, ok := f.rr.Next(c.route.Instances, skip)
+	if !ok {
+		return res.resp, res.err // nobody else to ask: the first answer stands
+	}
+	reason := any(res.err)
+	if res.resp != nil {
+		reason = res.resp.Status
+		discard(res.resp)
+	}
+	level.Warn(f.logger).Log("msg", "retrying on another instance", "service", c.route.Service, "instance", in.ID,
+		"next", next.ID, "reason", reason, "request_id", requestid.FromContext(out.Context()))
+	res = f.attempt(out, c, next, 2)
+	return res.resp, res.err
+}
+
+// retryable decides whether a failed attempt may be repeated elsewhere.
+func (f *forwarder) retryable(out *http.Request, c *call, res attemptResult) bool {
+	if out.Context().Err() != nil {
+		return false // the client is gone
+	}
+	if res.notSent {
+		// Nothing reached the instance, so this is safe for any method, as
+		// long as the body is still whole.
+		return c.body.replayable()
+	}
+	if c.body.stream != nil {
+		// The transport may still be reading a streamed body for the first
+		// attempt even after it returned; it cannot be sent again.
+		return false
+	}
+	if !idempotent(out.Method) {
+		return false
+	}
+	if res.resp == nil {
+		return !errs.Is(res.err, errs.Invalid) // transport error or timeout, not an oversized body
+	}
+	return res.resp.StatusCode == http.StatusBadGateway || res.resp.StatusCode == http.StatusServiceUnavailable
+}
+
+// attempt sends out to one instance through the instance's breaker. The
+// breaker counts transport failures and 5xx responses; anything below 500 is
+// a success, however unhappy the response.
+func (f *forwarder) attempt(out *http.Request, c *call, in consul.Instance, n int) attemptResult {
+	c.info.instance = in.ID
+	c.info.attempts = n
+	br := f.breakers.get(c.route.Service, in.ID)
+
+	var (
+		mu        sync.Mutex
+		called    bool // the run started sending
+		abandoned bool // attempt has returned; a late run must not send, or must clean up
+		resp      *http.Response
+		rtErr     error
+	)
+	// The attempt's deadline must cover reading the response body too, so
+	// it is not the context the breaker hands to run (which ends when
+	// Execute returns) but one that ends when the proxy closes the body.
+	actx, cancel := context.WithTimeout(out.Context(), f.timeout)
+	brErr := br.Execute(out.Context(), func(context.Context) error {
+		mu.Lock()
+		if abandoned {
+			// Hystrix started the run after Execute had already given up;
+			// the caller may be retrying elsewhere, so send nothing.
+			mu.Unlock()
+			return errUpstream
+		}
+		called = true
+		mu.Unlock()
+
+		req := out.WithContext(actx)
+		u := *out.URL
+		u.Host = in.HTTPAddr()
+		req.URL = &u
+		req.Body, req.GetBody = c.body.open()
+		if c.body.stream == nil {
+			// Buffered (or empty): the length is known now, even if the
+			// client sent the body chunked.
+			req.ContentLength = int64(len(c.body.buf))
+			req.TransferEncoding = nil
+		}
+		r, err := f.transport.RoundTrip(req)
+
+		mu.Lock()
+		defer mu.Unlock()
+		if abandoned {
+			if r != nil {
+				r.Body.Close()
+			}
+			return errUpstream
+		}
+		if err != nil {
+			rtErr = fmt.Errorf("instance %s at %s: %w", in.ID, u.Host, err)
+			// Wrapped so that the breaker counts a timeout as a failure
+			// rather than as the caller's cancellation.
+			return errs.Wrap(rtErr, errs.Unavailable, "upstream request failed")
+		}
+		r.Body = &cancelBody{ReadCloser: r.Body, cancel: cancel}
+		resp = r
+		if r.StatusCode >= http.StatusInternalServerError {
+			return errUpstream
+		}
+		return nil
+	})
+
+	mu.Lock()
+	defer mu.Unlock()
+	abandoned = true
+	if resp == nil {
+		cancel() // also stops a run the breaker gave up on
+	}
+	switch {
+	case resp != nil:
+		// Whatever the breaker made of it, the instance answered: pass the
+		// answer on (a 5xx was counted as a failure above).
+		return attemptResult{resp: resp}
+	case !called:
+		// The breaker refused: open circuit or too many requests in flight.
+		return attemptResult{err: unavailable(brErr, msgUnavailable, failedRetry), notSent: true}
+	case rtErr == nil:
+		// The breaker stopped waiting (its own timeout or the client left)
+		// before the instance answered.
+		return attemptResult{err: unavailable(brErr, msgTimeout, failedRetry)}
+	}
+	return f.classify(out.Context(), rtErr)
+}
+
+// classify turns a transport error into a client-safe error and says whether
+// the request provably never left.
+func (f *forwarder) classify(clientCtx context.Context, err error) attemptResult {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return attemptResult{err: errs.Wrap(err, errs.Invalid, msgBodyTooBig)}
+	case clientCtx.Err() != nil:
+		return attemptResult{err: unavailable(err, "client closed request", 0)}
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return attemptResult{err: unavailable(err, msgTimeout, failedRetry), notSent: isDial(err)}
+	}
+	return attemptResult{err: unavailable(err, msgUnavailable, failedRetry), notSent: isDial(err)}
+}
+
+// isDial reports whether err happened while connecting, before any byte of
+// the request was written (connection refused, no route, dial timeout).
+func isDial(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// errUpstream marks a 5xx response as a failure for the breaker.
+var errUpstream = errs.New(errs.Unavailable, "upstream failed")
+
+// idempotent reports whether repeating a request with this method has the
+// same effect as sending it once (RFC 9110, section 9.2.2), so a retry after
+// a failure that may have reached the instance is safe.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// discard drains a little of a response we are about to replace, so its
+// connection can be reused, and closes it.
+func discard(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+
+// cancelBody ends an attempt's context once the proxy is done with the body.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// body is a request body prepared for forwarding: either fully buffered
+// (small bodies, which any attempt can resend) or streamed once from the
+// client (large ones, resendable only if the first attempt never read them).
+type body struct {
+	buf    []byte   // the whole body when buffered
+	stream *tracked // the rest of the body when streamed; nil when buffered or empty
+}
+
+// prepareBody limits the body of r to maxBytes and buffers it when it fits in
+// bufBytes. It returns errBodyTooBig when the declared or actual size is over
+// the limit, and an Invalid error when the body cannot be read.
+func prepareBody(w http.ResponseWriter, r *http.Request, maxBytes, bufBytes int64) (*body, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return &body{}, nil
+	}
+	if r.ContentLength > maxBytes {
+		return nil, errBodyTooBig
+	}
+	limited := http.MaxBytesReader(w, r.Body, maxBytes)
+	head := make([]byte, 0, min(bufBytes+1, max(r.ContentLength+1, 512)))
+	head, err := readUpTo(limited, head, bufBytes+1)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, errBodyTooBig
+	case err != nil:
+		return nil, errs.Wrap(err, errs.Invalid, "could not read the request body")
+	case int64(len(head)) <= bufBytes:
+		return &body{buf: head}, nil
+	}
+	return &body{stream: &tracked{r: io.MultiReader(bytes.NewReader(head), limited)}}, nil
+}
+
+// readUpTo appends from r to buf until EOF or until buf holds n bytes.
+func readUpTo(r io.Reader, buf []byte, n int64) ([]byte, error) {
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := r.Read(buf[len(buf):min(int64(cap(buf)), n)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// open returns a fresh reader over the body for one attempt, with GetBody set
+// for buffered bodies so the transport itself may also resend them.
+func (b *body) open() (io.ReadCloser, func() (io.ReadCloser, error)) {
+	switch {
+	case b.stream != nil:
+		return b.stream, nil
+	case len(b.buf) == 0:
+		// NoBody rather than an empty reader: with a non-nil body and a
+		// zero length the transport would send an empty chunked body.
+		return http.NoBody, nil
+	}
+	get := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b.buf)), nil }
+	rc, _ := get()
+	return rc, get
+}
+
+// replayable reports whether another attempt can send the whole body again:
+// it is buffered, or no byte of the stream has been read yet.
+func (b *body) replayable() bool {
+	return b.stream == nil || b.stream.n.Load() == 0
+}
+
+// tracked counts the bytes read from a streamed body. The transport reads it
+// from its own goroutine, hence the atomic. Close is a no-op: the server
+// closes the client's body, and an attempt that failed before reading must
+// leave it intact for the next one.
+type tracked struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (t *tracked) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.n.Add(int64(n))
+	return n, err
+}
+
+func (t *tracked) Close() error { return nil }
+
+// breakers holds one circuit breaker per upstream instance, created on first
+// use. Hystrix keeps its circuits in a process-wide registry by name, so the
+// name ("gateway/<service>/<instance-id>") must be unique per instance.
+type breakers struct {
+	settings breaker.Settings
+	logger   log.Logger
+	mu       sync.RWMutex
+	m        map[instanceKey]*instanceBreaker
+}
+
+type instanceKey struct{ service, id string }
+
+type instanceBreaker struct {
+	*breaker.Hystrix
+	// nextProbe (unix nanoseconds) paces the requests let through to an
+	// instance whose circuit is open; see skip.
+	nextProbe atomic.Int64
+}
+
+func newBreakers(s breaker.Settings, logger log.Logger) *breakers {
+	return &breakers{settings: s, logger: logger, m: make(map[instanceKey]*instanceBreaker)}
+}
+
+func (b *breakers) get(service, id string) *instanceBreaker {
+	k := instanceKey{service, id}
+	b.mu.RLock()
+	ib, ok := b.m[k]
+	b.mu.RUnlock()
+	if ok {
+		return ib
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ib, ok := b.m[k]; ok {
+		return ib
+	}
+	ib = &instanceBreaker{Hystrix: breaker.NewHystrix("gateway/"+service+"/"+id, b.settings)}
+	b.m[k] = ib
+	return ib
+}
+
+// skip reports whether round robin should pass over an instance. An open
+// circuit is skipped, except that one request per sleep window is let
+// through to it: the breaker closes only after a successful probe, and an
+// instance that never receives traffic would stay shunned forever after it
+// recovered. If the breaker still refuses the probe, the request never left
+// and is retried on another instance.
+func (b *breakers) skip(service, id string) bool {
+	ib := b.get(service, id)
+	next := ib.nextProbe.Load()
+	if !ib.Open() {
+		if next != 0 && ib.nextProbe.CompareAndSwap(next, 0) {
+			level.Info(b.logger).Log("msg", "circuit breaker closed; instance back in rotation", "service", service, "instance", id)
+		}
+		return false
+	}
+	now := time.Now().UnixNano()
+	if next == 0 {
+		// Just opened: the breaker would refuse a probe before its sleep
+		// window is over, so do not waste a request on it.
+		if ib.nextProbe.CompareAndSwap(0, now+int64(b.settings.SleepWindow)) {
+			level.Warn(b.logger).Log("msg", "circuit breaker open; skipping instance", "service", service, "instance", id)
+		}
+		return true
+	}
+	if now < next {
+		return true
+	}
+	return !ib.nextProbe.CompareAndSwap(next, now+int64(b.settings.SleepWindow))
+}

@@ -1,0 +1,406 @@
+package gateway
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/kitshop/kitshop/kit/consul"
+)
+
+// Route sends every path under Prefix to Service, one of whose healthy
+// Instances serves each request.
+type Route struct {
+	Prefix    string
+	Service   string
+	Instances []consul.Instance // may be empty: the service is known but down
+}
+
+// Table is an immutable routing table: a snapshot that maps path prefixes to
+// routes. Build a new one to change the routing and publish it with
+// Routes.Store; readers holding the old one are never disturbed.
+type Table struct {
+	routes map[string]*Route
+	maxLen int // longest prefix, bounding the work per lookup
+}
+
+// NewTable returns a table of routes. Prefixes are normalised by CleanPrefix;
+// an invalid prefix, a route without a service, or two routes with the same
+// prefix make it fail. The instances are not copied: callers must not modify
+// them afterwards.
+func NewTable(routes ...Route) (*Table, error) {
+	t := &Table{routes: make(map[string]*Route, len(routes))}
+	var problems []error
+	for _, r := range routes {
+		p, err := CleanPrefix(r.Prefix)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		if r.Service == "" {
+			problems = append(problems, fmt.Errorf("route %q: empty service name", p))
+			continue
+		}
+		if prev, ok := t.routes[p]; ok {
+			problems = append(problems, fmt.Errorf("route %q: claimed by services %q and %q", p, prev.Service, r.Service))
+			continue
+		}
+		r.Prefix = p
+		t.routes[p] = &r
+		t.maxLen = max(t.maxLen, len(p))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// CleanPrefix validates an API prefix and returns it without a trailing
+// slash. A prefix is an absolute, clean path of at least one segment:
+// "/api/v1/products". The root "/" is refused because it would swallow every
+// unknown path, including typos that deserve a 404.
+func CleanPrefix(prefix string) (string, error) {
+	p := strings.TrimSuffix(prefix, "/")
+	switch {
+	case p == "":
+		return "", fmt.Errorf("prefix %q: want an absolute path below the root, such as /api/v1/products", prefix)
+	case p[0] != '/':
+		return "", fmt.Errorf("prefix %q: must start with /", prefix)
+	case path.Clean(p) != p:
+		return "", fmt.Errorf("prefix %q: must be a clean path (no //, . or .. segments)", prefix)
+	case strings.ContainsAny(p, "?#%{} \t\r\n"):
+		return "", fmt.Errorf("prefix %q: contains a character not allowed in a prefix", prefix)
+	}
+	return p, nil
+}
+
+// Lookup returns the route with the longest prefix that matches urlPath on a
+// segment boundary: "/a/b" matches "/a/b" and "/a/b/c" but not "/a/bc". It
+// does not allocate and its cost is bounded by the longest prefix in the
+// table, not by the length of the path a client sent.
+func (t *Table) Lookup(urlPath string) (*Route, bool) {
+	if t == nil || len(t.routes) == 0 {
+		return nil, false
+	}
+	p := urlPath
+	if len(p) > t.maxLen {
+		// No prefix is longer than maxLen, so start at the last segment
+		// boundary within reach.
+		i := strings.LastIndexByte(p[:t.maxLen+1], '/')
+		if i <= 0 {
+			return nil, false
+		}
+		p = p[:i]
+	}
+	for {
+		if r, ok := t.routes[p]; ok {
+			return r, true
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i <= 0 {
+			return nil, false
+		}
+		p = p[:i]
+	}
+}
+
+// Routes returns all routes ordered by prefix.
+func (t *Table) Routes() []Route {
+	if t == nil {
+		return nil
+	}
+	out := make([]Route, 0, len(t.routes))
+	for _, r := range t.routes {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b Route) int { return cmp.Compare(a.Prefix, b.Prefix) })
+	return out
+}
+
+// Len returns the number of routes.
+func (t *Table) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.routes)
+}
+
+// Source yields the routing table in force. The gateway calls Table once per
+// request, so it must be cheap and safe for concurrent use.
+type Source interface {
+	Table() *Table
+}
+
+// Routes holds the current table and replaces it atomically: a request sees
+// either the old table or the new one, never a mix, and lookups take no lock.
+// The zero value holds an empty table. It is a Source, which makes it the
+// static or hand-fed source for tests and tools.
+type Routes struct {
+	p atomic.Pointer[Table]
+}
+
+// Table returns the current table (never nil).
+func (r *Routes) Table() *Table {
+	if t := r.p.Load(); t != nil {
+		return t
+	}
+	return &Table{}
+}
+
+// Store publishes t as the current table.
+func (r *Routes) Store(t *Table) { r.p.Store(t) }
+
+// ConsulSource is the production Source: it follows the services that Consul
+// lists with the "api" tag and the passing instances of each, and publishes a
+// new table whenever either changes. Each instance names its route in the
+// api_prefix meta value.
+//
+// A service whose instances all fail their checks keeps its route (with no
+// instances, so requests get a 503 rather than a 404) for as long as it stays
+// in the catalog; its prefix is the one its instances last announced.
+type ConsulSource struct {
+	routes Routes
+	client consul.Client
+	logger log.Logger
+	opts   []consul.Option
+	// watchLogger is the caller's logger, for the watchers.
+	watchLogger log.Logger
+	services    *consul.ServicesWatcher
+	changed     chan struct{} // capacity 1: coalesces bursts of updates into one rebuild
+	stop        chan struct{}
+	done        chan struct{}
+	stopOnce    sync.Once
+	synced      atomic.Bool
+
+	// Owned by the run goroutine.
+	listed   bool // the first list of services has arrived
+	watchers map[string]*serviceWatch
+	prefixes map[string]string // service -> last announced prefix
+	last     *Table
+}
+
+type serviceWatch struct {
+	w      *consul.Watcher
+	cancel func()
+	seen   atomic.Bool // the watcher has delivered its first snapshot
+	quit   chan struct{}
+	done   chan struct{}
+}
+
+// NewConsulSource starts following Consul through c. Options tune the
+// watchers (tests shorten their waits). Call Stop to end it. Until Consul has
+// answered, the table is empty and every path is a 404.
+func NewConsulSource(c consul.Client, logger log.Logger, opts ...consul.Option) *ConsulSource {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	s := &ConsulSource{
+		client:      c,
+		logger:      log.With(logger, "component", "gateway.routes"),
+		watchLogger: logger,
+		opts:        opts,
+		changed:     make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+		watchers:    make(map[string]*serviceWatch),
+		prefixes:    make(map[string]string),
+	}
+	// The watchers name their own component.
+	s.services = consul.NewServicesWatcher(c, consul.TagAPI, logger, opts...)
+	go s.run()
+	return s
+}
+
+// Table returns the current routing table.
+func (s *ConsulSource) Table() *Table { return s.routes.Table() }
+
+// Synced reports whether the table has caught up with Consul once: the
+// list of API services has arrived and so has the first set of instances of
+// each. It stays true during later Consul outages, when the last known table
+// keeps serving. Use it as a readiness check, so a gateway that has never
+// reached Consul takes no traffic it would answer with 404s.
+func (s *ConsulSource) Synced() bool { return s.synced.Load() }
+
+// Stop ends all watches and waits for them. The last table stays readable.
+func (s *ConsulSource) Stop() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
+}
+
+func (s *ConsulSource) run() {
+	defer close(s.done)
+	names, cancel := s.services.Subscribe()
+	defer func() {
+		cancel()
+		s.services.Stop()
+		for name := range s.watchers {
+			s.unwatch(name)
+		}
+	}()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case list, ok := <-names:
+			if !ok {
+				return
+			}
+			s.listed = true
+			s.follow(list)
+			s.rebuild()
+		case <-s.changed:
+			s.rebuild()
+		}
+	}
+}
+
+// follow starts a watcher for every new service name and stops those of
+// services that left the catalog.
+func (s *ConsulSource) follow(names []string) {
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+		if _, ok := s.watchers[n]; !ok {
+			s.watch(n)
+		}
+	}
+	for n := range s.watchers {
+		if !want[n] {
+			s.unwatch(n)
+			delete(s.prefixes, n)
+		}
+	}
+}
+
+func (s *ConsulSource) watch(name string) {
+	w := consul.NewWatcher(s.client, name, s.watchLogger, s.opts...)
+	ch, cancel := w.Subscribe()
+	sw := &serviceWatch{w: w, cancel: cancel, quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(sw.done)
+		for {
+			select {
+			case _, ok := <-ch:
+				if !ok {
+					return
+				}
+				sw.seen.Store(true)
+				select {
+				case s.changed <- struct{}{}:
+				default: // a rebuild is already pending and will see this change
+				}
+			case <-sw.quit:
+				return
+			}
+		}
+	}()
+	s.watchers[name] = sw
+}
+
+func (s *ConsulSource) unwatch(name string) {
+	sw := s.watchers[name]
+	delete(s.watchers, name)
+	close(sw.quit)
+	sw.cancel()
+	sw.w.Stop()
+	<-sw.done
+}
+
+// rebuild publishes a table made from every watcher's current instances.
+func (s *ConsulSource) rebuild() {
+	services := slices.Sorted(maps.Keys(s.watchers))
+	byPrefix := make(map[string]Route, len(services))
+	for _, name := range services {
+		instances := s.watchers[name].w.Instances()
+		prefix, ok := s.prefixOf(name, instances)
+		if !ok {
+			continue
+		}
+		if prev, taken := byPrefix[prefix]; taken {
+			// Services are visited in name order, so the same service wins
+			// every time and the route does not flap.
+			level.Warn(s.logger).Log("msg", "api prefix claimed twice; ignoring the later service",
+				"prefix", prefix, "service", prev.Service, "ignored", name)
+			continue
+		}
+		byPrefix[prefix] = Route{Prefix: prefix, Service: name, Instances: instances}
+	}
+	t, err := NewTable(slices.Collect(maps.Values(byPrefix))...)
+	if err != nil {
+		// prefixOf only returns clean prefixes and duplicates were dropped.
+		level.Error(s.logger).Log("msg", "building routing table", "err", err)
+		return
+	}
+	s.logChanges(s.last, t)
+	s.last = t
+	s.routes.Store(t)
+	if !s.synced.Load() && s.listed && s.allSeen() {
+		s.synced.Store(true)
+		level.Info(s.logger).Log("msg", "routing table synced with consul", "routes", t.Len())
+	}
+}
+
+func (s *ConsulSource) allSeen() bool {
+	for _, sw := range s.watchers {
+		if !sw.seen.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// prefixOf returns the route prefix of a service: the one most of its
+// instances announce (ties go to the smallest), else the one it announced
+// last. Invalid announcements are logged and ignored.
+func (s *ConsulSource) prefixOf(service string, instances []consul.Instance) (string, bool) {
+	votes := make(map[string]int)
+	for _, in := range instances {
+		p, err := CleanPrefix(in.APIPrefix)
+		if err != nil {
+			level.Warn(s.logger).Log("msg", "ignoring instance with invalid api prefix", "service", service,
+				"instance", in.ID, "err", err)
+			continue
+		}
+		votes[p]++
+	}
+	best, n := "", 0
+	for p, v := range votes {
+		if v > n || (v == n && p < best) {
+			best, n = p, v
+		}
+	}
+	if n == 0 {
+		best, ok := s.prefixes[service]
+		return best, ok
+	}
+	s.prefixes[service] = best
+	return best, true
+}
+
+func (s *ConsulSource) logChanges(old, cur *Table) {
+	for _, r := range cur.Routes() {
+		prev, ok := old.Lookup(r.Prefix)
+		switch {
+		case !ok || prev.Prefix != r.Prefix:
+			level.Info(s.logger).Log("msg", "route added", "prefix", r.Prefix, "service", r.Service, "instances", len(r.Instances))
+		case prev.Service != r.Service:
+			level.Info(s.logger).Log("msg", "route moved", "prefix", r.Prefix, "service", r.Service, "from", prev.Service, "instances", len(r.Instances))
+		case len(prev.Instances) != len(r.Instances):
+			level.Info(s.logger).Log("msg", "route instances changed", "prefix", r.Prefix, "service", r.Service, "instances", len(r.Instances))
+		}
+	}
+	for _, r := range old.Routes() {
+		if now, ok := cur.Lookup(r.Prefix); !ok || now.Prefix != r.Prefix {
+			level.Info(s.logger).Log("msg", "route removed", "prefix", r.Prefix, "service", r.Service)
+		}
+	}
+}
