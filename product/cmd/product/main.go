@@ -92,8 +92,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "logfmt", "log format: logfmt or json")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "how long in-flight requests may finish at shutdown")
 	fs.DurationVar(&o.deregisterDelay, "deregister-delay", 2*time.Second, "pause after deregistering, before draining, so watchers drop this instance")
-	fs.Float64Var(&o.rateLimit, "rate-limit", 1000, "requests per second this instance accepts over both transports")
-	fs.IntVar(&o.rateBurst, "rate-burst", 2000, "requests accepted in a burst above -rate-limit")
+	fs.Float64Var(&o.rateLimit, "rate-limit", 50000, "requests per second this instance accepts over both transports (a ceiling that protects the database, not a per-client quota)")
+	fs.IntVar(&o.rateBurst, "rate-burst", 50000, "requests accepted in a burst above -rate-limit")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 10*time.Second, "time limit per request; 0 disables")
 
 	if err := config.Parse(fs, envPrefix, args); err != nil {
