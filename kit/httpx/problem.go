@@ -63,13 +63,18 @@ func ProblemFor(ctx context.Context, err error) Problem {
 
 // WriteError writes err to w as a problem document with the status of its
 // kind. RateLimited and Unavailable errors carrying a retry hint also get a
-// Retry-After header. The causes of Internal and Unavailable errors are logged
-// with the request id, method and path; they never reach the client.
+// Retry-After header, and Unauthenticated errors a WWW-Authenticate challenge
+// (RFC 6750). The causes of Internal and Unavailable errors are logged with
+// the request id, method and path; they never reach the client.
 func WriteError(w http.ResponseWriter, r *http.Request, logger log.Logger, err error) {
-	writeError(r.Context(), w, log.With(logger, "method", r.Method, "path", r.URL.Path), err)
+	writeError(r.Context(), w, log.With(logger, "method", r.Method, "path", r.URL.Path), err,
+		hasBearer(r.Header.Get("Authorization")))
 }
 
 // ErrorEncoder returns a go-kit error encoder that behaves like WriteError.
+// It learns the request's method, path and Authorization header from the
+// context, where httptransport.PopulateRequestContext (part of
+// ServerOptions) puts them.
 func ErrorEncoder(logger log.Logger) httptransport.ErrorEncoder {
 	return func(ctx context.Context, err error, w http.ResponseWriter) {
 		l := logger
@@ -81,7 +86,8 @@ func ErrorEncoder(logger log.Logger) httptransport.ErrorEncoder {
 		if p, ok := ctx.Value(httptransport.ContextKeyRequestPath).(string); ok {
 			l = log.With(l, "path", p)
 		}
-		writeError(ctx, w, l, err)
+		authz, _ := ctx.Value(httptransport.ContextKeyRequestAuthorization).(string)
+		writeError(ctx, w, l, err, hasBearer(authz))
 	}
 }
 
@@ -109,7 +115,9 @@ func errorHandler(logger log.Logger) transport.ErrorHandler {
 	})
 }
 
-func writeError(ctx context.Context, w http.ResponseWriter, logger log.Logger, err error) {
+// writeError writes the problem for err; bearer says whether the request
+// presented a bearer token, which shapes the challenge of a 401.
+func writeError(ctx context.Context, w http.ResponseWriter, logger log.Logger, err error, bearer bool) {
 	if err == nil {
 		err = errs.New(errs.Internal, "")
 	}
@@ -123,7 +131,32 @@ func writeError(ctx context.Context, w http.ResponseWriter, logger log.Logger, e
 			w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(d), 10))
 		}
 	}
+	if kind == errs.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", authChallenge(bearer))
+	}
 	writeProblem(w, p)
+}
+
+// authRealm is the realm of kitshop's bearer token challenges.
+const authRealm = "kitshop"
+
+// authChallenge returns the WWW-Authenticate value every 401 carries
+// (RFC 6750): the Bearer scheme with kitshop's realm, and error="invalid_token"
+// when the request presented a bearer token, which tells the client to get a
+// new token rather than to add one. The reason stays out of the header, as it
+// stays out of the problem's detail.
+func authChallenge(tokenPresented bool) string {
+	if tokenPresented {
+		return `Bearer realm="` + authRealm + `", error="invalid_token"`
+	}
+	return `Bearer realm="` + authRealm + `"`
+}
+
+// hasBearer reports whether an Authorization header value uses the Bearer
+// scheme (case-insensitively, RFC 7235), whatever its token looks like.
+func hasBearer(authorization string) bool {
+	scheme, _, _ := strings.Cut(strings.TrimSpace(authorization), " ")
+	return strings.EqualFold(scheme, "Bearer")
 }
 
 // writeProblem writes p with its status. Callers set extra headers first.

@@ -327,3 +327,52 @@ func TestServerOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteErrorWWWAuthenticate(t *testing.T) {
+	const (
+		challenge        = `Bearer realm="kitshop"`
+		invalidChallenge = `Bearer realm="kitshop", error="invalid_token"`
+	)
+	unauthenticated := errs.New(errs.Unauthenticated, "invalid or expired token")
+	tests := []struct {
+		name          string
+		authorization string
+		err           error
+		want          string // "" means no header
+	}{
+		{"no credentials", "", errs.New(errs.Unauthenticated, "authentication required"), challenge},
+		{"bearer token", "Bearer abc.def.ghi", unauthenticated, invalidChallenge},
+		{"scheme is case-insensitive", "bearer abc.def.ghi", unauthenticated, invalidChallenge},
+		{"other scheme is not a bearer token", "Basic dXNlcjpwYXNz", unauthenticated, challenge},
+		{"forbidden has no challenge", "Bearer abc.def.ghi", errs.New(errs.Forbidden, "permission denied"), ""},
+		{"not found has no challenge", "", errs.New(errs.NotFound, "nope"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logger, _ := newLogger(t)
+			r := httptest.NewRequest(http.MethodGet, "/api/v1/users/me", nil)
+			if tt.authorization != "" {
+				r.Header.Set("Authorization", tt.authorization)
+			}
+
+			rec := httptest.NewRecorder()
+			httpx.WriteError(rec, r, logger, tt.err)
+			if got := rec.Header().Get("WWW-Authenticate"); got != tt.want {
+				t.Errorf("WriteError: WWW-Authenticate = %q, want %q", got, tt.want)
+			}
+
+			// The go-kit path learns the header from the context.
+			ep := func(context.Context, any) (any, error) { return nil, tt.err }
+			dec := func(context.Context, *http.Request) (any, error) { return nil, nil }
+			srv := httptransport.NewServer(endpoint.Endpoint(ep), dec, httpx.EncodeJSON, httpx.ServerOptions(logger)...)
+			rec = httptest.NewRecorder()
+			srv.ServeHTTP(rec, r)
+			if got := rec.Header().Get("WWW-Authenticate"); got != tt.want {
+				t.Errorf("ErrorEncoder: WWW-Authenticate = %q, want %q", got, tt.want)
+			}
+			if got, want := rec.Code, errs.HTTPStatus(errs.KindOf(tt.err)); got != want {
+				t.Errorf("status = %d, want %d", got, want)
+			}
+		})
+	}
+}
