@@ -697,6 +697,11 @@ func (s *Stack) Postgres() *devenv.Postgres { return s.pg }
 // LogDir returns the directory holding one <name>.log per process.
 func (s *Stack) LogDir() string { return s.logDir }
 
+// Processes returns every process of the stack in start order: PostgreSQL,
+// Consul, the service instances and the gateway. Callers use it to check
+// that Stop left nothing running; stopping them is Stop's job.
+func (s *Stack) Processes() []*devenv.Process { return s.processes() }
+
 // Instances returns the running instances of the named service.
 func (s *Stack) Instances(service string) []*Instance {
 	for i, svc := range s.cfg.Services {

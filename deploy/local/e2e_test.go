@@ -1,0 +1,427 @@
+package local_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	local "github.com/kitshop/kitshop/deploy/local"
+	"github.com/kitshop/kitshop/internal/devenv"
+)
+
+// Time limits of the end-to-end test. The build may compile from scratch on a
+// cold cache; everything after it should take well under a minute.
+const (
+	buildTimeout = 5 * time.Minute
+	startTimeout = 2 * time.Minute
+)
+
+// TestEndToEnd runs the real system — the service and gateway binaries built
+// from this tree, PostgreSQL, Consul, two product instances and the gateway —
+// and drives it through the gateway only, as a client would: the seeded
+// catalog, the Consul registrations, CRUD, bad input, the loss of an
+// instance, and a clean shutdown. Nothing is skipped: a missing PostgreSQL or
+// Consul fails the test and says to run `make deps`.
+func TestEndToEnd(t *testing.T) {
+	began := time.Now()
+	cfg := local.DefaultConfig().WithFreePorts()
+	cfg.TempPostgres = true
+	cfg.RunDir = t.TempDir()
+	cfg.BinDir = buildBinaries(t, cfg.Services)
+	built := time.Now()
+
+	stack := startStack(t, cfg)
+	t.Logf("stack up in %s (build took %s)", time.Since(built).Round(time.Millisecond), built.Sub(began).Round(time.Millisecond))
+	c := newClient(stack.GatewayURL())
+
+	t.Run("catalog", func(t *testing.T) { testCatalog(t, c) })
+	t.Run("consul lists both instances", func(t *testing.T) { testConsulInstances(t, stack) })
+	t.Run("crud", func(t *testing.T) { testCRUD(t, c) })
+	t.Run("bad input", func(t *testing.T) { testBadInput(t, c) })
+	t.Run("failover", func(t *testing.T) { testFailover(t, stack) })
+	t.Run("stop leaves no process", func(t *testing.T) {
+		c.http.CloseIdleConnections() // nothing of ours holds the gateway's shutdown up
+		testStop(t, stack)
+	})
+
+	t.Logf("end-to-end test took %s in all", time.Since(began).Round(time.Millisecond))
+}
+
+// buildBinaries builds the gateway and every service of the stack into a
+// temporary directory, so the test runs this tree's code and never a stale
+// bin/. The binaries are built without -race: the race detector is for the
+// test binary, and it would slow the stack down for nothing.
+func buildBinaries(t *testing.T, services []local.ServiceSpec) string {
+	t.Helper()
+	root, err := devenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// `go test` puts its own Go first in PATH.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build the binaries: %v", err)
+	}
+	pkgs := []string{"./gateway/cmd/gateway"}
+	for _, svc := range services {
+		pkgs = append(pkgs, "./"+svc.Name+"/cmd/"+svc.Name)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	// A trailing separator makes -o a directory for several packages.
+	cmd := exec.CommandContext(ctx, goTool, append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, out)
+	}
+	return dir
+}
+
+// startStack starts the stack and arranges for it to be stopped, and for the
+// end of every process log to be shown if the test fails (the logs live in a
+// temporary directory that is gone afterwards).
+func startStack(t *testing.T, cfg local.Config) *local.Stack {
+	t.Helper()
+	cfg.Progress = testWriter{t}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	stack, err := local.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start the stack: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := stack.Stop(); err != nil {
+			t.Errorf("stop the stack: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, p := range stack.Processes() {
+			t.Logf("last lines of %s (%s):\n%s", p.Name(), p.LogPath(), p.LogTail(15))
+		}
+	})
+	return stack
+}
+
+// testWriter turns the stack's progress lines into test log lines.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// product is a product as the API shows it.
+type product struct {
+	ID          string    `json:"id"`
+	SKU         string    `json:"sku"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	PriceMinor  int64     `json:"price_minor"`
+	Currency    string    `json:"currency"`
+	Stock       int64     `json:"stock"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// page is one page of GET /api/v1/products.
+type page struct {
+	Products      []product `json:"products"`
+	NextPageToken string    `json:"next_page_token"`
+}
+
+// testCatalog walks the seeded catalog page by page.
+func testCatalog(t *testing.T, c *client) {
+	const (
+		pageSize = 7
+		maxPages = 50 // far more than the seed needs; bounds the walk
+		minSeed  = 20
+	)
+	var (
+		all   []product
+		pages int
+		token string
+	)
+	for pages < maxPages {
+		path := fmt.Sprintf("/api/v1/products?limit=%d", pageSize)
+		if token != "" {
+			path += "&page_token=" + url.QueryEscape(token)
+		}
+		var hdr http.Header
+		if pages == 0 {
+			// A client's own request id must come back unchanged.
+			hdr = http.Header{"X-Request-Id": {"e2e-catalog-1"}}
+		}
+		r := c.do(t, http.MethodGet, path, hdr, nil)
+		var p page
+		decodeJSON(t, "GET "+path, r, http.StatusOK, &p)
+		if pages == 0 {
+			if got := r.Header.Get("X-Request-ID"); got != "e2e-catalog-1" {
+				t.Errorf("X-Request-ID = %q, want the client's e2e-catalog-1 echoed", got)
+			}
+		}
+		pages++
+		if len(p.Products) > pageSize {
+			t.Errorf("page %d has %d products, want at most %d", pages, len(p.Products), pageSize)
+		}
+		all = append(all, p.Products...)
+		if token = p.NextPageToken; token == "" {
+			break
+		}
+	}
+	if token != "" {
+		t.Fatalf("catalog still has a next page after %d pages", maxPages)
+	}
+	if len(all) < minSeed {
+		t.Fatalf("catalog has %d products, want the seeded %d or more", len(all), minSeed)
+	}
+	if min := (minSeed + pageSize - 1) / pageSize; pages < min {
+		t.Errorf("%d products came in %d pages of at most %d, want at least %d", len(all), pages, pageSize, min)
+	}
+	ids := make(map[string]bool, len(all))
+	for i, p := range all {
+		if ids[p.ID] {
+			t.Errorf("product %s (%s) listed twice", p.ID, p.SKU)
+		}
+		ids[p.ID] = true
+		if uuid.Validate(p.ID) != nil || p.SKU == "" || p.Name == "" || len(p.Currency) != 3 || p.PriceMinor < 0 || p.Stock < 0 {
+			t.Errorf("implausible product %+v", p)
+		}
+		if i > 0 && all[i-1].SKU >= p.SKU {
+			t.Errorf("SKU %s listed after %s, want strictly ascending SKUs across pages", p.SKU, all[i-1].SKU)
+		}
+	}
+	t.Logf("catalog: %d products in %d pages", len(all), pages)
+}
+
+// consulEntry is one instance in Consul's /v1/health/service answer.
+type consulEntry struct {
+	Service struct {
+		ID   string
+		Port int
+	}
+	Checks []struct {
+		CheckID   string
+		ServiceID string
+		Status    string
+	}
+}
+
+// consulHealth asks Consul's health API about service; query is "" or
+// "?passing".
+func consulHealth(ctx context.Context, stack *local.Stack, service, query string) ([]consulEntry, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, stack.ConsulURL()+"/v1/health/service/"+service+query, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("consul answered %s", resp.Status)
+	}
+	var entries []consulEntry
+	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
+		return nil, fmt.Errorf("consul health answer: %w", err)
+	}
+	return entries, nil
+}
+
+// testConsulInstances checks that both product instances are registered and
+// passing, each at its own port.
+func testConsulInstances(t *testing.T, stack *local.Stack) {
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	entries, err := consulHealth(ctx, stack, "product", "?passing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for _, e := range entries {
+		got = append(got, fmt.Sprintf("%s:%d", e.Service.ID, e.Service.Port))
+	}
+	for _, inst := range stack.Instances("product") {
+		want = append(want, inst.ID+":"+strings.TrimPrefix(inst.HTTPAddr, "127.0.0.1:"))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if len(want) != 2 || !slices.Equal(got, want) {
+		t.Errorf("passing product instances (id:port) = %v, want %v (two)", got, want)
+	}
+}
+
+// testCRUD creates, reads, changes and deletes a product.
+func testCRUD(t *testing.T, c *client) {
+	sku := "E2E-" + randomHex(t, 4)
+	in := map[string]any{
+		"sku": sku, "name": "End-to-end mug", "description": "Made by the end-to-end test",
+		"price_minor": 1500, "currency": "EUR", "stock": 3,
+	}
+	r := c.do(t, http.MethodPost, "/api/v1/products", nil, mustJSON(t, in))
+	var created product
+	decodeJSON(t, "create", r, http.StatusCreated, &created)
+	if created.SKU != sku || created.Name != "End-to-end mug" || created.PriceMinor != 1500 || created.Currency != "EUR" || created.Stock != 3 {
+		t.Errorf("created %+v, want the fields sent", created)
+	}
+	loc := r.Header.Get("Location")
+	if want := "/api/v1/products/" + created.ID; loc != want || uuid.Validate(created.ID) != nil {
+		t.Fatalf("create: Location %q, id %q; want Location %s with a UUID", loc, created.ID, want)
+	}
+
+	var got product
+	decodeJSON(t, "get", c.do(t, http.MethodGet, loc, nil, nil), http.StatusOK, &got)
+	if got.ID != created.ID || got.SKU != sku || got.PriceMinor != 1500 {
+		t.Errorf("get %s = %+v, want %+v", loc, got, created)
+	}
+
+	var patched product
+	decodeJSON(t, "patch", c.do(t, http.MethodPatch, loc, nil, []byte(`{"price_minor":1299}`)), http.StatusOK, &patched)
+	if patched.PriceMinor != 1299 || patched.SKU != sku || patched.Name != created.Name || patched.Stock != created.Stock {
+		t.Errorf("after PATCH price_minor=1299: %+v, want only the price changed", patched)
+	}
+	// Read again: the other instance may answer, and it must see the change.
+	decodeJSON(t, "get after patch", c.do(t, http.MethodGet, loc, nil, nil), http.StatusOK, &got)
+	if got.PriceMinor != 1299 {
+		t.Errorf("get after patch: price_minor %d, want 1299", got.PriceMinor)
+	}
+
+	// SKUs are case-insensitive, so the lower-case spelling is the same SKU.
+	in["sku"] = strings.ToLower(sku)
+	r = c.do(t, http.MethodPost, "/api/v1/products", nil, mustJSON(t, in))
+	checkProblem(t, "duplicate SKU", r, http.StatusConflict, "conflict", "")
+
+	r = c.do(t, http.MethodDelete, loc, nil, nil)
+	if r.Status != http.StatusNoContent || len(r.Body) != 0 {
+		t.Errorf("delete: status %d, body %q; want 204 and no body", r.Status, truncate(r.Body))
+	}
+	checkRequestID(t, "delete", r)
+	checkProblem(t, "get after delete", c.do(t, http.MethodGet, loc, nil, nil), http.StatusNotFound, "not_found", "")
+	checkProblem(t, "delete twice", c.do(t, http.MethodDelete, loc, nil, nil), http.StatusNotFound, "not_found", "")
+}
+
+// testBadInput sends what a careless or hostile client might: every answer
+// must be the right 4xx problem document, never a 5xx.
+func testBadInput(t *testing.T, c *client) {
+	// valid returns a valid create body with changes applied; a nil value
+	// removes the field.
+	valid := func(changes map[string]any) []byte {
+		body := map[string]any{"sku": "E2E-BAD-1", "name": "Bad input", "price_minor": 100, "currency": "EUR", "stock": 1}
+		for k, v := range changes {
+			if v == nil {
+				delete(body, k)
+			} else {
+				body[k] = v
+			}
+		}
+		return mustJSON(t, body)
+	}
+	someID := uuid.NewString()
+	tests := []struct {
+		name        string
+		method      string
+		path        string
+		contentType string
+		body        []byte
+		wantStatus  int
+		wantKind    string
+		wantField   string
+	}{
+		{"non-JSON body", "POST", "/api/v1/products", "", []byte("this is not JSON"), 400, "invalid", ""},
+		{"truncated JSON", "POST", "/api/v1/products", "", []byte(`{"sku":"E2E-BAD-1","name":`), 400, "invalid", ""},
+		{"JSON array", "POST", "/api/v1/products", "", []byte(`[1,2]`), 400, "invalid", ""},
+		{"trailing data", "POST", "/api/v1/products", "", append(valid(nil), `{}`...), 400, "invalid", ""},
+		{"empty body", "POST", "/api/v1/products", "", nil, 400, "invalid", ""},
+		{"text/plain body", "POST", "/api/v1/products", "text/plain", valid(nil), 400, "invalid", ""},
+		{"missing name", "POST", "/api/v1/products", "", valid(map[string]any{"name": nil}), 400, "invalid", "name"},
+		{"empty name", "POST", "/api/v1/products", "", valid(map[string]any{"name": ""}), 400, "invalid", "name"},
+		{"blank name", "POST", "/api/v1/products", "", valid(map[string]any{"name": "   "}), 400, "invalid", "name"},
+		{"null name", "POST", "/api/v1/products", "", []byte(`{"sku":"E2E-BAD-1","name":null,"price_minor":1,"currency":"EUR"}`), 400, "invalid", "name"},
+		{"name of wrong type", "POST", "/api/v1/products", "", valid(map[string]any{"name": 42}), 400, "invalid", "name"},
+		{"negative price", "POST", "/api/v1/products", "", valid(map[string]any{"price_minor": -1}), 400, "invalid", "price_minor"},
+		{"negative stock", "POST", "/api/v1/products", "", valid(map[string]any{"stock": -5}), 400, "invalid", "stock"},
+		{"bad currency", "POST", "/api/v1/products", "", valid(map[string]any{"currency": "euro"}), 400, "invalid", "currency"},
+		{"unknown field", "POST", "/api/v1/products", "", valid(map[string]any{"colour": "red"}), 400, "invalid", "colour"},
+		{"body over 1 MiB", "POST", "/api/v1/products", "", valid(map[string]any{"description": strings.Repeat("x", 1<<20)}), 400, "invalid", ""},
+		{"malformed id", "GET", "/api/v1/products/not-a-uuid", "", nil, 400, "invalid", "id"},
+		{"malformed id on delete", "DELETE", "/api/v1/products/42", "", nil, 400, "invalid", "id"},
+		{"malformed id on patch", "PATCH", "/api/v1/products/42", "", []byte(`{"stock":1}`), 400, "invalid", "id"},
+		{"empty patch", "PATCH", "/api/v1/products/" + someID, "", []byte(`{}`), 400, "invalid", ""},
+		{"negative stock in patch", "PATCH", "/api/v1/products/" + someID, "", []byte(`{"stock":-1}`), 400, "invalid", "stock"},
+		{"unknown id", "GET", "/api/v1/products/" + someID, "", nil, 404, "not_found", ""},
+		{"limit=100000", "GET", "/api/v1/products?limit=100000", "", nil, 400, "invalid", "limit"},
+		{"limit=0", "GET", "/api/v1/products?limit=0", "", nil, 400, "invalid", "limit"},
+		{"limit not a number", "GET", "/api/v1/products?limit=ten", "", nil, 400, "invalid", "limit"},
+		{"bad page_token", "GET", "/api/v1/products?page_token=not-a-token", "", nil, 400, "invalid", "page_token"},
+		{"wrong method on collection", "PUT", "/api/v1/products", "", valid(nil), 405, "invalid", ""},
+		{"wrong method on item", "POST", "/api/v1/products/" + someID, "", valid(nil), 405, "invalid", ""},
+		{"unknown path under /api/", "GET", "/api/v1/no-such-thing", "", nil, 404, "not_found", ""},
+		{"unknown path under the products prefix", "GET", "/api/v1/products/" + someID + "/extra", "", nil, 404, "not_found", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hdr http.Header
+			if tt.contentType != "" {
+				hdr = http.Header{"Content-Type": {tt.contentType}}
+			}
+			r := c.do(t, tt.method, tt.path, hdr, tt.body)
+			checkProblem(t, tt.method+" "+tt.path, r, tt.wantStatus, tt.wantKind, tt.wantField)
+			if tt.wantStatus == http.StatusMethodNotAllowed && r.Header.Get("Allow") == "" {
+				t.Errorf("405 without an Allow header")
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return strings.ToUpper(hex.EncodeToString(b))
+}
+
+// testStop stops the stack gracefully and checks that every process it
+// started, and everything those forked, is gone.
+func testStop(t *testing.T, stack *local.Stack) {
+	procs := stack.Processes()
+	if want := 2 + len(stack.Instances("product")) + 1; len(procs) != want {
+		t.Errorf("stack has %d processes, want %d (postgres, consul, instances, gateway)", len(procs), want)
+	}
+	began := time.Now()
+	if err := stack.Stop(); err != nil {
+		t.Errorf("Stop: %v (want every process to exit on its own within its grace period)", err)
+	}
+	t.Logf("graceful stop took %s", time.Since(began).Round(time.Millisecond))
+	for _, p := range procs {
+		if !gone(p) {
+			t.Errorf("%s (pid %d) or a process in its group is still there after Stop", p.Name(), p.Pid())
+		}
+	}
+}
