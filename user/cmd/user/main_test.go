@@ -1,0 +1,454 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/grpcx"
+	"github.com/kitshop/kitshop/kit/requestid"
+	userv1 "github.com/kitshop/kitshop/proto/user/v1"
+	"github.com/kitshop/kitshop/user"
+)
+
+func TestMain(m *testing.M) {
+	testenv.Main(m)
+}
+
+// logBuffer collects the program's log lines; run writes from several
+// goroutines while the test reads.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the JSON log lines written so far.
+func (b *logBuffer) lines() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// instance is the program running in the test.
+type instance struct {
+	httpAddr, grpcAddr string
+	logs               *logBuffer
+	stop               func() error // cancels run and returns its error
+}
+
+// start runs the program with args (plus test defaults: port 0, JSON logs,
+// the fastest bcrypt) until the test ends or stop is called, and waits
+// until it listens.
+func start(t *testing.T, args ...string) *instance {
+	t.Helper()
+	args = append([]string{
+		"-http-addr", "127.0.0.1:0",
+		"-grpc-addr", "127.0.0.1:0",
+		"-log-format", "json",
+		"-deregister-delay", "0",
+		"-drain-timeout", "5s",
+		"-bcrypt-cost", "4",
+	}, args...)
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &logBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, logs) }()
+
+	var once sync.Once
+	var runErr error
+	inst := &instance{logs: logs, stop: func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(20 * time.Second):
+				runErr = errors.New("run did not return within 20s of cancel")
+			}
+		})
+		return runErr
+	}}
+	t.Cleanup(func() {
+		if err := inst.stop(); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	for inst.httpAddr == "" || inst.grpcAddr == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v\nlogs:\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not listening after 30s; logs:\n%s", logs)
+		}
+		for _, l := range logs.lines() {
+			if l["msg"] != "listening" {
+				continue
+			}
+			addr, _ := l["addr"].(string)
+			switch l["transport"] {
+			case "http":
+				inst.httpAddr = addr
+			case "grpc":
+				inst.grpcAddr = addr
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return inst
+}
+
+// call sends a JSON request (body "" for none) with an optional bearer
+// token and decodes a JSON response into out (if not nil).
+func call(t *testing.T, method, url, body, token string, out any) (int, http.Header) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: body %s: %v", method, url, b, err)
+		}
+	}
+	return resp.StatusCode, resp.Header
+}
+
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+func login(t *testing.T, base, email, password string) tokens {
+	t.Helper()
+	var tok tokens
+	if status, _ := call(t, http.MethodPost, base+user.LoginPath, `{"email":"`+email+`","password":"`+password+`"}`, "", &tok); status != http.StatusOK {
+		t.Fatalf("login %s = %d", email, status)
+	}
+	return tok
+}
+
+const (
+	adminPassword = "Adm1n-S3cret-pw"
+	userPassword  = "Us3r-S3cret-pw"
+)
+
+func TestRunServes(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "keys", "signing.pem")
+	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "",
+		"-signing-key-file", keyFile, "-generate-key",
+		"-admin-email", "Root@Example.com", "-admin-password", adminPassword)
+	base := "http://" + inst.httpAddr
+
+	if status, _ := call(t, http.MethodGet, base+"/readyz", "", "", nil); status != http.StatusOK {
+		t.Errorf("/readyz = %d, want 200", status)
+	}
+	info, err := os.Stat(keyFile)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v; want mode 0600", info, err)
+	}
+	key, _, err := user.LoadSigningKey(keyFile, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Sign up, log in, look at oneself.
+	var ann user.User
+	status, header := call(t, http.MethodPost, base+user.UsersPath, `{"email":"ann@example.com","password":"`+userPassword+`","name":"Ann"}`, "", &ann)
+	if status != http.StatusCreated || header.Get(requestid.Header) == "" {
+		t.Fatalf("sign-up = %d (request id %q)", status, header.Get(requestid.Header))
+	}
+	tok := login(t, base, "ann@example.com", userPassword)
+	var me user.User
+	if status, _ := call(t, http.MethodGet, base+user.MePath, "", tok.AccessToken, &me); status != http.StatusOK || me.ID != ann.ID {
+		t.Errorf("GET /me = %d %+v", status, me)
+	}
+
+	// The JWKS publishes the key from the file.
+	var jwks auth.JWKS
+	status, header = call(t, http.MethodGet, base+user.JWKSPath, "", "", &jwks)
+	if status != http.StatusOK || len(jwks.Keys) != 1 || header.Get("Cache-Control") != "public, max-age=300" {
+		t.Fatalf("JWKS = %d %+v %v", status, jwks, header)
+	}
+	wantKid := user.KeyID(key.Public().(ed25519.PublicKey))
+	if jwks.Keys[0].Kid != wantKid {
+		t.Errorf("kid = %q, want %q", jwks.Keys[0].Kid, wantKid)
+	}
+
+	// gRPC: the bootstrapped admin may read Ann; Ann may read herself.
+	admin := login(t, base, "root@example.com", adminPassword)
+	cc, err := grpcx.Dial(inst.grpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := userv1.NewUserServiceClient(cc)
+	for name, token := range map[string]string{"admin": admin.AccessToken, "self": tok.AccessToken} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx = metadata.AppendToOutgoingContext(ctx, auth.MetadataKey, "Bearer "+token)
+		resp, err := client.GetUser(ctx, &userv1.GetUserRequest{Id: ann.ID})
+		cancel()
+		if err != nil || resp.GetUser().GetEmail() != "ann@example.com" {
+			t.Errorf("GetUser as %s = %v, %v", name, resp, err)
+		}
+	}
+
+	if err := inst.stop(); err != nil {
+		t.Fatalf("run after cancel: %v", err)
+	}
+	logs := inst.logs.String()
+	for _, want := range []string{`"msg":"signing key ready"`, `"generated":true`, `"op":"ensure_admin"`, `"created":true`,
+		`"method":"Login"`, `"msg":"drained"`, `"msg":"stopped"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
+		}
+	}
+	for _, secret := range []string{adminPassword, userPassword, tok.AccessToken, tok.RefreshToken, "PRIVATE KEY"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain a secret (%.12s…)", secret)
+		}
+	}
+}
+
+// A restart with the same settings reuses the key and the admin.
+func TestRunRestart(t *testing.T) {
+	db := testenv.Database(t)
+	keyFile := filepath.Join(t.TempDir(), "signing.pem")
+	args := []string{"-database-url", db, "-consul-addr", "", "-signing-key-file", keyFile, "-generate-key",
+		"-admin-email", "root@example.com", "-admin-password", adminPassword}
+
+	first := start(t, args...)
+	base := "http://" + first.httpAddr
+	tok := login(t, base, "root@example.com", adminPassword)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another admin password on the second start changes nothing.
+	args[len(args)-1] = "Changed-pw-123"
+	second := start(t, args...)
+	base = "http://" + second.httpAddr
+	// A token from the first run still verifies: same key.
+	if status, _ := call(t, http.MethodGet, base+user.MePath, "", tok.AccessToken, nil); status != http.StatusOK {
+		t.Errorf("GET /me with a token of the previous run = %d, want 200", status)
+	}
+	login(t, base, "root@example.com", adminPassword)
+	if err := second.stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := second.logs.String()
+	for _, want := range []string{`"generated":false`, `"created":false`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("second run's logs lack %s", want)
+		}
+	}
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d users after two bootstraps, want 1", n)
+	}
+}
+
+func TestRunWithoutKey(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "missing.pem")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"-database-url", "postgres://127.0.0.1:1/none", "-consul-addr", "", "-signing-key-file", keyFile}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "signing key") {
+		t.Errorf("run without a key file = %v, want a signing key error", err)
+	}
+	if _, statErr := os.Stat(keyFile); !os.IsNotExist(statErr) {
+		t.Error("key file created without -generate-key")
+	}
+}
+
+func TestRunRegistersInConsul(t *testing.T) {
+	c := testenv.Consul(t)
+	client, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", c.Addr(), "-instance-id", "user-test-1",
+		"-signing-key-file", filepath.Join(t.TempDir(), "k.pem"), "-generate-key")
+
+	var svc *consulapi.AgentService
+	deadline := time.Now().Add(20 * time.Second)
+	for svc == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not registered after 20s; logs:\n%s", inst.logs)
+		}
+		services, err := client.Agent().Services()
+		if err == nil {
+			svc = services["user-test-1"]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if svc.Service != "user" || !strings.HasSuffix(inst.httpAddr, ":"+strconv.Itoa(svc.Port)) {
+		t.Errorf("registered %+v, want service user on the port of %s", svc, inst.httpAddr)
+	}
+	if got, want := svc.Meta["api_prefix"], "/api/v1/users,/api/v1/auth"; got != want {
+		t.Errorf("api_prefix = %q, want %q", got, want)
+	}
+	wantPublic := []string{"POST /api/v1/users", "POST /api/v1/auth/login", "POST /api/v1/auth/refresh",
+		"POST /api/v1/auth/logout", "GET /api/v1/auth/jwks.json"}
+	if got := strings.Split(svc.Meta["public_routes"], ","); !slices.Equal(got, wantPublic) {
+		t.Errorf("public_routes = %v, want %v", got, wantPublic)
+	}
+	if !strings.HasSuffix(inst.grpcAddr, ":"+svc.Meta["grpc_port"]) {
+		t.Errorf("grpc_port meta %q, want the port of %s", svc.Meta["grpc_port"], inst.grpcAddr)
+	}
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	services, err := client.Agent().Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := services["user-test-1"]; ok {
+		t.Error("still registered after shutdown")
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	required := []string{"-database-url", "postgres://x", "-signing-key-file", "/k.pem"}
+	with := func(extra ...string) []string { return append(slices.Clone(required), extra...) }
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string // substring; "" means success
+	}{
+		{name: "minimal", args: required},
+		{name: "from environment", env: map[string]string{"USER_DATABASE_URL": "postgres://x", "USER_SIGNING_KEY_FILE": "/k.pem"}},
+		{name: "admin from environment", args: with("-admin-email", "root@example.com"), env: map[string]string{"USER_ADMIN_PASSWORD": "secret pw"}},
+		{name: "missing database url", args: []string{"-signing-key-file", "/k.pem"}, wantErr: "USER_DATABASE_URL"},
+		{name: "missing key file", args: []string{"-database-url", "x"}, wantErr: "USER_SIGNING_KEY_FILE"},
+		{name: "admin email without password", args: with("-admin-email", "root@example.com"), wantErr: "-admin-password"},
+		{name: "admin password without email", args: with("-admin-password", "secret pw"), wantErr: "-admin-email"},
+		{name: "bcrypt cost too low", args: with("-bcrypt-cost", "3"), wantErr: "-bcrypt-cost"},
+		{name: "bcrypt cost too high", args: with("-bcrypt-cost", "32"), wantErr: "-bcrypt-cost"},
+		{name: "zero token ttl", args: with("-token-ttl", "0s"), wantErr: "-token-ttl"},
+		{name: "negative refresh ttl", args: with("-refresh-ttl", "-1h"), wantErr: "-refresh-ttl"},
+		{name: "negative failures", args: with("-login-account-failures", "-1"), wantErr: "-login-account-failures"},
+		{name: "bad log format", args: with("-log-format", "yaml"), wantErr: "-log-format"},
+		{name: "bad env value", args: required, env: map[string]string{"USER_TRUST_FORWARDED_FOR": "maybe"}, wantErr: "USER_TRUST_FORWARDED_FOR"},
+		{name: "unknown flag", args: with("-nope"), wantErr: "nope"},
+		{name: "extra argument", args: with("extra"), wantErr: "unexpected arguments"},
+		{name: "zero rate", args: with("-rate-limit", "0"), wantErr: "-rate-limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			o, err := parseOptions(tt.args, io.Discard)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("parseOptions: %v", err)
+				}
+				if o.databaseURL != "postgres://x" || o.signingKeyFile != "/k.pem" || !strings.HasPrefix(o.instanceID, "user-") {
+					t.Errorf("options %+v", o)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %v, want one mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseOptionsDefaults(t *testing.T) {
+	o, err := parseOptions([]string{"-database-url", "x", "-signing-key-file", "k"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.httpAddr != ":8083" || o.grpcAddr != ":9083" || o.tokenTTL != 15*time.Minute || o.refreshTTL != 720*time.Hour ||
+		o.issuer != "kitshop-user" || o.audience != "kitshop" || o.bcryptCost != 12 || o.trustForwardedFor || o.generateKey {
+		t.Errorf("defaults %+v", o)
+	}
+}
+
+func TestParseOptionsHelp(t *testing.T) {
+	var usage bytes.Buffer
+	_, err := parseOptions([]string{"-h"}, &usage)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("error %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"-signing-key-file", "-admin-email", "-trust-forwarded-for"} {
+		if !strings.Contains(usage.String(), want) {
+			t.Errorf("usage lacks %s", want)
+		}
+	}
+}

@@ -1,0 +1,293 @@
+package user
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/postgres"
+)
+
+// Postgres is the Repository on a Postgres database migrated with
+// migrations.For("user").
+//
+// Single-statement methods rely on Postgres running each statement
+// atomically. The refresh token state machine needs several statements and
+// a decision in between, so it runs in a transaction that locks the
+// presented token's row (SELECT … FOR UPDATE): of two concurrent refreshes
+// of one token, the second waits, then sees the token rotated.
+type Postgres struct {
+	pool *pgxpool.Pool
+}
+
+// NewPostgres returns a Repository using pool.
+func NewPostgres(pool *pgxpool.Pool) *Postgres {
+	return &Postgres{pool: pool}
+}
+
+var _ Repository = (*Postgres)(nil)
+
+const userColumns = `id::text, email, name, roles, created_at`
+
+// CreateUser implements Repository.
+func (r *Postgres) CreateUser(ctx context.Context, a NewAccount) (User, error) {
+	row := r.pool.QueryRow(ctx, `
+		INSERT INTO users (email, name, password_hash, roles)
+		VALUES ($1, $2, $3, $4)
+		RETURNING `+userColumns,
+		a.Email, a.Name, a.PasswordHash, normalizeRoles(a.Roles))
+	u, err := scanUser(row)
+	if err != nil {
+		return User{}, dbError(err, "creating user")
+	}
+	return u, nil
+}
+
+// EnsureAdmin implements Repository. One statement, so two instances
+// bootstrapping the same admin at once cannot both insert: the loser's
+// insert turns into the update. xmax is 0 only for a freshly inserted row,
+// which is how the statement tells the two cases apart.
+func (r *Postgres) EnsureAdmin(ctx context.Context, a NewAccount) (User, bool, error) {
+	row := r.pool.QueryRow(ctx, `
+		INSERT INTO users AS u (email, name, password_hash, roles)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT ((lower(email))) DO UPDATE SET
+			roles      = CASE WHEN 'admin' = ANY (u.roles) THEN u.roles ELSE array_append(u.roles, 'admin') END,
+			updated_at = CASE WHEN 'admin' = ANY (u.roles) THEN u.updated_at ELSE now() END
+		RETURNING `+userColumns+`, (xmax = 0)`,
+		a.Email, a.Name, a.PasswordHash, normalizeRoles(a.Roles))
+	var (
+		u       User
+		created bool
+	)
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Roles, &u.CreatedAt, &created)
+	if err != nil {
+		return User{}, false, dbError(err, "ensuring admin")
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	u.Roles = normalizeRoles(u.Roles)
+	return u, created, nil
+}
+
+// AccountByEmail implements Repository. The lower() matches the unique
+// index, so the lookup is an index scan.
+func (r *Postgres) AccountByEmail(ctx context.Context, email string) (Account, error) {
+	row := r.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE lower(email) = lower($1)`, email)
+	a, err := scanAccount(row)
+	if err != nil {
+		return Account{}, dbError(err, "getting user by email")
+	}
+	return a, nil
+}
+
+// AccountByID implements Repository.
+func (r *Postgres) AccountByID(ctx context.Context, id string) (Account, error) {
+	row := r.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE id = $1`, id)
+	a, err := scanAccount(row)
+	if err != nil {
+		return Account{}, dbError(err, "getting user")
+	}
+	return a, nil
+}
+
+// UpdateAccount implements Repository. Absent fields are NULL parameters
+// and keep their value (COALESCE).
+func (r *Postgres) UpdateAccount(ctx context.Context, id string, c AccountChange, now time.Time) (User, error) {
+	var hash *string
+	if c.PasswordHash != "" {
+		hash = &c.PasswordHash
+	}
+	var u User
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `
+			UPDATE users SET
+				name          = COALESCE($2, name),
+				password_hash = COALESCE($3, password_hash),
+				updated_at    = now()
+			WHERE id = $1
+			RETURNING `+userColumns,
+			id, c.Name, hash)
+		var err error
+		if u, err = scanUser(row); err != nil {
+			return err
+		}
+		if hash == nil {
+			return nil
+		}
+		// A new password ends every session: whoever knew the old one
+		// may hold a refresh token.
+		_, err = tx.Exec(ctx, `
+			UPDATE refresh_tokens SET revoked_at = $2
+			WHERE user_id = $1 AND revoked_at IS NULL`,
+			id, now)
+		return err
+	})
+	if err != nil {
+		return User{}, dbError(err, "updating user")
+	}
+	return u, nil
+}
+
+// CreateRefreshToken implements Repository. It also deletes the user's
+// expired tokens: they can no longer be used nor reused, and without the
+// clean-up every login would leave a row behind for good.
+func (r *Postgres) CreateRefreshToken(ctx context.Context, t RefreshToken) error {
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE user_id = $1 AND expires_at <= $2`, t.UserID, t.CreatedAt); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5)`,
+			t.Hash, t.FamilyID, t.UserID, t.CreatedAt, t.ExpiresAt)
+		return err
+	})
+	if err != nil {
+		return dbError(err, "storing refresh token")
+	}
+	return nil
+}
+
+// RotateRefreshToken implements Repository.
+func (r *Postgres) RotateRefreshToken(ctx context.Context, rot Rotation) (User, error) {
+	var (
+		u      User
+		reused bool // committed a family revocation; report it after commit
+	)
+	now := rot.Next.CreatedAt
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		var (
+			familyID, userID     string
+			expiresAt            time.Time
+			rotatedAt, revokedAt *time.Time
+		)
+		err := tx.QueryRow(ctx, `
+			SELECT family_id::text, user_id::text, expires_at, rotated_at, revoked_at
+			FROM refresh_tokens
+			WHERE token_hash = $1
+			FOR UPDATE`,
+			rot.Presented).Scan(&familyID, &userID, &expiresAt, &rotatedAt, &revokedAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return errInvalidRefreshToken
+		case err != nil:
+			return err
+		case revokedAt != nil:
+			return errInvalidRefreshToken
+		case rotatedAt != nil:
+			// Used before: revoke the family, and commit that.
+			reused = true
+			_, err := tx.Exec(ctx, `
+				UPDATE refresh_tokens SET revoked_at = $2
+				WHERE family_id = $1 AND revoked_at IS NULL`,
+				familyID, now)
+			return err
+		case !now.Before(expiresAt):
+			return errInvalidRefreshToken
+		}
+
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1`, rot.Presented, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5)`,
+			rot.Next.Hash, familyID, userID, now, rot.Next.ExpiresAt); err != nil {
+			return err
+		}
+		// The roles are read now, so a promotion or demotion reaches the
+		// next access token.
+		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, userID))
+		return err
+	})
+	switch {
+	case err != nil && errs.Is(err, errs.Unauthenticated):
+		return User{}, err
+	case err != nil:
+		return User{}, dbError(err, "rotating refresh token")
+	case reused:
+		return User{}, &errs.Error{
+			Kind:    errs.Unauthenticated,
+			Message: errs.Message(errInvalidRefreshToken),
+			Err:     ErrRefreshTokenReused,
+		}
+	}
+	return u, nil
+}
+
+// RevokeRefreshFamily implements Repository.
+func (r *Postgres) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error {
+	_, err := r.pool.Exec(ctx, `
+		UPDATE refresh_tokens SET revoked_at = $2
+		WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
+		  AND revoked_at IS NULL`,
+		hash, now)
+	if err != nil {
+		return dbError(err, "revoking refresh tokens")
+	}
+	return nil
+}
+
+// scanUser reads the userColumns of one row.
+func scanUser(row pgx.Row) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Roles, &u.CreatedAt)
+	// pgx returns timestamps in the local zone; the API speaks UTC.
+	u.CreatedAt = u.CreatedAt.UTC()
+	u.Roles = normalizeRoles(u.Roles)
+	return u, err
+}
+
+// scanAccount reads the userColumns and the password hash of one row.
+func scanAccount(row pgx.Row) (Account, error) {
+	var a Account
+	err := row.Scan(&a.ID, &a.Email, &a.Name, &a.Roles, &a.CreatedAt, &a.PasswordHash)
+	a.CreatedAt = a.CreatedAt.UTC()
+	a.Roles = normalizeRoles(a.Roles)
+	return a, err
+}
+
+// dbError classifies a database error, as in the product service:
+// constraint violations are the client's doing, other errors the server
+// reports are bugs (Internal), and failing to reach the server at all is
+// Unavailable. Errors that are already classified pass through.
+func dbError(err error, op string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errNotFound
+	}
+	if constraint, ok := postgres.UniqueViolation(err); ok {
+		if constraint == "users_email_key" {
+			return &errs.Error{
+				Kind:    errs.Conflict,
+				Message: "an account with this email already exists",
+				Fields:  []errs.FieldError{{Field: "email", Message: "already exists"}},
+				Err:     err,
+			}
+		}
+		return errs.Wrap(err, errs.Internal, op)
+	}
+	if constraint, ok := postgres.CheckViolation(err); ok {
+		field := strings.TrimSuffix(strings.TrimPrefix(constraint, "users_"), "_check")
+		return &errs.Error{
+			Kind:    errs.Invalid,
+			Message: "invalid input",
+			Fields:  []errs.FieldError{{Field: field, Message: "is not allowed"}},
+			Err:     err,
+		}
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return errs.Wrap(err, errs.Internal, op)
+	}
+	return errs.Wrap(err, errs.Unavailable, "user database unavailable")
+}

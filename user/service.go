@@ -1,0 +1,749 @@
+// Package user is the account service: sign-up, login with short-lived
+// access tokens (EdDSA JWTs) and rotating refresh tokens, the caller's own
+// profile, and the public keys other services verify the tokens with.
+//
+// The package reads top to bottom as its layers: service.go (the domain:
+// types, rules and the Service interface), throttle.go (login throttling),
+// token.go (signing keys, access tokens and the JWKS), postgres.go (the
+// Repository on Postgres), endpoint.go (go-kit endpoints),
+// transport_http.go and transport_grpc.go (the two wire formats) and
+// middleware.go (service middleware). cmd/user wires them together.
+//
+// Passwords are only ever held in memory long enough to hash or compare
+// them: they are never stored, logged or returned, and neither are their
+// hashes or the refresh tokens.
+package user
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/errs"
+)
+
+// Limits on account fields. The database schema repeats them as CHECK
+// constraints (migrations/user).
+const (
+	MaxEmailLen      = 254 // bytes, the longest address SMTP can deliver to (RFC 5321 with RFC 3696 errata)
+	MinPasswordBytes = 8
+	// MaxPasswordBytes is bcrypt's limit: it ignores everything after the
+	// 72nd byte, so a longer password would be silently truncated. Refusing
+	// it is honest; a passphrase of 72 bytes is plenty.
+	MaxPasswordBytes = 72
+	MaxNameLen       = 100 // characters, after trimming spaces
+)
+
+// Defaults of the service's options.
+const (
+	// DefaultBcryptCost makes one hash take a few hundred milliseconds on
+	// a current server core: slow for an offline attacker, fine for a login.
+	DefaultBcryptCost = 12
+	// DefaultRefreshTTL is how long a refresh token stays usable. Every
+	// refresh issues a new one with a fresh lifetime, so an active client
+	// stays logged in while an abandoned session ends after 30 days.
+	DefaultRefreshTTL = 30 * 24 * time.Hour
+)
+
+// TokenType is the OAuth 2.0 token type of the access tokens (RFC 6750).
+const TokenType = "Bearer"
+
+// User is an account as clients see it: never with its password hash.
+type User struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Roles     []string  `json:"roles"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// NewUser is the input of SignUp and EnsureAdmin.
+type NewUser struct {
+	Email    string
+	Password string
+	Name     string
+}
+
+// Credentials is the input of Login.
+type Credentials struct {
+	Email    string
+	Password string
+	// ClientIP is the address the attempt came from, for the per-client
+	// login throttle; empty if unknown (the throttle then only counts per
+	// account).
+	ClientIP string
+}
+
+// TokenPair is what a login or a refresh yields.
+type TokenPair struct {
+	// AccessToken is a signed JWT for the Authorization header of API calls.
+	AccessToken string
+	// ExpiresIn is the access token's lifetime.
+	ExpiresIn time.Duration
+	// RefreshToken is an opaque token that buys the next pair, once.
+	RefreshToken string
+	// UserID is the user the tokens are for; it is not sent to clients
+	// (the access token says it), but logs and tests use it.
+	UserID string
+}
+
+// Patch is the input of Update: nil fields are left unchanged. Changing the
+// password requires the current one.
+type Patch struct {
+	Name            *string
+	Password        *string
+	CurrentPassword *string
+}
+
+// Empty reports whether the patch changes nothing.
+func (p Patch) Empty() bool { return p.Name == nil && p.Password == nil }
+
+// Fields returns the names of the fields the patch sets, as they appear on
+// the wire; logs use it to say what changed without logging values.
+func (p Patch) Fields() []string {
+	var names []string
+	if p.Name != nil {
+		names = append(names, "name")
+	}
+	if p.Password != nil {
+		names = append(names, "password")
+	}
+	return names
+}
+
+// Service manages accounts and the tokens that prove who a caller is.
+//
+// Every method returns *errs.Error values: Invalid (with one errs.FieldError
+// per bad field) for bad input, Unauthenticated for bad credentials or a
+// missing token, NotFound for a user the caller may not see, RateLimited
+// while logins are throttled, and Unavailable or Internal when the database
+// fails.
+type Service interface {
+	// SignUp creates a customer account. The email is trimmed and
+	// lower-cased. Invalid if a field breaks the rules (see ValidateNew),
+	// Conflict if an account with the email exists, in any letter case.
+	SignUp(ctx context.Context, u NewUser) (User, error)
+
+	// Login checks the credentials and starts a session: a new refresh
+	// token family. Unauthenticated "invalid email or password" whether the
+	// email is unknown or the password wrong, in comparable time;
+	// RateLimited (with a retry hint) after too many failures for the
+	// account or the client; Invalid if the email or password is empty.
+	Login(ctx context.Context, c Credentials) (TokenPair, error)
+
+	// Refresh exchanges a refresh token for a new pair, rotating it: the
+	// presented token is used up and the new one belongs to the same
+	// family. Unauthenticated if the token is unknown, expired, revoked or
+	// already used; a used token presented again revokes its whole family
+	// (the error wraps ErrRefreshTokenReused). Invalid if it is empty.
+	Refresh(ctx context.Context, refreshToken string) (TokenPair, error)
+
+	// Logout ends the session the refresh token belongs to by revoking its
+	// family. It succeeds for unknown, expired and already revoked tokens
+	// alike, so it is idempotent and tells nobody whether a token was
+	// valid. Invalid if the token is empty.
+	Logout(ctx context.Context, refreshToken string) error
+
+	// Get returns the user with id. The caller (auth.FromContext) must be
+	// that user or an admin: Unauthenticated without a caller, NotFound for
+	// anyone else (so nobody learns which ids exist) and for an unknown id;
+	// Invalid if id is not a UUID.
+	Get(ctx context.Context, id string) (User, error)
+
+	// Update changes the fields set in patch and returns the result, with
+	// Get's rules on who may. A new password must pass the password policy
+	// and needs the current password (Invalid "current_password" if it is
+	// missing or wrong); it ends every session of the user (refresh tokens
+	// are revoked; access tokens run out within their short lifetime).
+	Update(ctx context.Context, id string, patch Patch) (User, error)
+
+	// EnsureAdmin makes sure an admin account with u.Email exists: it
+	// creates one with u's password and name, or gives the existing account
+	// the admin role and leaves everything else (its password included)
+	// alone. created reports which. Invalid as for SignUp.
+	EnsureAdmin(ctx context.Context, u NewUser) (user User, created bool, err error)
+
+	// JWKS returns the public keys that verify the access tokens the
+	// service issues.
+	JWKS(ctx context.Context) (auth.JWKS, error)
+}
+
+// ErrRefreshTokenReused is the cause of the Unauthenticated error Refresh
+// returns for a refresh token that was already rotated: either the client
+// lost a response and retried, or someone copied the token. The service
+// cannot tell which, so it revokes the family; logs flag it.
+var ErrRefreshTokenReused = errors.New("refresh token reused")
+
+// Errors the domain returns.
+var (
+	errInvalidCredentials  = errs.New(errs.Unauthenticated, "invalid email or password")
+	errInvalidRefreshToken = errs.New(errs.Unauthenticated, "invalid or expired refresh token")
+	errNotFound            = errs.New(errs.NotFound, "user not found")
+)
+
+// Account is a stored user with the hash of its password, as the Repository
+// returns it. It never leaves the service.
+type Account struct {
+	User
+	PasswordHash string `json:"-"` // never on the wire, even by mistake
+}
+
+// NewAccount is a validated user to store.
+type NewAccount struct {
+	Email        string
+	Name         string
+	PasswordHash string
+	Roles        []string
+}
+
+// AccountChange is a validated, non-empty change to an account: nil and ""
+// fields are left unchanged.
+type AccountChange struct {
+	Name         *string
+	PasswordHash string
+}
+
+// RefreshToken is a stored refresh token: its hash, never the token.
+type RefreshToken struct {
+	Hash      []byte // SHA-256 of the token
+	FamilyID  string // the login session it belongs to
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Rotation asks the Repository to use up the token with hash Presented and
+// store Next in its place. Next's family and user are the presented
+// token's; the Repository fills them in.
+type Rotation struct {
+	Presented []byte
+	Next      RefreshToken
+}
+
+// Repository stores accounts and refresh tokens. It receives validated,
+// normalised input and reports failures as *errs.Error: NotFound for a
+// missing user, Conflict for a duplicate email, Unavailable or Internal for
+// database failures.
+type Repository interface {
+	// CreateUser inserts a and returns the stored user.
+	CreateUser(ctx context.Context, a NewAccount) (User, error)
+	// EnsureAdmin inserts a, or, if an account with its email exists, adds
+	// the admin role to it and changes nothing else. created reports which.
+	EnsureAdmin(ctx context.Context, a NewAccount) (user User, created bool, err error)
+	// AccountByEmail returns the account with email (normalised).
+	AccountByEmail(ctx context.Context, email string) (Account, error)
+	// AccountByID returns the account with id (a canonical UUID).
+	AccountByID(ctx context.Context, id string) (Account, error)
+	// UpdateAccount applies c. A new password hash also revokes every
+	// refresh token of the user, in the same transaction, at time now.
+	UpdateAccount(ctx context.Context, id string, c AccountChange, now time.Time) (User, error)
+
+	// CreateRefreshToken stores t, the first token of a new family. It may
+	// delete the user's expired tokens on the way.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken marks the token r.Presented rotated at
+	// r.Next.CreatedAt and stores r.Next in its family, atomically: of
+	// concurrent rotations of one token exactly one succeeds. It returns the
+	// user the tokens belong to. An unknown, revoked or expired token is an
+	// Unauthenticated error; an already rotated one revokes its family and
+	// returns an Unauthenticated error wrapping ErrRefreshTokenReused.
+	RotateRefreshToken(ctx context.Context, r Rotation) (User, error)
+	// RevokeRefreshFamily revokes, at time now, every token of the family
+	// the token with hash belongs to. An unknown hash is no error.
+	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error
+}
+
+// Middleware decorates a Service with a cross-cutting concern.
+type Middleware func(Service) Service
+
+// Option configures NewService.
+type Option func(*service)
+
+// WithBcryptCost sets the bcrypt cost of new password hashes (default
+// DefaultBcryptCost). Existing hashes keep the cost they were made with.
+// Tests lower it to bcrypt.MinCost to run fast; NewService rejects values
+// outside bcrypt's range.
+func WithBcryptCost(cost int) Option {
+	return func(s *service) { s.bcryptCost = cost }
+}
+
+// WithRefreshTTL sets the lifetime of refresh tokens (default
+// DefaultRefreshTTL).
+func WithRefreshTTL(d time.Duration) Option {
+	return func(s *service) { s.refreshTTL = d }
+}
+
+// WithLoginThrottle replaces the default login throttle
+// (NewLoginThrottle(DefaultAccountFailures, DefaultClientFailures,
+// DefaultThrottleWindow)); nil disables throttling.
+func WithLoginThrottle(t *LoginThrottle) Option {
+	return func(s *service) { s.throttle = t }
+}
+
+// WithClock sets the clock used for token times, for tests of expiry.
+func WithClock(now func() time.Time) Option {
+	return func(s *service) { s.now = now }
+}
+
+// NewService returns the account service storing in repo and signing access
+// tokens with signer. It computes one bcrypt hash up front (see Login), so
+// it takes as long as a login.
+func NewService(repo Repository, signer *Signer, opts ...Option) (Service, error) {
+	s := &service{
+		repo:       repo,
+		signer:     signer,
+		bcryptCost: DefaultBcryptCost,
+		refreshTTL: DefaultRefreshTTL,
+		throttle:   NewLoginThrottle(DefaultAccountFailures, DefaultClientFailures, DefaultThrottleWindow),
+		now:        time.Now,
+	}
+	for _, opt := range opts {
+		opt(s)
+	}
+	switch {
+	case signer == nil:
+		return nil, errors.New("user: NewService needs a Signer")
+	case s.bcryptCost < bcrypt.MinCost || s.bcryptCost > bcrypt.MaxCost:
+		return nil, fmt.Errorf("user: bcrypt cost %d out of range %d..%d", s.bcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	case s.refreshTTL <= 0:
+		return nil, fmt.Errorf("user: refresh token lifetime %v must be positive", s.refreshTTL)
+	}
+	// The hash an unknown email's password is compared with, so that a
+	// login for an unknown email costs as much as one for a known email
+	// with a wrong password: response times do not tell which emails have
+	// accounts. The password is random and thrown away.
+	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), s.bcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("user: %w", err)
+	}
+	s.dummyHash = string(dummy)
+	return s, nil
+}
+
+type service struct {
+	repo       Repository
+	signer     *Signer
+	bcryptCost int
+	refreshTTL time.Duration
+	throttle   *LoginThrottle
+	now        func() time.Time
+	dummyHash  string
+}
+
+func (s *service) SignUp(ctx context.Context, u NewUser) (User, error) {
+	u, err := ValidateNew(u)
+	if err != nil {
+		return User{}, err
+	}
+	hash, err := s.hash(u.Password)
+	if err != nil {
+		return User{}, err
+	}
+	return s.repo.CreateUser(ctx, NewAccount{
+		Email: u.Email, Name: u.Name, PasswordHash: hash, Roles: []string{auth.RoleCustomer},
+	})
+}
+
+func (s *service) Login(ctx context.Context, c Credentials) (TokenPair, error) {
+	email := NormalizeEmail(c.Email)
+	var v validator
+	switch {
+	case email == "":
+		v.add("email", "must not be empty")
+	case len(email) > MaxEmailLen:
+		// No account can have it; saying so leaks nothing, and it bounds
+		// the throttle's keys.
+		v.add("email", "must be at most 254 bytes")
+	}
+	if c.Password == "" {
+		v.add("password", "must not be empty")
+	}
+	if err := v.err(); err != nil {
+		return TokenPair{}, err
+	}
+
+	now := s.now()
+	if err := s.throttle.Allow(email, c.ClientIP, now); err != nil {
+		return TokenPair{}, err
+	}
+	acct, err := s.repo.AccountByEmail(ctx, email)
+	known := err == nil
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return TokenPair{}, err // the database failed; not the client's failure
+	}
+	if !known {
+		acct.PasswordHash = s.dummyHash
+	}
+	if !s.passwordMatches(acct.PasswordHash, c.Password) || !known {
+		s.throttle.Fail(email, c.ClientIP, now)
+		return TokenPair{}, errInvalidCredentials
+	}
+	return s.startSession(ctx, acct.User, now)
+}
+
+// startSession issues the first pair of a new refresh token family.
+func (s *service) startSession(ctx context.Context, u User, now time.Time) (TokenPair, error) {
+	token, hash := newRefreshToken()
+	err := s.repo.CreateRefreshToken(ctx, RefreshToken{
+		Hash: hash, FamilyID: uuid.NewString(), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL),
+	})
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return s.pair(u, token, now)
+}
+
+// pair signs an access token for u to go with the refresh token.
+func (s *service) pair(u User, refreshToken string, now time.Time) (TokenPair, error) {
+	access, err := s.signer.Sign(now, u.ID, u.Roles)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return TokenPair{AccessToken: access, ExpiresIn: s.signer.TTL(), RefreshToken: refreshToken, UserID: u.ID}, nil
+}
+
+func (s *service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	if refreshToken == "" {
+		return TokenPair{}, emptyRefreshToken()
+	}
+	presented, ok := hashRefreshToken(refreshToken)
+	if !ok {
+		return TokenPair{}, errInvalidRefreshToken
+	}
+	now := s.now()
+	next, nextHash := newRefreshToken()
+	u, err := s.repo.RotateRefreshToken(ctx, Rotation{
+		Presented: presented,
+		Next:      RefreshToken{Hash: nextHash, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL)},
+	})
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return s.pair(u, next, now)
+}
+
+func (s *service) Logout(ctx context.Context, refreshToken string) error {
+	if refreshToken == "" {
+		return emptyRefreshToken()
+	}
+	hash, ok := hashRefreshToken(refreshToken)
+	if !ok {
+		return nil // not a token this service issued: nothing to revoke
+	}
+	return s.repo.RevokeRefreshFamily(ctx, hash, s.now())
+}
+
+func (s *service) Get(ctx context.Context, id string) (User, error) {
+	id, err := s.authorize(ctx, id)
+	if err != nil {
+		return User{}, err
+	}
+	acct, err := s.repo.AccountByID(ctx, id)
+	if err != nil {
+		return User{}, err
+	}
+	return acct.User, nil
+}
+
+func (s *service) Update(ctx context.Context, id string, patch Patch) (User, error) {
+	id, err := s.authorize(ctx, id)
+	if err != nil {
+		return User{}, err
+	}
+	patch, err = ValidatePatch(patch)
+	if err != nil {
+		return User{}, err
+	}
+	change := AccountChange{Name: patch.Name}
+	if patch.Password != nil {
+		acct, err := s.repo.AccountByID(ctx, id)
+		if err != nil {
+			return User{}, err
+		}
+		var v validator
+		v.password(*patch.Password, acct.Email)
+		if err := v.err(); err != nil {
+			return User{}, err
+		}
+		// A stolen access token must not be a way to guess the password
+		// at leisure: wrong current passwords count against the account
+		// like failed logins.
+		now := s.now()
+		if err := s.throttle.Allow(acct.Email, "", now); err != nil {
+			return User{}, err
+		}
+		if !s.passwordMatches(acct.PasswordHash, *patch.CurrentPassword) {
+			s.throttle.Fail(acct.Email, "", now)
+			return User{}, &errs.Error{
+				Kind:    errs.Invalid,
+				Message: "current password is incorrect",
+				Fields:  []errs.FieldError{{Field: "current_password", Message: "is incorrect"}},
+			}
+		}
+		if change.PasswordHash, err = s.hash(*patch.Password); err != nil {
+			return User{}, err
+		}
+	}
+	return s.repo.UpdateAccount(ctx, id, change, s.now())
+}
+
+// authorize parses id and checks that the caller may see and change that
+// user: the user itself or an admin. Anyone else is told the user does not
+// exist, as if the id were unknown.
+func (s *service) authorize(ctx context.Context, id string) (string, error) {
+	if _, ok := auth.FromContext(ctx); !ok {
+		// No caller at all: log in first, whatever the id.
+		return "", errs.New(errs.Unauthenticated, "authentication required")
+	}
+	id, err := ParseID(id)
+	if err != nil {
+		return "", err
+	}
+	if err := auth.RequireOwnerOrAdmin(ctx, id); err != nil {
+		if errs.Is(err, errs.Forbidden) {
+			return "", errNotFound
+		}
+		return "", err
+	}
+	return id, nil
+}
+
+func (s *service) EnsureAdmin(ctx context.Context, u NewUser) (User, bool, error) {
+	u, err := ValidateNew(u)
+	if err != nil {
+		return User{}, false, err
+	}
+	hash, err := s.hash(u.Password)
+	if err != nil {
+		return User{}, false, err
+	}
+	return s.repo.EnsureAdmin(ctx, NewAccount{
+		Email: u.Email, Name: u.Name, PasswordHash: hash, Roles: []string{auth.RoleCustomer, auth.RoleAdmin},
+	})
+}
+
+func (s *service) JWKS(context.Context) (auth.JWKS, error) {
+	return s.signer.JWKS(), nil
+}
+
+// hash returns the bcrypt hash of a validated password.
+func (s *service) hash(password string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
+	if err != nil {
+		// Validation bounds the length, so this is a bug; the error does
+		// not contain the password.
+		return "", errs.Wrap(err, errs.Internal, "")
+	}
+	return string(h), nil
+}
+
+// passwordMatches reports whether password is the one hash was made from.
+// It always runs one bcrypt comparison, also for passwords too long to
+// match (bcrypt would compare only their first 72 bytes), so that its
+// duration tells nothing.
+func (s *service) passwordMatches(hash, password string) bool {
+	if len(password) > MaxPasswordBytes {
+		bcrypt.CompareHashAndPassword([]byte(s.dummyHash), []byte(password[:MaxPasswordBytes]))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+}
+
+func emptyRefreshToken() error {
+	return &errs.Error{
+		Kind:    errs.Invalid,
+		Message: "invalid input",
+		Fields:  []errs.FieldError{{Field: "refresh_token", Message: "must not be empty"}},
+	}
+}
+
+// refreshTokenBytes is the entropy of a refresh token: 256 bits, beyond any
+// guessing.
+const refreshTokenBytes = 32
+
+// newRefreshToken returns a new random refresh token and its hash.
+func newRefreshToken() (token string, hash []byte) {
+	b := make([]byte, refreshTokenBytes)
+	rand.Read(b) // never fails (crypto/rand panics rather than return an error)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256(b)
+	return token, sum[:]
+}
+
+// hashRefreshToken returns the hash stored for token, or false if token
+// cannot be one this service issued. The hash is of the decoded bytes, so
+// every token has one spelling. A fast hash is enough: the token has 256
+// bits of entropy, unlike a password.
+func hashRefreshToken(token string) ([]byte, bool) {
+	if len(token) != base64.RawURLEncoding.EncodedLen(refreshTokenBytes) {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	if err != nil || len(b) != refreshTokenBytes {
+		return nil, false
+	}
+	sum := sha256.Sum256(b)
+	return sum[:], true
+}
+
+// ParseID returns id in canonical form (lower-case, hyphenated) or an Invalid
+// error. Only the canonical 36-character form is accepted.
+func ParseID(id string) (string, error) {
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		return "", &errs.Error{
+			Kind:    errs.Invalid,
+			Message: "malformed user id",
+			Fields:  []errs.FieldError{{Field: "id", Message: "must be a UUID"}},
+		}
+	}
+	return u.String(), nil
+}
+
+// NormalizeEmail trims spaces and lower-cases email. Addresses are
+// case-insensitive for kitshop (though RFC 5321 lets a mail server treat
+// the local part as case-sensitive, none in practice does): "Ann@Example.com"
+// and "ann@example.com" are one account.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// ValidateNew normalises u (email trimmed and lower-cased, name trimmed) and
+// checks every field, returning an Invalid error that lists all bad fields.
+// The password is never normalised: its bytes are the secret.
+func ValidateNew(u NewUser) (NewUser, error) {
+	var v validator
+	u.Email = v.email(u.Email)
+	v.password(u.Password, u.Email)
+	u.Name = v.name(u.Name)
+	return u, v.err()
+}
+
+// ValidatePatch normalises and checks the fields set in patch. An empty
+// patch is Invalid: it is almost certainly a client bug (a misspelt field).
+// The new password's policy check against the email happens in Update,
+// which knows the email.
+func ValidatePatch(patch Patch) (Patch, error) {
+	if patch.Empty() && patch.CurrentPassword == nil {
+		return patch, errs.New(errs.Invalid, "patch must set at least one field")
+	}
+	var v validator
+	if patch.Name != nil {
+		name := v.name(*patch.Name)
+		patch.Name = &name
+	}
+	switch {
+	case patch.Password != nil && (patch.CurrentPassword == nil || *patch.CurrentPassword == ""):
+		v.add("current_password", "is required to change the password")
+	case patch.Password == nil && patch.CurrentPassword != nil:
+		v.add("current_password", "is only used together with password")
+	}
+	if patch.Password != nil {
+		v.password(*patch.Password, "")
+	}
+	return patch, v.err()
+}
+
+// validator collects field errors so that one response lists them all.
+type validator struct {
+	fields []errs.FieldError
+}
+
+func (v *validator) add(field, msg string) {
+	v.fields = append(v.fields, errs.FieldError{Field: field, Message: msg})
+}
+
+func (v *validator) err() error { return errs.InvalidFields(v.fields...) }
+
+func (v *validator) email(s string) string {
+	s = NormalizeEmail(s)
+	switch {
+	case s == "":
+		v.add("email", "must not be empty")
+	case len(s) > MaxEmailLen:
+		v.add("email", "must be at most 254 bytes")
+	case !validEmail(s):
+		v.add("email", "must be an email address such as ann@example.com")
+	}
+	return s
+}
+
+// validEmail accepts a bare address as net/mail parses it: no display name,
+// no angle brackets, no comments, and a domain with a dot, since kitshop
+// mails no hosts on its own network.
+func validEmail(s string) bool {
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	domain := s[at+1:]
+	return at > 0 && strings.Contains(domain, ".") && !strings.ContainsAny(domain, "[]") &&
+		!strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") &&
+		!strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// password applies the password policy: MinPasswordBytes to
+// MaxPasswordBytes bytes, and not the account's email or the email's local
+// part, in any case (the first guesses of anyone who knows the email).
+// email is normalised, or empty if not known yet.
+func (v *validator) password(p, email string) {
+	switch {
+	case p == "":
+		v.add("password", "must not be empty")
+	case len(p) < MinPasswordBytes || len(p) > MaxPasswordBytes:
+		v.add("password", "must be 8 to 72 bytes long")
+	case email != "" && (strings.EqualFold(p, email) || strings.EqualFold(p, localPart(email))):
+		v.add("password", "must not be the email address or its part before the @")
+	}
+}
+
+func localPart(email string) string {
+	if at := strings.LastIndexByte(email, '@'); at >= 0 {
+		return email[:at]
+	}
+	return email
+}
+
+func (v *validator) name(s string) string {
+	s = strings.TrimSpace(s)
+	n := utf8.RuneCountInString(s)
+	switch {
+	case n == 0:
+		v.add("name", "must not be empty")
+	case n > MaxNameLen:
+		v.add("name", "must be at most 100 characters")
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
+		v.add("name", "must be valid UTF-8 text without control characters")
+	}
+	return s
+}
+
+// normalizeRoles returns roles in a stable order (customer before admin) so
+// that equal role sets compare equal.
+func normalizeRoles(roles []string) []string {
+	out := slices.Clone(roles)
+	slices.SortFunc(out, func(a, b string) int { return roleRank(a) - roleRank(b) })
+	return slices.Compact(out)
+}
+
+func roleRank(r string) int {
+	switch r {
+	case auth.RoleCustomer:
+		return 0
+	case auth.RoleAdmin:
+		return 1
+	}
+	return 2
+}

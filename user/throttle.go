@@ -1,0 +1,101 @@
+package user
+
+import (
+	"time"
+
+	"github.com/kitshop/kitshop/kit/ratelimit"
+)
+
+// Defaults of the login throttle.
+const (
+	// DefaultAccountFailures is how many failed logins an account may see
+	// per DefaultThrottleWindow before further attempts are refused.
+	DefaultAccountFailures = 5
+	// DefaultClientFailures is the same per client IP address. It is
+	// higher because several people may share an address (an office, a
+	// carrier's NAT), and lower would let one of them lock out the rest.
+	DefaultClientFailures = 20
+	// DefaultThrottleWindow is the period the failure budgets refill over.
+	DefaultThrottleWindow = 5 * time.Minute
+	// throttleMaxKeys bounds the memory of each of the two limiters (about
+	// 200 bytes per key); past it the quietest keys are forgotten.
+	throttleMaxKeys = 100_000
+)
+
+// LoginThrottle slows down password guessing, per account (the email tried)
+// and per client address, with one token bucket per key (kit/ratelimit
+// Keyed).
+//
+// The buckets hold two tokens per allowed failure. Every attempt takes one
+// before the password is checked (so a throttled attempt costs no bcrypt
+// time and learns nothing, even with the right password), and a failed
+// attempt takes a second one. So a key gets its failure budget in a row,
+// successful logins cost half as much as failures, and the budget refills
+// evenly over the window: after a lockout, one more guess becomes possible
+// every window/failures.
+//
+// The state is in memory, per instance: with n instances behind the
+// gateway an attacker gets up to n times the budget, which still turns an
+// online guessing attack from millions of guesses into a handful.
+// Accounts are keyed by the normalised email whether or not an account has
+// it, so throttling does not tell which emails exist. It is safe for
+// concurrent use.
+type LoginThrottle struct {
+	accounts *ratelimit.Keyed // nil: not throttled per account
+	clients  *ratelimit.Keyed // nil: not throttled per client
+}
+
+// NewLoginThrottle returns a throttle allowing accountFailures failed logins
+// per account and clientFailures per client address, refilling over window.
+// A budget <= 0 turns that half of the throttle off.
+func NewLoginThrottle(accountFailures, clientFailures int, window time.Duration) *LoginThrottle {
+	return &LoginThrottle{
+		accounts: newFailureLimiter(accountFailures, window),
+		clients:  newFailureLimiter(clientFailures, window),
+	}
+}
+
+func newFailureLimiter(failures int, window time.Duration) *ratelimit.Keyed {
+	if failures <= 0 || window <= 0 {
+		return nil
+	}
+	tokens := 2 * failures
+	return ratelimit.NewKeyed(float64(tokens)/window.Seconds(), tokens, throttleMaxKeys)
+}
+
+// Allow takes the attempt's token from the account's and the client's
+// bucket (an empty client is not throttled per client). It returns a
+// RateLimited error with the wait until the next attempt is possible when
+// either bucket is empty. A nil throttle allows everything.
+func (t *LoginThrottle) Allow(account, client string, now time.Time) error {
+	if t == nil {
+		return nil
+	}
+	// The account first: an attempt refused for the account does not use
+	// up the client's budget too.
+	if t.accounts != nil {
+		if ok, wait := t.accounts.AllowAt(account, now); !ok {
+			return ratelimit.Error(wait)
+		}
+	}
+	if t.clients != nil && client != "" {
+		if ok, wait := t.clients.AllowAt(client, now); !ok {
+			return ratelimit.Error(wait)
+		}
+	}
+	return nil
+}
+
+// Fail records that an allowed attempt failed: it takes the second token.
+// An already empty bucket stays empty; the next Allow refuses.
+func (t *LoginThrottle) Fail(account, client string, now time.Time) {
+	if t == nil {
+		return
+	}
+	if t.accounts != nil {
+		t.accounts.AllowAt(account, now)
+	}
+	if t.clients != nil && client != "" {
+		t.clients.AllowAt(client, now)
+	}
+}

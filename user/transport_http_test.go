@@ -1,0 +1,537 @@
+package user_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/log"
+	"github.com/google/uuid"
+
+	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/auth/authtest"
+	"github.com/kitshop/kitshop/kit/httpx"
+	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/user"
+)
+
+// httpFixture serves the real service on a fresh database, wired as in
+// cmd/user (service logging, endpoint logging, request ids), with every log
+// line collected.
+type httpFixture struct {
+	*fixture
+	srv  *httptest.Server
+	logs *syncBuffer
+}
+
+func newHTTPFixture(t *testing.T, httpOpts []user.HTTPOption, opts ...user.Option) *httpFixture {
+	t.Helper()
+	f := newFixture(t, opts...)
+	logs := &syncBuffer{}
+	logger := log.NewLogfmtLogger(logs)
+	svc := user.LoggingMiddleware(logger)(f.svc)
+	eps := user.NewEndpoints(svc, f.signer.Verifier()).Wrap(func(method string) endpoint.Middleware {
+		return logging.EndpointMiddleware(logger, method)
+	})
+	srv := httptest.NewServer(requestid.HTTPMiddleware(user.NewHTTPHandler(eps, logger, httpOpts...)))
+	t.Cleanup(srv.Close)
+	return &httpFixture{fixture: f, srv: srv, logs: logs}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type httpResult struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends a request; header may be nil.
+func (f *httpFixture) do(t *testing.T, method, path, contentType, body string, header http.Header) httpResult {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(req.Header, header)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httpResult{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (f *httpFixture) postJSON(t *testing.T, path, body string) httpResult {
+	t.Helper()
+	return f.do(t, http.MethodPost, path, "application/json", body, nil)
+}
+
+// withToken returns an Authorization header for token.
+func withToken(token string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// tokens is the JSON of a token response.
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+func decodeTokens(t *testing.T, r httpResult) tokens {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body %s", r.status, r.body)
+	}
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("token response Cache-Control = %q, want no-store", cc)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(r.body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := slices.Sorted(maps.Keys(raw)), []string{"access_token", "expires_in", "refresh_token", "token_type"}; !slices.Equal(got, want) {
+		t.Errorf("token response fields = %v, want %v", got, want)
+	}
+	var tok tokens
+	if err := json.Unmarshal(r.body, &tok); err != nil {
+		t.Fatal(err)
+	}
+	if tok.TokenType != "Bearer" || tok.AccessToken == "" || tok.RefreshToken == "" || tok.ExpiresIn != int64(user.DefaultAccessTTL.Seconds()) {
+		t.Errorf("tokens = %+v", tok)
+	}
+	return tok
+}
+
+func decodeUser(t *testing.T, r httpResult, wantStatus int) user.User {
+	t.Helper()
+	if r.status != wantStatus {
+		t.Fatalf("status = %d, want %d; body %s", r.status, wantStatus, r.body)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(r.body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := slices.Sorted(maps.Keys(raw)), []string{"created_at", "email", "id", "name", "roles"}; !slices.Equal(got, want) {
+		t.Errorf("user fields = %v, want %v", got, want)
+	}
+	var u user.User
+	if err := json.Unmarshal(r.body, &u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// decodeProblem checks that r is a problem document for status and returns it.
+func decodeProblem(t *testing.T, r httpResult, wantStatus int) httpx.Problem {
+	t.Helper()
+	if r.status != wantStatus {
+		t.Fatalf("status = %d, want %d; body %s", r.status, wantStatus, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != httpx.ProblemContentType {
+		t.Errorf("Content-Type = %q, want %q", ct, httpx.ProblemContentType)
+	}
+	var p httpx.Problem
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("problem body %q: %v", r.body, err)
+	}
+	if p.Status != wantStatus || p.Kind == "" || p.Type != "urn:kitshop:problem:"+p.Kind || p.Title == "" || p.Detail == "" {
+		t.Errorf("malformed problem %+v", p)
+	}
+	if p.RequestID == "" || p.RequestID != r.header.Get(requestid.Header) {
+		t.Errorf("problem request_id %q, response header %q", p.RequestID, r.header.Get(requestid.Header))
+	}
+	return p
+}
+
+func problemFields(p httpx.Problem) []string {
+	var names []string
+	for _, f := range p.Errors {
+		names = append(names, f.Field)
+	}
+	return names
+}
+
+const signUpBody = `{"email":" Ann@Example.com ","password":"correct horse","name":"Ann"}`
+
+func TestHTTPAccountLifecycle(t *testing.T) {
+	f := newHTTPFixture(t, nil)
+
+	// Sign up.
+	created := decodeUser(t, f.postJSON(t, user.UsersPath, signUpBody), http.StatusCreated)
+	if created.Email != "ann@example.com" || created.Name != "Ann" || !slices.Equal(created.Roles, []string{"customer"}) {
+		t.Errorf("signed up %+v", created)
+	}
+	if _, err := uuid.Parse(created.ID); err != nil {
+		t.Errorf("id %q: %v", created.ID, err)
+	}
+	r := f.postJSON(t, user.UsersPath, strings.Replace(signUpBody, "Ann@Example.com", "ANN@example.COM", 1))
+	if p := decodeProblem(t, r, http.StatusConflict); !slices.Equal(problemFields(p), []string{"email"}) {
+		t.Errorf("duplicate sign-up problem %+v", p)
+	}
+
+	// Log in and look at oneself.
+	login := decodeTokens(t, f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"correct horse"}`))
+	me := decodeUser(t, f.do(t, http.MethodGet, user.MePath, "", "", withToken(login.AccessToken)), http.StatusOK)
+	if me.ID != created.ID || me.Email != created.Email || !me.CreatedAt.Equal(created.CreatedAt) {
+		t.Errorf("GET /me = %+v, want %+v", me, created)
+	}
+
+	// Change the name, then the password.
+	renamed := decodeUser(t, f.do(t, http.MethodPatch, user.MePath, "application/json", `{"name":"Ann Smith"}`, withToken(login.AccessToken)), http.StatusOK)
+	if renamed.Name != "Ann Smith" {
+		t.Errorf("PATCH name: %+v", renamed)
+	}
+	r = f.do(t, http.MethodPatch, user.MePath, "application/json", `{"password":"new password","current_password":"wrong password"}`, withToken(login.AccessToken))
+	if p := decodeProblem(t, r, http.StatusBadRequest); !slices.Equal(problemFields(p), []string{"current_password"}) {
+		t.Errorf("PATCH with a wrong current password: %+v", p)
+	}
+
+	// Refresh, and refresh again with the used token: the family is gone.
+	refreshed := decodeTokens(t, f.postJSON(t, user.RefreshPath, `{"refresh_token":"`+login.RefreshToken+`"}`))
+	if refreshed.RefreshToken == login.RefreshToken {
+		t.Error("refresh returned the same refresh token")
+	}
+	decodeProblem(t, f.postJSON(t, user.RefreshPath, `{"refresh_token":"`+login.RefreshToken+`"}`), http.StatusUnauthorized)
+	decodeProblem(t, f.postJSON(t, user.RefreshPath, `{"refresh_token":"`+refreshed.RefreshToken+`"}`), http.StatusUnauthorized)
+
+	// A new session, changed password, logout.
+	second := decodeTokens(t, f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"correct horse"}`))
+	decodeUser(t, f.do(t, http.MethodPatch, user.MePath, "application/json",
+		`{"password":"new password","current_password":"correct horse"}`, withToken(second.AccessToken)), http.StatusOK)
+	p := decodeProblem(t, f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"correct horse"}`), http.StatusUnauthorized)
+	if p.Detail != "invalid email or password" {
+		t.Errorf("login with the old password: %+v", p)
+	}
+	third := decodeTokens(t, f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"new password"}`))
+	for range 2 { // idempotent
+		r = f.postJSON(t, user.LogoutPath, `{"refresh_token":"`+third.RefreshToken+`"}`)
+		if r.status != http.StatusNoContent || len(r.body) != 0 {
+			t.Errorf("logout = %d %q, want 204 and no body", r.status, r.body)
+		}
+	}
+	decodeProblem(t, f.postJSON(t, user.RefreshPath, `{"refresh_token":"`+third.RefreshToken+`"}`), http.StatusUnauthorized)
+	r = f.postJSON(t, user.LogoutPath, `{"refresh_token":"unknown"}`)
+	if r.status != http.StatusNoContent {
+		t.Errorf("logout of an unknown token = %d, want 204", r.status)
+	}
+}
+
+// Unknown email and wrong password are the same response.
+func TestHTTPLoginFailuresLookAlike(t *testing.T) {
+	f := newHTTPFixture(t, nil)
+	decodeUser(t, f.postJSON(t, user.UsersPath, signUpBody), http.StatusCreated)
+	wrong := decodeProblem(t, f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"wrong password"}`), http.StatusUnauthorized)
+	unknown := decodeProblem(t, f.postJSON(t, user.LoginPath, `{"email":"bob@example.com","password":"wrong password"}`), http.StatusUnauthorized)
+	wrong.RequestID, unknown.RequestID = "", ""
+	if !equalProblems(wrong, unknown) {
+		t.Errorf("wrong password %+v, unknown email %+v; want the same", wrong, unknown)
+	}
+	if wrong.Detail != "invalid email or password" || wrong.Kind != "unauthenticated" {
+		t.Errorf("problem %+v", wrong)
+	}
+}
+
+func equalProblems(a, b httpx.Problem) bool {
+	return a.Type == b.Type && a.Title == b.Title && a.Status == b.Status && a.Detail == b.Detail &&
+		a.Kind == b.Kind && slices.Equal(a.Errors, b.Errors)
+}
+
+func TestHTTPMeAuthentication(t *testing.T) {
+	f := newHTTPFixture(t, nil)
+	u := decodeUser(t, f.postJSON(t, user.UsersPath, signUpBody), http.StatusCreated)
+	valid := decodeTokens(t, f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"correct horse"}`)).AccessToken
+
+	forger := authtest.NewSigner(t) // a key the service does not know
+	ourKid := authtest.NewSigner(t)
+	ourKid.Kid = f.signer.KeyID()
+	expired := forger.Claims(u.ID, auth.RoleAdmin)
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	unknownUser, err := f.signer.Sign(time.Now(), uuid.NewString(), []string{auth.RoleCustomer})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name       string
+		header     http.Header
+		wantStatus int
+	}{
+		{"valid token", withToken(valid), http.StatusOK},
+		{"lower-case scheme", http.Header{"Authorization": {"bearer " + valid}}, http.StatusOK},
+		{"no token", nil, http.StatusUnauthorized},
+		{"empty bearer", http.Header{"Authorization": {"Bearer "}}, http.StatusUnauthorized},
+		{"basic auth", http.Header{"Authorization": {"Basic YW5uOmNvcnJlY3QgaG9yc2U="}}, http.StatusUnauthorized},
+		{"two tokens", http.Header{"Authorization": {"Bearer " + valid, "Bearer " + valid}}, http.StatusUnauthorized},
+		{"garbage", withToken("not.a.jwt"), http.StatusUnauthorized},
+		{"foreign key", withToken(forger.Token(u.ID, auth.RoleCustomer)), http.StatusUnauthorized},
+		{"foreign key with our kid", withToken(ourKid.Token(u.ID, auth.RoleAdmin)), http.StatusUnauthorized},
+		{"alg none", withToken(authtest.Unsigned(t, map[string]any{"alg": "none", "typ": "JWT", "kid": f.signer.KeyID()}, forger.Claims(u.ID))), http.StatusUnauthorized},
+		{"HS256 header", withToken(ourKid.SignWithHeader(map[string]any{"alg": "HS256", "kid": f.signer.KeyID()}, forger.Claims(u.ID))), http.StatusUnauthorized},
+		{"expired", withToken(ourKid.Sign(expired)), http.StatusUnauthorized},
+		{"tampered", withToken(tamper(t, valid)), http.StatusUnauthorized},
+		{"refresh token as access token", withToken("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), http.StatusUnauthorized},
+		{"valid token of a deleted user", withToken(unknownUser), http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, method := range []string{http.MethodGet, http.MethodPatch} {
+				r := f.do(t, method, user.MePath, "application/json", `{"name":"Mallory"}`, tt.header)
+				if tt.wantStatus == http.StatusOK {
+					if got := decodeUser(t, r, http.StatusOK); got.ID != u.ID {
+						t.Errorf("%s /me = %+v", method, got)
+					}
+					continue
+				}
+				p := decodeProblem(t, r, tt.wantStatus)
+				if tt.wantStatus == http.StatusUnauthorized && p.Kind != "unauthenticated" {
+					t.Errorf("%s kind = %q", method, p.Kind)
+				}
+			}
+		})
+	}
+}
+
+func TestHTTPJWKS(t *testing.T) {
+	f := newHTTPFixture(t, nil)
+	for _, path := range []string{user.JWKSPath, user.AuthJWKSPath} {
+		t.Run(path, func(t *testing.T) {
+			r := f.do(t, http.MethodGet, path, "", "", nil)
+			if r.status != http.StatusOK {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			if cc := r.header.Get("Cache-Control"); cc != "public, max-age=300" {
+				t.Errorf("Cache-Control = %q", cc)
+			}
+			var doc struct {
+				Keys []map[string]string `json:"keys"`
+			}
+			if err := json.Unmarshal(r.body, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc.Keys) != 1 {
+				t.Fatalf("keys = %v, want one", doc.Keys)
+			}
+			want := map[string]string{
+				"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": f.signer.KeyID(),
+				"x": auth.PublicJWK(f.signer.KeyID(), f.signer.PublicKey()).X,
+			}
+			if !maps.Equal(doc.Keys[0], want) {
+				t.Errorf("key = %v, want %v", doc.Keys[0], want)
+			}
+		})
+	}
+}
+
+func TestHTTPErrors(t *testing.T) {
+	f := newHTTPFixture(t, nil)
+	decodeUser(t, f.postJSON(t, user.UsersPath, signUpBody), http.StatusCreated)
+	token := decodeTokens(t, f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"correct horse"}`)).AccessToken
+	bearer := withToken(token)
+
+	tests := []struct {
+		name        string
+		method      string
+		path        string
+		contentType string
+		body        string
+		header      http.Header
+		wantStatus  int
+		wantFields  []string // checked when not nil
+	}{
+		{"sign-up non-JSON", "POST", user.UsersPath, "application/json", "hello", nil, 400, nil},
+		{"sign-up wrong content type", "POST", user.UsersPath, "text/plain", signUpBody, nil, 400, nil},
+		{"sign-up empty body", "POST", user.UsersPath, "application/json", "", nil, 400, nil},
+		{"sign-up array", "POST", user.UsersPath, "application/json", "[]", nil, 400, nil},
+		{"sign-up trailing data", "POST", user.UsersPath, "application/json", signUpBody + "{}", nil, 400, nil},
+		{"sign-up missing everything", "POST", user.UsersPath, "application/json", "{}", nil, 400, []string{"email", "password", "name"}},
+		{"sign-up null body", "POST", user.UsersPath, "application/json", "null", nil, 400, []string{"email", "password", "name"}},
+		{"sign-up null password", "POST", user.UsersPath, "application/json", `{"email":"b@example.com","password":null,"name":"B"}`, nil, 400, []string{"password"}},
+		{"sign-up password as number", "POST", user.UsersPath, "application/json", `{"email":"b@example.com","password":12345678,"name":"B"}`, nil, 400, []string{"password"}},
+		{"sign-up unknown field", "POST", user.UsersPath, "application/json", `{"email":"b@example.com","password":"correct horse","name":"B","roles":["admin"]}`, nil, 400, []string{"roles"}},
+		{"sign-up bad fields", "POST", user.UsersPath, "application/json", `{"email":"b","password":"short","name":""}`, nil, 400, []string{"email", "password", "name"}},
+		{"sign-up password is email", "POST", user.UsersPath, "application/json", `{"email":"bob@example.com","password":"BOB@example.com","name":"B"}`, nil, 400, []string{"password"}},
+		{"sign-up password too long", "POST", user.UsersPath, "application/json", `{"email":"bob@example.com","password":"` + strings.Repeat("x", 73) + `","name":"B"}`, nil, 400, []string{"password"}},
+		{"sign-up body over 1 MiB", "POST", user.UsersPath, "application/json", `{"email":"b@example.com","password":"correct horse","name":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 400, nil},
+		{"login missing password", "POST", user.LoginPath, "application/json", `{"email":"ann@example.com"}`, nil, 400, []string{"password"}},
+		{"login empty password", "POST", user.LoginPath, "application/json", `{"email":"ann@example.com","password":""}`, nil, 400, []string{"password"}},
+		{"login unknown field", "POST", user.LoginPath, "application/json", `{"email":"ann@example.com","password":"x","remember":true}`, nil, 400, []string{"remember"}},
+		{"login not JSON", "POST", user.LoginPath, "application/x-www-form-urlencoded", `email=ann@example.com&password=x`, nil, 400, nil},
+		{"refresh missing token", "POST", user.RefreshPath, "application/json", `{}`, nil, 400, []string{"refresh_token"}},
+		{"refresh empty token", "POST", user.RefreshPath, "application/json", `{"refresh_token":""}`, nil, 400, []string{"refresh_token"}},
+		{"refresh unknown token", "POST", user.RefreshPath, "application/json", `{"refresh_token":"nope"}`, nil, 401, nil},
+		{"logout missing token", "POST", user.LogoutPath, "application/json", `{}`, nil, 400, []string{"refresh_token"}},
+		{"logout null token", "POST", user.LogoutPath, "application/json", `{"refresh_token":null}`, nil, 400, []string{"refresh_token"}},
+		{"patch empty", "PATCH", user.MePath, "application/json", `{}`, bearer, 400, nil},
+		{"patch null name", "PATCH", user.MePath, "application/json", `{"name":null}`, bearer, 400, []string{"name"}},
+		{"patch roles", "PATCH", user.MePath, "application/json", `{"roles":["admin"]}`, bearer, 400, []string{"roles"}},
+		{"patch email", "PATCH", user.MePath, "application/json", `{"email":"x@example.com"}`, bearer, 400, []string{"email"}},
+		{"patch password without current", "PATCH", user.MePath, "application/json", `{"password":"new password"}`, bearer, 400, []string{"current_password"}},
+		{"patch current password alone", "PATCH", user.MePath, "application/json", `{"current_password":"correct horse"}`, bearer, 400, []string{"current_password"}},
+		{"patch blank name", "PATCH", user.MePath, "application/json", `{"name":"  "}`, bearer, 400, []string{"name"}},
+		{"patch no body", "PATCH", user.MePath, "application/json", ``, bearer, 400, nil},
+		{"me wrong method", "DELETE", user.MePath, "", "", bearer, 405, nil},
+		{"login wrong method", "GET", user.LoginPath, "", "", nil, 405, nil},
+		{"users list not served", "GET", user.UsersPath, "", "", bearer, 405, nil},
+		{"user by id not served", "GET", user.UsersPath + "/" + uuid.NewString(), "", "", bearer, 404, nil},
+		{"unknown auth path", "POST", "/api/v1/auth/nothing", "application/json", "{}", nil, 404, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.do(t, tt.method, tt.path, tt.contentType, tt.body, tt.header)
+			p := decodeProblem(t, r, tt.wantStatus)
+			if tt.wantFields != nil && !slices.Equal(problemFields(p), tt.wantFields) {
+				t.Errorf("fields = %v, want %v (problem %+v)", problemFields(p), tt.wantFields, p)
+			}
+			if len(r.body) > 4096 {
+				t.Errorf("problem body of %d bytes echoes the input", len(r.body))
+			}
+		})
+	}
+}
+
+func TestHTTPLoginRateLimit(t *testing.T) {
+	f := newHTTPFixture(t, nil)
+	decodeUser(t, f.postJSON(t, user.UsersPath, signUpBody), http.StatusCreated)
+	for range user.DefaultAccountFailures {
+		decodeProblem(t, f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"wrong password"}`), http.StatusUnauthorized)
+	}
+	r := f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"correct horse"}`)
+	p := decodeProblem(t, r, http.StatusTooManyRequests)
+	if p.Kind != "rate_limited" {
+		t.Errorf("kind = %q", p.Kind)
+	}
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 {
+		t.Errorf("Retry-After = %q, want whole seconds", r.header.Get("Retry-After"))
+	}
+}
+
+func TestHTTPClientAddress(t *testing.T) {
+	// Two failures per client, none counted per account.
+	throttle := user.WithLoginThrottle(user.NewLoginThrottle(0, 2, time.Hour))
+	fail := func(t *testing.T, f *httpFixture, xff string) int {
+		t.Helper()
+		header := http.Header{}
+		if xff != "" {
+			header.Set("X-Forwarded-For", xff)
+		}
+		return f.do(t, http.MethodPost, user.LoginPath, "application/json", `{"email":"ann@example.com","password":"wrong password"}`, header).status
+	}
+
+	t.Run("trusted", func(t *testing.T) {
+		f := newHTTPFixture(t, []user.HTTPOption{user.TrustForwardedFor(true)}, throttle)
+		// The gateway appends the address it saw; what a client put before
+		// it does not count.
+		for _, xff := range []string{"203.0.113.1", "198.51.100.1, 203.0.113.1"} {
+			if got := fail(t, f, xff); got != http.StatusUnauthorized {
+				t.Fatalf("failure from 203.0.113.1: %d", got)
+			}
+		}
+		if got := fail(t, f, "198.51.100.2, 203.0.113.1"); got != http.StatusTooManyRequests {
+			t.Errorf("third failure from 203.0.113.1: %d, want 429", got)
+		}
+		if got := fail(t, f, "203.0.113.2"); got != http.StatusUnauthorized {
+			t.Errorf("failure from another client: %d, want 401", got)
+		}
+	})
+	t.Run("untrusted", func(t *testing.T) {
+		f := newHTTPFixture(t, nil, throttle)
+		// Every request comes from 127.0.0.1, whatever the header says.
+		for i, xff := range []string{"203.0.113.1", "203.0.113.2"} {
+			if got := fail(t, f, xff); got != http.StatusUnauthorized {
+				t.Fatalf("failure %d: %d", i+1, got)
+			}
+		}
+		if got := fail(t, f, "203.0.113.3"); got != http.StatusTooManyRequests {
+			t.Errorf("third failure with a fresh X-Forwarded-For: %d, want 429", got)
+		}
+	})
+}
+
+// No password, hash or token appears in any response or log line.
+func TestHTTPSecretsStaySecret(t *testing.T) {
+	f := newHTTPFixture(t, nil)
+	const password = "S3cret-Passw0rd!"
+	const newPassword = "An0ther-S3cret!"
+	var bodies []string
+	record := func(r httpResult) httpResult {
+		bodies = append(bodies, string(r.body))
+		return r
+	}
+
+	record(f.postJSON(t, user.UsersPath, `{"email":"zoe.q@example.org","password":"`+password+`","name":"Ann"}`))
+	record(f.postJSON(t, user.UsersPath, `{"email":"zoe.q@example.org","password":"`+password+`","name":"Ann"}`)) // conflict
+	record(f.postJSON(t, user.UsersPath, `{"email":"bad","password":"`+password+`x","name":""}`))                 // invalid
+	record(f.postJSON(t, user.UsersPath, `{"email":"zoe.r@example.org","password":"`+password+`","nam":"Ann"}`))  // unknown field
+	record(f.postJSON(t, user.LoginPath, `{"email":"zoe.q@example.org","password":"`+password+`-wrong"}`))        // wrong
+	record(f.postJSON(t, user.LoginPath, `{"email":"zoe.q@example.org","password":"`+password+`","x":1}`))        // unknown field
+	login := decodeTokens(t, record(f.postJSON(t, user.LoginPath, `{"email":"zoe.q@example.org","password":"`+password+`"}`)))
+	record(f.do(t, http.MethodGet, user.MePath, "", "", withToken(login.AccessToken)))
+	record(f.do(t, http.MethodPatch, user.MePath, "application/json",
+		`{"password":"`+newPassword+`","current_password":"`+password+`-wrong"}`, withToken(login.AccessToken)))
+	record(f.do(t, http.MethodPatch, user.MePath, "application/json",
+		`{"password":"`+newPassword+`","current_password":"`+password+`"}`, withToken(login.AccessToken)))
+	record(f.postJSON(t, user.RefreshPath, `{"refresh_token":"`+login.RefreshToken+`"}`))
+	record(f.postJSON(t, user.LogoutPath, `{"refresh_token":"`+login.RefreshToken+`"}`))
+
+	var hash string
+	if err := f.pool.QueryRow(t.Context(), `SELECT password_hash FROM users`).Scan(&hash); err != nil {
+		t.Fatal(err)
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "op=login") || !strings.Contains(logs, "method=SignUp") {
+		t.Fatalf("logs lack the expected events:\n%s", logs)
+	}
+	for name, secret := range map[string]string{
+		"password": password, "new password": newPassword, "hash": hash, "hash salt": hash[7:29],
+		"access token": login.AccessToken, "refresh token": login.RefreshToken, "email": "zoe.q@example.org",
+	} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain the %s:\n%s", name, logs)
+		}
+		if name == "email" || name == "access token" || name == "refresh token" {
+			continue // responses carry these by design
+		}
+		for _, body := range bodies {
+			if strings.Contains(body, secret) {
+				t.Errorf("a response contains the %s: %s", name, body)
+			}
+		}
+	}
+}
