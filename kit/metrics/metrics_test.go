@@ -1,0 +1,156 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/metrics"
+)
+
+// scrape returns the exposition text of m's handler.
+func scrape(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET /metrics = %d", rec.Code)
+	}
+	body, _ := io.ReadAll(rec.Body)
+	return string(body)
+}
+
+func wantLines(t *testing.T, text string, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(text, l) {
+			t.Errorf("metrics lack %q", l)
+		}
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, "success"},
+		{errs.New(errs.NotFound, "x"), "not_found"},
+		{errs.New(errs.RateLimited, "x"), "rate_limited"},
+		{context.DeadlineExceeded, "unavailable"},
+		{errors.New("boom"), "internal"},
+	}
+	for _, tt := range tests {
+		if got := metrics.Outcome(tt.err); got != tt.want {
+			t.Errorf("Outcome(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestEndpointMiddleware(t *testing.T) {
+	m := metrics.New("product")
+	calls := []error{nil, nil, errs.New(errs.NotFound, "gone"), errs.New(errs.RateLimited, "slow down")}
+	for _, want := range calls {
+		ep := m.EndpointMiddleware("GetProduct")(func(context.Context, any) (any, error) { return nil, want })
+		if _, err := ep(context.Background(), nil); err != want {
+			t.Fatalf("middleware changed the error: %v", err)
+		}
+	}
+	text := scrape(t, m)
+	wantLines(t, text,
+		`kitshop_requests_total{method="GetProduct",outcome="success",service="product"} 2`,
+		`kitshop_requests_total{method="GetProduct",outcome="not_found",service="product"} 1`,
+		`kitshop_requests_total{method="GetProduct",outcome="rate_limited",service="product"} 1`,
+		`kitshop_request_duration_seconds_count{method="GetProduct",outcome="success",service="product"} 2`,
+		`go_goroutines`,
+	)
+}
+
+// fakeBreaker rejects calls while open, like a real breaker.
+type fakeBreaker struct{ open bool }
+
+func (b *fakeBreaker) Open() bool { return b.open }
+func (b *fakeBreaker) Execute(ctx context.Context, run func(context.Context) error) error {
+	if b.open {
+		return errs.New(errs.Unavailable, "circuit open")
+	}
+	return run(ctx)
+}
+
+func TestBreaker(t *testing.T) {
+	m := metrics.New("order")
+	fb := &fakeBreaker{}
+	b := m.Breaker("order->product", fb)
+	// A call that runs and fails is not a rejection.
+	_ = b.Execute(context.Background(), func(context.Context) error { return errors.New("down") })
+	wantLines(t, scrape(t, m), `kitshop_breaker_open{breaker="order->product"} 0`)
+
+	fb.open = true
+	ran := false
+	for range 3 {
+		_ = b.Execute(context.Background(), func(context.Context) error { ran = true; return nil })
+	}
+	if ran {
+		t.Fatal("an open breaker ran the call")
+	}
+	wantLines(t, scrape(t, m),
+		`kitshop_breaker_open{breaker="order->product"} 1`,
+		`kitshop_breaker_rejections_total{breaker="order->product"} 3`,
+	)
+}
+
+func TestRateLimitedAndGateway(t *testing.T) {
+	m := metrics.New("gateway")
+	m.RateLimited("client")
+	m.RateLimited("client")
+	m.GatewayRequest("/api/v1/products", "product", 200, 3*time.Millisecond)
+	m.GatewayRequest("", "", 404, time.Millisecond)
+	wantLines(t, scrape(t, m),
+		`kitshop_ratelimit_rejections_total{limiter="client"} 2`,
+		`kitshop_gateway_requests_total{code="200",route="/api/v1/products",upstream="product"} 1`,
+		`kitshop_gateway_requests_total{code="404",route="unmatched",upstream="none"} 1`,
+		`kitshop_gateway_request_duration_seconds_bucket{route="/api/v1/products",upstream="product",le="0.005"} 1`,
+	)
+}
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// TestPool reads the statistics of a real pool after real queries.
+func TestPool(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for range 3 {
+		if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := metrics.New("product")
+	m.Pool("product", pool)
+	text := scrape(t, m)
+	wantLines(t, text,
+		`kitshop_db_pool_acquired_conns{pool="product"} 0`,
+		`kitshop_db_pool_acquires_total{pool="product"} 3`,
+		`kitshop_db_pool_max_conns{pool="product"}`,
+	)
+}
+
+// Two Metrics in one process must not collide: nothing is global.
+func TestIndependentRegistries(t *testing.T) {
+	a, b := metrics.New("a"), metrics.New("b")
+	a.RateLimited("x")
+	if strings.Contains(scrape(t, b), `limiter="x"`) {
+		t.Fatal("registries share state")
+	}
+}
