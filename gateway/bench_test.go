@@ -9,6 +9,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/gateway"
+	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
 )
 
@@ -67,29 +68,44 @@ func BenchmarkInstanceSelection(b *testing.B) {
 
 // BenchmarkGateway measures the whole gateway path for a small GET: the
 // middleware, lookup, instance selection, breaker, and forwarding to a real
-// upstream over loopback.
+// upstream over loopback; on a public route, and on a protected one, where
+// the token is verified too.
 func BenchmarkGateway(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"id":"42"}`))
 	}))
 	defer up.Close()
 	svc := serviceName(b)
+	signer := authtest.NewSigner(b)
 	var routes gateway.Routes
 	routes.Store(mustTable(b, gateway.Route{Prefix: "/api/v1/products", Service: svc,
-		Instances: []consul.Instance{instanceAt(svc+"-1", svc, up.Listener.Addr().String())}}))
-	g, err := gateway.New(gateway.Config{Source: &routes, Logger: log.NewNopLogger()})
+		Instances: []consul.Instance{instanceAt(svc+"-1", svc, up.Listener.Addr().String())},
+		Public:    mustPublic(b, "GET /api/v1/products/public")}))
+	g, err := gateway.New(gateway.Config{Source: &routes, Keys: signer.KeySource(), Logger: log.NewNopLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer g.Stop()
 
-	req := httptest.NewRequest(http.MethodGet, "/api/v1/products/42", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		w := httptest.NewRecorder()
-		g.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatalf("status = %d, body %s", w.Code, w.Body)
-		}
+	for _, bc := range []struct {
+		name, path, token string
+	}{
+		{"public", "/api/v1/products/public/42", ""},
+		{"authenticated", "/api/v1/products/42", signer.Token("user-1", "customer")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, bc.path, nil)
+			if bc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+bc.token)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				g.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status = %d, body %s", w.Code, w.Body)
+				}
+			}
+		})
 	}
 }

@@ -1,31 +1,67 @@
 // Package gateway is kitshop's single HTTP entry point: a reverse proxy that
-// routes public API paths to the services that serve them.
+// routes public API paths to the services that serve them and keeps
+// requests without a valid access token away from the routes that need one.
 //
 // Routing is discovered, not configured. Every service that registers in
 // Consul with the "api" tag and an api_prefix meta value (such as
-// "/api/v1/products") is routed by that prefix, so a new service is reachable
-// as soon as its first instance passes its health checks, without touching or
-// restarting the gateway. ConsulSource follows Consul and publishes immutable
-// Tables; the gateway reads the current one without locking for every request.
-// A path is routed to the longest prefix that matches it on path-segment
-// boundaries: "/api/v1/products" serves "/api/v1/products" and
-// "/api/v1/products/42", never "/api/v1/productsale".
+// "/api/v1/products", or several prefixes separated by commas:
+// "/api/v1/users,/api/v1/auth") is routed by those prefixes, so a new service
+// is reachable as soon as its first instance passes its health checks,
+// without touching or restarting the gateway. ConsulSource follows Consul
+// and publishes immutable Tables; the gateway reads the current one without
+// locking for every request. A path is routed to the longest prefix that
+// matches it on path-segment boundaries: "/api/v1/products" serves
+// "/api/v1/products" and "/api/v1/products/42", never "/api/v1/productsale".
+//
+// Which routes need a token is declared by each service too, in the
+// public_routes meta value (MetaPublicRoutes): comma-separated
+// "METHOD /path/prefix" entries such as "GET /api/v1/products,POST
+// /api/v1/auth/login". An entry makes requests with that method public whose
+// path is the entry's or continues it after a slash; a GET entry covers HEAD
+// too. Every other request under the service's prefixes is protected.
+// Nothing about it is written into the gateway. Declarations are parsed
+// when they change, and malformed entries are logged once and ignored, which
+// leaves their routes protected: a mistake fails closed.
 //
 // For each request the gateway, in this order:
 //
 //   - adopts or generates the X-Request-ID (kit/requestid) and echoes it;
-//   - writes one access log line when the request is done;
+//   - writes one access log line when the request is done, with the user's
+//     id once a token has been verified (never the token);
 //   - rate limits per client IP (429 with Retry-After);
-//   - finds the route (404 problem when no prefix matches) and a healthy
-//     instance by round robin, skipping instances whose circuit breaker is
-//     open (503 problem with Retry-After when there is none);
+//   - finds the route (404 problem when no prefix matches);
+//   - unless the route is public, requires "Authorization: Bearer <token>"
+//     with a token kit/auth's Verifier accepts, checked against the keys of
+//     the user service (ConsulKeys fetches its JWKS through Consul): 401
+//     problem with a WWW-Authenticate challenge when the token is missing or
+//     bad, 503 when the keys cannot be fetched; the request is not
+//     forwarded. Then it rate limits per user, by the token's subject (429);
+//   - finds a healthy instance by round robin, skipping instances whose
+//     circuit breaker is open (503 problem with Retry-After when there is
+//     none);
 //   - forwards the request with its path unchanged, X-Forwarded-For/-Host/
-//     -Proto set by the gateway and hop-by-hop headers removed, within a
-//     per-attempt timeout;
+//     -Proto set by the gateway, hop-by-hop headers removed, and identity
+//     headers a client may have made up (X-User-Id, X-User-Roles,
+//     X-User-Email, X-Auth-User, X-Forwarded-User, X-Remote-User and every
+//     X-Kitshop-* header, in any case and also spelt with underscores)
+//     removed, within a per-attempt timeout;
 //   - retries once on another instance when that is safe: any method when the
 //     request never left the gateway (connection refused, breaker open), and
 //     idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) also after a
 //     transport error, a timeout, or a 502/503 from the instance.
+//
+// The Authorization header is forwarded unchanged, on every route. Services
+// verify the token again and take the caller's identity from it alone, never
+// from a header the gateway (or anyone) sets: the gateway's check is a
+// first line that keeps anonymous and forged traffic off the services and
+// makes per-user limits possible, not the only one.
+//
+// On public routes the gateway does not look at the token at all: a missing,
+// expired or invalid one is forwarded as it is, and the service decides.
+// Refusing a stale token there would lock a client out of the very routes
+// (login, refresh) that get it a new one, and public routes keep working
+// while the user service's keys cannot be fetched. Such requests are not
+// limited per user, only per client.
 //
 // Upstream responses, error bodies included, pass through unchanged. Errors
 // the gateway itself produces are problem documents (kit/httpx). Transport

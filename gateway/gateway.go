@@ -15,6 +15,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/breaker"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
@@ -33,8 +34,10 @@ const (
 	// DefaultRetryBodyBytes is the largest body buffered for a retry. API
 	// requests are small JSON documents; larger bodies are streamed.
 	DefaultRetryBodyBytes = 64 << 10
-	// DefaultRateLimitClients bounds the memory of the per-client limiter.
+	// DefaultRateLimitClients bounds the memory of the per-client limiter,
+	// DefaultRateLimitUsers that of the per-user one.
 	DefaultRateLimitClients = 100_000
+	DefaultRateLimitUsers   = 100_000
 	// DefaultBreakerMaxConcurrent is the default number of requests one
 	// instance may have in flight through the gateway: high, because the
 	// gateway is a multiplexer, not a single caller; the breaker is there to
@@ -43,11 +46,18 @@ const (
 	DefaultBreakerSleepWindow   = 5 * time.Second
 )
 
-// Config configures a Gateway. Only Source is required.
+// Config configures a Gateway. Source and Keys are required.
 type Config struct {
 	// Source yields the routing table; NewConsulSource in production. The
 	// caller owns it (and stops it).
 	Source Source
+	// Keys are the public keys access tokens are signed with:
+	// NewConsulKeys (the JWKS of the user service) in production, static
+	// keys in tests. The caller owns it.
+	Keys auth.KeySource
+	// Issuer and Audience are the "iss" a token must have and a value its
+	// "aud" must contain; empty means auth.Issuer and auth.Audience.
+	Issuer, Audience string
 	// Logger receives the access log and errors; nil discards them.
 	Logger log.Logger
 	// UpstreamTimeout bounds each attempt on an instance, from sending the
@@ -62,6 +72,15 @@ type Config struct {
 	// RateLimitClients is how many clients the limiter remembers; zero means
 	// DefaultRateLimitClients.
 	RateLimitClients int
+	// UserRateLimit is the requests per second allowed per user (the
+	// token's subject) on protected routes, in addition to the per-client
+	// limit, with bursts of UserRateBurst (default: one second's worth, at
+	// least 1). It stops one account from using many addresses to get more
+	// than its share. Zero disables it. UserRateLimitUsers is how many users
+	// the limiter remembers; zero means DefaultRateLimitUsers.
+	UserRateLimit      float64
+	UserRateBurst      int
+	UserRateLimitUsers int
 	// TrustForwardedFor makes the gateway take the client's address from the
 	// last X-Forwarded-For entry and extend that header upstream, for
 	// deployments behind a trusted load balancer. Off by default, when the
@@ -86,7 +105,9 @@ type Config struct {
 type Gateway struct {
 	source            Source
 	logger            log.Logger
-	limiter           *ratelimit.Keyed
+	limiter           *ratelimit.Keyed // per client IP; nil when disabled
+	userLimiter       *ratelimit.Keyed // per user; nil when disabled
+	verifier          *auth.Verifier
 	trustForwardedFor bool
 	maxBody, bufBody  int64
 	transport         http.RoundTripper
@@ -107,9 +128,13 @@ func New(cfg Config) (*Gateway, error) {
 		maxBody:           cfg.MaxBodyBytes,
 		bufBody:           cfg.RetryBodyBytes,
 		transport:         cfg.Transport,
+		verifier:          auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience),
 	}
 	if cfg.RateLimit > 0 {
 		g.limiter = ratelimit.NewKeyed(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitClients)
+	}
+	if cfg.UserRateLimit > 0 {
+		g.userLimiter = ratelimit.NewKeyed(cfg.UserRateLimit, cfg.UserRateBurst, cfg.UserRateLimitUsers)
 	}
 	fwd := &forwarder{
 		transport: cfg.Transport,
@@ -134,6 +159,11 @@ func (c *Config) defaults() error {
 	if c.Source == nil {
 		return errors.New("gateway: Config.Source is required")
 	}
+	if c.Keys == nil {
+		// Without keys no token can be checked; failing here beats a
+		// gateway that answers every protected route with an error.
+		return errors.New("gateway: Config.Keys is required")
+	}
 	if c.Logger == nil {
 		c.Logger = log.NewNopLogger()
 	}
@@ -144,6 +174,8 @@ func (c *Config) defaults() error {
 		{"UpstreamTimeout", int64(c.UpstreamTimeout)},
 		{"RateBurst", int64(c.RateBurst)},
 		{"RateLimitClients", int64(c.RateLimitClients)},
+		{"UserRateBurst", int64(c.UserRateBurst)},
+		{"UserRateLimitUsers", int64(c.UserRateLimitUsers)},
 		{"MaxBodyBytes", c.MaxBodyBytes},
 		{"RetryBodyBytes", c.RetryBodyBytes},
 	} {
@@ -154,6 +186,9 @@ func (c *Config) defaults() error {
 	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) {
 		return fmt.Errorf("gateway: Config.RateLimit must be a non-negative number of requests per second, got %v", c.RateLimit)
 	}
+	if c.UserRateLimit < 0 || math.IsNaN(c.UserRateLimit) {
+		return fmt.Errorf("gateway: Config.UserRateLimit must be a non-negative number of requests per second, got %v", c.UserRateLimit)
+	}
 	if c.UpstreamTimeout == 0 {
 		c.UpstreamTimeout = DefaultUpstreamTimeout
 	}
@@ -162,6 +197,12 @@ func (c *Config) defaults() error {
 	}
 	if c.RateLimitClients == 0 {
 		c.RateLimitClients = DefaultRateLimitClients
+	}
+	if c.UserRateBurst == 0 {
+		c.UserRateBurst = max(1, int(c.UserRateLimit))
+	}
+	if c.UserRateLimitUsers == 0 {
+		c.UserRateLimitUsers = DefaultRateLimitUsers
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
@@ -215,7 +256,8 @@ func callFrom(ctx context.Context) *call {
 }
 
 // route is the innermost handler: it checks the path, finds the route,
-// prepares the body and hands the request to the proxy.
+// authenticates the request unless the route is public, prepares the body
+// and hands the request to the proxy.
 func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	if !cleanPath(r.URL.Path) {
 		// A path the upstream might resolve differently from us (dot
@@ -231,6 +273,15 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	}
 	info := infoFrom(r.Context())
 	info.prefix, info.service = rt.Prefix, rt.Service
+	if !rt.Public.Allows(r.Method, r.URL.Path, r.URL.RawPath) {
+		// Before anything else about the service (is it up?) is revealed
+		// and before the body is read: an anonymous client learns nothing
+		// and costs little.
+		if err := g.authenticate(r, info); err != nil {
+			g.proxyError(w, r, err)
+			return
+		}
+	}
 	if len(rt.Instances) == 0 {
 		httpx.WriteError(w, r, g.logger, unavailable(fmt.Errorf("service %s has no healthy instance", rt.Service),
 			msgUnavailable, noInstanceRetry))
@@ -256,9 +307,12 @@ func cleanPath(p string) bool {
 }
 
 // rewrite shapes the outgoing request. The ReverseProxy has already removed
-// hop-by-hop headers and any X-Forwarded-* the client sent; the path and
-// query stay as they are. The host is the forwarder's to choose per attempt.
+// hop-by-hop headers and any X-Forwarded-* the client sent; rewrite removes
+// identity headers a client may have made up. Authorization, the path and
+// the query stay as they are. The host is the forwarder's to choose per
+// attempt.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	stripIdentityHeaders(pr.Out.Header)
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = "upstream" // replaced by the forwarder with the instance's address
 	pr.Out.Host = ""             // the upstream sees its own address as Host
@@ -279,7 +333,7 @@ func modifyResponse(resp *http.Response) error {
 	return nil
 }
 
-// proxyError answers a request the forwarder could not complete.
+// proxyError answers a request the gateway could not complete.
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		// The client is gone; nobody reads an answer. 499 (nginx's "client

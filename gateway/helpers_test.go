@@ -18,6 +18,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/gateway"
+	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/httpx"
 )
@@ -84,16 +85,21 @@ type testGateway struct {
 	*httptest.Server
 	routes *gateway.Routes
 	logs   *syncBuffer
+	signer *authtest.Signer // signs tokens the gateway accepts, unless cfg.Keys said otherwise
 }
 
-// newGateway starts a gateway routing prefix to the given instances of
-// service. cfg.Source and cfg.Logger are filled in.
+// newGateway starts a gateway with the given routes. cfg.Source and
+// cfg.Logger are filled in, and cfg.Keys, when nil, with the keys of the
+// gateway's signer.
 func newGateway(t testing.TB, cfg gateway.Config, routes ...gateway.Route) *testGateway {
 	t.Helper()
-	tg := &testGateway{routes: &gateway.Routes{}, logs: &syncBuffer{}}
+	tg := &testGateway{routes: &gateway.Routes{}, logs: &syncBuffer{}, signer: authtest.NewSigner(t)}
 	tg.routes.Store(mustTable(t, routes...))
 	cfg.Source = tg.routes
 	cfg.Logger = log.NewLogfmtLogger(tg.logs)
+	if cfg.Keys == nil {
+		cfg.Keys = tg.signer.KeySource()
+	}
 	g, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
@@ -135,6 +141,32 @@ func (tg *testGateway) do(t testing.TB, method, path string, body io.Reader, hea
 func (tg *testGateway) get(t testing.TB, path string) (*http.Response, string) {
 	t.Helper()
 	return tg.do(t, http.MethodGet, path, nil, nil)
+}
+
+// bearer returns an Authorization header carrying token.
+func bearer(token string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// allPublic returns public routes that open every path under prefix to the
+// usual methods, for tests of the proxy that are not about authentication.
+func allPublic(t testing.TB, prefix string) gateway.PublicRoutes {
+	t.Helper()
+	var entries []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		entries = append(entries, m+" "+prefix)
+	}
+	return mustPublic(t, strings.Join(entries, ","))
+}
+
+// mustPublic parses a public_routes value that must be well-formed.
+func mustPublic(t testing.TB, value string) gateway.PublicRoutes {
+	t.Helper()
+	p, problems := gateway.ParsePublicRoutes(value)
+	if len(problems) > 0 {
+		t.Fatalf("ParsePublicRoutes(%q): %v", value, problems)
+	}
+	return p
 }
 
 // wantProblem checks that resp is a problem document of the given status and

@@ -18,7 +18,8 @@ import (
 // chain wraps the router in the gateway's request middleware, outermost
 // first: request id (so every later step, even a rejection, can name it),
 // access log (so rejected requests are logged too), panic recovery, and the
-// per-client rate limit.
+// per-client rate limit. Authentication and the per-user limit come later,
+// in route, as only the route says whether a request needs a token.
 func (g *Gateway) chain(router http.Handler) http.Handler {
 	h := router
 	if g.limiter != nil {
@@ -43,9 +44,9 @@ func rateLimit(k *ratelimit.Keyed, clientIP func(*http.Request) string, logger l
 }
 
 // accessLog writes one line per request once it is done: what was asked,
-// where it went and how it ended. It never logs bodies, the query string or
-// any header but the request id, so tokens and personal data stay out of the
-// logs.
+// who asked (user_id, from a verified token only), where it went and how it
+// ended. It never logs bodies, the query string or any header but the
+// request id, so tokens and personal data stay out of the logs.
 func accessLog(logger log.Logger, clientIP func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -70,6 +71,7 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, next http
 				"route", info.prefix,
 				"service", info.service,
 				"instance", info.instance,
+				"user_id", info.userID,
 				"attempts", info.attempts,
 				"status", status,
 				"bytes", rec.bytes,
@@ -94,6 +96,7 @@ type requestInfo struct {
 	service  string
 	instance string
 	attempts int
+	userID   string // set once a token has been verified
 }
 
 type infoKey struct{}

@@ -14,7 +14,7 @@ func TestRateLimitPerClient(t *testing.T) {
 	svc := serviceName(t)
 	up := newUpstream(t, svc+"-1", nil)
 	gw := newGateway(t, gateway.Config{RateLimit: 0.5, RateBurst: 2},
-		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 
 	for i := range 2 {
 		if resp, body := gw.get(t, "/api"); resp.StatusCode != http.StatusOK {
@@ -43,7 +43,7 @@ func TestRateLimitPerClient(t *testing.T) {
 func TestRateLimitDisabled(t *testing.T) {
 	svc := serviceName(t)
 	up := newUpstream(t, svc+"-1", nil)
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 	for i := range 50 {
 		if resp, _ := gw.get(t, "/api"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("request %d: status = %d, want no limit", i, resp.StatusCode)
@@ -57,7 +57,7 @@ func TestRequestID(t *testing.T) {
 	up := newUpstream(t, svc+"-1", func(w http.ResponseWriter, r *http.Request) {
 		saw <- r.Header.Get("X-Request-ID")
 	})
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 	generated := regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 	tests := []struct {
@@ -108,7 +108,7 @@ func TestAccessLog(t *testing.T) {
 		w.WriteHeader(http.StatusAccepted)
 		w.Write([]byte("hello"))
 	})
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/orders", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/orders", Public: allPublic(t, "/api/v1/orders"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 
 	gw.do(t, http.MethodPost, "/api/v1/orders/9?token=query-secret", strings.NewReader(`{"card":"body-secret"}`),
 		http.Header{"Authorization": {"Bearer header-secret"}, "X-Request-ID": {"log-test"}})

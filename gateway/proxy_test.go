@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/gateway"
+	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/breaker"
 	"github.com/kitshop/kitshop/kit/consul"
 )
@@ -32,7 +33,7 @@ func echo(w http.ResponseWriter, r *http.Request) {
 func TestProxyForwardsRequestAndResponse(t *testing.T) {
 	svc := serviceName(t)
 	up := newUpstream(t, svc+"-1", echo)
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/products", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/products", Public: allPublic(t, "/api/v1/products"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 
 	header := http.Header{
 		"Authorization":   {"Bearer secret-token"},
@@ -79,7 +80,7 @@ func TestProxyTrustForwardedFor(t *testing.T) {
 	svc := serviceName(t)
 	up := newUpstream(t, svc+"-1", echo)
 	gw := newGateway(t, gateway.Config{TrustForwardedFor: true, RateLimit: 1, RateBurst: 1},
-		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 
 	// Behind a trusted proxy, each forwarded client has its own bucket and
 	// the chain is extended rather than replaced.
@@ -107,7 +108,7 @@ func TestProxyPassesUpstreamErrorsThrough(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, problem)
 	})
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/products", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/products", Public: allPublic(t, "/api/v1/products"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 
 	resp, body := gw.get(t, "/api/v1/products/nope")
 	if resp.StatusCode != http.StatusNotFound || body != problem {
@@ -125,7 +126,7 @@ func TestProxyRoundRobin(t *testing.T) {
 	for _, u := range ups {
 		instances = append(instances, u.instance(svc))
 	}
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Service: svc, Instances: instances})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: instances})
 
 	for range 30 {
 		if resp, body := gw.get(t, "/api/x"); resp.StatusCode != http.StatusOK {
@@ -150,7 +151,7 @@ func TestProxyRetriesRefusedConnection(t *testing.T) {
 			dead := deadInstance(t, svc+"-dead", svc)
 			// A fresh gateway starts its rotation at the first instance, so
 			// every other request tries the dead one first.
-			gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Service: svc,
+			gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc,
 				Instances: []consul.Instance{dead, live.instance(svc)}})
 
 			for i := range 4 {
@@ -211,7 +212,7 @@ func TestProxyRetryRules(t *testing.T) {
 			svc := serviceName(t)
 			first := newUpstream(t, svc+"-1", tt.first)
 			second := newUpstream(t, svc+"-2", nil)
-			gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Service: svc,
+			gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc,
 				Instances: []consul.Instance{first.instance(svc), second.instance(svc)}})
 
 			resp, body := gw.do(t, tt.method, "/api/orders/1", strings.NewReader(`{}`), nil)
@@ -246,7 +247,7 @@ func TestProxyRetriesOnlyOnce(t *testing.T) {
 		ups = append(ups, u)
 		instances = append(instances, u.instance(svc))
 	}
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Service: svc, Instances: instances})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: instances})
 
 	resp, body := gw.get(t, "/api")
 	if resp.StatusCode != http.StatusServiceUnavailable {
@@ -267,7 +268,7 @@ func TestProxyUpstreamTimeout(t *testing.T) {
 		}
 	})
 	gw := newGateway(t, gateway.Config{UpstreamTimeout: 100 * time.Millisecond},
-		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{slow.instance(svc)}})
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{slow.instance(svc)}})
 
 	start := time.Now()
 	resp, body := gw.get(t, "/api/slow")
@@ -296,7 +297,7 @@ func TestProxyTimeoutCoversSlowBody(t *testing.T) {
 		}
 	})
 	gw := newGateway(t, gateway.Config{UpstreamTimeout: 200 * time.Millisecond},
-		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{slow.instance(svc)}})
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{slow.instance(svc)}})
 
 	start := time.Now()
 	resp, err := gw.Client().Get(gw.URL + "/api")
@@ -321,7 +322,7 @@ func TestProxyBreakerOpensOn5xx(t *testing.T) {
 	})
 	healthy := newUpstream(t, svc+"-healthy", nil)
 	gw := newGateway(t, gateway.Config{Breaker: breaker.Settings{VolumeThreshold: 4, ErrorPercent: 50, SleepWindow: time.Minute}},
-		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{failing.instance(svc), healthy.instance(svc)}})
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{failing.instance(svc), healthy.instance(svc)}})
 
 	// Hystrix updates its statistics asynchronously, so the circuit opens
 	// a little after the failures that justify it: wait until a run of
@@ -357,7 +358,7 @@ func TestProxyBreakerIgnores4xx(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 	})
 	gw := newGateway(t, gateway.Config{Breaker: breaker.Settings{VolumeThreshold: 4, ErrorPercent: 50, SleepWindow: time.Minute}},
-		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{picky.instance(svc)}})
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{picky.instance(svc)}})
 
 	for i := range 40 {
 		if resp, body := gw.get(t, "/api"); resp.StatusCode != http.StatusNotFound {
@@ -378,7 +379,7 @@ func TestProxyAllBreakersOpen(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 	})
 	gw := newGateway(t, gateway.Config{Breaker: breaker.Settings{VolumeThreshold: 4, ErrorPercent: 50, SleepWindow: time.Minute}},
-		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{failing.instance(svc)}})
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{failing.instance(svc)}})
 
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -413,7 +414,7 @@ func TestProxyBreakerProbesAfterSleepWindow(t *testing.T) {
 	})
 	healthy := newUpstream(t, svc+"-healthy", nil)
 	gw := newGateway(t, gateway.Config{Breaker: breaker.Settings{VolumeThreshold: 4, ErrorPercent: 50, SleepWindow: 300 * time.Millisecond}},
-		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{flaky.instance(svc), healthy.instance(svc)}})
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{flaky.instance(svc), healthy.instance(svc)}})
 
 	deadline := time.Now().Add(5 * time.Second)
 	for streak := 0; streak < 10; {
@@ -440,7 +441,7 @@ func TestProxyBreakerProbesAfterSleepWindow(t *testing.T) {
 }
 
 func TestProxyNoInstances(t *testing.T) {
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/orders", Service: serviceName(t)})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/orders", Public: allPublic(t, "/api/v1/orders"), Service: serviceName(t)})
 	resp, body := gw.get(t, "/api/v1/orders/7")
 	wantProblem(t, resp, body, http.StatusServiceUnavailable, "unavailable")
 	if got := resp.Header.Get("Retry-After"); got != "5" {
@@ -450,7 +451,7 @@ func TestProxyNoInstances(t *testing.T) {
 
 func TestProxyAllInstancesDead(t *testing.T) {
 	svc := serviceName(t)
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Service: svc,
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc,
 		Instances: []consul.Instance{deadInstance(t, svc+"-1", svc), deadInstance(t, svc+"-2", svc)}})
 	resp, body := gw.do(t, http.MethodPost, "/api", strings.NewReader("{}"), nil)
 	wantProblem(t, resp, body, http.StatusServiceUnavailable, "unavailable")
@@ -460,7 +461,7 @@ func TestProxyAllInstancesDead(t *testing.T) {
 func TestProxyUnknownPrefix(t *testing.T) {
 	svc := serviceName(t)
 	up := newUpstream(t, svc+"-1", nil)
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/products", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/products", Public: allPublic(t, "/api/v1/products"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 	for _, path := range []string{"/", "/api/v1/productsfoo", "/api/v1/orders", "/favicon.ico"} {
 		t.Run(path, func(t *testing.T) {
 			resp, body := gw.get(t, path)
@@ -475,7 +476,7 @@ func TestProxyUnknownPrefix(t *testing.T) {
 func TestProxyRejectsUncleanPaths(t *testing.T) {
 	svc := serviceName(t)
 	up := newUpstream(t, svc+"-1", nil)
-	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/products", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+	gw := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/products", Public: allPublic(t, "/api/v1/products"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 	for _, path := range []string{"/api/v1/products/../../metrics", "/api/v1/products/%2e%2e/admin", "/api/v1/products//x", "/api/v1/products/./x"} {
 		t.Run(path, func(t *testing.T) {
 			resp, body := gw.get(t, path)
@@ -491,7 +492,7 @@ func TestProxyBodyLimits(t *testing.T) {
 	svc := serviceName(t)
 	up := newUpstream(t, svc+"-1", echo)
 	gw := newGateway(t, gateway.Config{MaxBodyBytes: 2048, RetryBodyBytes: 512},
-		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
 
 	tests := []struct {
 		name       string
@@ -541,12 +542,19 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		wantErr string
 	}{
 		{"no source", gateway.Config{}, "Source is required"},
-		{"negative timeout", gateway.Config{Source: &gateway.Routes{}, UpstreamTimeout: -1}, "UpstreamTimeout"},
-		{"negative rate", gateway.Config{Source: &gateway.Routes{}, RateLimit: -1}, "RateLimit"},
-		{"negative body", gateway.Config{Source: &gateway.Routes{}, MaxBodyBytes: -1}, "MaxBodyBytes"},
+		{"no keys", gateway.Config{Source: &gateway.Routes{}}, "Keys is required"},
+		{"negative timeout", gateway.Config{UpstreamTimeout: -1}, "UpstreamTimeout"},
+		{"negative rate", gateway.Config{RateLimit: -1}, "RateLimit"},
+		{"negative user rate", gateway.Config{UserRateLimit: -1}, "UserRateLimit"},
+		{"negative user burst", gateway.Config{UserRateLimit: 1, UserRateBurst: -1}, "UserRateBurst"},
+		{"negative body", gateway.Config{MaxBodyBytes: -1}, "MaxBodyBytes"},
 	}
+	keys := authtest.NewSigner(t).KeySource()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name != "no source" && tt.name != "no keys" {
+				tt.cfg.Source, tt.cfg.Keys = &gateway.Routes{}, keys
+			}
 			_, err := gateway.New(tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("New error = %v, want it to mention %q", err, tt.wantErr)

@@ -18,11 +18,15 @@ import (
 )
 
 // Route sends every path under Prefix to Service, one of whose healthy
-// Instances serves each request.
+// Instances serves each request. A service with several prefixes has one
+// Route per prefix, all alike but for Prefix.
 type Route struct {
 	Prefix    string
 	Service   string
 	Instances []consul.Instance // may be empty: the service is known but down
+	// Public are the service's routes that need no access token; every
+	// other request routed here must carry a valid one.
+	Public PublicRoutes
 }
 
 // Table is an immutable routing table: a snapshot that maps path prefixes to
@@ -161,12 +165,21 @@ func (r *Routes) Store(t *Table) { r.p.Store(t) }
 
 // ConsulSource is the production Source: it follows the services that Consul
 // lists with the "api" tag and the passing instances of each, and publishes a
-// new table whenever either changes. Each instance names its route in the
-// api_prefix meta value.
+// new table whenever either changes. Each instance names its routes in the
+// api_prefix meta value, one prefix or several separated by commas
+// ("/api/v1/users,/api/v1/auth"), and the routes that need no token in the
+// MetaPublicRoutes value.
 //
-// A service whose instances all fail their checks keeps its route (with no
+// The instances of a service normally agree; during a rolling upgrade they
+// may not, and the announcement most instances make wins (ties go to the
+// smallest, so the choice does not flap). Announcements are parsed when they
+// first appear, not per request or per table, and invalid parts (a bad
+// prefix, a malformed public route) are logged then, once, and ignored.
+//
+// A service whose instances all fail their checks keeps its routes (with no
 // instances, so requests get a 503 rather than a 404) for as long as it stays
-// in the catalog; its prefix is the one its instances last announced.
+// in the catalog; its prefixes and public routes are the ones its instances
+// last announced.
 type ConsulSource struct {
 	routes Routes
 	client consul.Client
@@ -182,10 +195,25 @@ type ConsulSource struct {
 	synced      atomic.Bool
 
 	// Owned by the run goroutine.
-	listed   bool // the first list of services has arrived
-	watchers map[string]*serviceWatch
-	prefixes map[string]string // service -> last announced prefix
-	last     *Table
+	listed    bool // the first list of services has arrived
+	watchers  map[string]*serviceWatch
+	announced map[string]*routing                  // service -> routing its instances last announced
+	parsed    map[string]map[announcement]*routing // service -> its current announcements, parsed (nil: unusable)
+	last      *Table
+}
+
+// announcement is what an instance says about its service's routing: its
+// raw api_prefix and public_routes meta values.
+type announcement struct{ prefixes, public string }
+
+func (a announcement) compare(b announcement) int {
+	return cmp.Or(cmp.Compare(a.prefixes, b.prefixes), cmp.Compare(a.public, b.public))
+}
+
+// routing is a parsed announcement.
+type routing struct {
+	prefixes []string
+	public   PublicRoutes
 }
 
 type serviceWatch struct {
@@ -212,7 +240,8 @@ func NewConsulSource(c consul.Client, logger log.Logger, opts ...consul.Option) 
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		watchers:    make(map[string]*serviceWatch),
-		prefixes:    make(map[string]string),
+		announced:   make(map[string]*routing),
+		parsed:      make(map[string]map[announcement]*routing),
 	}
 	// The watchers name their own component.
 	s.services = consul.NewServicesWatcher(c, consul.TagAPI, logger, opts...)
@@ -276,7 +305,8 @@ func (s *ConsulSource) follow(names []string) {
 	for n := range s.watchers {
 		if !want[n] {
 			s.unwatch(n)
-			delete(s.prefixes, n)
+			delete(s.announced, n)
+			delete(s.parsed, n)
 		}
 	}
 }
@@ -321,22 +351,24 @@ func (s *ConsulSource) rebuild() {
 	byPrefix := make(map[string]Route, len(services))
 	for _, name := range services {
 		instances := s.watchers[name].w.Instances()
-		prefix, ok := s.prefixOf(name, instances)
+		rt, ok := s.routingOf(name, instances)
 		if !ok {
 			continue
 		}
-		if prev, taken := byPrefix[prefix]; taken {
-			// Services are visited in name order, so the same service wins
-			// every time and the route does not flap.
-			level.Warn(s.logger).Log("msg", "api prefix claimed twice; ignoring the later service",
-				"prefix", prefix, "service", prev.Service, "ignored", name)
-			continue
+		for _, prefix := range rt.prefixes {
+			if prev, taken := byPrefix[prefix]; taken {
+				// Services are visited in name order, so the same service
+				// wins every time and the route does not flap.
+				level.Warn(s.logger).Log("msg", "api prefix claimed twice; ignoring the later service",
+					"prefix", prefix, "service", prev.Service, "ignored", name)
+				continue
+			}
+			byPrefix[prefix] = Route{Prefix: prefix, Service: name, Instances: instances, Public: rt.public}
 		}
-		byPrefix[prefix] = Route{Prefix: prefix, Service: name, Instances: instances}
 	}
 	t, err := NewTable(slices.Collect(maps.Values(byPrefix))...)
 	if err != nil {
-		// prefixOf only returns clean prefixes and duplicates were dropped.
+		// routingOf only returns clean prefixes and duplicates were dropped.
 		level.Error(s.logger).Log("msg", "building routing table", "err", err)
 		return
 	}
@@ -358,32 +390,72 @@ func (s *ConsulSource) allSeen() bool {
 	return true
 }
 
-// prefixOf returns the route prefix of a service: the one most of its
-// instances announce (ties go to the smallest), else the one it announced
-// last. Invalid announcements are logged and ignored.
-func (s *ConsulSource) prefixOf(service string, instances []consul.Instance) (string, bool) {
-	votes := make(map[string]int)
+// routingOf returns the routing of a service: the announcement most of its
+// instances make (ties go to the smallest), else the one it made last.
+// Instances whose announcement has no valid prefix do not vote.
+func (s *ConsulSource) routingOf(service string, instances []consul.Instance) (*routing, bool) {
+	known := s.parsed[service]
+	current := make(map[announcement]*routing)
+	votes := make(map[announcement]int)
 	for _, in := range instances {
-		p, err := CleanPrefix(in.APIPrefix)
-		if err != nil {
-			level.Warn(s.logger).Log("msg", "ignoring instance with invalid api prefix", "service", service,
-				"instance", in.ID, "err", err)
-			continue
+		a := announcement{prefixes: in.APIPrefix, public: in.Meta[MetaPublicRoutes]}
+		rt, ok := current[a]
+		if !ok {
+			if rt, ok = known[a]; !ok {
+				rt = s.parse(service, in.ID, a)
+			}
+			current[a] = rt
 		}
-		votes[p]++
+		if rt != nil {
+			votes[a]++
+		}
 	}
-	best, n := "", 0
-	for p, v := range votes {
-		if v > n || (v == n && p < best) {
-			best, n = p, v
+	if len(instances) > 0 {
+		// Forget announcements no instance makes any more, so one that
+		// comes back is checked (and its problems logged) again. With no
+		// instance at all there is nothing new to learn: keep them.
+		s.parsed[service] = current
+	}
+	var (
+		best announcement
+		n    int
+	)
+	for a, v := range votes {
+		if v > n || (v == n && a.compare(best) < 0) {
+			best, n = a, v
 		}
 	}
 	if n == 0 {
-		best, ok := s.prefixes[service]
-		return best, ok
+		rt, ok := s.announced[service]
+		return rt, ok
 	}
-	s.prefixes[service] = best
-	return best, true
+	s.announced[service] = current[best]
+	return current[best], true
+}
+
+// parse parses an announcement of service first made by instance id,
+// logging each invalid part, and returns nil if it names no valid prefix.
+func (s *ConsulSource) parse(service, id string, a announcement) *routing {
+	prefixes, problems := ParsePrefixes(a.prefixes)
+	for _, err := range problems {
+		level.Warn(s.logger).Log("msg", "ignoring invalid api prefix", "service", service, "instance", id, "err", err)
+	}
+	if len(prefixes) == 0 {
+		if len(problems) == 0 {
+			level.Warn(s.logger).Log("msg", "ignoring instance without api prefix", "service", service, "instance", id)
+		}
+		return nil
+	}
+	public, problems := ParsePublicRoutes(a.public)
+	for _, err := range problems {
+		level.Warn(s.logger).Log("msg", "ignoring malformed public route", "service", service, "instance", id, "err", err)
+	}
+	public, outside := public.within(prefixes)
+	for _, r := range outside {
+		level.Warn(s.logger).Log("msg", "ignoring public route outside the service's prefixes", "service", service,
+			"instance", id, "public_route", r, "prefixes", strings.Join(prefixes, ","))
+	}
+	return &routing{prefixes: prefixes, public: public}
 }
 
 func (s *ConsulSource) logChanges(old, cur *Table) {
@@ -391,9 +463,14 @@ func (s *ConsulSource) logChanges(old, cur *Table) {
 		prev, ok := old.Lookup(r.Prefix)
 		switch {
 		case !ok || prev.Prefix != r.Prefix:
-			level.Info(s.logger).Log("msg", "route added", "prefix", r.Prefix, "service", r.Service, "instances", len(r.Instances))
+			level.Info(s.logger).Log("msg", "route added", "prefix", r.Prefix, "service", r.Service, "instances", len(r.Instances),
+				"public", r.Public)
 		case prev.Service != r.Service:
-			level.Info(s.logger).Log("msg", "route moved", "prefix", r.Prefix, "service", r.Service, "from", prev.Service, "instances", len(r.Instances))
+			level.Info(s.logger).Log("msg", "route moved", "prefix", r.Prefix, "service", r.Service, "from", prev.Service,
+				"instances", len(r.Instances), "public", r.Public)
+		case !prev.Public.Equal(r.Public):
+			level.Info(s.logger).Log("msg", "route public routes changed", "prefix", r.Prefix, "service", r.Service,
+				"public", r.Public, "was", prev.Public)
 		case len(prev.Instances) != len(r.Instances):
 			level.Info(s.logger).Log("msg", "route instances changed", "prefix", r.Prefix, "service", r.Service, "instances", len(r.Instances))
 		}

@@ -1,5 +1,8 @@
 // Command gateway is kitshop's HTTP entry point. It routes every public API
-// path to the service that registered its prefix in Consul.
+// path to the service that registered its prefix in Consul, and lets a
+// request through to a route the service did not declare public only with a
+// valid access token, checked against the keys of the -auth-service (found
+// in Consul as well).
 //
 // Every flag can also be set through the environment: -rate-limit is
 // GATEWAY_RATE_LIMIT, and so on. Flags win over the environment.
@@ -17,12 +20,14 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/gateway"
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/config"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
@@ -57,6 +62,11 @@ type settings struct {
 	logFormat         string
 	drainTimeout      time.Duration
 	trustForwardedFor bool
+	authService       string
+	issuer            string
+	audience          string
+	userRateLimit     float64
+	userRateBurst     int
 }
 
 // parse reads the flags from args and, for flags not given, from the
@@ -73,6 +83,11 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.logFormat, "log-format", logging.FormatLogfmt, "log `format`: logfmt or json")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "time in-flight requests get to finish at shutdown")
 	fs.BoolVar(&s.trustForwardedFor, "trust-forwarded-for", false, "take the client IP from X-Forwarded-For (only behind a trusted proxy)")
+	fs.StringVar(&s.authService, "auth-service", gateway.DefaultAuthService, "Consul `name` of the service that issues access tokens; its instances serve the keys at "+auth.JWKSPath)
+	fs.StringVar(&s.issuer, "issuer", auth.Issuer, "the \"iss\" access tokens must have")
+	fs.StringVar(&s.audience, "audience", auth.Audience, "value the \"aud\" of access tokens must contain")
+	fs.Float64Var(&s.userRateLimit, "user-rate-limit", 50, "requests per second allowed per authenticated user, on top of -rate-limit (0 disables the limit)")
+	fs.IntVar(&s.userRateBurst, "user-rate-burst", 100, "requests a user may send in a burst above -user-rate-limit")
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		return s, err
 	}
@@ -80,7 +95,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Errorf("unexpected arguments: %q", fs.Args()))
 	}
-	if err := config.Require(fs, envPrefix, "http-addr", "consul-addr"); err != nil {
+	if err := config.Require(fs, envPrefix, "http-addr", "consul-addr", "auth-service", "issuer", "audience"); err != nil {
 		problems = append(problems, err)
 	}
 	if !logging.ValidFormat(s.logFormat) {
@@ -91,6 +106,15 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	}
 	if s.rateBurst < 1 {
 		problems = append(problems, fmt.Errorf("-rate-burst %d: want at least 1", s.rateBurst))
+	}
+	if s.userRateLimit < 0 || math.IsNaN(s.userRateLimit) || math.IsInf(s.userRateLimit, 0) {
+		problems = append(problems, fmt.Errorf("-user-rate-limit %v: want a number of requests per second >= 0", s.userRateLimit))
+	}
+	if s.userRateBurst < 1 {
+		problems = append(problems, fmt.Errorf("-user-rate-burst %d: want at least 1", s.userRateBurst))
+	}
+	if strings.ContainsAny(s.authService, "/ ") {
+		problems = append(problems, fmt.Errorf("-auth-service %q: want a Consul service name", s.authService))
 	}
 	if s.upstreamTimeout <= 0 {
 		problems = append(problems, fmt.Errorf("-upstream-timeout %v: want a positive duration", s.upstreamTimeout))
@@ -116,25 +140,38 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	src := gateway.NewConsulSource(client, logger)
+	keys := gateway.NewConsulKeys(client, s.authService, logger)
+	stop := func() {
+		keys.Stop()
+		src.Stop()
+	}
 	gw, err := gateway.New(gateway.Config{
 		Source:            src,
+		Keys:              keys,
+		Issuer:            s.issuer,
+		Audience:          s.audience,
 		Logger:            log.With(logger, "component", "gateway"),
 		UpstreamTimeout:   s.upstreamTimeout,
 		RateLimit:         s.rateLimit,
 		RateBurst:         s.rateBurst,
+		UserRateLimit:     s.userRateLimit,
+		UserRateBurst:     s.userRateBurst,
 		TrustForwardedFor: s.trustForwardedFor,
 	})
 	if err != nil {
-		src.Stop()
+		stop()
 		return err
 	}
 	ln, err := net.Listen("tcp", s.httpAddr)
 	if err != nil {
-		src.Stop()
+		stop()
 		return fmt.Errorf("listen on %s: %w", s.httpAddr, err)
 	}
 	// Not ready until the routes are known: a gateway that has not heard
-	// from Consul would answer every request with a 404.
+	// from Consul would answer every request with a 404. The signing keys
+	// are not a condition: public routes (login among them) work without
+	// them, and a user service that is down must not take the gateway out
+	// of rotation.
 	ready := health.New(health.Check{Name: "routes", Func: func(context.Context) error {
 		if !src.Synced() {
 			return errs.New(errs.Unavailable, "waiting for the service catalog")
@@ -148,6 +185,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Handler:      gw,
 		Health:       ready,
 		DrainTimeout: s.drainTimeout,
-		Closers:      []func(){gw.Stop, src.Stop},
+		Closers:      []func(){gw.Stop, stop},
 	})
 }

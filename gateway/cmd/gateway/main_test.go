@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -19,6 +20,8 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
 )
 
@@ -34,8 +37,15 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "defaults", want: func(s settings) bool {
 			return s.httpAddr == ":8080" && s.consulAddr == "127.0.0.1:8500" && s.rateLimit == 100 && s.rateBurst == 200 &&
-				s.upstreamTimeout == 10*time.Second && s.logFormat == "logfmt" && s.drainTimeout == 15*time.Second && !s.trustForwardedFor
+				s.upstreamTimeout == 10*time.Second && s.logFormat == "logfmt" && s.drainTimeout == 15*time.Second && !s.trustForwardedFor &&
+				s.authService == "user" && s.issuer == auth.Issuer && s.audience == auth.Audience && s.userRateLimit == 50 && s.userRateBurst == 100
 		}},
+		{name: "auth flags", args: []string{"-auth-service", "accounts", "-issuer", "me", "-audience", "you", "-user-rate-limit", "0", "-user-rate-burst", "3"},
+			want: func(s settings) bool {
+				return s.authService == "accounts" && s.issuer == "me" && s.audience == "you" && s.userRateLimit == 0 && s.userRateBurst == 3
+			}},
+		{name: "auth environment", env: map[string]string{"GATEWAY_AUTH_SERVICE": "accounts", "GATEWAY_USER_RATE_LIMIT": "7.5"},
+			want: func(s settings) bool { return s.authService == "accounts" && s.userRateLimit == 7.5 }},
 		{name: "flags", args: []string{"-http-addr", "127.0.0.1:0", "-rate-limit", "2.5", "-upstream-timeout", "3s", "-log-format", "json"},
 			want: func(s settings) bool {
 				return s.httpAddr == "127.0.0.1:0" && s.rateLimit == 2.5 && s.upstreamTimeout == 3*time.Second && s.logFormat == "json"
@@ -53,6 +63,12 @@ func TestParse(t *testing.T) {
 		{name: "zero timeout", args: []string{"-upstream-timeout", "0s"}, wantErr: "-upstream-timeout"},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "-log-format"},
 		{name: "no consul", args: []string{"-consul-addr", ""}, wantErr: "-consul-addr"},
+		{name: "no auth service", args: []string{"-auth-service", ""}, wantErr: "-auth-service"},
+		{name: "bad auth service", args: []string{"-auth-service", "user service"}, wantErr: "-auth-service"},
+		{name: "no issuer", env: map[string]string{"GATEWAY_ISSUER": ""}, wantErr: "-issuer"},
+		{name: "no audience", args: []string{"-audience", ""}, wantErr: "-audience"},
+		{name: "negative user rate", args: []string{"-user-rate-limit", "-2"}, wantErr: "-user-rate-limit"},
+		{name: "zero user burst", args: []string{"-user-rate-burst", "0"}, wantErr: "-user-rate-burst"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,14 +98,16 @@ func TestRunHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("run -h = %v, want flag.ErrHelp", err)
 	}
-	if !strings.Contains(out.String(), "-upstream-timeout") {
+	if !strings.Contains(out.String(), "-upstream-timeout") || !strings.Contains(out.String(), "-auth-service") {
 		t.Errorf("usage does not list the flags:\n%s", out.String())
 	}
 }
 
 // TestRun starts the real program against a real Consul: it becomes ready
-// once it has the routes, routes a registered service by its prefix, and
-// shuts down when its context ends.
+// once it has the routes, routes a registered service by its prefix, lets
+// requests to the service's public routes through without a token, checks
+// tokens on the others against the keys of the -auth-service it finds in
+// Consul, and shuts down when its context ends.
 func TestRun(t *testing.T) {
 	consulAddr := testenv.Consul(t).Addr()
 	client, err := consul.NewClient(consulAddr)
@@ -97,40 +115,50 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := "cmdtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "hello from "+r.URL.Path)
+	prefix := "/api/v1/" + name
+	signer := authtest.NewSigner(t)
+	register(t, client, consul.Registration{Name: name + "-user"}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != auth.JWKSPath {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(signer.JWKS())
 	}))
-	t.Cleanup(upstream.Close)
-	_, port, _ := net.SplitHostPort(upstream.Listener.Addr().String())
-	p, _ := strconv.Atoi(port)
-	reg := consul.NewRegistrar(client, consul.Registration{Name: name, Address: "127.0.0.1", HTTPPort: p,
-		APIPrefix: "/api/v1/" + name, CheckInterval: time.Second}, log.NewNopLogger())
-	regCtx, cancelReg := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancelReg()
-	if err := reg.Register(regCtx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Deregister(context.Background()) })
+	register(t, client, consul.Registration{Name: name, APIPrefix: prefix, Meta: map[string]string{"public_routes": "GET " + prefix + "/public"}},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "hello from "+r.URL.Path)
+		}))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s"}, logs)
+		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
+			"-auth-service", name + "-user"}, logs)
 	}()
 	addr := waitFor(t, logs, done, regexp.MustCompile(`msg=listening transport=http addr=(\S+)`))
 	base := "http://" + addr
 
-	if status, _ := get(t, base+"/healthz"); status != http.StatusOK {
+	if status, _, _ := get(t, base+"/healthz", ""); status != http.StatusOK {
 		t.Errorf("/healthz = %d, want 200", status)
 	}
-	eventually(t, "ready", func() bool { status, _ := get(t, base+"/readyz"); return status == http.StatusOK })
-	eventually(t, "service routed", func() bool {
-		status, body := get(t, base+"/api/v1/"+name+"/42")
-		return status == http.StatusOK && body == "hello from /api/v1/"+name+"/42"
+	eventually(t, "ready", func() bool { status, _, _ := get(t, base+"/readyz", ""); return status == http.StatusOK })
+	eventually(t, "public route forwarded", func() bool {
+		status, body, _ := get(t, base+prefix+"/public/42", "")
+		return status == http.StatusOK && body == "hello from "+prefix+"/public/42"
 	})
-	if status, _ := get(t, base+"/api/v1/nothing-here"); status != http.StatusNotFound {
+	status, _, header := get(t, base+prefix+"/42", "")
+	if status != http.StatusUnauthorized || header.Get("WWW-Authenticate") == "" {
+		t.Errorf("protected route without a token = %d (WWW-Authenticate %q), want 401 with a challenge", status, header.Get("WWW-Authenticate"))
+	}
+	token := signer.Token("user-1")
+	eventually(t, "protected route forwarded with a token", func() bool {
+		status, body, _ := get(t, base+prefix+"/42", token)
+		return status == http.StatusOK && body == "hello from "+prefix+"/42"
+	})
+	if status, _, _ := get(t, base+"/api/v1/nothing-here", ""); status != http.StatusNotFound {
 		t.Errorf("unknown prefix = %d, want 404", status)
 	}
 
@@ -146,17 +174,51 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(logs.String(), "msg=stopped") {
 		t.Errorf("no shutdown logged:\n%s", logs)
 	}
+	if strings.Contains(logs.String(), token) {
+		t.Error("the token appears in the logs")
+	}
 }
 
-func get(t *testing.T, url string) (int, string) {
+// register serves h (and /readyz) on a test server and registers it in
+// Consul as reg describes, until the test ends.
+func register(t *testing.T, client consul.Client, reg consul.Registration, h http.Handler) {
 	t.Helper()
-	resp, err := http.Get(url)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	reg.HTTPPort, _ = strconv.Atoi(port)
+	reg.Address, reg.CheckInterval = "127.0.0.1", time.Second
+	r := consul.NewRegistrar(client, reg, log.NewNopLogger())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Deregister(context.Background()) })
+}
+
+// get sends a GET with token as bearer token, if not empty.
+func get(t *testing.T, url, token string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), resp.Header
 }
 
 // waitFor waits until the logs match re and returns the first submatch,
