@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-kit/kit/endpoint"
 
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
 )
 
@@ -33,8 +34,19 @@ type Endpoints struct {
 	Delete endpoint.Endpoint // DeleteRequest -> DeleteResponse
 }
 
-// NewEndpoints returns the endpoints of svc, without middleware.
-func NewEndpoints(svc Service) Endpoints {
+// NewEndpoints returns the endpoints of svc with the catalog's access rules
+// and no other middleware. Reading is open to everyone: List and Get look at
+// no token. Create, Update and Delete are for admins only: they are built
+// with auth.Authenticate(v) and auth.Admin(), so a call without a valid
+// access token (put on the context by the transports) is
+// errs.Unauthenticated and a caller without the admin role errs.Forbidden,
+// before the service is reached.
+//
+// The rules live here, not only in the gateway, because each service is
+// reachable on its own ports (and over gRPC, which the gateway never sees):
+// the gateway's check saves work, this one is what protects the catalog.
+func NewEndpoints(svc Service, v *auth.Verifier) Endpoints {
+	adminOnly := endpoint.Chain(auth.Authenticate(v), auth.Admin())
 	return Endpoints{
 		List: typed(MethodList, func(ctx context.Context, req ListRequest) (ListResponse, error) {
 			page, err := svc.List(ctx, ListQuery(req))
@@ -44,17 +56,17 @@ func NewEndpoints(svc Service) Endpoints {
 			p, err := svc.Get(ctx, req.ID)
 			return GetResponse{Product: p}, err
 		}),
-		Create: typed(MethodCreate, func(ctx context.Context, req CreateRequest) (CreateResponse, error) {
+		Create: adminOnly(typed(MethodCreate, func(ctx context.Context, req CreateRequest) (CreateResponse, error) {
 			p, err := svc.Create(ctx, req.Product)
 			return CreateResponse{Product: p}, err
-		}),
-		Update: typed(MethodUpdate, func(ctx context.Context, req UpdateRequest) (UpdateResponse, error) {
+		})),
+		Update: adminOnly(typed(MethodUpdate, func(ctx context.Context, req UpdateRequest) (UpdateResponse, error) {
 			p, err := svc.Update(ctx, req.ID, req.Patch)
 			return UpdateResponse{Product: p}, err
-		}),
-		Delete: typed(MethodDelete, func(ctx context.Context, req DeleteRequest) (DeleteResponse, error) {
+		})),
+		Delete: adminOnly(typed(MethodDelete, func(ctx context.Context, req DeleteRequest) (DeleteResponse, error) {
 			return DeleteResponse{}, svc.Delete(ctx, req.ID)
-		}),
+		})),
 	}
 }
 

@@ -8,12 +8,14 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
 
 // LoggingMiddleware logs every change to the catalog: which product (id and
-// SKU), which fields a patch set, how long it took and, on failure, the error
+// SKU), which fields a patch set, who made it (the user id of the verified
+// caller, see auth.FromContext), how long it took and, on failure, the error
 // kind. It is a domain audit trail, so reads are left to the endpoint
 // logging, and values other than the SKU (names, descriptions, prices) are
 // never logged.
@@ -70,7 +72,13 @@ func (s *loggingService) Delete(ctx context.Context, id string) (err error) {
 // failures, since a rejection's cause is the client's input.
 func (s *loggingService) log(ctx context.Context, op string, err error, begin time.Time, kvs ...any) {
 	l := level.Info(s.logger)
-	kvs = append([]any{"msg", "catalog changed", "op", op, "request_id", requestid.FromContext(ctx)}, kvs...)
+	head := []any{"msg", "catalog changed", "op", op, "request_id", requestid.FromContext(ctx)}
+	if caller, ok := auth.FromContext(ctx); ok {
+		// The token's subject, which the issuer vouches for: an id, not
+		// client input, so it is safe to log.
+		head = append(head, "user_id", caller.UserID)
+	}
+	kvs = append(head, kvs...)
 	if err != nil {
 		kind := errs.KindOf(err)
 		kvs[1] = "catalog change rejected"

@@ -9,6 +9,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/google/uuid"
 
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/requestid"
 	"github.com/kitshop/kitshop/product"
@@ -26,12 +27,15 @@ func TestLoggingMiddleware(t *testing.T) {
 	var buf bytes.Buffer
 	svc := product.LoggingMiddleware(log.NewLogfmtLogger(&buf))(product.NewService(newMemRepo()))
 	ctx := requestid.NewContext(context.Background(), "req-1")
+	// The admin who makes the changes; the delete below comes from a
+	// context without a caller, as from a test or a batch job.
+	adminCtx := auth.NewContext(ctx, auth.Identity{UserID: "admin-7", Roles: []string{auth.RoleAdmin}})
 
-	p, err := svc.Create(ctx, product.NewProduct{SKU: "log-1", Name: "Secret Name", Description: "Secret description", PriceMinor: 4242, Currency: "EUR"})
+	p, err := svc.Create(adminCtx, product.NewProduct{SKU: "log-1", Name: "Secret Name", Description: "Secret description", PriceMinor: 4242, Currency: "EUR"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Update(ctx, p.ID, product.Patch{Name: ptr("Another Secret"), Stock: ptr[int64](3)}); err != nil {
+	if _, err := svc.Update(adminCtx, p.ID, product.Patch{Name: ptr("Another Secret"), Stock: ptr[int64](3)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Get(ctx, p.ID); err != nil {
@@ -43,8 +47,8 @@ func TestLoggingMiddleware(t *testing.T) {
 
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	want := []string{
-		`level=info msg="catalog changed" op=create request_id=req-1 sku=LOG-1 id=` + p.ID,
-		`level=info msg="catalog changed" op=update request_id=req-1 id=` + p.ID + ` fields=name,stock sku=LOG-1`,
+		`level=info msg="catalog changed" op=create request_id=req-1 user_id=admin-7 sku=LOG-1 id=` + p.ID,
+		`level=info msg="catalog changed" op=update request_id=req-1 user_id=admin-7 id=` + p.ID + ` fields=name,stock sku=LOG-1`,
 		`level=info msg="catalog change rejected" op=delete request_id=req-1 id=(malformed) kind=invalid`,
 	}
 	if len(lines) != len(want) {

@@ -6,6 +6,12 @@
 // endpoint.go (go-kit endpoints), transport_http.go and transport_grpc.go (the
 // two wire formats) and middleware.go (service middleware). cmd/product wires
 // them together.
+//
+// Anyone may read the catalog; only admins may change it. The rule is
+// enforced at the endpoints (NewEndpoints), which both transports share, with
+// access tokens verified by kit/auth: the service checks every write itself,
+// whether it came through the gateway, straight to its HTTP port, or over
+// gRPC.
 package product
 
 import (

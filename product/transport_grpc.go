@@ -8,6 +8,7 @@ import (
 	"github.com/go-kit/log/level"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/requestid"
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
@@ -17,8 +18,15 @@ import (
 // Handlers return the service's *errs.Error values unchanged; the server's
 // interceptors (kit/grpcx) turn them into gRPC statuses, so the server must
 // be built with grpcx.NewServer.
+//
+// The write methods need an admin's access token in the "authorization"
+// metadata ("Bearer <token>"), exactly as over HTTP: without a valid one they
+// fail with codes.Unauthenticated, for other roles with
+// codes.PermissionDenied. gRPC calls never pass the gateway, so this check
+// (in the endpoints, see NewEndpoints) is the only one they meet.
 func NewGRPCServer(eps Endpoints, logger log.Logger) productv1.ProductServiceServer {
 	opts := []grpctransport.ServerOption{
+		grpctransport.ServerBefore(auth.GRPCToContext()),
 		grpctransport.ServerErrorHandler(grpcErrorHandler(logger)),
 	}
 	return &grpcServer{

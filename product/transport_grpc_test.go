@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,10 @@ import (
 	"github.com/go-kit/log"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/grpcx"
 	"github.com/kitshop/kitshop/product"
@@ -20,13 +23,15 @@ import (
 )
 
 // newGRPCClient serves the real service on a fresh database over a loopback
-// listener with the kit's server and client.
-func newGRPCClient(t *testing.T) productv1.ProductServiceClient {
+// listener with the kit's server and client, verifying tokens of the
+// returned callers' signer.
+func newGRPCClient(t *testing.T) (productv1.ProductServiceClient, callers) {
 	t.Helper()
+	who := newCallers(t)
 	svc, _, _ := newPostgresService(t)
 	logger := log.NewNopLogger()
 	srv := grpcx.NewServer(logger)
-	productv1.RegisterProductServiceServer(srv, product.NewGRPCServer(product.NewEndpoints(svc), logger))
+	productv1.RegisterProductServiceServer(srv, product.NewGRPCServer(product.NewEndpoints(svc, who.signer.Verifier()), logger))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -45,19 +50,24 @@ func newGRPCClient(t *testing.T) productv1.ProductServiceClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return productv1.NewProductServiceClient(cc)
+	return productv1.NewProductServiceClient(cc), who
 }
 
-func grpcContext(t *testing.T) context.Context {
+// grpcContext returns a context for calls as the caller of token ("" for an
+// anonymous one), which travels as "authorization" metadata.
+func grpcContext(t *testing.T, token string) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
+	if token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, auth.MetadataKey, "Bearer "+token)
+	}
 	return ctx
 }
 
 func TestGRPCCRUD(t *testing.T) {
-	client := newGRPCClient(t)
-	ctx := grpcContext(t)
+	client, who := newGRPCClient(t)
+	ctx := grpcContext(t, who.admin)
 
 	before := time.Now().Add(-time.Minute)
 	cr, err := client.CreateProduct(ctx, &productv1.CreateProductRequest{
@@ -129,8 +139,8 @@ func TestGRPCCRUD(t *testing.T) {
 }
 
 func TestGRPCErrors(t *testing.T) {
-	client := newGRPCClient(t)
-	ctx := grpcContext(t)
+	client, who := newGRPCClient(t)
+	ctx := grpcContext(t, who.admin)
 	if _, err := client.CreateProduct(ctx, &productv1.CreateProductRequest{Sku: "TAKEN-1", Name: "x", PriceMinor: 1, Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +210,60 @@ func TestGRPCErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			checkGRPCError(t, tt.call(), tt.wantCode, tt.wantFields)
 		})
+	}
+}
+
+// TestGRPCAuthorization checks the catalog's rules over gRPC, which no
+// gateway guards: reads are open, writes need an admin's valid token.
+func TestGRPCAuthorization(t *testing.T) {
+	client, who := newGRPCClient(t)
+	cr, err := client.CreateProduct(grpcContext(t, who.admin), &productv1.CreateProductRequest{Sku: "AUTHZ-1", Name: "x", PriceMinor: 1, Currency: "EUR", Stock: 5})
+	if err != nil {
+		t.Fatalf("admin CreateProduct: %v", err)
+	}
+	id := cr.GetProduct().GetId()
+
+	type caller struct {
+		name     string
+		ctx      context.Context
+		wantCode codes.Code
+	}
+	cases := []caller{
+		{"anonymous", grpcContext(t, ""), codes.Unauthenticated},
+		{"identity in plain metadata", metadata.AppendToOutgoingContext(grpcContext(t, ""), "x-user-id", adminID, "x-roles", "admin"), codes.Unauthenticated},
+		{"basic auth", metadata.AppendToOutgoingContext(grpcContext(t, ""), auth.MetadataKey, "Basic YWRtaW46YWRtaW4="), codes.Unauthenticated},
+		{"customer", grpcContext(t, who.customer), codes.PermissionDenied},
+	}
+	for _, f := range forgedTokens(t, who.signer) {
+		cases = append(cases, caller{"forged: " + f.name, grpcContext(t, f.token), codes.Unauthenticated})
+	}
+	stock := int64(99)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := client.CreateProduct(c.ctx, &productv1.CreateProductRequest{Sku: "AUTHZ-" + strconv.Itoa(100+i), Name: "x", PriceMinor: 1, Currency: "EUR"})
+			checkGRPCError(t, err, c.wantCode, nil)
+			_, err = client.UpdateProduct(c.ctx, &productv1.UpdateProductRequest{Id: id, Stock: &stock})
+			checkGRPCError(t, err, c.wantCode, nil)
+			_, err = client.DeleteProduct(c.ctx, &productv1.DeleteProductRequest{Id: id})
+			checkGRPCError(t, err, c.wantCode, nil)
+			if _, err := client.GetProduct(c.ctx, &productv1.GetProductRequest{Id: id}); err != nil {
+				t.Errorf("GetProduct: %v, want reading to be open", err)
+			}
+			if _, err := client.ListProducts(c.ctx, &productv1.ListProductsRequest{}); err != nil {
+				t.Errorf("ListProducts: %v, want reading to be open", err)
+			}
+		})
+	}
+
+	lr, err := client.ListProducts(grpcContext(t, ""), &productv1.ListProductsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lr.GetProducts(); len(got) != 1 || got[0].GetStock() != 5 {
+		t.Errorf("catalog after refused writes: %v, want the one fixture with stock 5", got)
+	}
+	if _, err := client.DeleteProduct(grpcContext(t, who.admin), &productv1.DeleteProductRequest{Id: id}); err != nil {
+		t.Errorf("admin DeleteProduct: %v", err)
 	}
 }
 

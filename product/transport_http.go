@@ -14,6 +14,7 @@ import (
 	httptransport "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
 
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
 )
@@ -25,6 +26,14 @@ const (
 	ItemPath       = "/api/v1/products/{id}"
 )
 
+// PublicRoutes is the registration metadata (Consul meta "public_routes",
+// see cmd/product) that tells the gateway which requests need no token, as
+// comma-separated "METHOD /path/prefix" entries: reading the catalog, the
+// collection and every item below it. Everything else under CollectionPath
+// needs an access token. The service enforces the same rules itself (see
+// NewEndpoints); this only lets the gateway turn bad requests away early.
+const PublicRoutes = http.MethodGet + " " + CollectionPath
+
 // NewHTTPHandler serves the endpoints as a JSON API:
 //
 //	GET    /api/v1/products?limit=&page_token=&q=  200 {"products":[…],"next_page_token":"…"}
@@ -33,10 +42,16 @@ const (
 //	PATCH  /api/v1/products/{id}                   200 product (only the fields sent change)
 //	DELETE /api/v1/products/{id}                   204
 //
+// POST, PATCH and DELETE need "Authorization: Bearer <access token>" of an
+// admin (401 with a WWW-Authenticate challenge without a valid token, 403
+// for other roles); reads need nothing. The token is only taken off the
+// request here; the endpoints check it (NewEndpoints). The body is decoded
+// before the endpoint runs, so a malformed body is a 400 whoever sends it.
+//
 // Every error is an application/problem+json document (kit/httpx). Request
 // bodies are strict: JSON only, at most 1 MiB, no unknown fields, no nulls.
 func NewHTTPHandler(eps Endpoints, logger log.Logger) http.Handler {
-	opts := httpx.ServerOptions(logger)
+	opts := append(httpx.ServerOptions(logger), httptransport.ServerBefore(auth.HTTPToContext()))
 	r := httpx.NewRouter(logger)
 	r.Handle(http.MethodGet, CollectionPath, httptransport.NewServer(eps.List, decodeHTTPListRequest, encodeHTTPListResponse, opts...))
 	r.Handle(http.MethodPost, CollectionPath, httptransport.NewServer(eps.Create, decodeHTTPCreateRequest, encodeHTTPCreateResponse, opts...))

@@ -2,6 +2,7 @@ package product_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -20,15 +21,16 @@ import (
 )
 
 // newHTTPServer serves the real service on a fresh database, with request
-// ids as in production.
-func newHTTPServer(t *testing.T) *httptest.Server {
+// ids as in production, verifying tokens of the returned callers' signer.
+func newHTTPServer(t *testing.T) (*httptest.Server, callers) {
 	t.Helper()
+	who := newCallers(t)
 	svc, _, _ := newPostgresService(t)
 	logger := log.NewNopLogger()
-	h := product.NewHTTPHandler(product.NewEndpoints(svc), logger)
+	h := product.NewHTTPHandler(product.NewEndpoints(svc, who.signer.Verifier()), logger)
 	srv := httptest.NewServer(requestid.HTTPMiddleware(h))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, who
 }
 
 type httpResult struct {
@@ -37,14 +39,15 @@ type httpResult struct {
 	body   []byte
 }
 
-func do(t *testing.T, method, url, contentType, body string) httpResult {
+// send makes one request with the given headers (nil for none).
+func send(t *testing.T, method, url string, header http.Header, body string) httpResult {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -58,9 +61,23 @@ func do(t *testing.T, method, url, contentType, body string) httpResult {
 	return httpResult{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-func doJSON(t *testing.T, method, url, body string) httpResult {
+// do makes one request as the caller of token ("" for an anonymous one),
+// with a Content-Type when contentType is not empty.
+func do(t *testing.T, token, method, url, contentType, body string) httpResult {
 	t.Helper()
-	return do(t, method, url, "application/json", body)
+	header := http.Header{}
+	if contentType != "" {
+		header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	return send(t, method, url, header, body)
+}
+
+func doJSON(t *testing.T, token, method, url, body string) httpResult {
+	t.Helper()
+	return do(t, token, method, url, "application/json", body)
 }
 
 // decodeProblem checks that r is a problem document for status and returns it.
@@ -96,11 +113,11 @@ func problemFields(p httpx.Problem) []string {
 const validBody = `{"sku":"cof-001","name":"Espresso beans","description":"Dark roast","price_minor":1899,"currency":"EUR","stock":12}`
 
 func TestHTTPCRUD(t *testing.T) {
-	srv := newHTTPServer(t)
+	srv, who := newHTTPServer(t)
 	base := srv.URL + product.CollectionPath
 
 	// Create.
-	r := doJSON(t, http.MethodPost, base, validBody)
+	r := doJSON(t, who.admin, http.MethodPost, base, validBody)
 	if r.status != http.StatusCreated {
 		t.Fatalf("POST status = %d, want 201; body %s", r.status, r.body)
 	}
@@ -128,7 +145,7 @@ func TestHTTPCRUD(t *testing.T) {
 	}
 
 	// Get via Location.
-	r = do(t, http.MethodGet, srv.URL+loc, "", "")
+	r = do(t, "", http.MethodGet, srv.URL+loc, "", "")
 	if r.status != http.StatusOK {
 		t.Fatalf("GET status = %d; body %s", r.status, r.body)
 	}
@@ -141,7 +158,7 @@ func TestHTTPCRUD(t *testing.T) {
 	}
 
 	// Partial update.
-	r = doJSON(t, http.MethodPatch, srv.URL+loc, `{"stock":3,"currency":"usd"}`)
+	r = doJSON(t, who.admin, http.MethodPatch, srv.URL+loc, `{"stock":3,"currency":"usd"}`)
 	if r.status != http.StatusOK {
 		t.Fatalf("PATCH status = %d; body %s", r.status, r.body)
 	}
@@ -154,12 +171,12 @@ func TestHTTPCRUD(t *testing.T) {
 	}
 
 	// List.
-	doJSON(t, http.MethodPost, base, strings.Replace(validBody, "cof-001", "cof-002", 1))
-	doJSON(t, http.MethodPost, base, strings.Replace(validBody, "cof-001", "cof-003", 1))
+	doJSON(t, who.admin, http.MethodPost, base, strings.Replace(validBody, "cof-001", "cof-002", 1))
+	doJSON(t, who.admin, http.MethodPost, base, strings.Replace(validBody, "cof-001", "cof-003", 1))
 	var skus []string
 	next := base + "?limit=2"
 	for range 10 {
-		r = do(t, http.MethodGet, next, "", "")
+		r = do(t, "", http.MethodGet, next, "", "")
 		if r.status != http.StatusOK {
 			t.Fatalf("LIST status = %d; body %s", r.status, r.body)
 		}
@@ -181,30 +198,30 @@ func TestHTTPCRUD(t *testing.T) {
 	if want := []string{"COF-001", "COF-002", "COF-003"}; !slices.Equal(skus, want) {
 		t.Errorf("listed %v, want %v", skus, want)
 	}
-	r = do(t, http.MethodGet, base+"?q="+url.QueryEscape("cof-00"), "", "")
+	r = do(t, "", http.MethodGet, base+"?q="+url.QueryEscape("cof-00"), "", "")
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"products":[`) {
 		t.Errorf("LIST with q: %d %s", r.status, r.body)
 	}
-	r = do(t, http.MethodGet, base+"?q=nomatch", "", "")
+	r = do(t, "", http.MethodGet, base+"?q=nomatch", "", "")
 	if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != `{"products":[]}` {
 		t.Errorf("empty LIST: %d %s, want {\"products\":[]}", r.status, r.body)
 	}
 
 	// Delete.
-	r = do(t, http.MethodDelete, srv.URL+loc, "", "")
+	r = do(t, who.admin, http.MethodDelete, srv.URL+loc, "", "")
 	if r.status != http.StatusNoContent || len(r.body) != 0 {
 		t.Errorf("DELETE = %d %q, want 204 and no body", r.status, r.body)
 	}
-	r = do(t, http.MethodGet, srv.URL+loc, "", "")
+	r = do(t, "", http.MethodGet, srv.URL+loc, "", "")
 	if p := decodeProblem(t, r, http.StatusNotFound); p.Kind != "not_found" {
 		t.Errorf("GET after DELETE kind = %q", p.Kind)
 	}
 }
 
 func TestHTTPErrors(t *testing.T) {
-	srv := newHTTPServer(t)
+	srv, who := newHTTPServer(t)
 	base := srv.URL + product.CollectionPath
-	existing := doJSON(t, http.MethodPost, base, validBody)
+	existing := doJSON(t, who.admin, http.MethodPost, base, validBody)
 	if existing.status != http.StatusCreated {
 		t.Fatalf("creating fixture: %d %s", existing.status, existing.body)
 	}
@@ -285,7 +302,9 @@ func TestHTTPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := do(t, tt.method, tt.url, tt.contentType, tt.body)
+			// The admin's token, so that each request fails for the reason the
+			// case is about.
+			r := do(t, who.admin, tt.method, tt.url, tt.contentType, tt.body)
 			p := decodeProblem(t, r, tt.wantStatus)
 			if p.Kind != tt.wantKind {
 				t.Errorf("kind = %q, want %q", p.Kind, tt.wantKind)
@@ -303,12 +322,94 @@ func TestHTTPErrors(t *testing.T) {
 	}
 
 	// None of that changed the product.
-	r := do(t, http.MethodGet, item, "", "")
+	r := do(t, "", http.MethodGet, item, "", "")
 	var got product.Product
 	if err := json.Unmarshal(r.body, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Stock != 12 || got.Name != "Espresso beans" || got.Description != "Dark roast" {
 		t.Errorf("product changed by rejected requests: %+v", got)
+	}
+}
+
+// TestHTTPAuthorization checks the catalog's rules on the service's own
+// port, as a client that bypasses the gateway meets them: reads are open,
+// writes need an admin's valid token, and nothing else stands in for one.
+func TestHTTPAuthorization(t *testing.T) {
+	srv, who := newHTTPServer(t)
+	base := srv.URL + product.CollectionPath
+	existing := doJSON(t, who.admin, http.MethodPost, base, validBody)
+	if existing.status != http.StatusCreated {
+		t.Fatalf("creating fixture: %d %s", existing.status, existing.body)
+	}
+	item := srv.URL + existing.header.Get("Location")
+
+	const (
+		challenge        = `Bearer realm="kitshop"`
+		invalidChallenge = `Bearer realm="kitshop", error="invalid_token"`
+	)
+	bearer := func(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+	type caller struct {
+		name          string
+		header        http.Header
+		wantStatus    int
+		wantKind      string
+		wantChallenge string // WWW-Authenticate of a 401
+	}
+	cases := []caller{
+		{"no credentials", nil, 401, "unauthenticated", challenge},
+		{"identity in plain headers", http.Header{"X-User-Id": {adminID}, "X-Roles": {"admin"}, "X-Forwarded-User": {"admin"}}, 401, "unauthenticated", challenge},
+		{"basic auth", http.Header{"Authorization": {"Basic YWRtaW46YWRtaW4="}}, 401, "unauthenticated", challenge},
+		{"bearer without a token", http.Header{"Authorization": {"Bearer "}}, 401, "unauthenticated", invalidChallenge},
+		{"two bearer tokens", http.Header{"Authorization": {"Bearer " + who.admin, "Bearer " + who.customer}}, 401, "unauthenticated", invalidChallenge},
+		{"customer", bearer(who.customer), 403, "forbidden", ""},
+	}
+	for _, f := range forgedTokens(t, who.signer) {
+		cases = append(cases, caller{"forged: " + f.name, bearer(f.token), 401, "unauthenticated", invalidChallenge})
+	}
+
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			writes := []struct{ method, url, body string }{
+				{http.MethodPost, base, strings.Replace(validBody, "cof-001", fmt.Sprintf("auth-%03d", i), 1)},
+				{http.MethodPatch, item, `{"stock":99}`},
+				{http.MethodDelete, item, ""},
+				// The token does not move into the query string.
+				{http.MethodDelete, item + "?access_token=" + url.QueryEscape(who.admin), ""},
+			}
+			for _, w := range writes {
+				header := http.Header{"Content-Type": {"application/json"}}
+				for k, vs := range c.header {
+					header[k] = vs
+				}
+				r := send(t, w.method, w.url, header, w.body)
+				p := decodeProblem(t, r, c.wantStatus)
+				if p.Kind != c.wantKind {
+					t.Errorf("%s %s: kind %q, want %q", w.method, w.url, p.Kind, c.wantKind)
+				}
+				if got := r.header.Get("WWW-Authenticate"); got != c.wantChallenge {
+					t.Errorf("%s %s: WWW-Authenticate %q, want %q", w.method, w.url, got, c.wantChallenge)
+				}
+			}
+			// Reading looks at no token, good or bad.
+			for _, u := range []string{base, item} {
+				if r := send(t, http.MethodGet, u, c.header, ""); r.status != http.StatusOK {
+					t.Errorf("GET %s: %d %s, want 200", u, r.status, r.body)
+				}
+			}
+		})
+	}
+
+	// Nothing of that reached the catalog.
+	r := do(t, "", http.MethodGet, base, "", "")
+	if r.status != http.StatusOK || strings.Count(string(r.body), `"id":`) != 1 || !strings.Contains(string(r.body), `"stock":12`) {
+		t.Errorf("catalog after refused writes: %d %s, want the one fixture, unchanged", r.status, r.body)
+	}
+	// The admin may.
+	if r := doJSON(t, who.admin, http.MethodPatch, item, `{"stock":99}`); r.status != http.StatusOK {
+		t.Errorf("admin PATCH: %d %s", r.status, r.body)
+	}
+	if r := do(t, who.admin, http.MethodDelete, item, "", ""); r.status != http.StatusNoContent {
+		t.Errorf("admin DELETE: %d %s", r.status, r.body)
 	}
 }

@@ -29,32 +29,50 @@ const (
 )
 
 // TestEndToEnd runs the real system — the service and gateway binaries built
-// from this tree, PostgreSQL, Consul, two product instances and the gateway —
-// and drives it through the gateway only, as a client would: the seeded
-// catalog, the Consul registrations, CRUD, bad input, the loss of an
-// instance, and a clean shutdown. Nothing is skipped: a missing PostgreSQL or
-// Consul fails the test and says to run `make deps`.
+// from this tree, PostgreSQL, Consul, the user service, two product instances
+// and the gateway — and drives it as a client would, through the gateway:
+// the seeded catalog, the Consul registrations, accounts and tokens, CRUD as
+// the admin, the access rules (also straight at a product instance, past the
+// gateway), forged tokens, bad input, the loss of an instance, a clean
+// shutdown, and logs without a password or token. Nothing is skipped: a
+// missing PostgreSQL or Consul fails the test and says to run `make deps`.
 func TestEndToEnd(t *testing.T) {
 	began := time.Now()
 	cfg := local.DefaultConfig().WithFreePorts()
 	cfg.TempPostgres = true
 	cfg.RunDir = t.TempDir()
+	// Not the default, so the test proves the password comes from the
+	// config, and a unique string to look for in the logs.
+	cfg.AdminPassword = "e2e-Admin-" + randomHex(t, 8)
 	cfg.BinDir = buildBinaries(t, cfg.Services)
 	built := time.Now()
 
 	stack := startStack(t, cfg)
 	t.Logf("stack up in %s (build took %s)", time.Since(built).Round(time.Millisecond), built.Sub(began).Round(time.Millisecond))
 	c := newClient(stack.GatewayURL())
+	sec := &secrets{}
+	sec.add(cfg.AdminPassword)
+
+	// The callers of the catalog tests; without them nothing below
+	// makes sense, so failing to get them ends the test.
+	admin := login(t, c, sec, cfg.AdminEmail, cfg.AdminPassword).AccessToken
+	email, password := signUp(t, c, sec)
+	customer := login(t, c, sec, email, password).AccessToken
 
 	t.Run("catalog", func(t *testing.T) { testCatalog(t, c) })
-	t.Run("consul lists both instances", func(t *testing.T) { testConsulInstances(t, stack) })
-	t.Run("crud", func(t *testing.T) { testCRUD(t, c) })
-	t.Run("bad input", func(t *testing.T) { testBadInput(t, c) })
+	t.Run("consul lists every instance", func(t *testing.T) { testConsulInstances(t, stack) })
+	t.Run("accounts and tokens", func(t *testing.T) { testAccounts(t, c, sec) })
+	t.Run("admin", func(t *testing.T) { testAdmin(t, c, stack, cfg.AdminEmail, cfg.AdminPassword, admin) })
+	t.Run("crud", func(t *testing.T) { testCRUD(t, c, admin) })
+	t.Run("catalog rules", func(t *testing.T) { testCatalogRules(t, c, stack, admin, customer) })
+	t.Run("forged tokens", func(t *testing.T) { testForgedTokens(t, c, stack, cfg.RunDir, customer) })
+	t.Run("bad input", func(t *testing.T) { testBadInput(t, c, admin) })
 	t.Run("failover", func(t *testing.T) { testFailover(t, stack) })
 	t.Run("stop leaves no process", func(t *testing.T) {
 		c.http.CloseIdleConnections() // nothing of ours holds the gateway's shutdown up
-		testStop(t, stack)
+		testStop(t, stack, cfg.Services)
 	})
+	t.Run("no password or token in any log", func(t *testing.T) { testLogsKeepSecrets(t, stack, sec) })
 
 	t.Logf("end-to-end test took %s in all", time.Since(began).Round(time.Millisecond))
 }
@@ -214,6 +232,7 @@ type consulEntry struct {
 	Service struct {
 		ID   string
 		Port int
+		Meta map[string]string
 	}
 	Checks []struct {
 		CheckID   string
@@ -244,37 +263,58 @@ func consulHealth(ctx context.Context, stack *local.Stack, service, query string
 	return entries, nil
 }
 
-// testConsulInstances checks that both product instances are registered and
-// passing, each at its own port.
+// testConsulInstances checks that every instance is registered and passing,
+// each at its own port, with the metadata the gateway routes by.
 func testConsulInstances(t *testing.T, stack *local.Stack) {
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	entries, err := consulHealth(ctx, stack, "product", "?passing")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got, want []string
-	for _, e := range entries {
-		got = append(got, fmt.Sprintf("%s:%d", e.Service.ID, e.Service.Port))
-	}
-	for _, inst := range stack.Instances("product") {
-		want = append(want, inst.ID+":"+strings.TrimPrefix(inst.HTTPAddr, "127.0.0.1:"))
-	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if len(want) != 2 || !slices.Equal(got, want) {
-		t.Errorf("passing product instances (id:port) = %v, want %v (two)", got, want)
+	for _, tt := range []struct {
+		service      string
+		instances    int
+		apiPrefix    string
+		publicRoutes []string // entries that must be among the public routes
+	}{
+		{"product", 2, "/api/v1/products", []string{"GET /api/v1/products"}},
+		{"user", 1, "/api/v1/users,/api/v1/auth", []string{"POST /api/v1/users", "POST /api/v1/auth/login"}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		entries, err := consulHealth(ctx, stack, tt.service, "?passing")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, want []string
+		for _, e := range entries {
+			got = append(got, fmt.Sprintf("%s:%d", e.Service.ID, e.Service.Port))
+			if p := e.Service.Meta["api_prefix"]; p != tt.apiPrefix {
+				t.Errorf("%s: api_prefix %q, want %q", e.Service.ID, p, tt.apiPrefix)
+			}
+			public := strings.Split(e.Service.Meta["public_routes"], ",")
+			for _, r := range tt.publicRoutes {
+				if !slices.Contains(public, r) {
+					t.Errorf("%s: public_routes %q lack %q", e.Service.ID, e.Service.Meta["public_routes"], r)
+				}
+			}
+		}
+		for _, inst := range stack.Instances(tt.service) {
+			want = append(want, inst.ID+":"+strings.TrimPrefix(inst.HTTPAddr, "127.0.0.1:"))
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if len(want) != tt.instances || !slices.Equal(got, want) {
+			t.Errorf("passing %s instances (id:port) = %v, want %v (%d)", tt.service, got, want, tt.instances)
+		}
 	}
 }
 
-// testCRUD creates, reads, changes and deletes a product.
-func testCRUD(t *testing.T, c *client) {
+// testCRUD creates, reads, changes and deletes a product as the admin (the
+// token of admin); reading needs no token.
+func testCRUD(t *testing.T, c *client, admin string) {
+	asAdmin := bearer(admin)
 	sku := "E2E-" + randomHex(t, 4)
 	in := map[string]any{
 		"sku": sku, "name": "End-to-end mug", "description": "Made by the end-to-end test",
 		"price_minor": 1500, "currency": "EUR", "stock": 3,
 	}
-	r := c.do(t, http.MethodPost, "/api/v1/products", nil, mustJSON(t, in))
+	r := c.do(t, http.MethodPost, "/api/v1/products", asAdmin, mustJSON(t, in))
 	var created product
 	decodeJSON(t, "create", r, http.StatusCreated, &created)
 	if created.SKU != sku || created.Name != "End-to-end mug" || created.PriceMinor != 1500 || created.Currency != "EUR" || created.Stock != 3 {
@@ -292,7 +332,7 @@ func testCRUD(t *testing.T, c *client) {
 	}
 
 	var patched product
-	decodeJSON(t, "patch", c.do(t, http.MethodPatch, loc, nil, []byte(`{"price_minor":1299}`)), http.StatusOK, &patched)
+	decodeJSON(t, "patch", c.do(t, http.MethodPatch, loc, asAdmin, []byte(`{"price_minor":1299}`)), http.StatusOK, &patched)
 	if patched.PriceMinor != 1299 || patched.SKU != sku || patched.Name != created.Name || patched.Stock != created.Stock {
 		t.Errorf("after PATCH price_minor=1299: %+v, want only the price changed", patched)
 	}
@@ -304,21 +344,23 @@ func testCRUD(t *testing.T, c *client) {
 
 	// SKUs are case-insensitive, so the lower-case spelling is the same SKU.
 	in["sku"] = strings.ToLower(sku)
-	r = c.do(t, http.MethodPost, "/api/v1/products", nil, mustJSON(t, in))
+	r = c.do(t, http.MethodPost, "/api/v1/products", asAdmin, mustJSON(t, in))
 	checkProblem(t, "duplicate SKU", r, http.StatusConflict, "conflict", "")
 
-	r = c.do(t, http.MethodDelete, loc, nil, nil)
+	r = c.do(t, http.MethodDelete, loc, asAdmin, nil)
 	if r.Status != http.StatusNoContent || len(r.Body) != 0 {
 		t.Errorf("delete: status %d, body %q; want 204 and no body", r.Status, truncate(r.Body))
 	}
 	checkRequestID(t, "delete", r)
 	checkProblem(t, "get after delete", c.do(t, http.MethodGet, loc, nil, nil), http.StatusNotFound, "not_found", "")
-	checkProblem(t, "delete twice", c.do(t, http.MethodDelete, loc, nil, nil), http.StatusNotFound, "not_found", "")
+	checkProblem(t, "delete twice", c.do(t, http.MethodDelete, loc, asAdmin, nil), http.StatusNotFound, "not_found", "")
 }
 
 // testBadInput sends what a careless or hostile client might: every answer
-// must be the right 4xx problem document, never a 5xx.
-func testBadInput(t *testing.T, c *client) {
+// must be the right 4xx problem document, never a 5xx. Requests carry the
+// admin's token (admin), so that each fails for the reason its case is
+// about, not for want of credentials.
+func testBadInput(t *testing.T, c *client, admin string) {
 	// valid returns a valid create body with changes applied; a nil value
 	// removes the field.
 	valid := func(changes map[string]any) []byte {
@@ -376,9 +418,9 @@ func testBadInput(t *testing.T, c *client) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var hdr http.Header
+			hdr := bearer(admin)
 			if tt.contentType != "" {
-				hdr = http.Header{"Content-Type": {tt.contentType}}
+				hdr.Set("Content-Type", tt.contentType)
 			}
 			r := c.do(t, tt.method, tt.path, hdr, tt.body)
 			checkProblem(t, tt.method+" "+tt.path, r, tt.wantStatus, tt.wantKind, tt.wantField)
@@ -409,9 +451,13 @@ func randomHex(t *testing.T, n int) string {
 
 // testStop stops the stack gracefully and checks that every process it
 // started, and everything those forked, is gone.
-func testStop(t *testing.T, stack *local.Stack) {
+func testStop(t *testing.T, stack *local.Stack, services []local.ServiceSpec) {
 	procs := stack.Processes()
-	if want := 2 + len(stack.Instances("product")) + 1; len(procs) != want {
+	want := 2 + 1 // postgres, consul, gateway
+	for _, svc := range services {
+		want += len(stack.Instances(svc.Name))
+	}
+	if len(procs) != want {
 		t.Errorf("stack has %d processes, want %d (postgres, consul, instances, gateway)", len(procs), want)
 	}
 	began := time.Now()

@@ -4,11 +4,17 @@
 // cmd/kitshop-local; the end-to-end test uses it with free ports.
 //
 // A new service joins the stack by appending one ServiceSpec to
-// DefaultServices: its binary, whether it gets a database, its instances and
-// the gateway path that proves it is reachable.
+// DefaultServices: its binary, whether it gets a database, its instances,
+// its flags and the gateway requests that prove it is reachable.
+//
+// The stack includes the user service, which issues the access tokens, with
+// an admin account bootstrapped from Config.AdminEmail and
+// Config.AdminPassword (development defaults; the password reaches the
+// service through its environment, never its command line).
 package local
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,10 +36,36 @@ import (
 
 // Example is a ready-to-paste command printed once the stack is up. In
 // Command, {gateway} and {consul} stand for the gateway's and Consul's base
-// URLs.
+// URLs, and {admin_email} and {admin_password} for the bootstrapped admin's
+// credentials, escaped to sit inside a single-quoted JSON string.
 type Example struct {
 	Title   string
 	Command string
+}
+
+// Placeholders in ServiceSpec.Args, ServiceSpec.Env and InstanceSpec.Args,
+// replaced when the stack starts.
+const (
+	PlaceholderRunDir        = "{run}"            // Config.RunDir, for files a service keeps between runs
+	PlaceholderAdminEmail    = "{admin_email}"    // Config.AdminEmail
+	PlaceholderAdminPassword = "{admin_password}" // Config.AdminPassword; put it in Env, not in Args
+)
+
+// Development credentials of the admin account the user service creates on
+// its first start. They are printed in the banner: the local stack is for
+// one developer's machine.
+const (
+	DefaultAdminEmail    = "admin@kitshop.local"
+	DefaultAdminPassword = "kitshop-admin-pw"
+)
+
+// RouteCheck is a request through the gateway whose answer proves that a
+// service's routes work; Start waits until it gets Status.
+type RouteCheck struct {
+	Method string // "" means GET
+	Path   string
+	Body   string // sent as application/json when not empty
+	Status int
 }
 
 // InstanceSpec is one process of a service.
@@ -55,9 +87,15 @@ type ServiceSpec struct {
 	// Database, when set, creates a database of that name and passes its
 	// URL as -database-url.
 	Database string
-	// APIPath is a gateway path that answers 200 once the service is
-	// reachable through the gateway; "" skips that check.
-	APIPath string
+	// Routes are checked through the gateway once every instance is
+	// passing in Consul: one per path prefix the service announces.
+	Routes []RouteCheck
+	// Args are extra flags for every instance, after the common ones and
+	// before the instance's own.
+	Args []string
+	// Env is added to every instance's environment ("KEY=value"), for
+	// settings that must not show on a command line.
+	Env []string
 	// Instances are started in order. The first one starts alone and must
 	// be ready before the others start, so it alone runs migrations (and
 	// seeding) against a fresh database.
@@ -66,27 +104,88 @@ type ServiceSpec struct {
 	Examples []Example
 }
 
-// DefaultServices returns the services `make run` starts.
+// DefaultServices returns the services `make run` starts: the user service
+// first, since it issues the tokens the others check (they fetch its keys
+// when they first need them, so the order is a convenience, not a must),
+// then two product instances.
 func DefaultServices() []ServiceSpec {
+	// loginAs logs in and keeps the access token in the shell variable
+	// name; sed -n prints nothing when the login fails, so the variable is
+	// empty rather than an error document.
+	loginAs := func(name, email, password string) string {
+		return name + `=$(curl -s -X POST -H 'Content-Type: application/json' ` +
+			`-d '{"email":"` + email + `","password":"` + password + `"}' {gateway}/api/v1/auth/login ` +
+			`| sed -nE 's/.*"access_token":"([^"]+)".*/\1/p'); echo "` + name + `=$` + name + `"`
+	}
+	// keepTokens runs a token request and keeps both tokens.
+	keepTokens := func(request string) string {
+		return `TOKENS=$(` + request + `); echo "$TOKENS"; ` +
+			`TOKEN=$(echo "$TOKENS" | sed -nE 's/.*"access_token":"([^"]+)".*/\1/p'); ` +
+			`REFRESH=$(echo "$TOKENS" | sed -nE 's/.*"refresh_token":"([^"]+)".*/\1/p')`
+	}
+	const (
+		asJSON   = `-H 'Content-Type: application/json'`
+		asAdmin  = `-H "Authorization: Bearer $ADMIN"`
+		asUser   = `-H "Authorization: Bearer $TOKEN"`
+		customer = `{"email":"ada@example.com","password":"correct-horse-42"}`
+	)
 	return []ServiceSpec{
+		{
+			Name:     "user",
+			Database: "user",
+			Routes: []RouteCheck{
+				{Path: "/api/v1/auth/jwks.json", Status: http.StatusOK},
+				// A sign-up without fields: the user service's 400, where an
+				// unrouted path would get the gateway's 404.
+				{Method: http.MethodPost, Path: "/api/v1/users", Body: "{}", Status: http.StatusBadRequest},
+			},
+			Args: []string{
+				// Kept between runs, so tokens survive a restart.
+				"-signing-key-file", PlaceholderRunDir + "/keys/user-signing.pem", "-generate-key",
+				"-admin-email", PlaceholderAdminEmail,
+				// Logins arrive through the gateway, which names the client
+				// in X-Forwarded-For; the login throttle counts per client.
+				"-trust-forwarded-for=true",
+			},
+			Env: []string{"USER_ADMIN_PASSWORD=" + PlaceholderAdminPassword},
+			Instances: []InstanceSpec{
+				{ID: "user-1", HTTPPort: 8083, GRPCPort: 9083},
+			},
+			Examples: []Example{
+				{"sign up (a customer account; 409 when it exists already)", `curl -s -X POST ` + asJSON +
+					` -d '{"email":"ada@example.com","password":"correct-horse-42","name":"Ada"}' {gateway}/api/v1/users`},
+				{"log in: keep the access token in $TOKEN and the refresh token in $REFRESH",
+					keepTokens(`curl -s -X POST ` + asJSON + ` -d '` + customer + `' {gateway}/api/v1/auth/login`)},
+				{"who am I", `curl -s ` + asUser + ` {gateway}/api/v1/users/me`},
+				{"refresh: a new pair; the old refresh token is used up (reusing it ends the session)",
+					keepTokens(`curl -s -X POST ` + asJSON + ` -d "{\"refresh_token\":\"$REFRESH\"}" {gateway}/api/v1/auth/refresh`)},
+				{"log out: revokes the refresh token (204); the access token runs out within 15 minutes",
+					`curl -s -i -X POST ` + asJSON + ` -d "{\"refresh_token\":\"$REFRESH\"}" {gateway}/api/v1/auth/logout`},
+				{"log in as the bootstrapped admin: keep the access token in $ADMIN",
+					loginAs("ADMIN", PlaceholderAdminEmail, PlaceholderAdminPassword)},
+			},
+		},
 		{
 			Name:     "product",
 			Database: "product",
-			APIPath:  "/api/v1/products",
+			Routes:   []RouteCheck{{Path: "/api/v1/products", Status: http.StatusOK}},
 			Instances: []InstanceSpec{
 				{ID: "product-1", HTTPPort: 8081, GRPCPort: 9081, Args: []string{"-seed"}},
 				{ID: "product-2", HTTPPort: 8082, GRPCPort: 9082},
 			},
 			Examples: []Example{
-				{"list products (first page; ?limit=5&q=coffee filters)", `curl -s '{gateway}/api/v1/products?limit=5'`},
-				{"create a product (prints it; keep its id)", `ID=$(curl -s -X POST -H 'Content-Type: application/json' ` +
+				{"list products: open to everyone (first page; ?limit=5&q=coffee filters)", `curl -s '{gateway}/api/v1/products?limit=5'`},
+				{"a customer may not change the catalog (403)", `curl -s -X POST ` + asUser + ` ` + asJSON +
+					` -d '{"sku":"DEMO-1","name":"Demo mug","price_minor":1500,"currency":"EUR"}' {gateway}/api/v1/products`},
+				{"create a product as the admin (prints it; keep its id)", `ID=$(curl -s -X POST ` + asAdmin + ` ` + asJSON + ` ` +
 					`-d '{"sku":"DEMO-1","name":"Demo mug","description":"Made by make run","price_minor":1500,"currency":"EUR","stock":10}' ` +
 					`{gateway}/api/v1/products | tee /dev/stderr | sed -E 's/.*"id":"([^"]+)".*/\1/'); echo; echo "ID=$ID"`},
 				{"get one", `curl -s {gateway}/api/v1/products/$ID`},
-				{"update (only the fields sent change)", `curl -s -X PATCH -H 'Content-Type: application/json' -d '{"price_minor":1299,"stock":7}' {gateway}/api/v1/products/$ID`},
-				{"delete", `curl -s -i -X DELETE {gateway}/api/v1/products/$ID`},
-				{"a validation error (problem+json)", `curl -s -X POST -H 'Content-Type: application/json' -d '{"name":""}' {gateway}/api/v1/products`},
-				{"healthy product instances in Consul", `curl -s '{consul}/v1/health/service/product?passing' | grep -o '"ID":"product-[^"]*"'`},
+				{"update (only the fields sent change)", `curl -s -X PATCH ` + asAdmin + ` ` + asJSON + ` -d '{"price_minor":1299,"stock":7}' {gateway}/api/v1/products/$ID`},
+				{"delete", `curl -s -i -X DELETE ` + asAdmin + ` {gateway}/api/v1/products/$ID`},
+				{"a validation error (problem+json)", `curl -s -X POST ` + asAdmin + ` ` + asJSON + ` -d '{"name":""}' {gateway}/api/v1/products`},
+				{"no token, no write (401)", `curl -s -i -X DELETE {gateway}/api/v1/products/$ID`},
+				{"healthy instances in Consul", `curl -s '{consul}/v1/health/service/product?passing' | grep -o '"ID": *"product-[^"]*"'`},
 			},
 		},
 	}
@@ -118,6 +217,12 @@ type Config struct {
 	// Services are started in order and stopped in reverse order.
 	Services []ServiceSpec
 
+	// AdminEmail and AdminPassword are the admin account the user service
+	// creates at its first start (an existing account keeps its password);
+	// "" means DefaultAdminEmail and DefaultAdminPassword.
+	AdminEmail    string
+	AdminPassword string
+
 	// ReadyTimeout bounds the wait for services and gateway; 0 means 60 s.
 	ReadyTimeout time.Duration
 	// Progress receives one line per step; nil discards them.
@@ -128,10 +233,12 @@ type Config struct {
 // PostgreSQL on 55432 (not 5432, to stay clear of a system cluster).
 func DefaultConfig() Config {
 	return Config{
-		PostgresPort: 55432,
-		ConsulPort:   8500,
-		GatewayPort:  8080,
-		Services:     DefaultServices(),
+		PostgresPort:  55432,
+		ConsulPort:    8500,
+		GatewayPort:   8080,
+		Services:      DefaultServices(),
+		AdminEmail:    DefaultAdminEmail,
+		AdminPassword: DefaultAdminPassword,
 	}
 }
 
@@ -249,6 +356,12 @@ func resolve(cfg Config) (Config, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 60 * time.Second
 	}
+	if cfg.AdminEmail == "" {
+		cfg.AdminEmail = DefaultAdminEmail
+	}
+	if cfg.AdminPassword == "" {
+		cfg.AdminPassword = DefaultAdminPassword
+	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
@@ -341,6 +454,20 @@ func (s *Stack) progress(format string, args ...any) {
 
 func (s *Stack) logPath(name string) string { return filepath.Join(s.logDir, name+".log") }
 
+// expand returns a copy of args with the placeholders replaced.
+func (s *Stack) expand(args []string) []string {
+	r := strings.NewReplacer(
+		PlaceholderRunDir, s.cfg.RunDir,
+		PlaceholderAdminEmail, s.cfg.AdminEmail,
+		PlaceholderAdminPassword, s.cfg.AdminPassword,
+	)
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = r.Replace(a)
+	}
+	return out
+}
+
 func (s *Stack) start(ctx context.Context) error {
 	var err error
 	s.pg, err = devenv.StartPostgres(ctx, devenv.PostgresConfig{
@@ -390,15 +517,16 @@ func (s *Stack) start(ctx context.Context) error {
 		}
 	}
 	for _, svc := range s.cfg.Services {
-		if svc.APIPath == "" {
-			continue
-		}
-		url := s.GatewayURL() + svc.APIPath
-		err := s.await(ctx, "gateway to answer GET "+url+" with 200", s.gateway, func(ctx context.Context) error {
-			return statusIs(ctx, url, http.StatusOK)
-		})
-		if err != nil {
-			return err
+		for _, rc := range svc.Routes {
+			method := cmp.Or(rc.Method, http.MethodGet)
+			url := s.GatewayURL() + rc.Path
+			what := fmt.Sprintf("gateway to answer %s %s with %d", method, url, rc.Status)
+			err := s.await(ctx, what, s.gateway, func(ctx context.Context) error {
+				return statusIs(ctx, method, url, rc.Body, rc.Status)
+			})
+			if err != nil {
+				return err
+			}
 		}
 	}
 	s.progress("gateway    ready on %s", s.gatewayAddr)
@@ -437,11 +565,13 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 		if dbURL != "" {
 			args = append(args, "-database-url", dbURL)
 		}
+		args = append(args, svc.Args...)
 		args = append(args, spec.Args...)
 		proc, err := devenv.StartProcess(ctx, devenv.ProcessConfig{
 			Name:    inst.ID,
 			Path:    filepath.Join(s.cfg.BinDir, svc.Name),
-			Args:    args,
+			Args:    s.expand(args),
+			Env:     s.expand(svc.Env),
 			LogPath: s.logPath(inst.ID),
 			Dir:     s.cfg.Root,
 		})
@@ -455,7 +585,7 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 	ready := func(inst *Instance) error {
 		url := "http://" + inst.HTTPAddr + "/readyz"
 		return s.await(ctx, inst.ID+" to answer GET "+url+" with 200", inst.Process, func(ctx context.Context) error {
-			return statusIs(ctx, url, http.StatusOK)
+			return statusIs(ctx, http.MethodGet, url, "", http.StatusOK)
 		})
 	}
 
@@ -540,11 +670,15 @@ func passingIDs(ctx context.Context, url string) ([]string, error) {
 	return ids, nil
 }
 
-// statusIs makes one GET and reports how the answer differs from want.
-func statusIs(ctx context.Context, url string, want int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// statusIs makes one request and reports how the answer's status differs
+// from want. A body is sent as JSON.
+func statusIs(ctx context.Context, method, url, body string, want int) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
 		return err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -725,12 +859,27 @@ func (s *Stack) WriteSummary(w io.Writer) {
 			fmt.Fprintf(w, "  %-10s http://%s (grpc %s)\n", inst.ID, inst.HTTPAddr, inst.GRPCAddr)
 		}
 	}
+	fmt.Fprintf(w, "  admin      %s / %s (development only; created at the first run, keeps its password afterwards)\n",
+		s.cfg.AdminEmail, s.cfg.AdminPassword)
 	fmt.Fprintf(w, "\nTry it (paste in order):\n")
-	replacer := strings.NewReplacer("{gateway}", s.GatewayURL(), "{consul}", s.ConsulURL())
+	replacer := strings.NewReplacer(
+		"{gateway}", s.GatewayURL(),
+		"{consul}", s.ConsulURL(),
+		PlaceholderAdminEmail, inSingleQuotedJSON(s.cfg.AdminEmail),
+		PlaceholderAdminPassword, inSingleQuotedJSON(s.cfg.AdminPassword),
+	)
 	for _, svc := range s.cfg.Services {
 		for _, ex := range svc.Examples {
 			fmt.Fprintf(w, "\n  # %s\n  %s\n", ex.Title, replacer.Replace(ex.Command))
 		}
 	}
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop everything.\n")
+}
+
+// inSingleQuotedJSON escapes v for the inside of a JSON string that is
+// itself inside single quotes in a shell command, so that any password
+// pastes correctly.
+func inSingleQuotedJSON(v string) string {
+	b, _ := json.Marshal(v) // a string always marshals
+	return strings.ReplaceAll(string(b[1:len(b)-1]), "'", `'\''`)
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ func TestStartWithoutBinariesSaysMakeBuild(t *testing.T) {
 	if err == nil {
 		t.Fatal("Start without binaries succeeded, want an error")
 	}
-	for _, want := range []string{"make build", filepath.Join(cfg.BinDir, "product"), filepath.Join(cfg.BinDir, "gateway")} {
+	for _, want := range []string{"make build", filepath.Join(cfg.BinDir, "product"), filepath.Join(cfg.BinDir, "user"), filepath.Join(cfg.BinDir, "gateway")} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -35,13 +36,17 @@ func TestStartWithBusyPortNamesIt(t *testing.T) {
 	defer l.Close()
 	busy := l.Addr().(*net.TCPAddr).Port
 
+	cfg := local.DefaultConfig().WithFreePorts()
 	binDir := t.TempDir()
-	for _, name := range []string{"product", "gateway"} {
+	names := []string{"gateway"}
+	for _, svc := range cfg.Services {
+		names = append(names, svc.Name)
+	}
+	for _, name := range names {
 		if err := os.WriteFile(filepath.Join(binDir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cfg := local.DefaultConfig().WithFreePorts()
 	cfg.BinDir = binDir
 	cfg.RunDir = t.TempDir()
 	cfg.GatewayPort = busy
@@ -69,8 +74,74 @@ func TestWithFreePortsLeavesDefaultsAlone(t *testing.T) {
 			}
 		}
 	}
-	if got := def.Services[0].Instances[0].HTTPPort; got != 8081 {
+	if got := service(t, def, "product").Instances[0].HTTPPort; got != 8081 {
 		t.Errorf("DefaultConfig product-1 HTTP port = %d after WithFreePorts, want 8081 (copy, not alias)", got)
+	}
+}
+
+// service returns the spec of the named service in cfg.
+func service(t *testing.T, cfg local.Config, name string) local.ServiceSpec {
+	t.Helper()
+	i := slices.IndexFunc(cfg.Services, func(s local.ServiceSpec) bool { return s.Name == name })
+	if i < 0 {
+		t.Fatalf("no service %q in the config", name)
+	}
+	return cfg.Services[i]
+}
+
+// TestDefaultServices checks the parts of the default stack other
+// components rely on: the documented ports, and the user service's
+// settings, with the admin password kept off every command line.
+func TestDefaultServices(t *testing.T) {
+	cfg := local.DefaultConfig()
+	if cfg.AdminEmail != local.DefaultAdminEmail || cfg.AdminPassword != local.DefaultAdminPassword {
+		t.Errorf("admin %q / %q, want the defaults", cfg.AdminEmail, cfg.AdminPassword)
+	}
+	var order []string
+	for _, svc := range cfg.Services {
+		order = append(order, svc.Name)
+		if len(svc.Routes) == 0 {
+			t.Errorf("%s: no route to check through the gateway", svc.Name)
+		}
+		for _, inst := range svc.Instances {
+			for _, arg := range slices.Concat(svc.Args, inst.Args) {
+				if strings.Contains(arg, local.PlaceholderAdminPassword) || strings.Contains(arg, local.DefaultAdminPassword) {
+					t.Errorf("%s: the admin password is on the command line (%q)", inst.ID, arg)
+				}
+			}
+		}
+	}
+	if want := []string{"user", "product"}; !slices.Equal(order, want) {
+		t.Errorf("services %v, want %v", order, want)
+	}
+
+	user := service(t, cfg, "user")
+	if user.Database != "user" || len(user.Instances) != 1 ||
+		user.Instances[0].ID != "user-1" || user.Instances[0].HTTPPort != 8083 || user.Instances[0].GRPCPort != 9083 {
+		t.Errorf("user service %+v, want database user and instance user-1 on 8083/9083", user)
+	}
+	args := strings.Join(user.Args, " ")
+	for _, want := range []string{
+		"-signing-key-file " + local.PlaceholderRunDir + "/keys/user-signing.pem",
+		"-generate-key",
+		"-admin-email " + local.PlaceholderAdminEmail,
+		"-trust-forwarded-for=true",
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("user flags %q lack %q", args, want)
+		}
+	}
+	if want := "USER_ADMIN_PASSWORD=" + local.PlaceholderAdminPassword; !slices.Contains(user.Env, want) {
+		t.Errorf("user environment %q lacks %q", user.Env, want)
+	}
+	var routes []string
+	for _, rc := range user.Routes {
+		routes = append(routes, rc.Path)
+	}
+	for _, prefix := range []string{"/api/v1/users", "/api/v1/auth"} {
+		if !slices.ContainsFunc(routes, func(p string) bool { return strings.HasPrefix(p, prefix) }) {
+			t.Errorf("user routes checked %v: none under %s", routes, prefix)
+		}
 	}
 }
 

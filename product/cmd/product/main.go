@@ -2,6 +2,13 @@
 // (/api/v1/products) and gRPC (kitshop.product.v1.ProductService) on a
 // Postgres database, registered in Consul for the gateway to find.
 //
+// Reading the catalog is open to everyone; creating, changing and deleting
+// products needs an admin's access token, over HTTP and gRPC alike. The
+// service checks tokens itself, with the public keys of the user service
+// (-auth-service), which it finds in Consul and fetches from
+// /.well-known/jwks.json when it first needs them. Without Consul, -jwks-url
+// names where to fetch them.
+//
 // Every flag can also be set through the environment as PRODUCT_<FLAG>
 // (upper case, dashes as underscores), e.g. PRODUCT_DATABASE_URL; flags win.
 // Run with -h for the list.
@@ -16,9 +23,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +35,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/config"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/grpcx"
@@ -74,6 +84,11 @@ type options struct {
 	rateLimit       float64
 	rateBurst       int
 	requestTimeout  time.Duration
+
+	authService string   // Consul service that issues the tokens
+	jwksURLs    []string // fixed JWKS locations instead of authService's instances
+	issuer      string
+	audience    string
 }
 
 // parseOptions reads args and PRODUCT_* environment variables (kit/config).
@@ -95,6 +110,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rateLimit, "rate-limit", 50000, "requests per second this instance accepts over both transports (a ceiling that protects the database, not a per-client quota)")
 	fs.IntVar(&o.rateBurst, "rate-burst", 50000, "requests accepted in a burst above -rate-limit")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 10*time.Second, "time limit per request; 0 disables")
+	fs.StringVar(&o.authService, "auth-service", "user", "Consul service that issues the access tokens; its instances serve the keys at "+auth.JWKSPath)
+	jwksURL := fs.String("jwks-url", "", "comma-separated URLs of the token signing keys (JWKS), tried in order; replaces the lookup of -auth-service in Consul")
+	fs.StringVar(&o.issuer, "issuer", auth.Issuer, `"iss" an access token must have`)
+	fs.StringVar(&o.audience, "audience", auth.Audience, `"aud" an access token must include`)
 
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		return o, err
@@ -117,6 +136,22 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.consulAddr != "" && o.advertiseAddr == "" {
 		problems = append(problems, errors.New("-advertise-addr is required to register in Consul"))
+	}
+	if *jwksURL != "" {
+		urls, err := parseJWKSURLs(*jwksURL)
+		if err != nil {
+			problems = append(problems, err)
+		}
+		o.jwksURLs = urls
+	} else if o.consulAddr == "" {
+		// Without keys no write could ever be allowed; better to say so now
+		// than to answer every write with 503.
+		problems = append(problems, errors.New("-jwks-url is required when -consul-addr is empty: the token signing keys are found through Consul otherwise"))
+	} else if o.authService == "" {
+		problems = append(problems, errors.New("-auth-service must not be empty"))
+	}
+	if o.issuer == "" || o.audience == "" {
+		problems = append(problems, errors.New("-issuer and -audience must not be empty"))
 	}
 	if o.instanceID == "" {
 		o.instanceID = serviceName + "-" + randomHex(6)
@@ -142,10 +177,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	closePool := true
+	// closers release what run set up, in order, once nothing uses it:
+	// server.Run calls them after draining, the deferred call below on an
+	// early return.
+	closers := []func(){pool.Close}
+	handedOver := false
 	defer func() {
-		if closePool {
-			pool.Close()
+		if !handedOver {
+			for _, c := range closers {
+				c()
+			}
 		}
 	}()
 	schema, err := migrations.For(serviceName)
@@ -166,19 +207,52 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		level.Info(logger).Log("msg", "seed data applied")
 	}
 
+	// Consul, when enabled: registration, and where the signing keys are.
+	var consulClient consul.Client
+	if o.consulAddr != "" {
+		if consulClient, err = consul.NewClient(o.consulAddr); err != nil {
+			return err
+		}
+	}
+
+	// Token verification with the issuer's public keys, fetched when the
+	// first write needs them and whenever a token names a key not seen yet
+	// (kit/auth.JWKSCache), so the user service may start after us.
+	fetchKeys := auth.HTTPJWKSFetcher(nil, func() []string { return o.jwksURLs })
+	if len(o.jwksURLs) == 0 {
+		issuers := consul.NewWatcher(consulClient, o.authService, logger)
+		closers = append(closers, issuers.Stop)
+		fromConsul := auth.HTTPJWKSFetcher(nil, func() []string {
+			var urls []string
+			for _, i := range issuers.Instances() {
+				urls = append(urls, "http://"+i.HTTPAddr()+auth.JWKSPath)
+			}
+			return urls
+		})
+		fetchKeys = func(ctx context.Context) (auth.JWKS, error) {
+			// A write right after start must not find the instance list
+			// empty only because Consul has not answered yet. If it does
+			// not answer, the fetch fails for want of a URL.
+			_ = issuers.Ready(ctx)
+			return fromConsul(ctx)
+		}
+	}
+	verifier := auth.NewVerifier(auth.NewJWKSCache(fetchKeys, log.With(logger, "component", "auth")), o.issuer, o.audience)
+
 	// Domain, inside out: repository, service, service middleware.
 	var svc product.Service
 	svc = product.NewService(product.NewPostgres(pool))
 	svc = product.LoggingMiddleware(log.With(logger, "component", "service"))(svc)
 
 	// Endpoint middleware, outermost first: every call is logged (including
-	// the ones the limiter rejects), the limiter protects the database from
-	// overload, and the timeout bounds each call. No circuit breaker: the
-	// breakers belong on outbound calls, and this service makes none beyond
-	// its own database.
+	// the ones the limiter or the access rules reject), the limiter protects
+	// the database from overload, and the timeout bounds each call, key
+	// fetches included. No circuit breaker: the breakers belong on outbound
+	// calls, and this service makes none beyond its own database (and the
+	// key fetches, which JWKSCache already keeps rare).
 	bucket := ratelimit.NewTokenBucket(o.rateLimit, o.rateBurst)
 	endpointLogger := log.With(logger, "component", "endpoint")
-	eps := product.NewEndpoints(svc).Wrap(func(method string) endpoint.Middleware {
+	eps := product.NewEndpoints(svc, verifier).Wrap(func(method string) endpoint.Middleware {
 		return endpoint.Chain(
 			logging.EndpointMiddleware(endpointLogger, method),
 			ratelimit.Middleware(bucket),
@@ -204,28 +278,24 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	// Register the ports actually bound, which differ from the flags when
-	// they ask for port 0.
+	// they ask for port 0, and the routes the gateway may let through
+	// without a token.
 	var registrar server.Registrar
-	if o.consulAddr != "" {
-		client, err := consul.NewClient(o.consulAddr)
-		if err != nil {
-			httpLn.Close()
-			grpcLn.Close()
-			return err
-		}
-		registrar = consul.NewRegistrar(client, consul.Registration{
+	if consulClient != nil {
+		registrar = consul.NewRegistrar(consulClient, consul.Registration{
 			Name:      serviceName,
 			ID:        o.instanceID,
 			Address:   o.advertiseAddr,
 			HTTPPort:  port(httpLn),
 			GRPCPort:  port(grpcLn),
 			APIPrefix: product.CollectionPath,
+			Meta:      map[string]string{"public_routes": product.PublicRoutes},
 		}, log.With(logger, "component", "consul"))
 	} else {
 		level.Info(logger).Log("msg", "consul registration disabled")
 	}
 
-	closePool = false // server.Run closes it after draining
+	handedOver = true
 	return server.Run(ctx, server.Config{
 		Name:            serviceName,
 		Logger:          logger,
@@ -237,8 +307,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Registrar:       registrar,
 		DrainTimeout:    o.drainTimeout,
 		DeregisterDelay: o.deregisterDelay,
-		Closers:         []func(){pool.Close},
+		Closers:         closers,
 	})
+}
+
+// parseJWKSURLs splits a -jwks-url value and checks each entry is an
+// absolute http or https URL.
+func parseJWKSURLs(value string) ([]string, error) {
+	var urls []string
+	for _, raw := range strings.Split(value, ",") {
+		raw = strings.TrimSpace(raw)
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("-jwks-url %q: want absolute http(s) URLs separated by commas", raw)
+		}
+		urls = append(urls, raw)
+	}
+	return urls, nil
 }
 
 func port(ln net.Listener) int {

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,8 +17,13 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/grpcx"
 	"github.com/kitshop/kitshop/kit/requestid"
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
@@ -133,20 +139,112 @@ func start(t *testing.T, args ...string) *instance {
 
 func get(t *testing.T, url string) (int, http.Header, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	return send(t, http.MethodGet, url, "", "")
+}
+
+// send makes one request, with a bearer token unless token is "" and a JSON
+// body unless body is "".
+func send(t *testing.T, method, url, token, body string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, resp.Header, body
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, got
+}
+
+// newIssuer serves signer's public keys the way the user service does, at
+// /.well-known/jwks.json, and returns the server.
+func newIssuer(t *testing.T, signer *authtest.Signer) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != auth.JWKSPath {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(signer.JWKS())
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// checkWrites checks over HTTP and gRPC that the instance lets an admin
+// create a product and turns everyone else away.
+func checkWrites(t *testing.T, inst *instance, signer *authtest.Signer) {
+	t.Helper()
+	admin := signer.Token("admin-1", auth.RoleCustomer, auth.RoleAdmin)
+	customer := signer.Token("customer-1", auth.RoleCustomer)
+	forged := authtest.NewSigner(t)
+	forged.Kid = signer.Kid // another key under the real kid
+	base := "http://" + inst.httpAddr + "/api/v1/products"
+	body := func(sku string) string {
+		return `{"sku":"` + sku + `","name":"Main test mug","price_minor":100,"currency":"EUR","stock":1}`
+	}
+
+	for _, tt := range []struct {
+		name, token string
+		want        int
+	}{
+		{"anonymous", "", http.StatusUnauthorized},
+		{"forged", forged.Token("admin-1", auth.RoleAdmin), http.StatusUnauthorized},
+		{"customer", customer, http.StatusForbidden},
+		{"admin", admin, http.StatusCreated},
+	} {
+		if status, _, got := send(t, http.MethodPost, base, tt.token, body("MAIN-HTTP-"+strings.ToUpper(tt.name))); status != tt.want {
+			t.Errorf("HTTP create as %s = %d %s, want %d", tt.name, status, got, tt.want)
+		}
+	}
+
+	cc, err := grpcx.Dial(inst.grpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := productv1.NewProductServiceClient(cc)
+	for _, tt := range []struct {
+		name, token string
+		want        codes.Code
+	}{
+		{"anonymous", "", codes.Unauthenticated},
+		{"forged", forged.Token("admin-1", auth.RoleAdmin), codes.Unauthenticated},
+		{"customer", customer, codes.PermissionDenied},
+		{"admin", admin, codes.OK},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if tt.token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, auth.MetadataKey, "Bearer "+tt.token)
+		}
+		_, err := client.CreateProduct(ctx, &productv1.CreateProductRequest{
+			Sku: "MAIN-GRPC-" + strings.ToUpper(tt.name), Name: "Main test mug", PriceMinor: 100, Currency: "EUR",
+		})
+		cancel()
+		if got := status.Code(err); got != tt.want {
+			t.Errorf("gRPC create as %s = %v, want %v", tt.name, err, tt.want)
+		}
+	}
 }
 
 func TestRunServesSeededCatalog(t *testing.T) {
-	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "", "-seed")
+	signer := authtest.NewSigner(t)
+	issuer := newIssuer(t, signer)
+	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "", "-seed",
+		"-jwks-url", issuer.URL+auth.JWKSPath)
 	base := "http://" + inst.httpAddr
 
 	if status, _, body := get(t, base+"/readyz"); status != http.StatusOK {
@@ -187,11 +285,14 @@ func TestRunServesSeededCatalog(t *testing.T) {
 		t.Errorf("gRPC sku = %q, want %q", got, page.Products[0].SKU)
 	}
 
+	checkWrites(t, inst, signer)
+
 	if err := inst.stop(); err != nil {
 		t.Fatalf("run after cancel: %v", err)
 	}
 	logs := inst.logs.String()
-	for _, want := range []string{`"msg":"seed data applied"`, `"msg":"drained"`, `"msg":"stopped"`, `"method":"ListProducts"`} {
+	for _, want := range []string{`"msg":"seed data applied"`, `"msg":"drained"`, `"msg":"stopped"`, `"method":"ListProducts"`,
+		`"msg":"catalog changed"`, `"user_id":"admin-1"`, `"kind":"forbidden"`, `"kind":"unauthenticated"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s", want)
 		}
@@ -201,7 +302,7 @@ func TestRunServesSeededCatalog(t *testing.T) {
 func TestRunSeedTwice(t *testing.T) {
 	db := testenv.Database(t)
 	for range 2 {
-		inst := start(t, "-database-url", db, "-consul-addr", "", "-seed")
+		inst := start(t, "-database-url", db, "-consul-addr", "", "-seed", "-jwks-url", "http://127.0.0.1:1/jwks.json")
 		if err := inst.stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +315,21 @@ func TestRunRegistersInConsul(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", c.Addr(), "-instance-id", "product-test-1")
+	// The issuer of the tokens, found through Consul like the user
+	// service, under a name of its own so no other test's instances mix in.
+	signer := authtest.NewSigner(t)
+	issuer := newIssuer(t, signer)
+	issuerName := "issuer-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	issuerPort, _ := strconv.Atoi(issuer.URL[strings.LastIndex(issuer.URL, ":")+1:])
+	if err := client.Agent().ServiceRegister(&consulapi.AgentServiceRegistration{
+		ID: issuerName + "-1", Name: issuerName, Address: "127.0.0.1", Port: issuerPort,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Agent().ServiceDeregister(issuerName + "-1") })
+
+	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", c.Addr(), "-instance-id", "product-test-1",
+		"-auth-service", issuerName)
 
 	var svc *consulapi.AgentService
 	deadline := time.Now().Add(20 * time.Second)
@@ -234,6 +349,11 @@ func TestRunRegistersInConsul(t *testing.T) {
 	if !strings.HasSuffix(inst.grpcAddr, ":"+svc.Meta["grpc_port"]) {
 		t.Errorf("grpc_port meta %q, want the port of %s", svc.Meta["grpc_port"], inst.grpcAddr)
 	}
+	if got, want := svc.Meta["public_routes"], "GET /api/v1/products"; got != want {
+		t.Errorf("public_routes meta %q, want %q", got, want)
+	}
+	// The keys come from the issuer Consul lists.
+	checkWrites(t, inst, signer)
 
 	if err := inst.stop(); err != nil {
 		t.Fatal(err)
@@ -255,7 +375,14 @@ func TestParseOptions(t *testing.T) {
 		wantErr string // substring; "" means success
 	}{
 		{name: "minimal", args: []string{"-database-url", "postgres://x"}},
-		{name: "from environment", env: map[string]string{"PRODUCT_DATABASE_URL": "postgres://x", "PRODUCT_CONSUL_ADDR": ""}},
+		{name: "from environment", env: map[string]string{"PRODUCT_DATABASE_URL": "postgres://x", "PRODUCT_CONSUL_ADDR": "", "PRODUCT_JWKS_URL": "http://keys/jwks.json"}},
+		{name: "fixed key urls", args: []string{"-database-url", "postgres://x", "-jwks-url", "http://a/jwks.json, https://b:8443/jwks.json"}},
+		{name: "no consul and no key url", args: []string{"-database-url", "postgres://x", "-consul-addr", ""}, wantErr: "-jwks-url is required"},
+		{name: "relative key url", args: []string{"-database-url", "postgres://x", "-jwks-url", "/jwks.json"}, wantErr: "-jwks-url"},
+		{name: "key url of another scheme", args: []string{"-database-url", "postgres://x", "-jwks-url", "file:///etc/keys"}, wantErr: "-jwks-url"},
+		{name: "empty key url in list", args: []string{"-database-url", "postgres://x", "-jwks-url", "http://a/jwks.json,"}, wantErr: "-jwks-url"},
+		{name: "empty auth service", args: []string{"-database-url", "postgres://x", "-auth-service", ""}, wantErr: "-auth-service"},
+		{name: "empty audience", args: []string{"-database-url", "postgres://x", "-audience", ""}, wantErr: "-audience"},
 		{name: "missing database url", args: nil, wantErr: "PRODUCT_DATABASE_URL"},
 		{name: "bad log format", args: []string{"-database-url", "x", "-log-format", "yaml"}, wantErr: "-log-format"},
 		{name: "bad env value", args: []string{"-database-url", "x"}, env: map[string]string{"PRODUCT_SEED": "maybe"}, wantErr: "PRODUCT_SEED"},
@@ -299,7 +426,7 @@ func TestParseOptionsHelp(t *testing.T) {
 
 func TestConsulDisabledEnvironment(t *testing.T) {
 	t.Setenv("PRODUCT_CONSUL_ADDR", "")
-	o, err := parseOptions([]string{"-database-url", "x"}, io.Discard)
+	o, err := parseOptions([]string{"-database-url", "x", "-jwks-url", "http://127.0.0.1:8083/.well-known/jwks.json"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,14 @@
 // stops all of it on Ctrl-C (SIGINT) or SIGTERM. `make run` builds the
 // binaries and starts it.
 //
-// Logs of every process go to .run/logs/<name>.log; the database is kept
-// between runs.
+// Logs of every process go to .run/logs/<name>.log; the database and the
+// user service's token signing key (.run/keys) are kept between runs.
+//
+// The user service creates an admin account at its first start:
+// admin@kitshop.local with the password kitshop-admin-pw, or -admin-email
+// and the password in the environment variable KITSHOP_ADMIN_PASSWORD (not a
+// flag: command lines are visible to every user of the machine). The
+// banner prints them; the stack is for development only.
 package main
 
 import (
@@ -18,6 +24,10 @@ import (
 
 	local "github.com/kitshop/kitshop/deploy/local"
 )
+
+// adminPasswordEnv names the environment variable with the password of the
+// bootstrapped admin account.
+const adminPasswordEnv = "KITSHOP_ADMIN_PASSWORD"
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -35,11 +45,15 @@ func run(args []string) error {
 	fs.StringVar(&cfg.PostgresDataDir, "postgres-data-dir", "", "PostgreSQL data directory, kept between runs (default: .run/pgdata, or /tmp/kitshop-<hash>/pgdata as root)")
 	fs.StringVar(&cfg.BinDir, "bin-dir", "", "directory with the service and gateway binaries (default: <repo>/bin)")
 	fs.DurationVar(&cfg.ReadyTimeout, "ready-timeout", 60*time.Second, "how long services and gateway may take to become ready")
+	fs.StringVar(&cfg.AdminEmail, "admin-email", cfg.AdminEmail, "email of the admin account created at the first run (its password: $"+adminPasswordEnv+", default "+local.DefaultAdminPassword+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if pw, ok := os.LookupEnv(adminPasswordEnv); ok {
+		cfg.AdminPassword = pw
 	}
 	cfg.Progress = os.Stdout
 
