@@ -21,6 +21,8 @@ const (
 	MethodUpdateMe = "UpdateMe"
 	MethodGetUser  = "GetUser"
 	MethodJWKS     = "GetJWKS"
+	// MethodServiceToken issues tokens to service accounts.
+	MethodServiceToken = "ServiceToken"
 )
 
 // Endpoints holds one go-kit endpoint per operation; both transports serve
@@ -37,6 +39,8 @@ type Endpoints struct {
 	UpdateMe endpoint.Endpoint // UpdateMeRequest -> UserResponse; authenticated
 	GetUser  endpoint.Endpoint // GetUserRequest -> UserResponse; authenticated
 	JWKS     endpoint.Endpoint // JWKSRequest -> JWKSResponse
+	// ServiceToken: ServiceTokenRequest -> ServiceTokenResponse.
+	ServiceToken endpoint.Endpoint
 }
 
 // NewEndpoints returns the endpoints of svc. GetMe, UpdateMe and GetUser
@@ -62,11 +66,19 @@ func NewEndpoints(svc Service, v *auth.Verifier) Endpoints {
 			return LogoutResponse{}, svc.Logout(ctx, req.RefreshToken)
 		}),
 		GetMe: authenticated(typed(MethodGetMe, func(ctx context.Context, _ GetMeRequest) (UserResponse, error) {
-			u, err := svc.Get(ctx, callerID(ctx))
+			id, err := callerID(ctx)
+			if err != nil {
+				return UserResponse{}, err
+			}
+			u, err := svc.Get(ctx, id)
 			return UserResponse{User: u}, err
 		})),
 		UpdateMe: authenticated(typed(MethodUpdateMe, func(ctx context.Context, req UpdateMeRequest) (UserResponse, error) {
-			u, err := svc.Update(ctx, callerID(ctx), req.Patch)
+			id, err := callerID(ctx)
+			if err != nil {
+				return UserResponse{}, err
+			}
+			u, err := svc.Update(ctx, id, req.Patch)
 			return UserResponse{User: u}, err
 		})),
 		GetUser: authenticated(typed(MethodGetUser, func(ctx context.Context, req GetUserRequest) (UserResponse, error) {
@@ -77,14 +89,23 @@ func NewEndpoints(svc Service, v *auth.Verifier) Endpoints {
 			keys, err := svc.JWKS(ctx)
 			return JWKSResponse{JWKS: keys}, err
 		}),
+		ServiceToken: typed(MethodServiceToken, func(ctx context.Context, req ServiceTokenRequest) (ServiceTokenResponse, error) {
+			tok, err := svc.ServiceToken(ctx, req.Credentials)
+			return ServiceTokenResponse{Token: tok}, err
+		}),
 	}
 }
 
 // callerID is the user id of the authenticated caller; Authenticate has
 // put the identity on ctx. Without one it is "", which the service refuses.
-func callerID(ctx context.Context) string {
+// A service account is a caller without a profile: Forbidden, rather than
+// its subject mistaken for a malformed user id.
+func callerID(ctx context.Context) (string, error) {
 	id, _ := auth.FromContext(ctx)
-	return id.UserID
+	if _, ok := id.Service(); ok {
+		return "", errs.New(errs.Forbidden, "service accounts have no user profile")
+	}
+	return id.UserID, nil
 }
 
 // Wrap returns the endpoints with middleware applied, chosen per method by
@@ -102,6 +123,8 @@ func (e Endpoints) Wrap(mw func(method string) endpoint.Middleware) Endpoints {
 		UpdateMe: mw(MethodUpdateMe)(e.UpdateMe),
 		GetUser:  mw(MethodGetUser)(e.GetUser),
 		JWKS:     mw(MethodJWKS)(e.JWKS),
+
+		ServiceToken: mw(MethodServiceToken)(e.ServiceToken),
 	}
 }
 
@@ -180,4 +203,14 @@ type JWKSRequest struct{}
 // JWKSResponse carries the public signing keys.
 type JWKSResponse struct {
 	JWKS auth.JWKS
+}
+
+// ServiceTokenRequest is the request of the ServiceToken endpoint.
+type ServiceTokenRequest struct {
+	Credentials ClientCredentials
+}
+
+// ServiceTokenResponse carries a service account's token.
+type ServiceTokenResponse struct {
+	Token AccessToken
 }

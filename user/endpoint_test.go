@@ -26,7 +26,7 @@ func TestEndpointsWrap(t *testing.T) {
 		}
 	})
 	want := []string{user.MethodSignUp, user.MethodLogin, user.MethodRefresh, user.MethodLogout,
-		user.MethodGetMe, user.MethodUpdateMe, user.MethodGetUser, user.MethodJWKS}
+		user.MethodGetMe, user.MethodUpdateMe, user.MethodGetUser, user.MethodJWKS, user.MethodServiceToken}
 	if !slices.Equal(wrapped, want) {
 		t.Errorf("middleware built for %v, want %v", wrapped, want)
 	}
@@ -66,8 +66,13 @@ func TestEndpointsWrap(t *testing.T) {
 	if _, err := eps.Logout(ctx, user.LogoutRequest{RefreshToken: pair.RefreshToken}); err != nil {
 		t.Fatal(err)
 	}
+	// The fixture has no service accounts: refused, but through the
+	// middleware.
+	if _, err := eps.ServiceToken(ctx, user.ServiceTokenRequest{Credentials: user.ClientCredentials{ClientID: "order", ClientSecret: "a-secret-of-some-length"}}); !errs.Is(err, errs.Unauthenticated) {
+		t.Errorf("ServiceToken without accounts: %v, want unauthenticated", err)
+	}
 	want = []string{user.MethodSignUp, user.MethodLogin, user.MethodRefresh, user.MethodGetMe, user.MethodUpdateMe,
-		user.MethodGetUser, user.MethodJWKS, user.MethodLogout}
+		user.MethodGetUser, user.MethodJWKS, user.MethodLogout, user.MethodServiceToken}
 	if !slices.Equal(called, want) {
 		t.Errorf("middleware called for %v, want %v", called, want)
 	}

@@ -15,14 +15,17 @@ import (
 )
 
 // LoggingMiddleware logs every account and session event: sign-ups, logins,
-// refreshes, logouts, profile changes and admin bootstraps, with the user
-// id, the client address of logins, which fields a change set, how long it
-// took and, on failure, the error kind. It is a security audit trail: a
+// refreshes, logouts, profile changes, admin bootstraps and service tokens,
+// with the user id (the subject of a service token), the client address of
+// logins and token requests, which fields a change set, how long it took
+// and, on failure, the error kind. It is a security audit trail: a
 // reused refresh token is logged as a warning. Reads are left to the
 // endpoint logging.
 //
-// It never logs passwords, password hashes, tokens, emails or names: user
-// ids identify the account, and everything else a client sends is theirs.
+// It never logs passwords, password hashes, secrets, tokens, emails or
+// names: user ids identify the account, and everything else a client sends
+// is theirs. A refused service token request is logged without the client
+// id it presented, which might be a secret pasted into the wrong field.
 func LoggingMiddleware(logger log.Logger) Middleware {
 	return func(next Service) Service {
 		return &loggingService{next: next, logger: logger}
@@ -91,6 +94,17 @@ func (s *loggingService) EnsureAdmin(ctx context.Context, nu NewUser) (u User, c
 
 func (s *loggingService) JWKS(ctx context.Context) (auth.JWKS, error) {
 	return s.next.JWKS(ctx)
+}
+
+func (s *loggingService) ServiceToken(ctx context.Context, c ClientCredentials) (t AccessToken, err error) {
+	defer func(begin time.Time) {
+		kvs := []any{"client_ip", c.ClientIP}
+		if t.Subject != "" {
+			kvs = append(kvs, "subject", t.Subject)
+		}
+		s.log(ctx, "service_token", err, begin, kvs...)
+	}(time.Now())
+	return s.next.ServiceToken(ctx, c)
 }
 
 // log writes one line for an event. Rejected requests (business errors)

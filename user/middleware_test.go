@@ -14,7 +14,11 @@ import (
 )
 
 func TestLoggingMiddleware(t *testing.T) {
-	f := newFixture(t)
+	accounts, err := user.ParseServiceAccounts("order:Secret-service-key-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, user.WithServiceAccounts(accounts))
 	var buf bytes.Buffer
 	svc := user.LoggingMiddleware(log.NewLogfmtLogger(&buf))(f.svc)
 	ctx := requestid.NewContext(context.Background(), "req-1")
@@ -51,6 +55,13 @@ func TestLoggingMiddleware(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := svc.ServiceToken(ctx, user.ClientCredentials{ClientID: "Secret-pasted-as-id", ClientSecret: "Secret-service-key-1", ClientIP: "192.0.2.8"}); err == nil {
+		t.Fatal("ServiceToken with a wrong client id succeeded")
+	}
+	svcToken, err := svc.ServiceToken(ctx, user.ClientCredentials{ClientID: "order", ClientSecret: "Secret-service-key-1", ClientIP: "192.0.2.8"})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	want := []string{
@@ -62,6 +73,8 @@ func TestLoggingMiddleware(t *testing.T) {
 		`level=info msg="account event" op=logout request_id=req-1`,
 		`level=info msg="account event" op=update request_id=req-1 user_id=` + u.ID + ` fields=name by=` + admin,
 		`level=info msg="account event" op=ensure_admin request_id=req-1 user_id=` + root.ID + ` created=true`,
+		`level=info msg="account event rejected" op=service_token request_id=req-1 client_ip=192.0.2.8 kind=unauthenticated`,
+		`level=info msg="account event" op=service_token request_id=req-1 client_ip=192.0.2.8 subject=service:order`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("got %d log lines, want %d (reads are not logged):\n%s", len(lines), len(want), buf.String())
@@ -71,7 +84,7 @@ func TestLoggingMiddleware(t *testing.T) {
 			t.Errorf("line %d:\ngot  %s\nwant %s took=…", i, lines[i], w)
 		}
 	}
-	for _, secret := range []string{"Secret", "secret", pair.RefreshToken, pair.AccessToken} {
+	for _, secret := range []string{"Secret", "secret", pair.RefreshToken, pair.AccessToken, svcToken.Token} {
 		if strings.Contains(buf.String(), secret) {
 			t.Errorf("log contains %q:\n%s", secret, buf.String())
 		}

@@ -4,14 +4,20 @@
 //
 // The package reads top to bottom as its layers: service.go (the domain:
 // types, rules and the Service interface), throttle.go (login throttling),
-// token.go (signing keys, access tokens and the JWKS), postgres.go (the
-// Repository on Postgres), endpoint.go (go-kit endpoints),
-// transport_http.go and transport_grpc.go (the two wire formats) and
-// middleware.go (service middleware). cmd/user wires them together.
+// service_accounts.go (the secrets of service accounts), token.go (signing
+// keys, access tokens and the JWKS), postgres.go (the Repository on
+// Postgres), endpoint.go (go-kit endpoints), transport_http.go and
+// transport_grpc.go (the two wire formats) and middleware.go (service
+// middleware). cmd/user wires them together.
 //
-// Passwords are only ever held in memory long enough to hash or compare
-// them: they are never stored, logged or returned, and neither are their
-// hashes or the refresh tokens.
+// Besides users there are service accounts (service_accounts.go): other
+// services get tokens for calls made as themselves with a client id and
+// secret (ServiceToken, the OAuth 2.0 client credentials grant); kit/auth's
+// ClientCredentials is the client side.
+//
+// Passwords and service secrets are only ever held in memory long enough
+// to hash or compare them: they are never stored, logged or returned, and
+// neither are their hashes or the tokens.
 package user
 
 import (
@@ -100,6 +106,28 @@ type TokenPair struct {
 	UserID string
 }
 
+// ClientCredentials is the input of ServiceToken: a service account's
+// OAuth 2.0 client credentials.
+type ClientCredentials struct {
+	ClientID     string // the account's name
+	ClientSecret string
+	// ClientIP is the address the request came from, for the throttle, as
+	// in Credentials.
+	ClientIP string
+}
+
+// AccessToken is a token issued to a service account: no refresh token, the
+// service asks again with its credentials.
+type AccessToken struct {
+	// Token is a signed JWT for the Authorization header.
+	Token string
+	// ExpiresIn is the token's lifetime.
+	ExpiresIn time.Duration
+	// Subject is the token's "sub", auth.ServiceSubject of the account; it
+	// is not sent to clients, but logs use it.
+	Subject string
+}
+
 // Patch is the input of Update: nil fields are left unchanged. Changing the
 // password requires the current one.
 type Patch struct {
@@ -179,6 +207,16 @@ type Service interface {
 	// JWKS returns the public keys that verify the access tokens the
 	// service issues.
 	JWKS(ctx context.Context) (auth.JWKS, error)
+
+	// ServiceToken checks a service account's client credentials (see
+	// WithServiceAccounts) and issues it an access token like a user's (same
+	// issuer, audience, key and lifetime) with subject
+	// auth.ServiceSubject(name) and the single role auth.RoleService.
+	// Unauthenticated "invalid client credentials" whether the client id is
+	// unknown or the secret wrong, in comparable time; RateLimited (with a
+	// retry hint) while throttled like logins, per client id and per client
+	// address; Invalid if the id or the secret is empty.
+	ServiceToken(ctx context.Context, c ClientCredentials) (AccessToken, error)
 }
 
 // ErrRefreshTokenReused is the cause of the Unauthenticated error Refresh
@@ -190,6 +228,7 @@ var ErrRefreshTokenReused = errors.New("refresh token reused")
 // Errors the domain returns.
 var (
 	errInvalidCredentials  = errs.New(errs.Unauthenticated, "invalid email or password")
+	errInvalidClient       = errs.New(errs.Unauthenticated, "invalid client credentials")
 	errInvalidRefreshToken = errs.New(errs.Unauthenticated, "invalid or expired refresh token")
 	errNotFound            = errs.New(errs.NotFound, "user not found")
 )
@@ -293,6 +332,12 @@ func WithLoginThrottle(t *LoginThrottle) Option {
 	return func(s *service) { s.throttle = t }
 }
 
+// WithServiceAccounts sets the service accounts ServiceToken accepts
+// (default: none, so every client is refused).
+func WithServiceAccounts(a *ServiceAccounts) Option {
+	return func(s *service) { s.accounts = a }
+}
+
 // WithClock sets the clock used for token times, for tests of expiry.
 func WithClock(now func() time.Time) Option {
 	return func(s *service) { s.now = now }
@@ -339,6 +384,7 @@ type service struct {
 	bcryptCost int
 	refreshTTL time.Duration
 	throttle   *LoginThrottle
+	accounts   *ServiceAccounts
 	now        func() time.Time
 	dummyHash  string
 }
@@ -376,7 +422,7 @@ func (s *service) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 	}
 
 	now := s.now()
-	if err := s.throttle.Allow(email, c.ClientIP, now); err != nil {
+	if err := s.throttle.Allow(userKey(email), c.ClientIP, now); err != nil {
 		return TokenPair{}, err
 	}
 	acct, err := s.repo.AccountByEmail(ctx, email)
@@ -388,7 +434,7 @@ func (s *service) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 		acct.PasswordHash = s.dummyHash
 	}
 	if !s.passwordMatches(acct.PasswordHash, c.Password) || !known {
-		s.throttle.Fail(email, c.ClientIP, now)
+		s.throttle.Fail(userKey(email), c.ClientIP, now)
 		return TokenPair{}, errInvalidCredentials
 	}
 	return s.startSession(ctx, acct.User, now)
@@ -482,11 +528,11 @@ func (s *service) Update(ctx context.Context, id string, patch Patch) (User, err
 		// at leisure: wrong current passwords count against the account
 		// like failed logins.
 		now := s.now()
-		if err := s.throttle.Allow(acct.Email, "", now); err != nil {
+		if err := s.throttle.Allow(userKey(acct.Email), "", now); err != nil {
 			return User{}, err
 		}
 		if !s.passwordMatches(acct.PasswordHash, *patch.CurrentPassword) {
-			s.throttle.Fail(acct.Email, "", now)
+			s.throttle.Fail(userKey(acct.Email), "", now)
 			return User{}, &errs.Error{
 				Kind:    errs.Invalid,
 				Message: "current password is incorrect",
@@ -537,6 +583,41 @@ func (s *service) EnsureAdmin(ctx context.Context, u NewUser) (User, bool, error
 
 func (s *service) JWKS(context.Context) (auth.JWKS, error) {
 	return s.signer.JWKS(), nil
+}
+
+func (s *service) ServiceToken(_ context.Context, c ClientCredentials) (AccessToken, error) {
+	var v validator
+	if c.ClientID == "" {
+		v.add("client_id", "must not be empty")
+	}
+	if c.ClientSecret == "" {
+		v.add("client_secret", "must not be empty")
+	}
+	if err := v.err(); err != nil {
+		return AccessToken{}, err
+	}
+
+	// As for logins, the attempt is counted before the secret is looked at.
+	// Ids that cannot name an account share one budget: they never
+	// succeed, so spending it harms nobody, and they add no throttle keys.
+	key := serviceKey("")
+	if ValidServiceAccountName(c.ClientID) {
+		key = serviceKey(c.ClientID)
+	}
+	now := s.now()
+	if err := s.throttle.Allow(key, c.ClientIP, now); err != nil {
+		return AccessToken{}, err
+	}
+	if !s.accounts.Check(c.ClientID, c.ClientSecret) {
+		s.throttle.Fail(key, c.ClientIP, now)
+		return AccessToken{}, errInvalidClient
+	}
+	subject := auth.ServiceSubject(c.ClientID)
+	token, err := s.signer.Sign(now, subject, []string{auth.RoleService})
+	if err != nil {
+		return AccessToken{}, err
+	}
+	return AccessToken{Token: token, ExpiresIn: s.signer.TTL(), Subject: subject}, nil
 }
 
 // hash returns the bcrypt hash of a validated password.

@@ -22,9 +22,11 @@ const (
 	throttleMaxKeys = 100_000
 )
 
-// LoginThrottle slows down password guessing, per account (the email tried)
-// and per client address, with one token bucket per key (kit/ratelimit
-// Keyed).
+// LoginThrottle slows down password guessing, per account (the email tried,
+// or the client id of a service account) and per client address, with one
+// token bucket per key (kit/ratelimit Keyed). Logins and service token
+// requests share it: a client's failures at either count against the same
+// address budget.
 //
 // The buckets hold two tokens per allowed failure. Every attempt takes one
 // before the password is checked (so a throttled attempt costs no bcrypt
@@ -40,6 +42,17 @@ const (
 // Accounts are keyed by the normalised email whether or not an account has
 // it, so throttling does not tell which emails exist. It is safe for
 // concurrent use.
+//
+// For a service account the trade-off is the same as for a user: anyone who
+// knows its client id (not a secret) can spend its failure budget and lock
+// it out for a while. Its clients ride that out with the token they hold
+// (kit/auth.ClientCredentials refreshes at 80% of the lifetime and keeps
+// using the token until 90%), and the token endpoint need not be reachable
+// from outside (it is public so that services reach it without a token,
+// not so that the internet does). Successful requests cost a token too:
+// with the defaults, 10 replicas of a service may start at once, and any
+// number up to 24 refresh every 12 minutes (80% of a 15 minute token); a
+// larger fleet needs a larger -login-account-failures.
 type LoginThrottle struct {
 	accounts *ratelimit.Keyed // nil: not throttled per account
 	clients  *ratelimit.Keyed // nil: not throttled per client
@@ -62,6 +75,13 @@ func newFailureLimiter(failures int, window time.Duration) *ratelimit.Keyed {
 	tokens := 2 * failures
 	return ratelimit.NewKeyed(float64(tokens)/window.Seconds(), tokens, throttleMaxKeys)
 }
+
+// The account keys of the two kinds of account live in separate
+// namespaces, so that a login attempt for the "email" service:order cannot
+// spend the budget of the service account order, nor the other way round.
+func userKey(email string) string { return "user:" + email }
+
+func serviceKey(name string) string { return "service:" + name }
 
 // Allow takes the attempt's token from the account's and the client's
 // bucket (an empty client is not throttled per client). It returns a

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"maps"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	httptransport "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
@@ -32,15 +36,24 @@ const (
 	LogoutPath   = "/api/v1/auth/logout"
 	JWKSPath     = "/.well-known/jwks.json"
 	AuthJWKSPath = "/api/v1/auth/jwks.json"
+	// TokenPath issues tokens to service accounts; kit/auth's
+	// ClientCredentials posts to it.
+	TokenPath = auth.TokenPath
 )
 
 // Registration metadata for the gateway (see cmd/user): the path prefixes
 // it routes to this service, comma-separated, and the routes it lets
 // through without a token, as comma-separated "METHOD /path" entries.
 // Everything else under the prefixes needs a valid access token.
+//
+// The token endpoint is public because its callers have no token yet; the
+// services that use it call this service directly (found in Consul), so
+// the gateway need not expose it, but does no harm if it does: it answers
+// only to a service account's secret and is throttled like logins.
 const (
 	APIPrefixes  = "/api/v1/users,/api/v1/auth"
-	PublicRoutes = "POST " + UsersPath + ",POST " + LoginPath + ",POST " + RefreshPath + ",POST " + LogoutPath + ",GET " + AuthJWKSPath
+	PublicRoutes = "POST " + UsersPath + ",POST " + LoginPath + ",POST " + RefreshPath + ",POST " + LogoutPath + ",GET " + AuthJWKSPath +
+		",POST " + TokenPath
 )
 
 // JWKSMaxAge is how long clients may cache the JWKS (Cache-Control
@@ -74,11 +87,16 @@ func TrustForwardedFor(trust bool) HTTPOption {
 //	GET   /api/v1/users/me                                    200 user (token)
 //	PATCH /api/v1/users/me       {name?,password?,current_password?}  200 user (token)
 //	GET   /.well-known/jwks.json, /api/v1/auth/jwks.json     200 {"keys":[…]}
+//	POST  /api/v1/auth/token     {grant_type,client_id,client_secret}  200 token
 //
 // Tokens are {"access_token","token_type":"Bearer","expires_in","refresh_token"}
-// with Cache-Control: no-store. Every error is an application/problem+json
-// document (kit/httpx). Request bodies are strict: JSON only, at most 1 MiB,
-// no unknown fields, no nulls.
+// with Cache-Control: no-store; a service account's token has no
+// refresh_token. Every error is an application/problem+json document
+// (kit/httpx). Request bodies are strict: JSON only, at most 1 MiB, no
+// unknown fields, no nulls. The token endpoint alone also takes the form
+// encoding OAuth 2.0 clients send, and the client credentials in an HTTP
+// Basic Authorization header instead of the body (RFC 6749 section 2.3.1),
+// so that stock OAuth client libraries work with it.
 func NewHTTPHandler(eps Endpoints, logger log.Logger, opts ...HTTPOption) http.Handler {
 	var o httpOptions
 	for _, opt := range opts {
@@ -96,6 +114,8 @@ func NewHTTPHandler(eps Endpoints, logger log.Logger, opts ...HTTPOption) http.H
 	r.Handle(http.MethodPatch, MePath, httptransport.NewServer(eps.UpdateMe, decodeHTTPUpdateMeRequest, encodeHTTPUserResponse, serverOpts...))
 	r.Handle(http.MethodGet, JWKSPath, jwks)
 	r.Handle(http.MethodGet, AuthJWKSPath, jwks)
+	r.Handle(http.MethodPost, TokenPath, basicChallenge(
+		httptransport.NewServer(eps.ServiceToken, o.decodeHTTPServiceTokenRequest, encodeHTTPServiceTokenResponse, serverOpts...)))
 	return r
 }
 
@@ -234,6 +254,221 @@ func clientIP(r *http.Request, trustForwarded bool) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// Parameters of a token request (RFC 6749 sections 2.3.1 and 4.4.2).
+const (
+	paramGrantType    = "grant_type"
+	paramClientID     = "client_id"
+	paramClientSecret = "client_secret"
+	paramScope        = "scope"
+	grantClientCreds  = "client_credentials"
+)
+
+// tokenRequestBody is the body of POST /api/v1/auth/token, in JSON or form
+// encoding.
+type tokenRequestBody struct {
+	GrantType    *string `json:"grant_type"`
+	ClientID     *string `json:"client_id"`
+	ClientSecret *string `json:"client_secret"`
+	// Scope is accepted because OAuth clients may send it, but kitshop has
+	// no scopes: it must be empty.
+	Scope *string `json:"scope"`
+}
+
+const formContentType = "application/x-www-form-urlencoded"
+
+func (o httpOptions) decodeHTTPServiceTokenRequest(_ context.Context, r *http.Request) (any, error) {
+	if r.URL.RawQuery != "" {
+		// Secrets in a URL end up in access logs and browser histories.
+		return nil, errs.New(errs.Invalid, "parameters belong in the request body, not the URL")
+	}
+	var body tokenRequestBody
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case formContentType:
+		if err := decodeTokenForm(r, &body); err != nil {
+			return nil, err
+		}
+	case "application/json", "":
+		// "" only with an empty body, which DecodeJSON reports.
+		if err := decodeBody(r, &body); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errs.New(errs.Invalid, "Content-Type must be "+formContentType+" or application/json")
+	}
+
+	var fields []errs.FieldError
+	if id, secret, present, err := basicCredentials(r); err != nil {
+		return nil, err
+	} else if present {
+		if body.ClientID != nil || body.ClientSecret != nil {
+			// RFC 6749 section 2.3: one authentication method per request.
+			return nil, errs.New(errs.Invalid, "send the client credentials either in the Authorization header or in the body, not both")
+		}
+		body.ClientID, body.ClientSecret = &id, &secret
+	}
+	switch {
+	case body.GrantType == nil:
+		fields = append(fields, errs.FieldError{Field: paramGrantType, Message: "is required"})
+	case *body.GrantType != grantClientCreds:
+		// The only grant; users log in at /api/v1/auth/login.
+		fields = append(fields, errs.FieldError{Field: paramGrantType, Message: "must be " + grantClientCreds})
+	}
+	if body.ClientID == nil {
+		fields = append(fields, errs.FieldError{Field: paramClientID, Message: "is required"})
+	}
+	if body.ClientSecret == nil {
+		fields = append(fields, errs.FieldError{Field: paramClientSecret, Message: "is required"})
+	}
+	if body.Scope != nil && *body.Scope != "" {
+		fields = append(fields, errs.FieldError{Field: paramScope, Message: "is not supported"})
+	}
+	if err := errs.InvalidFields(fields...); err != nil {
+		return nil, err
+	}
+	return ServiceTokenRequest{Credentials: ClientCredentials{
+		ClientID:     *body.ClientID,
+		ClientSecret: *body.ClientSecret,
+		ClientIP:     clientIP(r, o.trustForwardedFor),
+	}}, nil
+}
+
+// decodeTokenForm decodes a form-encoded token request into dst with the
+// JSON decoder's strictness: a body within httpx.MaxBodyBytes, UTF-8, no
+// unknown parameters, none given twice (RFC 6749 section 3.2).
+func decodeTokenForm(r *http.Request, dst *tokenRequestBody) error {
+	if _, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8") {
+		return errs.New(errs.Invalid, "Content-Type charset must be utf-8")
+	}
+	if r.Body == nil || r.ContentLength == 0 {
+		return errs.New(errs.Invalid, "request body is empty")
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, httpx.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return errs.Errorf(errs.Invalid, "request body too large (limit %d bytes)", httpx.MaxBodyBytes)
+		}
+		return errs.Wrap(err, errs.Invalid, "request body could not be read")
+	}
+	values, err := url.ParseQuery(string(data))
+	if err != nil {
+		return errs.Wrap(err, errs.Invalid, "request body is not valid form data")
+	}
+	if len(values) == 0 {
+		return errs.New(errs.Invalid, "request body is empty")
+	}
+	targets := map[string]**string{
+		paramGrantType: &dst.GrantType, paramClientID: &dst.ClientID, paramClientSecret: &dst.ClientSecret, paramScope: &dst.Scope,
+	}
+	var fields []errs.FieldError
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		target, known := targets[name]
+		switch {
+		case !known:
+			fields = append(fields, errs.FieldError{Field: fieldName(name), Message: "is not a known parameter"})
+		case len(values[name]) > 1:
+			fields = append(fields, errs.FieldError{Field: name, Message: "must be given once"})
+		case !utf8.ValidString(values[name][0]):
+			fields = append(fields, errs.FieldError{Field: name, Message: "must be UTF-8 text"})
+		default:
+			v := values[name][0]
+			*target = &v
+		}
+		if len(fields) == maxFormFieldErrors {
+			break
+		}
+	}
+	return errs.InvalidFields(fields...)
+}
+
+// maxFormFieldErrors bounds the parameters a form problem lists: they are
+// the client's own names, and a body can hold a great many.
+const maxFormFieldErrors = 10
+
+// fieldName returns an unknown parameter's name fit for a problem
+// document: cut to 64 bytes of valid UTF-8.
+func fieldName(name string) string {
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	return strings.ToValidUTF8(name, "\uFFFD")
+}
+
+// basicCredentials reads client credentials from an HTTP Basic
+// Authorization header, where OAuth 2.0 puts them form-encoded before the
+// Basic encoding (RFC 6749 section 2.3.1). present is false without a Basic
+// header; other schemes are ignored (a bearer token means nothing here). A
+// Basic header that does not decode is Invalid.
+func basicCredentials(r *http.Request) (id, secret string, present bool, err error) {
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		return "", "", false, nil
+	}
+	scheme, _, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", false, nil
+	}
+	malformed := errs.New(errs.Invalid, "malformed Basic Authorization header")
+	if len(values) > 1 {
+		return "", "", true, malformed
+	}
+	rawID, rawSecret, ok := r.BasicAuth()
+	if !ok {
+		return "", "", true, malformed
+	}
+	if id, err = url.QueryUnescape(rawID); err != nil {
+		return "", "", true, malformed
+	}
+	if secret, err = url.QueryUnescape(rawSecret); err != nil {
+		return "", "", true, malformed
+	}
+	return id, secret, true, nil
+}
+
+// basicChallenge makes the 401s of the token endpoint challenge with the
+// scheme it accepts credentials in, Basic (RFC 6749 section 5.2), instead of
+// the Bearer challenge kit/httpx gives API routes: a bearer token is no use
+// here.
+func basicChallenge(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(challengeWriter{w}, r)
+	})
+}
+
+type challengeWriter struct{ http.ResponseWriter }
+
+func (w challengeWriter) WriteHeader(status int) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="kitshop"`)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w challengeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func encodeHTTPServiceTokenResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
+	t := resp.(ServiceTokenResponse).Token
+	return httpx.EncodeJSON(ctx, w, serviceTokenBody{
+		AccessToken: t.Token,
+		TokenType:   TokenType,
+		ExpiresIn:   int64(t.ExpiresIn.Seconds()),
+	})
+}
+
+// serviceTokenBody is a client credentials token response (RFC 6749
+// section 4.4.3: no refresh token).
+type serviceTokenBody struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// Headers implements httptransport.Headerer: no cache may keep tokens.
+func (serviceTokenBody) Headers() http.Header {
+	return http.Header{"Cache-Control": {"no-store"}, "Pragma": {"no-cache"}}
 }
 
 func encodeHTTPSignUpResponse(ctx context.Context, w http.ResponseWriter, resp any) error {

@@ -26,6 +26,14 @@
 //     it on outgoing gRPC calls, so a service acts with its caller's rights.
 //   - Authenticate, Optional and Admin are endpoint middleware. Inside a
 //     service, RequireRole and RequireOwnerOrAdmin decide per resource.
+//   - A service that calls another as itself (the order service reserving
+//     stock) is a service account: ClientCredentials, a TokenSource, gets
+//     and caches its token from the user service's TokenPath with a client
+//     id and secret. ServiceTokenInterceptor (plain gRPC clients), or
+//     ServiceTokenMiddleware with ServiceTokenToGRPC (go-kit clients), send
+//     it. Such tokens have RoleService and the subject
+//     ServiceSubject(name); the service token wins over a forwarded
+//     caller's token wherever both could apply.
 //
 // The package only verifies; issuing tokens (and holding private keys) is the
 // user service's job. Tests sign tokens with package authtest.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"time"
 
 	httptransport "github.com/go-kit/kit/transport/http"
@@ -77,4 +78,34 @@ func ExampleAuthenticate() {
 	// {"type":"urn:kitshop:problem:unauthenticated","title":"Unauthorized","status":401,"detail":"authentication required","kind":"unauthenticated"}
 	// 401 Bearer realm="kitshop", error="invalid_token"
 	// {"type":"urn:kitshop:problem:unauthenticated","title":"Unauthorized","status":401,"detail":"invalid or expired token","kind":"unauthenticated"}
+}
+
+func ExampleClientCredentials() {
+	// A stand-in for the user service's token endpoint.
+	var issued atomic.Int32
+	userService := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := issued.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"token-%d","token_type":"Bearer","expires_in":900}`, n)
+	}))
+	defer userService.Close()
+
+	// In a service the URLs come from a kit/consul Watcher of "user", and
+	// the secret from a flag or the environment.
+	urls := func() []string { return []string{userService.URL + auth.TokenPath} }
+	ts := auth.NewClientCredentials(urls, "order", "secret-from-the-environment", nil)
+
+	// Outgoing gRPC calls then carry the token:
+	//
+	//	conn, err := grpcx.Dial(addr, grpc.WithChainUnaryInterceptor(auth.ServiceTokenInterceptor(ts)))
+	for range 3 {
+		token, err := ts.Token(context.Background())
+		fmt.Println(token, err)
+	}
+	fmt.Println("tokens issued:", issued.Load())
+	// Output:
+	// token-1 <nil>
+	// token-1 <nil>
+	// token-1 <nil>
+	// tokens issued: 1
 }

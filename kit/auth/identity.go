@@ -3,16 +3,41 @@ package auth
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kitshop/kitshop/kit/errs"
 )
 
-// Roles the user service grants. A user has at least RoleCustomer.
+// Roles the user service grants. A user has at least RoleCustomer; a
+// service account (see ClientCredentials) has exactly RoleService.
 const (
 	RoleAdmin    = "admin"
 	RoleCustomer = "customer"
+	// RoleService is the role of the tokens services obtain for calls to
+	// other services. Operations meant for services only (reserving stock)
+	// require it, and no user account can have it.
+	RoleService = "service"
 )
+
+// ServiceSubjectPrefix starts the "sub" of a service account's token:
+// "service:order". A user id is a UUID, so the two never collide.
+const ServiceSubjectPrefix = "service:"
+
+// ServiceSubject returns the "sub" of the tokens of the service account
+// name.
+func ServiceSubject(name string) string { return ServiceSubjectPrefix + name }
+
+// Service returns the name of the service account the identity is, and
+// false for users: the identity must have RoleService and a "sub" made by
+// ServiceSubject. Logs use it to say which service called.
+func (id Identity) Service() (name string, ok bool) {
+	name, ok = strings.CutPrefix(id.UserID, ServiceSubjectPrefix)
+	if !ok || name == "" || !id.HasRole(RoleService) {
+		return "", false
+	}
+	return name, true
+}
 
 // Identity is the verified caller of a request, as stated by its token.
 type Identity struct {

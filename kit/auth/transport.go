@@ -113,9 +113,16 @@ func GRPCToContext() grpctransport.ServerRequestFunc {
 // ContextToGRPC returns a go-kit client option function that forwards the
 // bearer token on ctx, if any, as "authorization" metadata, so the called
 // service sees the original caller. Use it with grpctransport.ClientBefore.
+//
+// A service token on ctx (ContextWithServiceToken, ServiceTokenToGRPC) wins
+// over the caller's: it is sent instead.
 func ContextToGRPC() grpctransport.ClientRequestFunc {
 	return func(ctx context.Context, md *metadata.MD) context.Context {
-		if token, ok := TokenFromContext(ctx); ok {
+		token, ok := serviceTokenFromContext(ctx)
+		if !ok {
+			token, ok = TokenFromContext(ctx)
+		}
+		if ok {
 			if *md == nil {
 				*md = metadata.MD{}
 			}
@@ -127,10 +134,15 @@ func ContextToGRPC() grpctransport.ClientRequestFunc {
 
 // UnaryClientInterceptor does for plain gRPC clients (such as those from
 // kit/grpcx.Dial, via grpc.WithChainUnaryInterceptor) what ContextToGRPC does
-// for go-kit clients. Metadata the caller set explicitly wins.
+// for go-kit clients, a service token on ctx included. Metadata the caller
+// set explicitly wins.
 func UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if token, ok := TokenFromContext(ctx); ok {
+		token, ok := serviceTokenFromContext(ctx)
+		if !ok {
+			token, ok = TokenFromContext(ctx)
+		}
+		if ok {
 			if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get(MetadataKey)) == 0 {
 				ctx = metadata.AppendToOutgoingContext(ctx, MetadataKey, "Bearer "+token)
 			}

@@ -4,15 +4,40 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
 
+// FileSuffix ends the name of the environment variable that names a file
+// holding a flag's value: PRODUCT_DATABASE_URL_FILE=/run/secrets/product_db
+// sets -database-url to the file's content. This is the convention of Docker
+// and Kubernetes secrets (and of the official postgres image's
+// POSTGRES_PASSWORD_FILE), which keeps secrets out of the environment and
+// out of `docker inspect`.
+const FileSuffix = "_FILE"
+
+// maxFileSize bounds what Parse reads from a _FILE variable: values are
+// secrets and URLs, and a mistaken path (a log, /dev/zero) must fail rather
+// than fill memory.
+const maxFileSize = 1 << 20
+
 // Parse parses args into fs, then sets every flag that args did not set from
-// the environment variable EnvName(envPrefix, name), if that variable exists
-// (even empty: an empty value is a deliberate setting, such as "" to disable
-// an address). A value the flag rejects is an error naming the variable; the
-// value itself is not repeated, as it may be a secret.
+// the environment:
+//
+//  1. the variable EnvName(envPrefix, name), if it exists (even empty: an
+//     empty value is a deliberate setting, such as "" to disable an
+//     address);
+//  2. otherwise the content of the file named by that variable plus
+//     FileSuffix (PRODUCT_DATABASE_URL_FILE), trailing newlines removed, so
+//     a secret mounted as a file never has to be copied into a variable.
+//     The variable is ignored when its name is also the plain variable of
+//     another flag (a flag -signing-key-file is set by
+//     USER_SIGNING_KEY_FILE, not read from it on behalf of -signing-key).
+//
+// A value the flag rejects, or a file that cannot be read, is an error
+// naming the variable; the value itself is not repeated, as it may be a
+// secret. Every such error is reported, joined.
 //
 // Errors from fs.Parse (including flag.ErrHelp) are returned as they are.
 func Parse(fs *flag.FlagSet, envPrefix string, args []string) error {
@@ -21,6 +46,8 @@ func Parse(fs *flag.FlagSet, envPrefix string, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	plain := map[string]bool{} // every flag's own variable name
+	fs.VisitAll(func(f *flag.Flag) { plain[EnvName(envPrefix, f.Name)] = true })
 
 	var errList []error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -28,15 +55,52 @@ func Parse(fs *flag.FlagSet, envPrefix string, args []string) error {
 			return
 		}
 		name := EnvName(envPrefix, f.Name)
-		v, ok := os.LookupEnv(name)
+		if v, ok := os.LookupEnv(name); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errList = append(errList, fmt.Errorf("environment variable %s (for -%s): %w", name, f.Name, err))
+			}
+			return
+		}
+		fileVar := name + FileSuffix
+		if plain[fileVar] {
+			return
+		}
+		path, ok := os.LookupEnv(fileVar)
 		if !ok {
 			return
 		}
+		v, err := readValueFile(path)
+		if err != nil {
+			errList = append(errList, fmt.Errorf("environment variable %s (for -%s): %w", fileVar, f.Name, err))
+			return
+		}
 		if err := fs.Set(f.Name, v); err != nil {
-			errList = append(errList, fmt.Errorf("environment variable %s (for -%s): %w", name, f.Name, err))
+			errList = append(errList, fmt.Errorf("environment variable %s (for -%s): value in %s: %w", fileVar, f.Name, path, err))
 		}
 	})
 	return errors.Join(errList...)
+}
+
+// readValueFile returns the content of the file at path without its
+// trailing newlines (echo and most editors add one; a secret never ends in
+// one). An empty path, a directory or an oversized file is an error.
+func readValueFile(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("empty file name")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err // *PathError: names the file, not its content
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(b) > maxFileSize {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, maxFileSize)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // EnvName returns the environment variable Parse reads for the flag name:

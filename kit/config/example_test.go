@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/kitshop/kitshop/kit/config"
 )
@@ -27,4 +28,31 @@ func ExampleParse() {
 	}
 	fmt.Println(*httpAddr, *grpcAddr, *logFormat)
 	// Output: :9000 :9082 logfmt
+}
+
+// A secret mounted as a file (a Docker or Kubernetes secret) is named by the
+// flag's variable plus _FILE; the file's trailing newline is dropped.
+func ExampleParse_file() {
+	dir, err := os.MkdirTemp("", "kitshop-config-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	secret := filepath.Join(dir, "product_database_url")
+	if err := os.WriteFile(secret, []byte("postgres://product:s3cret@product-db:5432/product\n"), 0o600); err != nil {
+		fmt.Println(err)
+		return
+	}
+	os.Setenv("PRODUCT_DATABASE_URL_FILE", secret)
+	defer os.Unsetenv("PRODUCT_DATABASE_URL_FILE")
+
+	fs := flag.NewFlagSet("product", flag.ContinueOnError)
+	databaseURL := fs.String("database-url", "", "Postgres URL")
+	if err := config.Parse(fs, "PRODUCT", nil); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%q\n", *databaseURL)
+	// Output: "postgres://product:s3cret@product-db:5432/product"
 }

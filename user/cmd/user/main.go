@@ -11,6 +11,14 @@
 // Behind the gateway, set -trust-forwarded-for (USER_TRUST_FORWARDED_FOR=true)
 // so that the login throttle counts per client rather than per gateway; only
 // do so when the service's port is reachable solely through the gateway.
+//
+// Services that call other services as themselves (the order service
+// reserving stock) get their tokens at POST /api/v1/auth/token with a
+// client id and secret listed in -service-accounts, e.g.
+// USER_SERVICE_ACCOUNTS="order:<secret of 16 or more characters>". Keep the
+// secrets out of the command line: use the variable, or better
+// USER_SERVICE_ACCOUNTS_FILE naming a file that holds the list (a mounted
+// Docker or Kubernetes secret).
 package main
 
 import (
@@ -25,6 +33,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -96,6 +105,9 @@ type options struct {
 	accountFailures   int
 	clientFailures    int
 	throttleWindow    time.Duration
+	// serviceAccounts is the parsed -service-accounts: names and secret
+	// hashes only, so printing the options shows no secret.
+	serviceAccounts *user.ServiceAccounts
 }
 
 // parseOptions reads args and USER_* environment variables (kit/config).
@@ -131,6 +143,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.accountFailures, "login-account-failures", user.DefaultAccountFailures, "failed logins per account per -login-window before 429; 0 disables")
 	fs.IntVar(&o.clientFailures, "login-client-failures", user.DefaultClientFailures, "failed logins per client address per -login-window before 429; 0 disables")
 	fs.DurationVar(&o.throttleWindow, "login-window", user.DefaultThrottleWindow, "period over which the login failure budgets refill")
+	// A plain string, parsed below: a flag.Value rejecting it would have
+	// the flag package repeat the value, secrets included, in its error.
+	var serviceAccounts string
+	fs.StringVar(&serviceAccounts, "service-accounts", "",
+		`service accounts that may get tokens at POST /api/v1/auth/token, as "name:secret,name2:secret2" (secrets of 16+ characters; prefer USER_SERVICE_ACCOUNTS_FILE)`)
 
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		return o, err
@@ -163,6 +180,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if (o.adminEmail == "") != (o.adminPassword == "") {
 		problems = append(problems, errors.New("-admin-email and -admin-password go together"))
 	}
+	accounts, err := user.ParseServiceAccounts(serviceAccounts)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("-service-accounts: %w", err))
+	}
+	o.serviceAccounts = accounts
 	if o.consulAddr != "" && o.advertiseAddr == "" {
 		problems = append(problems, errors.New("-advertise-addr is required to register in Consul"))
 	}
@@ -220,10 +242,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		user.WithBcryptCost(o.bcryptCost),
 		user.WithRefreshTTL(o.refreshTTL),
 		user.WithLoginThrottle(user.NewLoginThrottle(o.accountFailures, o.clientFailures, o.throttleWindow)),
+		user.WithServiceAccounts(o.serviceAccounts),
 	)
 	if err != nil {
 		return err
 	}
+	level.Info(logger).Log("msg", "service accounts", "names", strings.Join(o.serviceAccounts.Names(), ","))
 	svc := user.LoggingMiddleware(log.With(logger, "component", "service"))(base)
 
 	if o.adminEmail != "" {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -193,10 +194,12 @@ func login(t *testing.T, base, email, password string) tokens {
 const (
 	adminPassword = "Adm1n-S3cret-pw"
 	userPassword  = "Us3r-S3cret-pw"
+	orderSecret   = "0rder-S3rvice-S3cret"
 )
 
 func TestRunServes(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "keys", "signing.pem")
+	t.Setenv("USER_SERVICE_ACCOUNTS", "order:"+orderSecret)
 	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "",
 		"-signing-key-file", keyFile, "-generate-key",
 		"-admin-email", "Root@Example.com", "-admin-password", adminPassword)
@@ -255,17 +258,31 @@ func TestRunServes(t *testing.T) {
 		}
 	}
 
+	// A service account gets a token as the order service would, which
+	// verifies with the published keys and has the service role.
+	creds := auth.NewClientCredentials(func() []string { return []string{base + auth.TokenPath} }, "order", orderSecret, nil)
+	serviceToken, err := creds.Token(t.Context())
+	if err != nil {
+		t.Fatalf("service token: %v", err)
+	}
+	keys := auth.NewJWKSCache(auth.HTTPJWKSFetcher(nil, func() []string { return []string{base + user.JWKSPath} }), nil)
+	id, err := auth.NewVerifier(keys, "", "").Verify(t.Context(), serviceToken)
+	if name, ok := id.Service(); err != nil || !ok || name != "order" {
+		t.Errorf("service token verifies as %+v, %v; want the service order", id, err)
+	}
+
 	if err := inst.stop(); err != nil {
 		t.Fatalf("run after cancel: %v", err)
 	}
 	logs := inst.logs.String()
 	for _, want := range []string{`"msg":"signing key ready"`, `"generated":true`, `"op":"ensure_admin"`, `"created":true`,
-		`"method":"Login"`, `"msg":"drained"`, `"msg":"stopped"`} {
+		`"method":"Login"`, `"msg":"service accounts","names":"order"`, `"op":"service_token"`, `"subject":"service:order"`,
+		`"msg":"drained"`, `"msg":"stopped"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s", want)
 		}
 	}
-	for _, secret := range []string{adminPassword, userPassword, tok.AccessToken, tok.RefreshToken, "PRIVATE KEY"} {
+	for _, secret := range []string{adminPassword, userPassword, tok.AccessToken, tok.RefreshToken, "PRIVATE KEY", orderSecret, serviceToken} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain a secret (%.12s…)", secret)
 		}
@@ -361,7 +378,7 @@ func TestRunRegistersInConsul(t *testing.T) {
 		t.Errorf("api_prefix = %q, want %q", got, want)
 	}
 	wantPublic := []string{"POST /api/v1/users", "POST /api/v1/auth/login", "POST /api/v1/auth/refresh",
-		"POST /api/v1/auth/logout", "GET /api/v1/auth/jwks.json"}
+		"POST /api/v1/auth/logout", "GET /api/v1/auth/jwks.json", "POST /api/v1/auth/token"}
 	if got := strings.Split(svc.Meta["public_routes"], ","); !slices.Equal(got, wantPublic) {
 		t.Errorf("public_routes = %v, want %v", got, wantPublic)
 	}
@@ -446,9 +463,63 @@ func TestParseOptionsHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("error %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"-signing-key-file", "-admin-email", "-trust-forwarded-for"} {
+	for _, want := range []string{"-signing-key-file", "-admin-email", "-trust-forwarded-for", "-service-accounts"} {
 		if !strings.Contains(usage.String(), want) {
 			t.Errorf("usage lacks %s", want)
 		}
+	}
+}
+
+func TestParseOptionsServiceAccounts(t *testing.T) {
+	required := []string{"-database-url", "postgres://x", "-signing-key-file", "/k.pem"}
+	secretFile := filepath.Join(t.TempDir(), "service-accounts")
+	if err := os.WriteFile(secretFile, []byte("order:"+orderSecret+",audit:audit-secret-0123456\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		wantNames []string
+		wantErr   string // substring; "" means success
+	}{
+		{name: "none", wantNames: nil},
+		{name: "flag", args: []string{"-service-accounts", "order:" + orderSecret}, wantNames: []string{"order"}},
+		{name: "environment", env: map[string]string{"USER_SERVICE_ACCOUNTS": "order:" + orderSecret + ", audit:audit-secret-0123456"},
+			wantNames: []string{"audit", "order"}},
+		{name: "file named in the environment", env: map[string]string{"USER_SERVICE_ACCOUNTS_FILE": secretFile}, wantNames: []string{"audit", "order"}},
+		{name: "flag wins", args: []string{"-service-accounts", "order:" + orderSecret}, env: map[string]string{"USER_SERVICE_ACCOUNTS": "bad"},
+			wantNames: []string{"order"}},
+		{name: "short secret", args: []string{"-service-accounts", "order:" + orderSecret + ",audit:short-secret"}, wantErr: "-service-accounts: service accounts entry 2"},
+		{name: "bad name from the environment", env: map[string]string{"USER_SERVICE_ACCOUNTS": "Order:" + orderSecret}, wantErr: "entry 1"},
+		{name: "secret without a name", args: []string{"-service-accounts", orderSecret}, wantErr: "entry 1: want name:secret"},
+		{name: "duplicate", args: []string{"-service-accounts", "order:" + orderSecret + ",order:" + orderSecret}, wantErr: "entry 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var usage bytes.Buffer
+			o, err := parseOptions(append(slices.Clone(required), tt.args...), &usage)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error()+usage.String(), orderSecret) || strings.Contains(err.Error(), "short-secret") {
+					t.Errorf("error or usage repeats a secret: %v %s", err, usage.String())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseOptions: %v", err)
+			}
+			if got := o.serviceAccounts.Names(); !slices.Equal(got, tt.wantNames) {
+				t.Errorf("service accounts = %v, want %v", got, tt.wantNames)
+			}
+			if s := fmt.Sprintf("%+v %#v", o, o); strings.Contains(s, orderSecret) {
+				t.Errorf("printed options contain the secret: %s", s)
+			}
+		})
 	}
 }
