@@ -15,7 +15,7 @@ import (
 	"io/fs"
 )
 
-//go:embed product/*.sql user/*.sql seed/*.sql
+//go:embed order/*.sql product/*.sql user/*.sql seed/*.sql
 var files embed.FS
 
 // For returns the goose migrations of service, rooted so that the .sql files

@@ -158,3 +158,92 @@ type DeleteRequest struct {
 
 // DeleteResponse is the empty response of the Delete endpoint.
 type DeleteResponse struct{}
+
+// Method names of the stock API (gRPC only).
+const (
+	MethodBatchGet = "BatchGetProducts"
+	MethodReserve  = "ReserveStock"
+	MethodRelease  = "ReleaseStock"
+)
+
+// StockEndpoints holds one go-kit endpoint per Stock method.
+type StockEndpoints struct {
+	BatchGet endpoint.Endpoint // BatchGetRequest -> BatchGetResponse
+	Reserve  endpoint.Endpoint // ReserveRequest -> ReserveResponse
+	Release  endpoint.Endpoint // ReleaseRequest -> ReleaseResponse
+}
+
+// NewStockEndpoints returns the endpoints of s, for services and admins
+// only: each is built with auth.Authenticate(v) and ServiceOrAdmin, so a
+// call without a valid token is errs.Unauthenticated and a customer's
+// errs.Forbidden, before s is reached. Reserving and releasing stock moves
+// goods; a shopper's token must never be enough.
+func NewStockEndpoints(s Stock, v *auth.Verifier) StockEndpoints {
+	allowed := endpoint.Chain(auth.Authenticate(v), ServiceOrAdmin())
+	return StockEndpoints{
+		BatchGet: allowed(typed(MethodBatchGet, func(ctx context.Context, req BatchGetRequest) (BatchGetResponse, error) {
+			products, err := s.BatchGet(ctx, req.IDs)
+			return BatchGetResponse{Products: products}, err
+		})),
+		Reserve: allowed(typed(MethodReserve, func(ctx context.Context, req ReserveRequest) (ReserveResponse, error) {
+			return ReserveResponse{}, s.Reserve(ctx, req.OrderID, req.Items)
+		})),
+		Release: allowed(typed(MethodRelease, func(ctx context.Context, req ReleaseRequest) (ReleaseResponse, error) {
+			return ReleaseResponse{}, s.Release(ctx, req.OrderID)
+		})),
+	}
+}
+
+// Wrap returns the endpoints with middleware applied, chosen per method by
+// mw, outside the access checks (see Endpoints.Wrap).
+func (e StockEndpoints) Wrap(mw func(method string) endpoint.Middleware) StockEndpoints {
+	return StockEndpoints{
+		BatchGet: mw(MethodBatchGet)(e.BatchGet),
+		Reserve:  mw(MethodReserve)(e.Reserve),
+		Release:  mw(MethodRelease)(e.Release),
+	}
+}
+
+// ServiceOrAdmin returns endpoint middleware that admits only callers with
+// the service or the admin role. It goes inside auth.Authenticate.
+func ServiceOrAdmin() endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, req any) (any, error) {
+			id, ok := auth.FromContext(ctx)
+			switch {
+			case !ok:
+				return nil, errs.New(errs.Unauthenticated, "authentication required")
+			case !id.HasRole(auth.RoleService) && !id.HasRole(auth.RoleAdmin):
+				return nil, errs.New(errs.Forbidden, "permission denied")
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// BatchGetRequest is the request of the BatchGet endpoint.
+type BatchGetRequest struct {
+	IDs []string
+}
+
+// BatchGetResponse carries the products found.
+type BatchGetResponse struct {
+	Products []Product
+}
+
+// ReserveRequest is the request of the Reserve endpoint.
+type ReserveRequest struct {
+	OrderID string
+	Items   []StockItem
+}
+
+// ReserveResponse is the empty response of the Reserve endpoint.
+type ReserveResponse struct{}
+
+// ReleaseRequest is the request of the Release endpoint.
+type ReleaseRequest struct {
+	OrderID string
+}
+
+// ReleaseResponse is the empty response of the Release endpoint.
+type ReleaseResponse struct{}

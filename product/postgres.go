@@ -189,3 +189,157 @@ func dbError(err error, op string) error {
 	}
 	return errs.Wrap(err, errs.Unavailable, "product database unavailable")
 }
+
+var _ StockRepository = (*Postgres)(nil)
+
+// ProductsByID implements StockRepository.
+func (r *Postgres) ProductsByID(ctx context.Context, ids []string) ([]Product, error) {
+	rows, err := r.pool.Query(ctx, `SELECT `+productColumns+` FROM products WHERE id = ANY ($1::uuid[]) ORDER BY sku`, ids)
+	if err != nil {
+		return nil, dbError(err, "getting products")
+	}
+	products, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Product, error) { return scanProduct(row) })
+	if err != nil {
+		return nil, dbError(err, "getting products")
+	}
+	return products, nil
+}
+
+// Reserve implements StockRepository, in one transaction:
+//
+//  1. insert the reservation row; if the order has one already, its status
+//     is the answer (reserved: success, nothing more to do; released: the
+//     tombstone refuses);
+//  2. for each item, in product id order (so that concurrent reservations
+//     lock rows in the same order and cannot deadlock), take the quantity
+//     with a conditional UPDATE … WHERE stock >= quantity. Under READ
+//     COMMITTED a concurrent writer's update is waited for and the condition
+//     re-checked on the new row, so stock can never be oversold; the CHECK
+//     (stock >= 0) backs this up;
+//  3. any miss: read what is left of each short product and roll
+//     everything back (the reservation row too); otherwise record the items.
+func (r *Postgres) Reserve(ctx context.Context, orderID string, items []StockItem) ([]Shortage, error) {
+	var shortages []Shortage
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO stock_reservations (order_id, status) VALUES ($1, 'reserved')
+			ON CONFLICT (order_id) DO NOTHING`, orderID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var status string
+			if err := tx.QueryRow(ctx, `SELECT status FROM stock_reservations WHERE order_id = $1`, orderID).Scan(&status); err != nil {
+				return err
+			}
+			if status == "released" {
+				return errs.Wrap(ErrReservationReleased, errs.Conflict, "stock reservation already released")
+			}
+			return nil // reserved by an earlier call: idempotent success
+		}
+		for _, it := range items {
+			var left int64
+			err := tx.QueryRow(ctx, `
+				UPDATE products SET stock = stock - $2, updated_at = now()
+				WHERE id = $1 AND stock >= $2
+				RETURNING stock`, it.ProductID, it.Quantity).Scan(&left)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			sh := Shortage{ProductID: it.ProductID}
+			switch err := tx.QueryRow(ctx, `SELECT stock FROM products WHERE id = $1`, it.ProductID).Scan(&sh.Available); {
+			case errors.Is(err, pgx.ErrNoRows):
+				sh.Missing = true
+			case err != nil:
+				return err
+			}
+			shortages = append(shortages, sh)
+		}
+		if len(shortages) > 0 {
+			return errRollback
+		}
+		productIDs := make([]string, len(items))
+		quantities := make([]int64, len(items))
+		for i, it := range items {
+			productIDs[i], quantities[i] = it.ProductID, it.Quantity
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO stock_reservation_items (order_id, product_id, quantity)
+			SELECT $1, p, q FROM unnest($2::uuid[], $3::bigint[]) AS i(p, q)`,
+			orderID, productIDs, quantities)
+		return err
+	})
+	var classified *errs.Error
+	switch {
+	case errors.Is(err, errRollback):
+		return shortages, nil
+	case errors.As(err, &classified):
+		return nil, err // the tombstone's Conflict, or InTx's Unavailable
+	case err != nil:
+		return nil, dbError(err, "reserving stock")
+	}
+	return nil, nil
+}
+
+// errRollback makes InTx roll back a transaction that found short stock.
+var errRollback = errors.New("rollback")
+
+// Release implements StockRepository, in one transaction: a tombstone is
+// inserted if the order has no reservation row (a release that overtook its
+// reservation); otherwise the row is locked, and if still reserved its
+// quantities go back, in product id order like Reserve, and it is marked
+// released. A product deleted meanwhile has no stock to give back to (its
+// items went with it). Stock given back is capped at MaxStock, so a
+// release never fails on the stock range check.
+func (r *Postgres) Release(ctx context.Context, orderID string) error {
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO stock_reservations (order_id, status, released_at) VALUES ($1, 'released', now())
+			ON CONFLICT (order_id) DO NOTHING`, orderID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			return nil // tombstone: nothing was reserved, nothing ever will be
+		}
+		var status string
+		if err := tx.QueryRow(ctx, `SELECT status FROM stock_reservations WHERE order_id = $1 FOR UPDATE`, orderID).Scan(&status); err != nil {
+			return err
+		}
+		if status == "released" {
+			return nil
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT product_id::text, quantity FROM stock_reservation_items
+			WHERE order_id = $1 ORDER BY product_id`, orderID)
+		if err != nil {
+			return err
+		}
+		items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StockItem, error) {
+			var it StockItem
+			err := row.Scan(&it.ProductID, &it.Quantity)
+			return it, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if _, err := tx.Exec(ctx, `
+				UPDATE products SET stock = LEAST(stock + $2, $3), updated_at = now()
+				WHERE id = $1`, it.ProductID, it.Quantity, int64(MaxStock)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE stock_reservations SET status = 'released', released_at = now()
+			WHERE order_id = $1`, orderID)
+		return err
+	})
+	if err != nil {
+		return dbError(err, "releasing stock")
+	}
+	return nil
+}

@@ -2,10 +2,11 @@
 // stock level, listed, read and maintained over HTTP and gRPC.
 //
 // The package reads top to bottom as its layers: service.go (the domain: types,
-// rules and the Service interface), postgres.go (the Repository on Postgres),
-// endpoint.go (go-kit endpoints), transport_http.go and transport_grpc.go (the
-// two wire formats) and middleware.go (service middleware). cmd/product wires
-// them together.
+// rules and the Service interface), reservation.go (the Stock API other
+// services reserve and release stock with), postgres.go (the Repository and
+// StockRepository on Postgres), endpoint.go (go-kit endpoints),
+// transport_http.go and transport_grpc.go (the two wire formats) and
+// middleware.go (service middleware). cmd/product wires them together.
 //
 // Anyone may read the catalog; only admins may change it. The rule is
 // enforced at the endpoints (NewEndpoints), which both transports share, with

@@ -24,23 +24,50 @@ import (
 // fail with codes.Unauthenticated, for other roles with
 // codes.PermissionDenied. gRPC calls never pass the gateway, so this check
 // (in the endpoints, see NewEndpoints) is the only one they meet.
-func NewGRPCServer(eps Endpoints, logger log.Logger) productv1.ProductServiceServer {
+//
+// The stock methods (BatchGetProducts, ReserveStock, ReleaseStock) are served
+// when WithStock is given, and answer codes.Unimplemented otherwise.
+func NewGRPCServer(eps Endpoints, logger log.Logger, options ...GRPCOption) productv1.ProductServiceServer {
 	opts := []grpctransport.ServerOption{
 		grpctransport.ServerBefore(auth.GRPCToContext()),
 		grpctransport.ServerErrorHandler(grpcErrorHandler(logger)),
 	}
-	return &grpcServer{
+	s := &grpcServer{
 		list:   grpctransport.NewServer(eps.List, decodeGRPCListRequest, encodeGRPCListResponse, opts...),
 		get:    grpctransport.NewServer(eps.Get, decodeGRPCGetRequest, encodeGRPCGetResponse, opts...),
 		create: grpctransport.NewServer(eps.Create, decodeGRPCCreateRequest, encodeGRPCCreateResponse, opts...),
 		update: grpctransport.NewServer(eps.Update, decodeGRPCUpdateRequest, encodeGRPCUpdateResponse, opts...),
 		delete: grpctransport.NewServer(eps.Delete, decodeGRPCDeleteRequest, encodeGRPCDeleteResponse, opts...),
 	}
+	var cfg grpcConfig
+	for _, o := range options {
+		o(&cfg)
+	}
+	if st := cfg.stock; st != nil {
+		s.batchGet = grpctransport.NewServer(st.BatchGet, decodeGRPCBatchGetRequest, encodeGRPCBatchGetResponse, opts...)
+		s.reserve = grpctransport.NewServer(st.Reserve, decodeGRPCReserveRequest, encodeGRPCReserveResponse, opts...)
+		s.release = grpctransport.NewServer(st.Release, decodeGRPCReleaseRequest, encodeGRPCReleaseResponse, opts...)
+	}
+	return s
+}
+
+// GRPCOption configures NewGRPCServer.
+type GRPCOption func(*grpcConfig)
+
+type grpcConfig struct {
+	stock *StockEndpoints
+}
+
+// WithStock serves the stock API (BatchGetProducts, ReserveStock,
+// ReleaseStock) from eps; see NewStockEndpoints for who may call it.
+func WithStock(eps StockEndpoints) GRPCOption {
+	return func(c *grpcConfig) { c.stock = &eps }
 }
 
 type grpcServer struct {
 	productv1.UnimplementedProductServiceServer
 	list, get, create, update, delete grpctransport.Handler
+	batchGet, reserve, release        grpctransport.Handler // nil without WithStock
 }
 
 // serve runs a go-kit handler and asserts its response type; a generic
@@ -201,4 +228,59 @@ func clone[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+func (s *grpcServer) BatchGetProducts(ctx context.Context, req *productv1.BatchGetProductsRequest) (*productv1.BatchGetProductsResponse, error) {
+	if s.batchGet == nil {
+		return s.UnimplementedProductServiceServer.BatchGetProducts(ctx, req)
+	}
+	return serve[*productv1.BatchGetProductsResponse](ctx, s.batchGet, req)
+}
+
+func (s *grpcServer) ReserveStock(ctx context.Context, req *productv1.ReserveStockRequest) (*productv1.ReserveStockResponse, error) {
+	if s.reserve == nil {
+		return s.UnimplementedProductServiceServer.ReserveStock(ctx, req)
+	}
+	return serve[*productv1.ReserveStockResponse](ctx, s.reserve, req)
+}
+
+func (s *grpcServer) ReleaseStock(ctx context.Context, req *productv1.ReleaseStockRequest) (*productv1.ReleaseStockResponse, error) {
+	if s.release == nil {
+		return s.UnimplementedProductServiceServer.ReleaseStock(ctx, req)
+	}
+	return serve[*productv1.ReleaseStockResponse](ctx, s.release, req)
+}
+
+func decodeGRPCBatchGetRequest(_ context.Context, r any) (any, error) {
+	return BatchGetRequest{IDs: append([]string(nil), r.(*productv1.BatchGetProductsRequest).GetIds()...)}, nil
+}
+
+func encodeGRPCBatchGetResponse(_ context.Context, r any) (any, error) {
+	resp := r.(BatchGetResponse)
+	out := &productv1.BatchGetProductsResponse{Products: make([]*productv1.Product, 0, len(resp.Products))}
+	for _, p := range resp.Products {
+		out.Products = append(out.Products, ToProto(p))
+	}
+	return out, nil
+}
+
+func decodeGRPCReserveRequest(_ context.Context, r any) (any, error) {
+	req := r.(*productv1.ReserveStockRequest)
+	items := make([]StockItem, 0, len(req.GetItems()))
+	for _, it := range req.GetItems() {
+		items = append(items, StockItem{ProductID: it.GetProductId(), Quantity: it.GetQuantity()})
+	}
+	return ReserveRequest{OrderID: req.GetOrderId(), Items: items}, nil
+}
+
+func encodeGRPCReserveResponse(_ context.Context, _ any) (any, error) {
+	return &productv1.ReserveStockResponse{}, nil
+}
+
+func decodeGRPCReleaseRequest(_ context.Context, r any) (any, error) {
+	return ReleaseRequest{OrderID: r.(*productv1.ReleaseStockRequest).GetOrderId()}, nil
+}
+
+func encodeGRPCReleaseResponse(_ context.Context, _ any) (any, error) {
+	return &productv1.ReleaseStockResponse{}, nil
 }

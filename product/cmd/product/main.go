@@ -9,6 +9,10 @@
 // /.well-known/jwks.json when it first needs them. Without Consul, -jwks-url
 // names where to fetch them.
 //
+// The gRPC port also serves the stock API (BatchGetProducts, ReserveStock,
+// ReleaseStock) to other services: it needs a token with the "service" (or
+// "admin") role, such as the order service's service-account token.
+//
 // Every flag can also be set through the environment as PRODUCT_<FLAG>
 // (upper case, dashes as underscores), e.g. PRODUCT_DATABASE_URL; flags win.
 // Run with -h for the list.
@@ -243,6 +247,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	var svc product.Service
 	svc = product.NewService(product.NewPostgres(pool))
 	svc = product.LoggingMiddleware(log.With(logger, "component", "service"))(svc)
+	// The stock API for other services (gRPC only), on the same database.
+	stock := product.StockLoggingMiddleware(log.With(logger, "component", "stock"))(product.NewStock(product.NewPostgres(pool)))
 
 	// Endpoint middleware, outermost first: every call is logged (including
 	// the ones the limiter or the access rules reject), the limiter protects
@@ -252,20 +258,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// key fetches, which JWKSCache already keeps rare).
 	bucket := ratelimit.NewTokenBucket(o.rateLimit, o.rateBurst)
 	endpointLogger := log.With(logger, "component", "endpoint")
-	eps := product.NewEndpoints(svc, verifier).Wrap(func(method string) endpoint.Middleware {
+	endpointMiddleware := func(method string) endpoint.Middleware {
 		return endpoint.Chain(
 			logging.EndpointMiddleware(endpointLogger, method),
 			ratelimit.Middleware(bucket),
 			middleware.Timeout(o.requestTimeout),
 		)
-	})
+	}
+	eps := product.NewEndpoints(svc, verifier).Wrap(endpointMiddleware)
+	stockEps := product.NewStockEndpoints(stock, verifier).Wrap(endpointMiddleware)
 
 	httpLogger := log.With(logger, "component", "http")
 	handler := requestid.HTTPMiddleware(product.NewHTTPHandler(eps, httpLogger))
 
 	grpcLogger := log.With(logger, "component", "grpc")
 	grpcServer := grpcx.NewServer(grpcLogger)
-	productv1.RegisterProductServiceServer(grpcServer, product.NewGRPCServer(eps, grpcLogger))
+	productv1.RegisterProductServiceServer(grpcServer, product.NewGRPCServer(eps, grpcLogger, product.WithStock(stockEps)))
 
 	httpLn, err := net.Listen("tcp", o.httpAddr)
 	if err != nil {

@@ -685,6 +685,317 @@ func (*DeleteProductResponse) Descriptor() ([]byte, []int) {
 	return file_product_v1_product_proto_rawDescGZIP(), []int{10}
 }
 
+type BatchGetProductsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetProductsRequest) Reset() {
+	*x = BatchGetProductsRequest{}
+	mi := &file_product_v1_product_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetProductsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetProductsRequest) ProtoMessage() {}
+
+func (x *BatchGetProductsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_product_v1_product_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetProductsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetProductsRequest) Descriptor() ([]byte, []int) {
+	return file_product_v1_product_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BatchGetProductsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+type BatchGetProductsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Products      []*Product             `protobuf:"bytes,1,rep,name=products,proto3" json:"products,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetProductsResponse) Reset() {
+	*x = BatchGetProductsResponse{}
+	mi := &file_product_v1_product_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetProductsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetProductsResponse) ProtoMessage() {}
+
+func (x *BatchGetProductsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_product_v1_product_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetProductsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetProductsResponse) Descriptor() ([]byte, []int) {
+	return file_product_v1_product_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *BatchGetProductsResponse) GetProducts() []*Product {
+	if x != nil {
+		return x.Products
+	}
+	return nil
+}
+
+// StockItem is quantity units of one product.
+type StockItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProductId     string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	Quantity      int64                  `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StockItem) Reset() {
+	*x = StockItem{}
+	mi := &file_product_v1_product_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StockItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StockItem) ProtoMessage() {}
+
+func (x *StockItem) ProtoReflect() protoreflect.Message {
+	mi := &file_product_v1_product_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StockItem.ProtoReflect.Descriptor instead.
+func (*StockItem) Descriptor() ([]byte, []int) {
+	return file_product_v1_product_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StockItem) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *StockItem) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+type ReserveStockRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The order the stock is for, a UUID; the key of idempotency.
+	OrderId string `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// 1 to 100 distinct products.
+	Items         []*StockItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveStockRequest) Reset() {
+	*x = ReserveStockRequest{}
+	mi := &file_product_v1_product_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveStockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveStockRequest) ProtoMessage() {}
+
+func (x *ReserveStockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_product_v1_product_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveStockRequest.ProtoReflect.Descriptor instead.
+func (*ReserveStockRequest) Descriptor() ([]byte, []int) {
+	return file_product_v1_product_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReserveStockRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *ReserveStockRequest) GetItems() []*StockItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type ReserveStockResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveStockResponse) Reset() {
+	*x = ReserveStockResponse{}
+	mi := &file_product_v1_product_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveStockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveStockResponse) ProtoMessage() {}
+
+func (x *ReserveStockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_product_v1_product_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveStockResponse.ProtoReflect.Descriptor instead.
+func (*ReserveStockResponse) Descriptor() ([]byte, []int) {
+	return file_product_v1_product_proto_rawDescGZIP(), []int{15}
+}
+
+type ReleaseStockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseStockRequest) Reset() {
+	*x = ReleaseStockRequest{}
+	mi := &file_product_v1_product_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseStockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseStockRequest) ProtoMessage() {}
+
+func (x *ReleaseStockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_product_v1_product_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseStockRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseStockRequest) Descriptor() ([]byte, []int) {
+	return file_product_v1_product_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ReleaseStockRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+type ReleaseStockResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseStockResponse) Reset() {
+	*x = ReleaseStockResponse{}
+	mi := &file_product_v1_product_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseStockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseStockResponse) ProtoMessage() {}
+
+func (x *ReleaseStockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_product_v1_product_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseStockResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseStockResponse) Descriptor() ([]byte, []int) {
+	return file_product_v1_product_proto_rawDescGZIP(), []int{17}
+}
+
 var File_product_v1_product_proto protoreflect.FileDescriptor
 
 const file_product_v1_product_proto_rawDesc = "" +
@@ -744,14 +1055,32 @@ const file_product_v1_product_proto_rawDesc = "" +
 	"\aproduct\x18\x01 \x01(\v2\x1b.kitshop.product.v1.ProductR\aproduct\"&\n" +
 	"\x14DeleteProductRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
-	"\x15DeleteProductResponse2\x82\x04\n" +
+	"\x15DeleteProductResponse\"+\n" +
+	"\x17BatchGetProductsRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\"S\n" +
+	"\x18BatchGetProductsResponse\x127\n" +
+	"\bproducts\x18\x01 \x03(\v2\x1b.kitshop.product.v1.ProductR\bproducts\"F\n" +
+	"\tStockItem\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1a\n" +
+	"\bquantity\x18\x02 \x01(\x03R\bquantity\"e\n" +
+	"\x13ReserveStockRequest\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x123\n" +
+	"\x05items\x18\x02 \x03(\v2\x1d.kitshop.product.v1.StockItemR\x05items\"\x16\n" +
+	"\x14ReserveStockResponse\"0\n" +
+	"\x13ReleaseStockRequest\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\"\x16\n" +
+	"\x14ReleaseStockResponse2\xb7\x06\n" +
 	"\x0eProductService\x12a\n" +
 	"\fListProducts\x12'.kitshop.product.v1.ListProductsRequest\x1a(.kitshop.product.v1.ListProductsResponse\x12[\n" +
 	"\n" +
 	"GetProduct\x12%.kitshop.product.v1.GetProductRequest\x1a&.kitshop.product.v1.GetProductResponse\x12d\n" +
 	"\rCreateProduct\x12(.kitshop.product.v1.CreateProductRequest\x1a).kitshop.product.v1.CreateProductResponse\x12d\n" +
 	"\rUpdateProduct\x12(.kitshop.product.v1.UpdateProductRequest\x1a).kitshop.product.v1.UpdateProductResponse\x12d\n" +
-	"\rDeleteProduct\x12(.kitshop.product.v1.DeleteProductRequest\x1a).kitshop.product.v1.DeleteProductResponseB7Z5github.com/kitshop/kitshop/proto/product/v1;productv1b\x06proto3"
+	"\rDeleteProduct\x12(.kitshop.product.v1.DeleteProductRequest\x1a).kitshop.product.v1.DeleteProductResponse\x12m\n" +
+	"\x10BatchGetProducts\x12+.kitshop.product.v1.BatchGetProductsRequest\x1a,.kitshop.product.v1.BatchGetProductsResponse\x12a\n" +
+	"\fReserveStock\x12'.kitshop.product.v1.ReserveStockRequest\x1a(.kitshop.product.v1.ReserveStockResponse\x12a\n" +
+	"\fReleaseStock\x12'.kitshop.product.v1.ReleaseStockRequest\x1a(.kitshop.product.v1.ReleaseStockResponseB7Z5github.com/kitshop/kitshop/proto/product/v1;productv1b\x06proto3"
 
 var (
 	file_product_v1_product_proto_rawDescOnce sync.Once
@@ -765,43 +1094,58 @@ func file_product_v1_product_proto_rawDescGZIP() []byte {
 	return file_product_v1_product_proto_rawDescData
 }
 
-var file_product_v1_product_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_product_v1_product_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_product_v1_product_proto_goTypes = []any{
-	(*Product)(nil),               // 0: kitshop.product.v1.Product
-	(*ListProductsRequest)(nil),   // 1: kitshop.product.v1.ListProductsRequest
-	(*ListProductsResponse)(nil),  // 2: kitshop.product.v1.ListProductsResponse
-	(*GetProductRequest)(nil),     // 3: kitshop.product.v1.GetProductRequest
-	(*GetProductResponse)(nil),    // 4: kitshop.product.v1.GetProductResponse
-	(*CreateProductRequest)(nil),  // 5: kitshop.product.v1.CreateProductRequest
-	(*CreateProductResponse)(nil), // 6: kitshop.product.v1.CreateProductResponse
-	(*UpdateProductRequest)(nil),  // 7: kitshop.product.v1.UpdateProductRequest
-	(*UpdateProductResponse)(nil), // 8: kitshop.product.v1.UpdateProductResponse
-	(*DeleteProductRequest)(nil),  // 9: kitshop.product.v1.DeleteProductRequest
-	(*DeleteProductResponse)(nil), // 10: kitshop.product.v1.DeleteProductResponse
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*Product)(nil),                  // 0: kitshop.product.v1.Product
+	(*ListProductsRequest)(nil),      // 1: kitshop.product.v1.ListProductsRequest
+	(*ListProductsResponse)(nil),     // 2: kitshop.product.v1.ListProductsResponse
+	(*GetProductRequest)(nil),        // 3: kitshop.product.v1.GetProductRequest
+	(*GetProductResponse)(nil),       // 4: kitshop.product.v1.GetProductResponse
+	(*CreateProductRequest)(nil),     // 5: kitshop.product.v1.CreateProductRequest
+	(*CreateProductResponse)(nil),    // 6: kitshop.product.v1.CreateProductResponse
+	(*UpdateProductRequest)(nil),     // 7: kitshop.product.v1.UpdateProductRequest
+	(*UpdateProductResponse)(nil),    // 8: kitshop.product.v1.UpdateProductResponse
+	(*DeleteProductRequest)(nil),     // 9: kitshop.product.v1.DeleteProductRequest
+	(*DeleteProductResponse)(nil),    // 10: kitshop.product.v1.DeleteProductResponse
+	(*BatchGetProductsRequest)(nil),  // 11: kitshop.product.v1.BatchGetProductsRequest
+	(*BatchGetProductsResponse)(nil), // 12: kitshop.product.v1.BatchGetProductsResponse
+	(*StockItem)(nil),                // 13: kitshop.product.v1.StockItem
+	(*ReserveStockRequest)(nil),      // 14: kitshop.product.v1.ReserveStockRequest
+	(*ReserveStockResponse)(nil),     // 15: kitshop.product.v1.ReserveStockResponse
+	(*ReleaseStockRequest)(nil),      // 16: kitshop.product.v1.ReleaseStockRequest
+	(*ReleaseStockResponse)(nil),     // 17: kitshop.product.v1.ReleaseStockResponse
+	(*timestamppb.Timestamp)(nil),    // 18: google.protobuf.Timestamp
 }
 var file_product_v1_product_proto_depIdxs = []int32{
-	11, // 0: kitshop.product.v1.Product.created_at:type_name -> google.protobuf.Timestamp
-	11, // 1: kitshop.product.v1.Product.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 0: kitshop.product.v1.Product.created_at:type_name -> google.protobuf.Timestamp
+	18, // 1: kitshop.product.v1.Product.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: kitshop.product.v1.ListProductsResponse.products:type_name -> kitshop.product.v1.Product
 	0,  // 3: kitshop.product.v1.GetProductResponse.product:type_name -> kitshop.product.v1.Product
 	0,  // 4: kitshop.product.v1.CreateProductResponse.product:type_name -> kitshop.product.v1.Product
 	0,  // 5: kitshop.product.v1.UpdateProductResponse.product:type_name -> kitshop.product.v1.Product
-	1,  // 6: kitshop.product.v1.ProductService.ListProducts:input_type -> kitshop.product.v1.ListProductsRequest
-	3,  // 7: kitshop.product.v1.ProductService.GetProduct:input_type -> kitshop.product.v1.GetProductRequest
-	5,  // 8: kitshop.product.v1.ProductService.CreateProduct:input_type -> kitshop.product.v1.CreateProductRequest
-	7,  // 9: kitshop.product.v1.ProductService.UpdateProduct:input_type -> kitshop.product.v1.UpdateProductRequest
-	9,  // 10: kitshop.product.v1.ProductService.DeleteProduct:input_type -> kitshop.product.v1.DeleteProductRequest
-	2,  // 11: kitshop.product.v1.ProductService.ListProducts:output_type -> kitshop.product.v1.ListProductsResponse
-	4,  // 12: kitshop.product.v1.ProductService.GetProduct:output_type -> kitshop.product.v1.GetProductResponse
-	6,  // 13: kitshop.product.v1.ProductService.CreateProduct:output_type -> kitshop.product.v1.CreateProductResponse
-	8,  // 14: kitshop.product.v1.ProductService.UpdateProduct:output_type -> kitshop.product.v1.UpdateProductResponse
-	10, // 15: kitshop.product.v1.ProductService.DeleteProduct:output_type -> kitshop.product.v1.DeleteProductResponse
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	0,  // 6: kitshop.product.v1.BatchGetProductsResponse.products:type_name -> kitshop.product.v1.Product
+	13, // 7: kitshop.product.v1.ReserveStockRequest.items:type_name -> kitshop.product.v1.StockItem
+	1,  // 8: kitshop.product.v1.ProductService.ListProducts:input_type -> kitshop.product.v1.ListProductsRequest
+	3,  // 9: kitshop.product.v1.ProductService.GetProduct:input_type -> kitshop.product.v1.GetProductRequest
+	5,  // 10: kitshop.product.v1.ProductService.CreateProduct:input_type -> kitshop.product.v1.CreateProductRequest
+	7,  // 11: kitshop.product.v1.ProductService.UpdateProduct:input_type -> kitshop.product.v1.UpdateProductRequest
+	9,  // 12: kitshop.product.v1.ProductService.DeleteProduct:input_type -> kitshop.product.v1.DeleteProductRequest
+	11, // 13: kitshop.product.v1.ProductService.BatchGetProducts:input_type -> kitshop.product.v1.BatchGetProductsRequest
+	14, // 14: kitshop.product.v1.ProductService.ReserveStock:input_type -> kitshop.product.v1.ReserveStockRequest
+	16, // 15: kitshop.product.v1.ProductService.ReleaseStock:input_type -> kitshop.product.v1.ReleaseStockRequest
+	2,  // 16: kitshop.product.v1.ProductService.ListProducts:output_type -> kitshop.product.v1.ListProductsResponse
+	4,  // 17: kitshop.product.v1.ProductService.GetProduct:output_type -> kitshop.product.v1.GetProductResponse
+	6,  // 18: kitshop.product.v1.ProductService.CreateProduct:output_type -> kitshop.product.v1.CreateProductResponse
+	8,  // 19: kitshop.product.v1.ProductService.UpdateProduct:output_type -> kitshop.product.v1.UpdateProductResponse
+	10, // 20: kitshop.product.v1.ProductService.DeleteProduct:output_type -> kitshop.product.v1.DeleteProductResponse
+	12, // 21: kitshop.product.v1.ProductService.BatchGetProducts:output_type -> kitshop.product.v1.BatchGetProductsResponse
+	15, // 22: kitshop.product.v1.ProductService.ReserveStock:output_type -> kitshop.product.v1.ReserveStockResponse
+	17, // 23: kitshop.product.v1.ProductService.ReleaseStock:output_type -> kitshop.product.v1.ReleaseStockResponse
+	16, // [16:24] is the sub-list for method output_type
+	8,  // [8:16] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_product_v1_product_proto_init() }
@@ -816,7 +1160,7 @@ func file_product_v1_product_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_product_v1_product_proto_rawDesc), len(file_product_v1_product_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

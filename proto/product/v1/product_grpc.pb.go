@@ -22,11 +22,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ProductService_ListProducts_FullMethodName  = "/kitshop.product.v1.ProductService/ListProducts"
-	ProductService_GetProduct_FullMethodName    = "/kitshop.product.v1.ProductService/GetProduct"
-	ProductService_CreateProduct_FullMethodName = "/kitshop.product.v1.ProductService/CreateProduct"
-	ProductService_UpdateProduct_FullMethodName = "/kitshop.product.v1.ProductService/UpdateProduct"
-	ProductService_DeleteProduct_FullMethodName = "/kitshop.product.v1.ProductService/DeleteProduct"
+	ProductService_ListProducts_FullMethodName     = "/kitshop.product.v1.ProductService/ListProducts"
+	ProductService_GetProduct_FullMethodName       = "/kitshop.product.v1.ProductService/GetProduct"
+	ProductService_CreateProduct_FullMethodName    = "/kitshop.product.v1.ProductService/CreateProduct"
+	ProductService_UpdateProduct_FullMethodName    = "/kitshop.product.v1.ProductService/UpdateProduct"
+	ProductService_DeleteProduct_FullMethodName    = "/kitshop.product.v1.ProductService/DeleteProduct"
+	ProductService_BatchGetProducts_FullMethodName = "/kitshop.product.v1.ProductService/BatchGetProducts"
+	ProductService_ReserveStock_FullMethodName     = "/kitshop.product.v1.ProductService/ReserveStock"
+	ProductService_ReleaseStock_FullMethodName     = "/kitshop.product.v1.ProductService/ReleaseStock"
 )
 
 // ProductServiceClient is the client API for ProductService service.
@@ -50,6 +53,21 @@ type ProductServiceClient interface {
 	UpdateProduct(ctx context.Context, in *UpdateProductRequest, opts ...grpc.CallOption) (*UpdateProductResponse, error)
 	// DeleteProduct removes a product.
 	DeleteProduct(ctx context.Context, in *DeleteProductRequest, opts ...grpc.CallOption) (*DeleteProductResponse, error)
+	// BatchGetProducts returns the products with the given ids (at most 100);
+	// unknown ids are simply absent from the response.
+	BatchGetProducts(ctx context.Context, in *BatchGetProductsRequest, opts ...grpc.CallOption) (*BatchGetProductsResponse, error)
+	// ReserveStock takes the items out of stock for an order, all or nothing.
+	// Idempotent per order_id: a repeated call reserves nothing more and
+	// succeeds; after ReleaseStock for the order (even one that came first) it
+	// reserves nothing and fails with FAILED_PRECONDITION. Short stock is
+	// FAILED_PRECONDITION with a BadRequest detail per short item
+	// ("items[i].quantity": "only N left"); an unknown product NOT_FOUND naming
+	// "items[i].product_id".
+	ReserveStock(ctx context.Context, in *ReserveStockRequest, opts ...grpc.CallOption) (*ReserveStockResponse, error)
+	// ReleaseStock gives an order's reserved stock back, once, and makes sure
+	// no later ReserveStock for the order reserves anything. Idempotent;
+	// succeeds for an order that never reserved.
+	ReleaseStock(ctx context.Context, in *ReleaseStockRequest, opts ...grpc.CallOption) (*ReleaseStockResponse, error)
 }
 
 type productServiceClient struct {
@@ -110,6 +128,36 @@ func (c *productServiceClient) DeleteProduct(ctx context.Context, in *DeleteProd
 	return out, nil
 }
 
+func (c *productServiceClient) BatchGetProducts(ctx context.Context, in *BatchGetProductsRequest, opts ...grpc.CallOption) (*BatchGetProductsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetProductsResponse)
+	err := c.cc.Invoke(ctx, ProductService_BatchGetProducts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) ReserveStock(ctx context.Context, in *ReserveStockRequest, opts ...grpc.CallOption) (*ReserveStockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReserveStockResponse)
+	err := c.cc.Invoke(ctx, ProductService_ReserveStock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) ReleaseStock(ctx context.Context, in *ReleaseStockRequest, opts ...grpc.CallOption) (*ReleaseStockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseStockResponse)
+	err := c.cc.Invoke(ctx, ProductService_ReleaseStock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProductServiceServer is the server API for ProductService service.
 // All implementations must embed UnimplementedProductServiceServer
 // for forward compatibility.
@@ -131,6 +179,21 @@ type ProductServiceServer interface {
 	UpdateProduct(context.Context, *UpdateProductRequest) (*UpdateProductResponse, error)
 	// DeleteProduct removes a product.
 	DeleteProduct(context.Context, *DeleteProductRequest) (*DeleteProductResponse, error)
+	// BatchGetProducts returns the products with the given ids (at most 100);
+	// unknown ids are simply absent from the response.
+	BatchGetProducts(context.Context, *BatchGetProductsRequest) (*BatchGetProductsResponse, error)
+	// ReserveStock takes the items out of stock for an order, all or nothing.
+	// Idempotent per order_id: a repeated call reserves nothing more and
+	// succeeds; after ReleaseStock for the order (even one that came first) it
+	// reserves nothing and fails with FAILED_PRECONDITION. Short stock is
+	// FAILED_PRECONDITION with a BadRequest detail per short item
+	// ("items[i].quantity": "only N left"); an unknown product NOT_FOUND naming
+	// "items[i].product_id".
+	ReserveStock(context.Context, *ReserveStockRequest) (*ReserveStockResponse, error)
+	// ReleaseStock gives an order's reserved stock back, once, and makes sure
+	// no later ReserveStock for the order reserves anything. Idempotent;
+	// succeeds for an order that never reserved.
+	ReleaseStock(context.Context, *ReleaseStockRequest) (*ReleaseStockResponse, error)
 	mustEmbedUnimplementedProductServiceServer()
 }
 
@@ -155,6 +218,15 @@ func (UnimplementedProductServiceServer) UpdateProduct(context.Context, *UpdateP
 }
 func (UnimplementedProductServiceServer) DeleteProduct(context.Context, *DeleteProductRequest) (*DeleteProductResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DeleteProduct not implemented")
+}
+func (UnimplementedProductServiceServer) BatchGetProducts(context.Context, *BatchGetProductsRequest) (*BatchGetProductsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BatchGetProducts not implemented")
+}
+func (UnimplementedProductServiceServer) ReserveStock(context.Context, *ReserveStockRequest) (*ReserveStockResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReserveStock not implemented")
+}
+func (UnimplementedProductServiceServer) ReleaseStock(context.Context, *ReleaseStockRequest) (*ReleaseStockResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReleaseStock not implemented")
 }
 func (UnimplementedProductServiceServer) mustEmbedUnimplementedProductServiceServer() {}
 func (UnimplementedProductServiceServer) testEmbeddedByValue()                        {}
@@ -267,6 +339,60 @@ func _ProductService_DeleteProduct_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProductService_BatchGetProducts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetProductsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).BatchGetProducts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_BatchGetProducts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).BatchGetProducts(ctx, req.(*BatchGetProductsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_ReserveStock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReserveStockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).ReserveStock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_ReserveStock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).ReserveStock(ctx, req.(*ReserveStockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_ReleaseStock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseStockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).ReleaseStock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_ReleaseStock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).ReleaseStock(ctx, req.(*ReleaseStockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProductService_ServiceDesc is the grpc.ServiceDesc for ProductService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -293,6 +419,18 @@ var ProductService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteProduct",
 			Handler:    _ProductService_DeleteProduct_Handler,
+		},
+		{
+			MethodName: "BatchGetProducts",
+			Handler:    _ProductService_BatchGetProducts_Handler,
+		},
+		{
+			MethodName: "ReserveStock",
+			Handler:    _ProductService_ReserveStock_Handler,
+		},
+		{
+			MethodName: "ReleaseStock",
+			Handler:    _ProductService_ReleaseStock_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
