@@ -57,6 +57,9 @@ func (g *Gateway) authenticate(r *http.Request, info *requestInfo) error {
 	info.userID = id.UserID
 	if g.userLimiter != nil {
 		if ok, wait := g.userLimiter.Allow(id.UserID); !ok {
+			if g.metrics != nil {
+				g.metrics.RateLimited(limiterUser)
+			}
 			return ratelimit.Error(wait)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/kitshop/kitshop/gateway"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/metrics"
 )
 
 // benchTable is a table of the size a real deployment might have: a few
@@ -67,9 +68,10 @@ func BenchmarkInstanceSelection(b *testing.B) {
 }
 
 // BenchmarkGateway measures the whole gateway path for a small GET: the
-// middleware, lookup, instance selection, breaker, and forwarding to a real
-// upstream over loopback; on a public route, and on a protected one, where
-// the token is verified too.
+// middleware, lookup, instance selection, breaker, metrics and forwarding
+// to a real upstream over loopback; on a public route, and on a protected
+// one, where the token is verified too. The last case leaves the metrics
+// out, to show what they cost.
 func BenchmarkGateway(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"id":"42"}`))
@@ -81,18 +83,25 @@ func BenchmarkGateway(b *testing.B) {
 	routes.Store(mustTable(b, gateway.Route{Prefix: "/api/v1/products", Service: svc,
 		Instances: []consul.Instance{instanceAt(svc+"-1", svc, up.Listener.Addr().String())},
 		Public:    mustPublic(b, "GET /api/v1/products/public")}))
-	g, err := gateway.New(gateway.Config{Source: &routes, Keys: signer.KeySource(), Logger: log.NewNopLogger()})
-	if err != nil {
-		b.Fatal(err)
+	newGateway := func(m *metrics.Metrics) *gateway.Gateway {
+		g, err := gateway.New(gateway.Config{Source: &routes, Keys: signer.KeySource(), Logger: log.NewNopLogger(), Metrics: m})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(g.Stop)
+		return g
 	}
-	defer g.Stop()
+	withMetrics, withoutMetrics := newGateway(metrics.New("gateway")), newGateway(nil)
 
 	for _, bc := range []struct {
 		name, path, token string
+		g                 *gateway.Gateway
 	}{
-		{"public", "/api/v1/products/public/42", ""},
-		{"authenticated", "/api/v1/products/42", signer.Token("user-1", "customer")},
+		{"public", "/api/v1/products/public/42", "", withMetrics},
+		{"authenticated", "/api/v1/products/42", signer.Token("user-1", "customer"), withMetrics},
+		{"public-without-metrics", "/api/v1/products/public/42", "", withoutMetrics},
 	} {
+		g := bc.g
 		b.Run(bc.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, bc.path, nil)
 			if bc.token != "" {

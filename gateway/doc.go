@@ -71,4 +71,15 @@
 // Request bodies are limited (MaxBodyBytes); small ones are buffered so a
 // retry can send them again, larger ones are streamed and retried only if the
 // upstream never read a byte. Protocol upgrades (WebSocket) are not proxied.
+//
+// With Config.Metrics set, every request is counted and timed by the route
+// prefix it matched ("unmatched" when none did) and the upstream service,
+// never by its raw path, so the number of series follows the routes and not
+// the ids in the URLs; a request the per-client limit refused counts under
+// the route it was meant for. Rejections of the per-client and per-user
+// limits count as limiters "client" and "user", and each instance's breaker
+// exports its state as "gateway/<service>/<instance id>". The metrics
+// themselves are served by kit/server at /metrics on the gateway's port, in
+// front of the routes: /healthz, /readyz and /metrics are reserved, and no
+// service can announce them, or a path below them, as a prefix.
 package gateway

@@ -20,6 +20,7 @@ import (
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
+	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/ratelimit"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
@@ -98,6 +99,13 @@ type Config struct {
 	Breaker breaker.Settings
 	// Transport sends upstream requests; nil means NewTransport().
 	Transport http.RoundTripper
+	// Metrics, if set, records every request by route, upstream and status
+	// (kit/metrics GatewayRoute), the rejections of the per-client and
+	// per-user rate limits (limiters "client" and "user") and the state of
+	// each instance's circuit breaker (breaker "gateway/<service>/<instance
+	// id>"). Serve its Handler on a path no route can claim, such as
+	// kit/server's /metrics. Nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Gateway is the HTTP entry point: an http.Handler that routes each request
@@ -108,6 +116,7 @@ type Gateway struct {
 	limiter           *ratelimit.Keyed // per client IP; nil when disabled
 	userLimiter       *ratelimit.Keyed // per user; nil when disabled
 	verifier          *auth.Verifier
+	metrics           *metrics.Metrics // nil: not recorded
 	trustForwardedFor bool
 	maxBody, bufBody  int64
 	transport         http.RoundTripper
@@ -129,6 +138,7 @@ func New(cfg Config) (*Gateway, error) {
 		bufBody:           cfg.RetryBodyBytes,
 		transport:         cfg.Transport,
 		verifier:          auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience),
+		metrics:           cfg.Metrics,
 	}
 	if cfg.RateLimit > 0 {
 		g.limiter = ratelimit.NewKeyed(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitClients)
@@ -140,7 +150,7 @@ func New(cfg Config) (*Gateway, error) {
 		transport: cfg.Transport,
 		timeout:   cfg.UpstreamTimeout,
 		rr:        consul.NewRoundRobin(),
-		breakers:  newBreakers(cfg.Breaker, cfg.Logger),
+		breakers:  newBreakers(cfg.Breaker, cfg.Logger, cfg.Metrics),
 		logger:    cfg.Logger,
 	}
 	g.proxy = &httputil.ReverseProxy{

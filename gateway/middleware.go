@@ -11,32 +11,54 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/httpx"
+	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/ratelimit"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
 
+// Names of the gateway's rate limiters in kitshop_ratelimit_rejections_total.
+const (
+	limiterClient = "client"
+	limiterUser   = "user"
+)
+
 // chain wraps the router in the gateway's request middleware, outermost
 // first: request id (so every later step, even a rejection, can name it),
-// access log (so rejected requests are logged too), panic recovery, and the
-// per-client rate limit. Authentication and the per-user limit come later,
-// in route, as only the route says whether a request needs a token.
+// access log and metrics (so rejected requests are logged and counted too),
+// panic recovery, and the per-client rate limit. Authentication and the
+// per-user limit come later, in route, as only the route says whether a
+// request needs a token.
 func (g *Gateway) chain(router http.Handler) http.Handler {
 	h := router
 	if g.limiter != nil {
-		h = rateLimit(g.limiter, g.clientIP, g.logger, h)
+		h = g.rateLimit(h)
 	}
 	h = httpx.Recover(g.logger, h)
-	h = accessLog(g.logger, g.clientIP, h)
+	h = accessLog(g.logger, g.clientIP, g.metrics, h)
 	return requestid.HTTPMiddleware(h)
 }
 
 // rateLimit answers 429 with Retry-After once a client has used up its
 // bucket. Clients are told apart by IP address only: ports change per
 // connection and anything else is chosen by the client.
-func rateLimit(k *ratelimit.Keyed, clientIP func(*http.Request) string, logger log.Logger, next http.Handler) http.Handler {
+//
+// A rejected request is attributed to the route its path would have taken,
+// in the access log and the metrics, so that 429s show which API is being
+// hammered instead of passing for unknown paths; finding the route is a
+// map lookup or two and allocates nothing.
+func (g *Gateway) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := k.Allow(clientIP(r)); !ok {
-			httpx.WriteError(w, r, logger, ratelimit.Error(wait))
+		if ok, wait := g.limiter.Allow(g.clientIP(r)); !ok {
+			if cleanPath(r.URL.Path) {
+				if rt, ok := g.source.Table().Lookup(r.URL.Path); ok {
+					info := infoFrom(r.Context())
+					info.prefix, info.service = rt.Prefix, rt.Service
+				}
+			}
+			if g.metrics != nil {
+				g.metrics.RateLimited(limiterClient)
+			}
+			httpx.WriteError(w, r, g.logger, ratelimit.Error(wait))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -47,7 +69,12 @@ func rateLimit(k *ratelimit.Keyed, clientIP func(*http.Request) string, logger l
 // who asked (user_id, from a verified token only), where it went and how it
 // ended. It never logs bodies, the query string or any header but the
 // request id, so tokens and personal data stay out of the logs.
-func accessLog(logger log.Logger, clientIP func(*http.Request) string, next http.Handler) http.Handler {
+//
+// With m set it also records the request in m (GatewayRoute) by the matched
+// route prefix and its service, never the raw path, which would give every
+// product id a series of its own. A response cut off mid-body (status 0 in
+// the log) is recorded with code "0".
+func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *metrics.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{}
@@ -64,6 +91,10 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, next http
 			case !rec.wroteHeader:
 				status = http.StatusOK // net/http's implicit status
 			}
+			took := time.Since(start)
+			if m != nil {
+				m.GatewayRoute(info.prefix, info.service).Request(status, took)
+			}
 			kv := []any{
 				"msg", "request",
 				"method", r.Method,
@@ -75,7 +106,7 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, next http
 				"attempts", info.attempts,
 				"status", status,
 				"bytes", rec.bytes,
-				"took", time.Since(start),
+				"took", took,
 				"request_id", requestid.FromContext(r.Context()),
 				"client", clientIP(r),
 			}

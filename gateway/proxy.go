@@ -18,6 +18,7 @@ import (
 	"github.com/kitshop/kitshop/kit/breaker"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
 
@@ -151,7 +152,7 @@ func (f *forwarder) retryable(out *http.Request, c *call, res attemptResult) boo
 func (f *forwarder) attempt(out *http.Request, c *call, in consul.Instance, n int) attemptResult {
 	c.info.instance = in.ID
 	c.info.attempts = n
-	br := f.breakers.get(c.route.Service, in.ID)
+	br := f.breakers.get(c.route.Service, in.ID).exec
 
 	var (
 		mu        sync.Mutex
@@ -385,9 +386,14 @@ func (t *tracked) Close() error { return nil }
 // breakers holds one circuit breaker per upstream instance, created on first
 // use. Hystrix keeps its circuits in a process-wide registry by name, so the
 // name ("gateway/<service>/<instance-id>") must be unique per instance.
+//
+// Like hystrix's circuits, breakers (and their metrics series) are kept for
+// the life of the process, also after their instance has gone: one small
+// entry per instance ever seen.
 type breakers struct {
 	settings breaker.Settings
 	logger   log.Logger
+	metrics  *metrics.Metrics // nil: not instrumented
 	mu       sync.RWMutex
 	m        map[instanceKey]*instanceBreaker
 }
@@ -396,13 +402,16 @@ type instanceKey struct{ service, id string }
 
 type instanceBreaker struct {
 	*breaker.Hystrix
+	// exec runs the calls: the Hystrix itself, or the Hystrix instrumented
+	// by kit/metrics (state and rejections per instance).
+	exec breaker.Breaker
 	// nextProbe (unix nanoseconds) paces the requests let through to an
 	// instance whose circuit is open; see skip.
 	nextProbe atomic.Int64
 }
 
-func newBreakers(s breaker.Settings, logger log.Logger) *breakers {
-	return &breakers{settings: s, logger: logger, m: make(map[instanceKey]*instanceBreaker)}
+func newBreakers(s breaker.Settings, logger log.Logger, m *metrics.Metrics) *breakers {
+	return &breakers{settings: s, logger: logger, metrics: m, m: make(map[instanceKey]*instanceBreaker)}
 }
 
 func (b *breakers) get(service, id string) *instanceBreaker {
@@ -418,7 +427,12 @@ func (b *breakers) get(service, id string) *instanceBreaker {
 	if ib, ok := b.m[k]; ok {
 		return ib
 	}
-	ib = &instanceBreaker{Hystrix: breaker.NewHystrix("gateway/"+service+"/"+id, b.settings)}
+	name := "gateway/" + service + "/" + id
+	h := breaker.NewHystrix(name, b.settings)
+	ib = &instanceBreaker{Hystrix: h, exec: h}
+	if b.metrics != nil {
+		ib.exec = b.metrics.Breaker(name, h)
+	}
 	b.m[k] = ib
 	return ib
 }

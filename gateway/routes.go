@@ -71,7 +71,10 @@ func NewTable(routes ...Route) (*Table, error) {
 // CleanPrefix validates an API prefix and returns it without a trailing
 // slash. A prefix is an absolute, clean path of at least one segment:
 // "/api/v1/products". The root "/" is refused because it would swallow every
-// unknown path, including typos that deserve a 404.
+// unknown path, including typos that deserve a 404. So are the gateway's own
+// endpoints (/healthz, /readyz, /metrics) and the paths below them: a
+// service must not be able to claim, or seem to serve, the gateway's health
+// checks and metrics.
 func CleanPrefix(prefix string) (string, error) {
 	p := strings.TrimSuffix(prefix, "/")
 	switch {
@@ -83,8 +86,23 @@ func CleanPrefix(prefix string) (string, error) {
 		return "", fmt.Errorf("prefix %q: must be a clean path (no //, . or .. segments)", prefix)
 	case strings.ContainsAny(p, "?#%{} \t\r\n"):
 		return "", fmt.Errorf("prefix %q: contains a character not allowed in a prefix", prefix)
+	case reserved(p):
+		return "", fmt.Errorf("prefix %q: reserved for the gateway's own endpoints (/healthz, /readyz, /metrics)", prefix)
 	}
 	return p, nil
+}
+
+// reserved reports whether the clean prefix p is one of the paths
+// kit/server serves on the gateway's port itself, in front of the routes
+// (/healthz, /readyz, /metrics), or lies below one. Letter case is ignored to
+// keep clear of look-alikes, though paths are matched case-sensitively.
+func reserved(p string) bool {
+	first, _, _ := strings.Cut(p[1:], "/")
+	switch strings.ToLower(first) {
+	case "healthz", "readyz", "metrics":
+		return true
+	}
+	return false
 }
 
 // Lookup returns the route with the longest prefix that matches urlPath on a

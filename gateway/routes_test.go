@@ -90,6 +90,10 @@ func TestNewTableRejects(t *testing.T) {
 		{"double slash", []gateway.Route{{Prefix: "/api//v1", Service: "a"}}, "clean path"},
 		{"query", []gateway.Route{{Prefix: "/api?x=1", Service: "a"}}, "not allowed"},
 		{"no service", []gateway.Route{{Prefix: "/api"}}, "empty service"},
+		{"metrics", []gateway.Route{{Prefix: "/metrics", Service: "a"}}, "reserved"},
+		{"below metrics", []gateway.Route{{Prefix: "/metrics/v1", Service: "a"}}, "reserved"},
+		{"healthz", []gateway.Route{{Prefix: "/healthz/", Service: "a"}}, "reserved"},
+		{"readyz in other case", []gateway.Route{{Prefix: "/ReadyZ", Service: "a"}}, "reserved"},
 		{"duplicate", []gateway.Route{{Prefix: "/api", Service: "a"}, {Prefix: "/api/", Service: "b"}}, `claimed by services "a" and "b"`},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,12 +41,14 @@ type instrumentedBreaker struct {
 }
 
 func (b *instrumentedBreaker) Execute(ctx context.Context, run func(context.Context) error) error {
-	ran := false
+	// Atomic: a breaker may start run on another goroutine, even after
+	// Execute has returned (hystrix after its timeout).
+	var ran atomic.Bool
 	err := b.next.Execute(ctx, func(ctx context.Context) error {
-		ran = true
+		ran.Store(true)
 		return run(ctx)
 	})
-	if err != nil && !ran {
+	if err != nil && !ran.Load() {
 		b.rejections.Inc()
 	}
 	return err

@@ -1,5 +1,6 @@
-// Package metrics instruments kitshop processes for Prometheus through go-kit's
-// metrics package.
+// Package metrics instruments kitshop processes for Prometheus: go-kit
+// endpoint middleware, breakers, rate limiters, database pools and the
+// gateway report to one registry per process.
 //
 // A process builds one *Metrics with New, serves Handler at /metrics
 // (kit/server.Config.Metrics), and passes the value down to what it
@@ -16,8 +17,14 @@
 //     (kitshop_ratelimit_rejections_total), for callers such as the gateway
 //     that limit outside an endpoint.
 //   - Pool exports pgx pool statistics (kitshop_db_pool_*).
-//   - GatewayRequest records one proxied request by route, upstream and status
+//   - GatewayRoute (and its shorthand GatewayRequest) records the requests of
+//     one gateway route by matched prefix, upstream service and status
 //     (kitshop_gateway_requests_total, kitshop_gateway_request_duration_seconds).
+//
+// The instruments on a request's path resolve their labels once and keep
+// the children, so recording costs a few atomic operations and no
+// allocation: client_golang's vectors directly, not go-kit's metrics
+// adapter, which rebuilds a label map on every observation.
 //
 // Go runtime and process metrics are registered too. Every Metrics has its own
 // registry: nothing is registered globally, so tests and several instances in

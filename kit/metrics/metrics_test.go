@@ -154,3 +154,80 @@ func TestIndependentRegistries(t *testing.T) {
 		t.Fatal("registries share state")
 	}
 }
+
+// Outcomes are cached per slot; kinds beyond the known ones must still land
+// on the "internal" series, and plain errors too.
+func TestEndpointMiddlewareOutcomes(t *testing.T) {
+	m := metrics.New("order")
+	for _, err := range []error{
+		errs.New(errs.Kind(200), "unknown kind"),
+		errors.New("plain"),
+		errs.New(errs.Internal, "bug"),
+		errs.Wrap(context.DeadlineExceeded, errs.Unavailable, "slow"),
+		context.DeadlineExceeded,
+		nil,
+	} {
+		ep := m.EndpointMiddleware("PlaceOrder")(func(context.Context, any) (any, error) { return nil, err })
+		for range 2 { // the second call takes the cached instruments
+			_, _ = ep(context.Background(), nil)
+		}
+	}
+	wantLines(t, scrape(t, m),
+		`kitshop_requests_total{method="PlaceOrder",outcome="internal",service="order"} 6`,
+		`kitshop_requests_total{method="PlaceOrder",outcome="unavailable",service="order"} 4`,
+		`kitshop_requests_total{method="PlaceOrder",outcome="success",service="order"} 2`,
+		`kitshop_request_duration_seconds_count{method="PlaceOrder",outcome="internal",service="order"} 6`,
+	)
+}
+
+// Series appear only for outcomes that happened.
+func TestEndpointMiddlewareNoIdleSeries(t *testing.T) {
+	m := metrics.New("order")
+	_ = m.EndpointMiddleware("ListOrders")
+	if text := scrape(t, m); strings.Contains(text, `method="ListOrders"`) {
+		t.Errorf("series before any call:\n%s", text)
+	}
+}
+
+func TestGatewayRoute(t *testing.T) {
+	m := metrics.New("gateway")
+	r := m.GatewayRoute("/api/v1/orders", "order")
+	if again := m.GatewayRoute("/api/v1/orders", "order"); again != r {
+		t.Error("GatewayRoute built the same route twice")
+	}
+	if m.GatewayRoute("/api/v1/orders", "order2") == r {
+		t.Error("GatewayRoute returned another upstream's route")
+	}
+	for _, code := range []int{201, 201, 0, 499, 999, -1} {
+		r.Request(code, 20*time.Millisecond)
+	}
+	wantLines(t, scrape(t, m),
+		`kitshop_gateway_requests_total{code="201",route="/api/v1/orders",upstream="order"} 2`,
+		`kitshop_gateway_requests_total{code="0",route="/api/v1/orders",upstream="order"} 1`,
+		`kitshop_gateway_requests_total{code="499",route="/api/v1/orders",upstream="order"} 1`,
+		`kitshop_gateway_requests_total{code="999",route="/api/v1/orders",upstream="order"} 1`,
+		`kitshop_gateway_requests_total{code="-1",route="/api/v1/orders",upstream="order"} 1`,
+		`kitshop_gateway_request_duration_seconds_count{route="/api/v1/orders",upstream="order"} 6`,
+	)
+}
+
+// lateBreaker gives up at once and starts run afterwards on another
+// goroutine, as hystrix does after its timeout.
+type lateBreaker struct{ done chan struct{} }
+
+func (b *lateBreaker) Execute(ctx context.Context, run func(context.Context) error) error {
+	go func() {
+		defer close(b.done)
+		_ = run(ctx)
+	}()
+	return errs.New(errs.Unavailable, "timed out")
+}
+
+// Under -race: the wrapper must not race with a run that starts late.
+func TestBreakerLateRun(t *testing.T) {
+	m := metrics.New("order")
+	lb := &lateBreaker{done: make(chan struct{})}
+	b := m.Breaker("late", lb)
+	_ = b.Execute(context.Background(), func(context.Context) error { return nil })
+	<-lb.done
+}

@@ -4,6 +4,12 @@
 // valid access token, checked against the keys of the -auth-service (found
 // in Consul as well).
 //
+// Besides the routes, the HTTP port serves the gateway's own /healthz,
+// /readyz and, for Prometheus, /metrics: requests by route prefix, upstream
+// service and status with their latency, rate-limit rejections (limiters
+// "client" and "user"), the state of each instance's circuit breaker and the
+// Go runtime. No service can claim these paths as a route.
+//
 // Every flag can also be set through the environment: -rate-limit is
 // GATEWAY_RATE_LIMIT, and so on. Flags win over the environment.
 //
@@ -33,6 +39,7 @@ import (
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/health"
 	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/server"
 )
 
@@ -134,6 +141,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := logging.New(stderr, s.logFormat)
+	m := metrics.New("gateway")
 
 	client, err := consul.NewClient(s.consulAddr)
 	if err != nil {
@@ -157,6 +165,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		UserRateLimit:     s.userRateLimit,
 		UserRateBurst:     s.userRateBurst,
 		TrustForwardedFor: s.trustForwardedFor,
+		Metrics:           m,
 	})
 	if err != nil {
 		stop()
@@ -183,6 +192,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:       logger,
 		HTTPListener: ln,
 		Handler:      gw,
+		Metrics:      m.Handler(),
 		Health:       ready,
 		DrainTimeout: s.drainTimeout,
 		Closers:      []func(){gw.Stop, stop},

@@ -23,6 +23,7 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/metrics/metricstest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -125,7 +126,7 @@ func TestRun(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(signer.JWKS())
 	}))
-	register(t, client, consul.Registration{Name: name, APIPrefix: prefix, Meta: map[string]string{"public_routes": "GET " + prefix + "/public"}},
+	register(t, client, consul.Registration{Name: name, ID: name + "-1", APIPrefix: prefix, Meta: map[string]string{"public_routes": "GET " + prefix + "/public"}},
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "hello from "+r.URL.Path)
 		}))
@@ -162,6 +163,28 @@ func TestRun(t *testing.T) {
 		t.Errorf("unknown prefix = %d, want 404", status)
 	}
 
+	// The requests above in the gateway's own metrics, by route prefix (the
+	// raw paths are not labels), upstream service and status.
+	route := func(code string) map[string]string {
+		return map[string]string{"route": prefix, "upstream": name, "code": code}
+	}
+	waitMetric(t, base, "kitshop_gateway_requests_total", route("200"), 2)
+	waitMetric(t, base, "kitshop_gateway_requests_total", route("401"), 1)
+	waitMetric(t, base, "kitshop_gateway_requests_total", map[string]string{"route": "unmatched", "upstream": "none", "code": "404"}, 1)
+	got := metricstest.Scrape(t, base+"/metrics")
+	if n, _ := got.Count("kitshop_gateway_request_duration_seconds", map[string]string{"route": prefix, "upstream": name}); n < 3 {
+		t.Errorf("latency observations of %s = %d, want >= 3", prefix, n)
+	}
+	if v, ok := got.Value("kitshop_breaker_open", map[string]string{"breaker": "gateway/" + name + "/" + name + "-1"}); !ok || v != 0 {
+		t.Errorf("breaker of the instance: open = %v (present %v), want 0", v, ok)
+	}
+	if !got.Has("go_goroutines") {
+		t.Error("metrics lack go_goroutines")
+	}
+	if strings.Contains(got.String(), prefix+"/42") {
+		t.Error("a raw path made it into the labels")
+	}
+
 	cancel()
 	select {
 	case err := <-done:
@@ -176,6 +199,76 @@ func TestRun(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), token) {
 		t.Error("the token appears in the logs")
+	}
+}
+
+// TestRunMetricsNotRoutable: /metrics is the gateway's own, on its port:
+// a service announcing it as its prefix gets no route, neither to it nor
+// below it, and a rejection by the per-client rate limit is counted.
+func TestRunMetricsNotRoutable(t *testing.T) {
+	consulAddr := testenv.Consul(t).Addr()
+	client, err := consul.NewClient(consulAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "cmdtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	register(t, client, consul.Registration{Name: name + "-rogue", APIPrefix: "/metrics,/api/v1/" + name,
+		Meta: map[string]string{"public_routes": "GET /metrics,GET /api/v1/" + name}},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "rogue") }))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
+			"-rate-limit", "0.001", "-rate-burst", "2"}, logs)
+	}()
+	addr := waitFor(t, logs, done, regexp.MustCompile(`msg=listening transport=http addr=(\S+)`))
+	base := "http://" + addr
+	// The service's other prefix is routed: the announcement was read.
+	// Readiness and scrapes are not requests through the gateway, so they
+	// use none of the two requests the rate limit allows.
+	eventually(t, "ready", func() bool { status, _, _ := get(t, base+"/readyz", ""); return status == http.StatusOK })
+	eventually(t, "service routed", func() bool {
+		got := metricstest.Scrape(t, base+"/metrics")
+		return strings.Contains(logs.String(), `msg="route added" prefix=/api/v1/`+name) && got.Has("go_goroutines")
+	})
+
+	for path, want := range map[string]int{"/metrics/x": http.StatusNotFound, "/api/v1/" + name: http.StatusOK} {
+		if status, body, _ := get(t, base+path, ""); status != want || strings.Contains(body, "rogue") != (want == http.StatusOK) {
+			t.Errorf("GET %s = %d %q, want %d", path, status, body, want)
+		}
+	}
+	if status, body, _ := get(t, base+"/metrics", ""); status != http.StatusOK || !strings.Contains(body, "kitshop_gateway_requests_total") {
+		t.Errorf("GET /metrics = %d, want the gateway's metrics:\n%s", status, body)
+	}
+	if status, _, _ := get(t, base+"/api/v1/"+name, ""); status != http.StatusTooManyRequests {
+		t.Errorf("third request = %d, want 429", status)
+	}
+	waitMetric(t, base, "kitshop_ratelimit_rejections_total", map[string]string{"limiter": "client"}, 1)
+	waitMetric(t, base, "kitshop_gateway_requests_total", map[string]string{"route": "/api/v1/" + name, "upstream": name + "-rogue", "code": "429"}, 1)
+	if !strings.Contains(logs.String(), "ignoring invalid api prefix") {
+		t.Errorf("the reserved prefix was not refused in the logs:\n%s", logs)
+	}
+}
+
+// waitMetric waits until the series named name with labels add up to at
+// least want on the gateway's /metrics: a request is recorded once its
+// handler has returned, which can be just after the client read the answer.
+func waitMetric(t *testing.T, base, name string, labels map[string]string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := metricstest.Scrape(t, base+"/metrics")
+		v, _ := got.Value(name, labels)
+		if v >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v = %v, want >= %v; metrics:\n%s", name, labels, v, want, got)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

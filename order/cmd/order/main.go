@@ -18,6 +18,11 @@
 // -recovery-interval: it finishes orders left pending by a crash and
 // releases stock owed by failed or cancelled orders (see package order).
 //
+// The HTTP port also serves /healthz, /readyz and, for Prometheus, /metrics:
+// calls per method and outcome with their latency, the state and rejections
+// of the circuit breaker around the catalog (breaker "order->product"), the
+// database pool and the Go runtime.
+//
 // Every flag can also be set through the environment as ORDER_<FLAG>
 // (upper case, dashes as underscores), e.g. ORDER_DATABASE_URL; flags win.
 // Run with -h for the list.
@@ -53,6 +58,7 @@ import (
 	"github.com/kitshop/kitshop/kit/grpcx"
 	"github.com/kitshop/kitshop/kit/health"
 	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/middleware"
 	"github.com/kitshop/kitshop/kit/postgres"
 	"github.com/kitshop/kitshop/kit/ratelimit"
@@ -280,6 +286,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	verifier := auth.NewVerifier(auth.NewJWKSCache(fetchKeys, authLogger), o.issuer, o.audience)
 	tokens := auth.NewClientCredentials(tokenURLs, o.serviceID, o.serviceSecret, nil, auth.WithTokenLogger(authLogger))
 
+	// Metrics, served at /metrics on the HTTP port: the endpoints (below),
+	// the catalog's breaker, the database pool, and the Go runtime.
+	m := metrics.New(serviceName)
+	m.Pool(serviceName, pool)
+
 	// The catalog: instances from Consul (or fixed), then the client chain
 	// of order.CatalogClient.
 	var instancer sd.Instancer
@@ -292,7 +303,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	catalog := order.NewCatalogClient(instancer, tokens, order.CatalogOptions{
 		Timeout: o.productTimeout,
-		Breaker: breaker.NewHystrix(order.DefaultBreakerName, breaker.Settings{}),
+		Breaker: m.Breaker(order.DefaultBreakerName, breaker.NewHystrix(order.DefaultBreakerName, breaker.Settings{})),
 		Logger:  log.With(logger, "component", "catalog"),
 	})
 	closers = append(closers, catalog.Close)
@@ -312,13 +323,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	closers = append(closers, recovery.Stop)
 
 	// Endpoint middleware, outermost first, as in the other services: every
-	// call is logged, the limiter protects the database, and the timeout
-	// bounds each call. The breaker is on the outbound catalog calls
-	// (order.CatalogClient), where the dependency is.
+	// call is counted, timed and logged, the limiter protects the database,
+	// and the timeout bounds each call. The breaker is on the outbound
+	// catalog calls (order.CatalogClient), where the dependency is.
 	bucket := ratelimit.NewTokenBucket(o.rateLimit, o.rateBurst)
 	endpointLogger := log.With(logger, "component", "endpoint")
 	eps := order.NewEndpoints(svc, verifier).Wrap(func(method string) endpoint.Middleware {
 		return endpoint.Chain(
+			m.EndpointMiddleware(method),
 			logging.EndpointMiddleware(endpointLogger, method),
 			ratelimit.Middleware(bucket),
 			middleware.Timeout(o.requestTimeout),
@@ -370,6 +382,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:          logger,
 		HTTPListener:    httpLn,
 		Handler:         handler,
+		Metrics:         m.Handler(),
 		GRPCListener:    grpcLn,
 		GRPCServer:      grpcServer,
 		Health:          health.New(postgres.HealthCheck(pool)),

@@ -26,6 +26,7 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/grpcx"
+	"github.com/kitshop/kitshop/kit/metrics/metricstest"
 	"github.com/kitshop/kitshop/kit/postgres"
 	"github.com/kitshop/kitshop/migrations"
 	"github.com/kitshop/kitshop/product"
@@ -309,6 +310,38 @@ func TestRunPlacesOrders(t *testing.T) {
 	}
 	if d.tokenCalls() != 1 {
 		t.Errorf("%d service tokens fetched, want 1 (cached)", d.tokenCalls())
+	}
+
+	// The calls above, as Prometheus sees them on the HTTP port, and the
+	// breaker around the catalog, closed.
+	scraped := metricstest.Scrape(t, base+"/metrics")
+	for _, tt := range []struct {
+		method, outcome string
+		min             float64
+	}{
+		{"ListOrders", "unauthenticated", 1},
+		{"CreateOrder", "success", 1},
+		{"CreateOrder", "conflict", 1},
+		{"GetOrder", "success", 1},
+	} {
+		labels := map[string]string{"service": "order", "method": tt.method, "outcome": tt.outcome}
+		if v, _ := scraped.Value("kitshop_requests_total", labels); v < tt.min {
+			t.Errorf("kitshop_requests_total%v = %v, want >= %v", labels, v, tt.min)
+		}
+		if n, _ := scraped.Count("kitshop_request_duration_seconds", labels); float64(n) < tt.min {
+			t.Errorf("kitshop_request_duration_seconds%v count = %d, want >= %v", labels, n, tt.min)
+		}
+	}
+	if v, ok := scraped.Value("kitshop_breaker_open", map[string]string{"breaker": "order->product"}); !ok || v != 0 {
+		t.Errorf("kitshop_breaker_open{breaker=\"order->product\"} = %v (present %v), want 0", v, ok)
+	}
+	if v, _ := scraped.Value("kitshop_db_pool_acquires_total", map[string]string{"pool": "order"}); v < 1 {
+		t.Errorf("kitshop_db_pool_acquires_total = %v, want > 0", v)
+	}
+	for _, name := range []string{"kitshop_db_pool_max_conns", "go_goroutines"} {
+		if !scraped.Has(name) {
+			t.Errorf("metrics lack %s", name)
+		}
 	}
 
 	if err := inst.stop(); err != nil {

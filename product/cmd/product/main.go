@@ -13,6 +13,10 @@
 // ReleaseStock) to other services: it needs a token with the "service" (or
 // "admin") role, such as the order service's service-account token.
 //
+// The HTTP port also serves /healthz, /readyz and, for Prometheus, /metrics:
+// calls per method and outcome with their latency, the database pool and the
+// Go runtime.
+//
 // Every flag can also be set through the environment as PRODUCT_<FLAG>
 // (upper case, dashes as underscores), e.g. PRODUCT_DATABASE_URL; flags win.
 // Run with -h for the list.
@@ -45,6 +49,7 @@ import (
 	"github.com/kitshop/kitshop/kit/grpcx"
 	"github.com/kitshop/kitshop/kit/health"
 	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/middleware"
 	"github.com/kitshop/kitshop/kit/postgres"
 	"github.com/kitshop/kitshop/kit/ratelimit"
@@ -243,6 +248,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	verifier := auth.NewVerifier(auth.NewJWKSCache(fetchKeys, log.With(logger, "component", "auth")), o.issuer, o.audience)
 
+	// Metrics, served at /metrics on the HTTP port: the endpoints (below),
+	// the database pool, and the Go runtime.
+	m := metrics.New(serviceName)
+	m.Pool(serviceName, pool)
+
 	// Domain, inside out: repository, service, service middleware.
 	var svc product.Service
 	svc = product.NewService(product.NewPostgres(pool))
@@ -250,16 +260,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// The stock API for other services (gRPC only), on the same database.
 	stock := product.StockLoggingMiddleware(log.With(logger, "component", "stock"))(product.NewStock(product.NewPostgres(pool)))
 
-	// Endpoint middleware, outermost first: every call is logged (including
-	// the ones the limiter or the access rules reject), the limiter protects
-	// the database from overload, and the timeout bounds each call, key
-	// fetches included. No circuit breaker: the breakers belong on outbound
-	// calls, and this service makes none beyond its own database (and the
-	// key fetches, which JWKSCache already keeps rare).
+	// Endpoint middleware, outermost first: every call is counted and timed
+	// and logged (including the ones the limiter or the access rules reject,
+	// by their outcome), the limiter protects the database from overload,
+	// and the timeout bounds each call, key fetches included. No circuit
+	// breaker: the breakers belong on outbound calls, and this service makes
+	// none beyond its own database (and the key fetches, which JWKSCache
+	// already keeps rare).
 	bucket := ratelimit.NewTokenBucket(o.rateLimit, o.rateBurst)
 	endpointLogger := log.With(logger, "component", "endpoint")
 	endpointMiddleware := func(method string) endpoint.Middleware {
 		return endpoint.Chain(
+			m.EndpointMiddleware(method),
 			logging.EndpointMiddleware(endpointLogger, method),
 			ratelimit.Middleware(bucket),
 			middleware.Timeout(o.requestTimeout),
@@ -309,6 +321,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:          logger,
 		HTTPListener:    httpLn,
 		Handler:         handler,
+		Metrics:         m.Handler(),
 		GRPCListener:    grpcLn,
 		GRPCServer:      grpcServer,
 		Health:          health.New(postgres.HealthCheck(pool)),

@@ -25,6 +25,7 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/grpcx"
+	"github.com/kitshop/kitshop/kit/metrics/metricstest"
 	"github.com/kitshop/kitshop/kit/requestid"
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
 )
@@ -287,6 +288,37 @@ func TestRunServesSeededCatalog(t *testing.T) {
 
 	checkWrites(t, inst, signer)
 
+	// The calls above, as Prometheus sees them on the HTTP port: by method
+	// and outcome, over both transports, with latencies; and the pool and
+	// runtime.
+	got := metricstest.Scrape(t, base+"/metrics")
+	for _, tt := range []struct {
+		method, outcome string
+		min             float64
+	}{
+		{"ListProducts", "success", 1},
+		{"GetProduct", "success", 1},
+		{"CreateProduct", "success", 2},
+		{"CreateProduct", "unauthenticated", 4},
+		{"CreateProduct", "forbidden", 2},
+	} {
+		labels := map[string]string{"service": "product", "method": tt.method, "outcome": tt.outcome}
+		if v, _ := got.Value("kitshop_requests_total", labels); v < tt.min {
+			t.Errorf("kitshop_requests_total%v = %v, want >= %v", labels, v, tt.min)
+		}
+		if n, _ := got.Count("kitshop_request_duration_seconds", labels); float64(n) < tt.min {
+			t.Errorf("kitshop_request_duration_seconds%v count = %d, want >= %v", labels, n, tt.min)
+		}
+	}
+	if v, _ := got.Value("kitshop_db_pool_acquires_total", map[string]string{"pool": "product"}); v < 1 {
+		t.Errorf("kitshop_db_pool_acquires_total = %v, want > 0", v)
+	}
+	for _, name := range []string{"kitshop_db_pool_max_conns", "kitshop_db_pool_idle_conns", "go_goroutines", "process_resident_memory_bytes"} {
+		if !got.Has(name) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
+
 	if err := inst.stop(); err != nil {
 		t.Fatalf("run after cancel: %v", err)
 	}
@@ -297,6 +329,28 @@ func TestRunServesSeededCatalog(t *testing.T) {
 			t.Errorf("logs lack %s", want)
 		}
 	}
+}
+
+// TestRunMetricsRateLimited: the endpoint metrics sit outside the rate
+// limit, so a refused call is counted, as outcome "rate_limited".
+func TestRunMetricsRateLimited(t *testing.T) {
+	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "", "-jwks-url", "http://127.0.0.1:1/jwks.json",
+		"-rate-limit", "0.001", "-rate-burst", "1")
+	base := "http://" + inst.httpAddr
+	for i, want := range []int{http.StatusOK, http.StatusTooManyRequests} {
+		if status, _, body := get(t, base+"/api/v1/products"); status != want {
+			t.Fatalf("request %d = %d %s, want %d", i, status, body, want)
+		}
+	}
+	got := metricstest.Scrape(t, base+"/metrics")
+	for outcome, want := range map[string]float64{"success": 1, "rate_limited": 1} {
+		labels := map[string]string{"service": "product", "method": "ListProducts", "outcome": outcome}
+		if v, _ := got.Value("kitshop_requests_total", labels); v != want {
+			t.Errorf("kitshop_requests_total%v = %v, want %v", labels, v, want)
+		}
+	}
+	// Scraping is not an endpoint call: it is never rate limited.
+	metricstest.Scrape(t, base+"/metrics")
 }
 
 func TestRunSeedTwice(t *testing.T) {

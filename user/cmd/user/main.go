@@ -3,6 +3,11 @@
 // /.well-known/jwks.json, and kitshop.user.v1.UserService over gRPC, on a
 // Postgres database, registered in Consul for the gateway to find.
 //
+// The HTTP port also serves /healthz, /readyz and, for Prometheus, /metrics:
+// calls per method and outcome with their latency, throttled logins
+// (kitshop_ratelimit_rejections_total{limiter="login"}), the database pool
+// and the Go runtime.
+//
 // Every flag can also be set through the environment as USER_<FLAG> (upper
 // case, dashes as underscores), e.g. USER_DATABASE_URL; flags win. Prefer
 // USER_ADMIN_PASSWORD to -admin-password: command lines are visible to every
@@ -45,9 +50,11 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/config"
 	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/grpcx"
 	"github.com/kitshop/kitshop/kit/health"
 	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/middleware"
 	"github.com/kitshop/kitshop/kit/postgres"
 	"github.com/kitshop/kitshop/kit/ratelimit"
@@ -237,6 +244,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	// Metrics, served at /metrics on the HTTP port: the endpoints (below),
+	// the database pool, and the Go runtime.
+	m := metrics.New(serviceName)
+	m.Pool(serviceName, pool)
+
 	// Domain, inside out: repository, service, service middleware.
 	base, err := user.NewService(user.NewPostgres(pool), signer,
 		user.WithBcryptCost(o.bcryptCost),
@@ -259,15 +271,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	// Endpoint middleware, outermost first, as in the product service:
-	// every call is logged, the limiter protects the database and the
-	// bcrypt CPU from overload, and the timeout bounds each call. The
-	// service verifies its own tokens with its own key; no network needed.
+	// every call is counted, timed and logged, the limiter protects the
+	// database and the bcrypt CPU from overload, the login throttle's
+	// refusals are counted, and the timeout bounds each call. The service
+	// verifies its own tokens with its own key; no network needed.
 	bucket := ratelimit.NewTokenBucket(o.rateLimit, o.rateBurst)
 	endpointLogger := log.With(logger, "component", "endpoint")
 	eps := user.NewEndpoints(svc, signer.Verifier()).Wrap(func(method string) endpoint.Middleware {
 		return endpoint.Chain(
+			m.EndpointMiddleware(method),
 			logging.EndpointMiddleware(endpointLogger, method),
 			ratelimit.Middleware(bucket),
+			countThrottled(m, method),
 			middleware.Timeout(o.requestTimeout),
 		)
 	})
@@ -318,6 +333,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:          logger,
 		HTTPListener:    httpLn,
 		Handler:         handler,
+		Metrics:         m.Handler(),
 		GRPCListener:    grpcLn,
 		GRPCServer:      grpcServer,
 		Health:          health.New(postgres.HealthCheck(pool)),
@@ -326,6 +342,26 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		DeregisterDelay: o.deregisterDelay,
 		Closers:         []func(){pool.Close},
 	})
+}
+
+// countThrottled counts the login throttle's refusals (Login and
+// ServiceToken answering RateLimited) as rejections of the "login" limiter,
+// so that password guessing shows up apart from overload. It sits inside
+// the instance's rate limit, whose own refusals never reach it; the endpoint
+// metrics count both as outcome "rate_limited".
+func countThrottled(m *metrics.Metrics, method string) endpoint.Middleware {
+	if method != user.MethodLogin && method != user.MethodServiceToken {
+		return func(next endpoint.Endpoint) endpoint.Endpoint { return next }
+	}
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			response, err := next(ctx, request)
+			if errs.Is(err, errs.RateLimited) {
+				m.RateLimited("login")
+			}
+			return response, err
+		}
+	}
 }
 
 func port(ln net.Listener) int {

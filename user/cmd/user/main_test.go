@@ -27,6 +27,7 @@ import (
 	"github.com/kitshop/kitshop/internal/testenv"
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/grpcx"
+	"github.com/kitshop/kitshop/kit/metrics/metricstest"
 	"github.com/kitshop/kitshop/kit/requestid"
 	userv1 "github.com/kitshop/kitshop/proto/user/v1"
 	"github.com/kitshop/kitshop/user"
@@ -271,6 +272,29 @@ func TestRunServes(t *testing.T) {
 		t.Errorf("service token verifies as %+v, %v; want the service order", id, err)
 	}
 
+	// The calls above, as Prometheus sees them on the HTTP port.
+	got := metricstest.Scrape(t, base+"/metrics")
+	for method, min := range map[string]float64{"SignUp": 1, "Login": 2, "GetMe": 1, "GetJWKS": 1, "GetUser": 2, "ServiceToken": 1} {
+		labels := map[string]string{"service": "user", "method": method, "outcome": "success"}
+		if v, _ := got.Value("kitshop_requests_total", labels); v < min {
+			t.Errorf("kitshop_requests_total%v = %v, want >= %v", labels, v, min)
+		}
+		if n, _ := got.Count("kitshop_request_duration_seconds", labels); float64(n) < min {
+			t.Errorf("kitshop_request_duration_seconds%v count = %d, want >= %v", labels, n, min)
+		}
+	}
+	if v, _ := got.Value("kitshop_db_pool_acquires_total", map[string]string{"pool": "user"}); v < 1 {
+		t.Errorf("kitshop_db_pool_acquires_total = %v, want > 0", v)
+	}
+	for _, name := range []string{"kitshop_db_pool_max_conns", "go_goroutines"} {
+		if !got.Has(name) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
+	if got.Has("kitshop_ratelimit_rejections_total") {
+		t.Errorf("rate-limit rejections without any:\n%s", got)
+	}
+
 	if err := inst.stop(); err != nil {
 		t.Fatalf("run after cancel: %v", err)
 	}
@@ -285,6 +309,35 @@ func TestRunServes(t *testing.T) {
 	for _, secret := range []string{adminPassword, userPassword, tok.AccessToken, tok.RefreshToken, "PRIVATE KEY", orderSecret, serviceToken} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain a secret (%.12s…)", secret)
+		}
+	}
+}
+
+// TestRunMetricsLoginThrottle: a login the throttle refuses counts as a
+// rejection of the "login" limiter and as outcome "rate_limited"; a wrong
+// password before it as "unauthenticated".
+func TestRunMetricsLoginThrottle(t *testing.T) {
+	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "",
+		"-signing-key-file", filepath.Join(t.TempDir(), "signing.pem"), "-generate-key",
+		"-login-account-failures", "1", "-login-client-failures", "0")
+	base := "http://" + inst.httpAddr
+	for i, want := range []int{http.StatusUnauthorized, http.StatusTooManyRequests} {
+		if status, _ := call(t, http.MethodPost, base+user.LoginPath, `{"email":"nobody@example.com","password":"Wr0ng-passw0rd"}`, "", nil); status != want {
+			t.Fatalf("login %d = %d, want %d", i, status, want)
+		}
+	}
+	got := metricstest.Scrape(t, base+"/metrics")
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"kitshop_requests_total", map[string]string{"service": "user", "method": "Login", "outcome": "unauthenticated"}, 1},
+		{"kitshop_requests_total", map[string]string{"service": "user", "method": "Login", "outcome": "rate_limited"}, 1},
+		{"kitshop_ratelimit_rejections_total", map[string]string{"limiter": "login"}, 1},
+	} {
+		if v, _ := got.Value(tt.name, tt.labels); v != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, v, tt.want)
 		}
 	}
 }
