@@ -6,6 +6,11 @@
 // (kit/server.Config.Metrics), and passes the value down to what it
 // instruments:
 //
+//   - Instrument is endpoint middleware over go-kit's metrics.Counter and
+//     metrics.Histogram, so it works with any go-kit metrics backend;
+//     EndpointMiddleware is Instrument over this package's Prometheus
+//     binding (Requests, Duration), whose children are resolved once
+//     rather than per call as go-kit's own Prometheus adapter does.
 //   - EndpointMiddleware counts and times every endpoint call by service,
 //     method and outcome ("success" or the error kind, so rate-limited calls
 //     show up as outcome="rate_limited"): kitshop_requests_total and

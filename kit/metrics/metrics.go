@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
+	kitmetrics "github.com/go-kit/kit/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -110,21 +111,40 @@ func Outcome(err error) string {
 	return errs.KindOf(err).String()
 }
 
-// EndpointMiddleware counts and times every call of the named method. Put it
+// EndpointMiddleware counts and times every call of the named method in
+// kitshop_requests_total and kitshop_request_duration_seconds. Put it
 // outermost, so that calls rejected by inner middleware (rate limits,
-// breakers, timeouts) are counted with their outcome.
-//
-// The instruments of each outcome are resolved once, on the outcome's first
-// call, and kept: a call costs a few atomic operations, no label lookup and
-// no allocation, and an outcome that never happens exports no series.
+// breakers, timeouts) are counted with their outcome. It is Instrument over
+// this registry's go-kit Counter and Histogram with the service and method
+// labels bound.
 func (m *Metrics) EndpointMiddleware(method string) endpoint.Middleware {
-	labels := prometheus.Labels{"service": m.service, "method": method}
-	o := &outcomes{requests: m.requests.MustCurryWith(labels), duration: m.duration.MustCurryWith(labels)}
+	return Instrument(
+		m.Requests().With("service", m.service, "method", method),
+		m.Duration().With("service", m.service, "method", method),
+	)
+}
+
+// Requests returns kitshop_requests_total as a go-kit metrics.Counter with
+// the labels service, method and outcome.
+func (m *Metrics) Requests() kitmetrics.Counter { return newCounter(m.requests) }
+
+// Duration returns kitshop_request_duration_seconds as a go-kit
+// metrics.Histogram with the labels service, method and outcome.
+func (m *Metrics) Duration() kitmetrics.Histogram { return newHistogram(m.duration) }
+
+// Instrument returns endpoint middleware that adds 1 to requests and
+// observes the call's duration in seconds, both with the label "outcome"
+// ("success" or the error's kind) added. It works with any go-kit metrics
+// backend. The instruments of each outcome are resolved once, on the
+// outcome's first call, so with this package's Prometheus binding a call
+// costs a few atomic operations and no allocation.
+func Instrument(requests kitmetrics.Counter, duration kitmetrics.Histogram) endpoint.Middleware {
+	o := &outcomes{requests: requests, duration: duration}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (response any, err error) {
 			defer func(begin time.Time) {
 				in := o.get(err)
-				in.requests.Inc()
+				in.requests.Add(1)
 				in.duration.Observe(time.Since(begin).Seconds())
 			}(time.Now())
 			return next(ctx, request)
@@ -136,14 +156,14 @@ func (m *Metrics) EndpointMiddleware(method string) endpoint.Middleware {
 // Slot 0 is success and slot 1+k the error kind k; kinds out of the known
 // range share the "internal" series, as errs.Kind.String says.
 type outcomes struct {
-	requests *prometheus.CounterVec // curried: only "outcome" is left
-	duration prometheus.ObserverVec
+	requests kitmetrics.Counter
+	duration kitmetrics.Histogram
 	slots    [1 + 256]atomic.Pointer[instruments]
 }
 
 type instruments struct {
-	requests prometheus.Counter
-	duration prometheus.Observer
+	requests kitmetrics.Counter
+	duration kitmetrics.Histogram
 }
 
 func (o *outcomes) get(err error) *instruments {
@@ -158,10 +178,10 @@ func (o *outcomes) get(err error) *instruments {
 	if in := o.slots[i].Load(); in != nil {
 		return in
 	}
-	// Two first calls may race here; both get the same children from the
-	// vectors, so either store is right.
+	// Two first calls may race here; both get equivalent instruments, so
+	// either store is right.
 	outcome := Outcome(err)
-	in := &instruments{requests: o.requests.WithLabelValues(outcome), duration: o.duration.WithLabelValues(outcome)}
+	in := &instruments{requests: o.requests.With("outcome", outcome), duration: o.duration.With("outcome", outcome)}
 	o.slots[i].Store(in)
 	return in
 }

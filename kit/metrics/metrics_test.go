@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	kitmetrics "github.com/go-kit/kit/metrics"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kitshop/kitshop/internal/testenv"
@@ -230,4 +231,45 @@ func TestBreakerLateRun(t *testing.T) {
 	b := m.Breaker("late", lb)
 	_ = b.Execute(context.Background(), func(context.Context) error { return nil })
 	<-lb.done
+}
+
+// recCounter and recHistogram are a go-kit metrics backend of the test's
+// own: they record every value with the labels it was given.
+type recCounter struct {
+	lvs  []string
+	adds *[]string
+}
+
+func (c recCounter) With(lvs ...string) kitmetrics.Counter {
+	return recCounter{lvs: append(append([]string{}, c.lvs...), lvs...), adds: c.adds}
+}
+func (c recCounter) Add(float64) { *c.adds = append(*c.adds, strings.Join(c.lvs, "=")) }
+
+type recHistogram struct{ n *int }
+
+func (h recHistogram) With(...string) kitmetrics.Histogram { return h }
+func (h recHistogram) Observe(float64)                     { *h.n++ }
+
+// Instrument depends only on go-kit's metrics interfaces, so any go-kit
+// backend works.
+func TestInstrumentWithAnyGoKitBackend(t *testing.T) {
+	var adds []string
+	var observed int
+	ep := metrics.Instrument(recCounter{adds: &adds}.With("method", "Create"), recHistogram{n: &observed})(
+		func(_ context.Context, req any) (any, error) {
+			if req == "dup" {
+				return nil, errs.New(errs.Conflict, "dup")
+			}
+			return nil, nil
+		})
+	for _, req := range []string{"ok", "dup", "ok"} {
+		_, _ = ep(context.Background(), req)
+	}
+	want := []string{"method=Create=outcome=success", "method=Create=outcome=conflict", "method=Create=outcome=success"}
+	if strings.Join(adds, " ") != strings.Join(want, " ") {
+		t.Errorf("adds = %v, want %v", adds, want)
+	}
+	if observed != 3 {
+		t.Errorf("observed %d durations, want 3", observed)
+	}
 }
