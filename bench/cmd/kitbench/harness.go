@@ -1,0 +1,420 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kitshop/kitshop/bench"
+)
+
+// harness runs one measurement session against an environment.
+type harness struct {
+	o   options
+	env *environment
+	log io.Writer
+
+	productID string // what every target reads or orders; set by targets
+}
+
+// target is one row of the table.
+type target struct {
+	key  string
+	name string
+	// na, when set, is why the target is not measured.
+	na string
+	// run loads the target for d. sample says what a request answered
+	// while the load ran (a failed one's error, for the gRPC loop), for a
+	// note when the round had errors.
+	run func(ctx context.Context, d time.Duration) (m bench.Measurement, sample string, err error)
+}
+
+// measure sets up the fixtures, measures every target in rounds, then the
+// half-rate latency and memory, and returns the finished report.
+func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
+	rep := &bench.Report{
+		Date: time.Now(),
+		Machine: bench.Machine{
+			NProc:     runtime.NumCPU(),
+			CPU:       bench.CPUModel(),
+			GoVersion: goVersion(),
+			LoadAvg:   bench.LoadAvg(),
+		},
+		Settings: bench.Settings{
+			Stack:       h.env.stack,
+			Duration:    h.o.duration.String(),
+			Rounds:      h.o.rounds,
+			Threads:     h.o.threads,
+			Connections: h.o.connections,
+			GRPCWorkers: h.o.grpcWorkers,
+		},
+	}
+	if h.env.own == nil {
+		a := api{base: h.env.gatewayURL, client: &http.Client{Timeout: setupCallTimout}}
+		if n := a.rateLimitedAfter(ctx, 500); n >= 0 {
+			msg := fmt.Sprintf("the running gateway answered 429 after %d requests: its rate limits will cut into every gateway row; "+
+				"restart it with GATEWAY_RATE_LIMIT=0 GATEWAY_USER_RATE_LIMIT=0, or run kitbench -new-stack", n)
+			fmt.Fprintf(h.log, "kitbench: WARNING: %s\n", msg)
+			rep.Notes = append(rep.Notes, msg)
+			time.Sleep(3 * time.Second) // let the bucket refill a little
+		}
+	}
+	targets, closeTargets, err := h.targets(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	defer closeTargets()
+	var live []target
+	for _, t := range targets {
+		if len(h.o.only) > 0 && !slices.Contains(h.o.only, t.key) {
+			continue
+		}
+		row := bench.Row{Key: t.key, Target: t.name, NA: t.na, Baseline: t.key == "bare"}
+		rep.Rows = append(rep.Rows, row)
+		if t.na == "" {
+			live = append(live, t)
+		}
+	}
+	fmt.Fprintf(h.log, "kitbench: %d targets × %d rounds × %s (about %s)\n",
+		len(live), h.o.rounds, h.o.duration, estimate(h.o, len(live)).Round(time.Second))
+
+	procs, problems := h.env.processes(ctx)
+	rep.Notes = append(rep.Notes, problems...)
+	time.Sleep(time.Second) // let the fixtures' requests settle
+	idle := readRSS(procs)
+
+	if h.o.warmup > 0 {
+		for _, t := range live {
+			fmt.Fprintf(h.log, "warm-up   %-14s %s\n", t.key, h.o.warmup)
+			if _, _, err := t.run(ctx, h.o.warmup); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				fmt.Fprintf(h.log, "warm-up   %-14s FAILED: %v\n", t.key, err)
+			}
+		}
+	}
+
+	explained := map[string]bool{}
+	for r := range h.o.rounds {
+		for i := range live {
+			t := live[(i+r)%len(live)]
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			m, sample, err := t.run(ctx, h.o.duration)
+			row, _ := rep.Row(t.key)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				// One target failing (an instance gone, wrk unable to
+				// connect) must not throw away the other measurements.
+				msg := firstLine(err.Error())
+				fmt.Fprintf(h.log, "round %d/%d %-14s FAILED: %v\n", r+1, h.o.rounds, t.key, err)
+				row.Notes = append(row.Notes, fmt.Sprintf("round %d failed: %s", r+1, msg))
+				continue
+			}
+			fmt.Fprintf(h.log, "round %d/%d %-14s %10s req/s  p50 %-9s p99 %-9s errors %s\n",
+				r+1, h.o.rounds, t.key, bench.FormatCount(m.RPS), m.P50, m.P99, bench.FormatCount(float64(m.Errors)))
+			row.Rounds = append(row.Rounds, m)
+			if m.Errors > 0 && sample != "" && !explained[t.key] {
+				explained[t.key] = true
+				row.Notes = append(row.Notes, sample)
+			}
+		}
+	}
+	rep.Finish()
+
+	if h.o.halfRate > 0 {
+		rep.HalfRate = h.halfRate(ctx, rep)
+		fmt.Fprintf(h.log, "half rate: %s\n", rep.HalfRateLine())
+	}
+
+	time.Sleep(3 * time.Second) // idle again: connections closed, GC had a chance
+	after := readRSS(procs)
+	for i, p := range procs {
+		rep.Memory = append(rep.Memory, bench.ProcessMemory{
+			Name: p.name, PID: p.pid, IdleKiB: idle[i], AfterKiB: after[i], Note: p.note,
+		})
+	}
+	return rep, nil
+}
+
+// readRSS returns each process's VmRSS in KiB (0 when it cannot be read).
+func readRSS(procs []namedPID) []int64 {
+	out := make([]int64, len(procs))
+	for i, p := range procs {
+		out[i], _ = bench.VmRSS(p.pid)
+	}
+	return out
+}
+
+// targets sets up the fixtures and returns the table's targets in table
+// order, and a function releasing what they hold.
+func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, func(), error) {
+	a := api{base: h.env.gatewayURL, client: &http.Client{Timeout: setupCallTimout}}
+	admin := &tokenCache{login: func(ctx context.Context) (string, error) {
+		return a.login(ctx, h.o.adminEmail, h.o.adminPassword)
+	}}
+	customer := &tokenCache{login: func(ctx context.Context) (string, error) {
+		return a.login(ctx, benchUserEmail, benchUserPass)
+	}}
+
+	// The product everything reads and orders: kitbench's own, with a
+	// stock no run can exhaust, or any product when there is no admin.
+	var productID, noAdmin string
+	adminToken, err := admin.get(ctx)
+	if err == nil {
+		productID, err = a.ensureProduct(ctx, adminToken)
+		if err != nil {
+			return nil, nil, err
+		}
+	} else {
+		noAdmin = "no admin token: " + err.Error()
+		rep.Notes = append(rep.Notes, noAdmin+"; reading the first product of the catalog instead of kitbench's own")
+		if productID, err = a.firstProduct(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	h.productID = productID
+	itemPath := "/api/v1/products/" + productID
+	fmt.Fprintf(h.log, "kitbench: product %s\n", productID)
+
+	products, err := h.env.instances(ctx, "product")
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(products) == 0 {
+		return nil, nil, fmt.Errorf("no passing product instance in Consul at %s", h.env.consulURL)
+	}
+	direct := products[0]
+
+	// Same table, same columns, same JSON: the bodies must match byte for
+	// byte, or the comparison is not fair.
+	_, bareBody, err1 := a.get(ctx, h.env.bareURL+itemPath)
+	_, svcBody, err2 := a.get(ctx, "http://"+direct.HTTPAddr+itemPath)
+	switch {
+	case err1 != nil || err2 != nil:
+		return nil, nil, fmt.Errorf("fetching the product: bare: %v, product: %v", err1, err2)
+	case !bytes.Equal(bareBody, svcBody):
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the bare handler's body (%d bytes) differs from the product service's (%d bytes)", len(bareBody), len(svcBody)))
+	default:
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the bare handler and the product service return the same %d-byte body", len(bareBody)))
+	}
+
+	get := func(key, name, url string) target {
+		return h.wrkTarget(a, key, name, url, func(context.Context) (bench.Request, error) { return bench.Request{}, nil })
+	}
+	targets := []target{
+		get("bare", "bare handler: GET /api/v1/products/{id}", h.env.bareURL+itemPath),
+		get("product", "product instance (HTTP): GET /api/v1/products/{id}", "http://"+direct.HTTPAddr+itemPath),
+		get("gateway-get", "gateway: GET /api/v1/products/{id}", h.env.gatewayURL+itemPath),
+		get("gateway-list", "gateway: GET /api/v1/products (first page)", h.env.gatewayURL+"/api/v1/products"),
+		h.orderTarget(ctx, a, customer, productID, noAdmin),
+	}
+
+	closer := func() {}
+	gt := target{key: "grpc", name: "product gRPC (direct): ReserveStock"}
+	switch {
+	case direct.GRPCAddr == "":
+		gt.na = "no gRPC port in the product instance's registration"
+	default:
+		g, err := newGRPCTarget(ctx, direct.GRPCAddr, productID, admin.get)
+		if err != nil {
+			gt.na = err.Error()
+			break
+		}
+		closer = func() { g.Close() }
+		gt.name = "product gRPC (direct): " + g.rpc
+		if g.fallback != "" {
+			gt.name += " (ReserveStock not available)"
+			rep.Notes = append(rep.Notes, "gRPC row uses "+g.rpc+": "+g.fallback)
+		}
+		workers := h.o.grpcWorkers
+		gt.run = func(ctx context.Context, d time.Duration) (bench.Measurement, string, error) {
+			res := bench.ClosedLoop(ctx, workers, d, 10*time.Second, g.call)
+			return res.Measurement(), "the first failed call: " + res.FirstError, nil
+		}
+	}
+	targets = append(targets, gt)
+	return targets, closer, nil
+}
+
+// wrkTarget is a target that wrk drives; req builds the request anew for
+// each run (tokens expire).
+func (h *harness) wrkTarget(a api, key, name, url string, req func(context.Context) (bench.Request, error)) target {
+	cfg := bench.WrkConfig{
+		Path:        h.o.wrk,
+		URL:         url,
+		Threads:     h.o.threads,
+		Connections: h.o.connections,
+		Timeout:     h.o.wrkTimeout,
+	}
+	return target{
+		key:  key,
+		name: name,
+		run: func(ctx context.Context, d time.Duration) (bench.Measurement, string, error) {
+			r, err := req(ctx)
+			if err != nil {
+				return bench.Measurement{}, "", err
+			}
+			c := cfg
+			c.Duration, c.Request = d, r
+			// wrk counts failed requests but does not say why; one request
+			// of our own in the middle of the load, when a limiter is
+			// exhausted or a server overloaded, usually does.
+			probe := make(chan string, 1)
+			probeCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-time.After(d / 2):
+					probe <- "a request sent mid-run answered: " + a.send(probeCtx, cmp.Or(r.Method, http.MethodGet), url, r.Headers, r.Body)
+				case <-probeCtx.Done():
+					probe <- ""
+				}
+			}()
+			res, err := bench.RunWrk(ctx, c)
+			cancel()
+			sample := <-probe
+			if err != nil {
+				return bench.Measurement{}, "", err
+			}
+			return res.Measurement(), sample, nil
+		},
+	}
+}
+
+// orderTarget is order creation through the gateway by a logged-in
+// customer: one line, one unit of the bench product, a new order each time.
+func (h *harness) orderTarget(ctx context.Context, a api, customer *tokenCache, productID, noAdmin string) target {
+	t := target{key: "order", name: "gateway: POST /api/v1/orders (1 line, new order each)"}
+	if noAdmin != "" {
+		t.na = "no bench product with ample stock: " + noAdmin
+		return t
+	}
+	if err := a.ensureCustomer(ctx); err != nil {
+		t.na = "cannot sign up a customer: " + err.Error()
+		return t
+	}
+	token, err := customer.get(ctx)
+	if err != nil {
+		t.na = "cannot log in as a customer: " + err.Error()
+		return t
+	}
+	status, err := a.call(ctx, http.MethodGet, "/api/v1/orders", token, nil, nil)
+	switch {
+	case err != nil:
+		t.na = "order service not available: " + err.Error()
+		return t
+	case status == http.StatusNotFound || status == http.StatusBadGateway || status == http.StatusServiceUnavailable:
+		t.na = "order service not available"
+		return t
+	case status != http.StatusOK:
+		t.na = fmt.Sprintf("order service not available: GET /api/v1/orders answered %d", status)
+		return t
+	}
+	body, _ := json.Marshal(map[string]any{"items": []map[string]any{{"product_id": productID, "quantity": 1}}})
+	return h.wrkTarget(a, t.key, t.name, h.env.gatewayURL+"/api/v1/orders", func(ctx context.Context) (bench.Request, error) {
+		tok, err := customer.get(ctx)
+		if err != nil {
+			return bench.Request{}, err
+		}
+		return bench.Request{
+			Method: http.MethodPost,
+			Headers: map[string]string{
+				"Content-Type":  "application/json",
+				"Authorization": "Bearer " + tok,
+			},
+			Body: string(body),
+		}, nil
+	})
+}
+
+// halfRate sends GETs of the bench product through the gateway at a
+// fraction of the gateway's measured peak, open loop, and reports the
+// latency a client sees when the gateway is not saturated.
+func (h *harness) halfRate(ctx context.Context, rep *bench.Report) *bench.HalfRate {
+	hr := &bench.HalfRate{Target: "gateway: GET /api/v1/products/{id}", Fraction: h.o.halfRate, Duration: h.o.duration.String()}
+	row, ok := rep.Row("gateway-get")
+	if !ok || len(row.Rounds) == 0 || row.Summary.RPS <= 0 {
+		hr.NA = "no gateway peak measured"
+		return hr
+	}
+	hr.OfferedRPS = row.Summary.RPS * h.o.halfRate
+	url := h.env.gatewayURL + "/api/v1/products/" + h.productID
+	const maxInFlight = 256
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns:        maxInFlight,
+		MaxIdleConnsPerHost: maxInFlight,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+	}}
+	defer client.CloseIdleConnections()
+	fmt.Fprintf(h.log, "half rate %s req/s for %s, open loop\n", bench.FormatCount(hr.OfferedRPS), h.o.duration)
+	res := bench.OpenLoop(ctx, hr.OfferedRPS, h.o.duration, maxInFlight, 10*time.Second, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 400 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return err
+	})
+	hr.Result, hr.Late, hr.FirstError = res.Measurement(), res.Late, res.FirstError
+	return hr
+}
+
+// writeResults writes latest.md and latest.json into dir.
+func writeResults(dir string, rep *bench.Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "latest.md"), []byte(rep.Markdown())); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, "latest.json"), js)
+}
+
+// writeFile replaces path in one step (through path.tmp and a rename), so
+// an interrupted run never leaves half a result behind.
+func writeFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// firstLine returns s up to its first newline (wrk errors carry its whole
+// output after it).
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
+}

@@ -1,0 +1,206 @@
+package bench
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Call is one request of a load loop; a non-nil error counts as a failed
+// request. It must honour ctx.
+type Call func(ctx context.Context) error
+
+// LoopResult is what a load loop measured.
+type LoopResult struct {
+	Requests int64 // completed, failed ones included
+	Errors   int64
+	// FirstError is the first failure's message, to tell what went wrong
+	// without logging every one.
+	FirstError string
+	Elapsed    time.Duration
+	// Latencies of every completed request, sorted.
+	Latencies []time.Duration
+	// Late counts requests of an open loop that started later than
+	// scheduled because MaxInFlight requests were still running; their
+	// latency still counts from the scheduled time.
+	Late int64
+}
+
+// RPS returns completed requests per second.
+func (r LoopResult) RPS() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// Measurement returns the result in the harness's common shape.
+func (r LoopResult) Measurement() Measurement {
+	return Measurement{
+		RPS:      r.RPS(),
+		P50:      Ms(Percentile(r.Latencies, 50)),
+		P99:      Ms(Percentile(r.Latencies, 99)),
+		Errors:   r.Errors,
+		Requests: r.Requests,
+	}
+}
+
+// Percentile returns the p-th percentile (0 < p <= 100) of sorted by the
+// nearest-rank method, or 0 for no samples.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	rank := int(float64(n)*p/100+0.999999999) - 1 // ceil(n*p/100) - 1
+	return sorted[min(max(rank, 0), n-1)]
+}
+
+// recorder collects one worker's samples; merged once the loop ends, so the
+// hot path takes no lock.
+type recorder struct {
+	latencies []time.Duration
+	errors    int64
+	firstErr  string
+	late      int64
+}
+
+func (r *recorder) record(d time.Duration, err error) {
+	r.latencies = append(r.latencies, d)
+	if err != nil {
+		if r.errors == 0 {
+			r.firstErr = err.Error()
+		}
+		r.errors++
+	}
+}
+
+func merge(recs []*recorder, elapsed time.Duration) LoopResult {
+	res := LoopResult{Elapsed: elapsed}
+	for _, r := range recs {
+		res.Latencies = append(res.Latencies, r.latencies...)
+		res.Errors += r.errors
+		res.Late += r.late
+		if res.FirstError == "" {
+			res.FirstError = r.firstErr
+		}
+	}
+	slices.Sort(res.Latencies)
+	res.Requests = int64(len(res.Latencies))
+	return res
+}
+
+// ClosedLoop runs call from workers goroutines back to back for d: each
+// worker sends its next request when the previous one is answered, like
+// wrk's connections. Each call gets callTimeout (0: none beyond d plus a
+// grace period); the loop ends at d or when ctx ends, whichever is first.
+func ClosedLoop(ctx context.Context, workers int, d, callTimeout time.Duration, call Call) LoopResult {
+	workers = max(workers, 1)
+	// Calls in flight at the deadline may finish (they are measured), but
+	// not forever.
+	ctx, cancel := context.WithTimeout(ctx, d+max(callTimeout, 5*time.Second))
+	defer cancel()
+	start := time.Now()
+	deadline := start.Add(d)
+	recs := make([]*recorder, workers)
+	var wg sync.WaitGroup
+	for i := range recs {
+		rec := &recorder{}
+		recs[i] = rec
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				cctx, ccancel := ctx, context.CancelFunc(func() {})
+				if callTimeout > 0 {
+					cctx, ccancel = context.WithTimeout(ctx, callTimeout)
+				}
+				t0 := time.Now()
+				err := call(cctx)
+				ccancel()
+				rec.record(time.Since(t0), err)
+			}
+		})
+	}
+	wg.Wait()
+	return merge(recs, time.Since(start))
+}
+
+// OpenLoop sends call at a fixed rate (per second) for d, whether or not
+// earlier requests have been answered, the way real clients arrive; so a
+// slow response cannot hold back the next request and hide its own cost
+// (coordinated omission). Each latency counts from the moment the request
+// was due, not from when it was sent. At most maxInFlight requests run at
+// once; a request due beyond that waits for a slot (counted in Late) and
+// its wait is part of its latency. Each call gets callTimeout (0: 10 s).
+func OpenLoop(ctx context.Context, rate float64, d time.Duration, maxInFlight int, callTimeout time.Duration, call Call) LoopResult {
+	if rate <= 0 || d <= 0 {
+		return LoopResult{}
+	}
+	if callTimeout <= 0 {
+		callTimeout = 10 * time.Second
+	}
+	maxInFlight = max(maxInFlight, 1)
+	ctx, cancel := context.WithTimeout(ctx, d+callTimeout+5*time.Second)
+	defer cancel()
+
+	interval := time.Duration(float64(time.Second) / rate)
+	total := int64(d / interval)
+	slots := make(chan struct{}, maxInFlight)
+	var (
+		mu  sync.Mutex
+		rec recorder
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for i := int64(0); i < total && ctx.Err() == nil; {
+		// Send everything that is due, then sleep until the next one: one
+		// timer per request would be too coarse at thousands per second.
+		now := time.Now()
+		for ; i < total; i++ {
+			due := start.Add(time.Duration(i) * interval)
+			if due.After(now) {
+				break
+			}
+			late := false
+			select {
+			case slots <- struct{}{}:
+			default:
+				late = true
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					i = total // stop scheduling
+					continue
+				}
+			}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				cctx, ccancel := context.WithTimeout(ctx, callTimeout)
+				err := call(cctx)
+				ccancel()
+				took := time.Since(due)
+				mu.Lock()
+				rec.record(took, err)
+				if late {
+					rec.late++
+				}
+				mu.Unlock()
+			})
+		}
+		if i >= total {
+			break
+		}
+		timer.Reset(time.Until(start.Add(time.Duration(i) * interval)))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+	}
+	wg.Wait()
+	// Every request was sent within d, so the achieved rate is over d (or
+	// less, when ctx ended the loop early), not over the tail that waited
+	// for the last answers.
+	return merge([]*recorder{&rec}, min(time.Since(start), d))
+}
