@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -61,6 +62,19 @@ func (r response) mediaType() string {
 // hdr is sent as application/json.
 func (c *client) do(t *testing.T, method, path string, hdr http.Header, body []byte) response {
 	t.Helper()
+	got, err := c.send(method, path, hdr, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status >= 500 {
+		t.Errorf("%s %s: status %d, want no 5xx; body: %s", method, path, got.Status, truncate(got.Body))
+	}
+	return got
+}
+
+// send is do for goroutines and for requests that may fail on purpose: it
+// returns transport errors and leaves every status to the caller.
+func (c *client) send(method, path string, hdr http.Header, body []byte) (response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	var rd io.Reader
@@ -69,7 +83,7 @@ func (c *client) do(t *testing.T, method, path string, hdr http.Header, body []b
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	for k, vs := range hdr {
 		req.Header[k] = vs
@@ -79,18 +93,14 @@ func (c *client) do(t *testing.T, method, path string, hdr http.Header, body []b
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
-		t.Fatalf("%s %s: reading the answer: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
-	got := response{Status: resp.StatusCode, Header: resp.Header, Body: data}
-	if got.Status >= 500 {
-		t.Errorf("%s %s: status %d, want no 5xx; body: %s", method, path, got.Status, truncate(data))
-	}
-	return got
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
 
 // decodeJSON checks that r is a JSON document with status want and a

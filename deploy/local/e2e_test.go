@@ -29,13 +29,16 @@ const (
 )
 
 // TestEndToEnd runs the real system — the service and gateway binaries built
-// from this tree, PostgreSQL, Consul, the user service, two product instances
-// and the gateway — and drives it as a client would, through the gateway:
-// the seeded catalog, the Consul registrations, accounts and tokens, CRUD as
-// the admin, the access rules (also straight at a product instance, past the
-// gateway), forged tokens, bad input, the loss of an instance, a clean
-// shutdown, and logs without a password or token. Nothing is skipped: a
-// missing PostgreSQL or Consul fails the test and says to run `make deps`.
+// from this tree, PostgreSQL, Consul, the user service, two product
+// instances, the order service and the gateway — and drives it as a client
+// would, through the gateway: the seeded catalog, the Consul registrations,
+// accounts and tokens, CRUD as the admin, the access rules (also straight at
+// a product instance, past the gateway), forged tokens, bad input, orders
+// (their life, bad input, a rush on scarce stock, the order service killed
+// mid-stream, a catalog outage, each checked against both databases), the
+// loss of a product instance, a clean shutdown, and logs without a password,
+// token or secret. Nothing is skipped: a missing PostgreSQL or Consul fails
+// the test and says to run `make deps`.
 func TestEndToEnd(t *testing.T) {
 	began := time.Now()
 	cfg := local.DefaultConfig().WithFreePorts()
@@ -44,6 +47,10 @@ func TestEndToEnd(t *testing.T) {
 	// Not the default, so the test proves the password comes from the
 	// config, and a unique string to look for in the logs.
 	cfg.AdminPassword = "e2e-Admin-" + randomHex(t, 8)
+	// The same for the order service's account.
+	cfg.ServiceSecret = "e2e-service-" + randomHex(t, 12)
+	cfg.Services = withArgs(t, cfg.Services, "order", orderTestArgs...)
+	cfg.GatewayEnv = gatewayTestEnv
 	cfg.BinDir = buildBinaries(t, cfg.Services)
 	built := time.Now()
 
@@ -51,7 +58,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("stack up in %s (build took %s)", time.Since(built).Round(time.Millisecond), built.Sub(began).Round(time.Millisecond))
 	c := newClient(stack.GatewayURL())
 	sec := &secrets{}
-	sec.add(cfg.AdminPassword)
+	sec.add(cfg.AdminPassword, cfg.ServiceSecret)
 
 	// The callers of the catalog tests; without them nothing below
 	// makes sense, so failing to get them ends the test.
@@ -67,6 +74,17 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("catalog rules", func(t *testing.T) { testCatalogRules(t, c, stack, admin, customer) })
 	t.Run("forged tokens", func(t *testing.T) { testForgedTokens(t, c, stack, cfg.RunDir, customer) })
 	t.Run("bad input", func(t *testing.T) { testBadInput(t, c, admin) })
+
+	// Orders. The outage comes last: it takes the catalog down and brings
+	// it back.
+	orders := newOrderEnv(t, stack, c, sec, admin, 4)
+	t.Run("service secret off command lines", func(t *testing.T) { testServiceSecret(t, stack, cfg.ServiceSecret) })
+	t.Run("orders", func(t *testing.T) { testOrderFlow(t, orders) })
+	t.Run("order bad input", func(t *testing.T) { testOrderBadInput(t, orders) })
+	t.Run("orders never oversell", func(t *testing.T) { testOrderConcurrency(t, orders) })
+	t.Run("order service killed mid-flow", func(t *testing.T) { testOrderCrash(t, orders) })
+	t.Run("catalog outage", func(t *testing.T) { testProductOutage(t, orders) })
+
 	t.Run("failover", func(t *testing.T) { testFailover(t, stack) })
 	t.Run("stop leaves no process", func(t *testing.T) {
 		c.http.CloseIdleConnections() // nothing of ours holds the gateway's shutdown up
@@ -274,6 +292,7 @@ func testConsulInstances(t *testing.T, stack *local.Stack) {
 	}{
 		{"product", 2, "/api/v1/products", []string{"GET /api/v1/products"}},
 		{"user", 1, "/api/v1/users,/api/v1/auth", []string{"POST /api/v1/users", "POST /api/v1/auth/login"}},
+		{"order", 1, "/api/v1/orders", nil},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		entries, err := consulHealth(ctx, stack, tt.service, "?passing")

@@ -10,12 +10,16 @@
 // The stack includes the user service, which issues the access tokens, with
 // an admin account bootstrapped from Config.AdminEmail and
 // Config.AdminPassword (development defaults; the password reaches the
-// service through its environment, never its command line).
+// service through its environment, never its command line), and the order
+// service, which reserves stock in the product service as the service
+// account "order" with Config.ServiceSecret (given to both services through
+// their environment as well).
 package local
 
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -49,6 +53,7 @@ const (
 	PlaceholderRunDir        = "{run}"            // Config.RunDir, for files a service keeps between runs
 	PlaceholderAdminEmail    = "{admin_email}"    // Config.AdminEmail
 	PlaceholderAdminPassword = "{admin_password}" // Config.AdminPassword; put it in Env, not in Args
+	PlaceholderServiceSecret = "{service_secret}" // Config.ServiceSecret; put it in Env, not in Args
 )
 
 // Development credentials of the admin account the user service creates on
@@ -107,7 +112,10 @@ type ServiceSpec struct {
 // DefaultServices returns the services `make run` starts: the user service
 // first, since it issues the tokens the others check (they fetch its keys
 // when they first need them, so the order is a convenience, not a must),
-// then two product instances.
+// then two product instances, then the order service, which reserves stock
+// in the product service as the service account "order": the user service
+// learns the account from USER_SERVICE_ACCOUNTS, the order service its
+// secret from ORDER_SERVICE_SECRET, both PlaceholderServiceSecret.
 func DefaultServices() []ServiceSpec {
 	// loginAs logs in and keeps the access token in the shell variable
 	// name; sed -n prints nothing when the login fails, so the variable is
@@ -147,7 +155,12 @@ func DefaultServices() []ServiceSpec {
 				// in X-Forwarded-For; the login throttle counts per client.
 				"-trust-forwarded-for=true",
 			},
-			Env: []string{"USER_ADMIN_PASSWORD=" + PlaceholderAdminPassword},
+			Env: []string{
+				"USER_ADMIN_PASSWORD=" + PlaceholderAdminPassword,
+				// The order service's account, for its client-credentials
+				// tokens (it reserves stock in the catalog as itself).
+				"USER_SERVICE_ACCOUNTS=" + OrderServiceAccount + ":" + PlaceholderServiceSecret,
+			},
 			Instances: []InstanceSpec{
 				{ID: "user-1", HTTPPort: 8083, GRPCPort: 9083},
 			},
@@ -188,8 +201,39 @@ func DefaultServices() []ServiceSpec {
 				{"healthy instances in Consul", `curl -s '{consul}/v1/health/service/product?passing' | grep -o '"ID": *"product-[^"]*"'`},
 			},
 		},
+		{
+			Name:     "order",
+			Database: "order",
+			// Every order route needs a token: the gateway's 401 for an
+			// anonymous list proves the prefix is routed (an unrouted path
+			// gets its 404) and protected.
+			Routes: []RouteCheck{{Path: "/api/v1/orders", Status: http.StatusUnauthorized}},
+			Env:    []string{"ORDER_SERVICE_SECRET=" + PlaceholderServiceSecret},
+			Instances: []InstanceSpec{
+				{ID: "order-1", HTTPPort: 8084, GRPCPort: 9084},
+			},
+			Examples: []Example{
+				{"orders: find a seeded product (the stoneware mug) and keep its id in $PID",
+					`PID=$(curl -s '{gateway}/api/v1/products?q=HOM-MUG-350&limit=1' | sed -nE 's/.*"id":"([^"]+)".*/\1/p'); echo "PID=$PID"`},
+				{"place an order as the customer ($TOKEN): 201, confirmed, the stock reserved; keep its id in $ORDER",
+					`KEY=demo-$(date +%s); ORDER=$(curl -s -X POST ` + asUser + ` ` + asJSON + ` -H "Idempotency-Key: $KEY" ` +
+						`-d "{\"items\":[{\"product_id\":\"$PID\",\"quantity\":2}]}" {gateway}/api/v1/orders ` +
+						`| tee /dev/stderr | sed -nE 's/.*"id":"([^"]+)".*/\1/p'); echo; echo "ORDER=$ORDER"`},
+				{"the same request again (same Idempotency-Key): 200, the same order, Idempotent-Replayed: true",
+					`curl -s -i -X POST ` + asUser + ` ` + asJSON + ` -H "Idempotency-Key: $KEY" ` +
+						`-d "{\"items\":[{\"product_id\":\"$PID\",\"quantity\":2}]}" {gateway}/api/v1/orders`},
+				{"your orders, newest first; then the one", `curl -s ` + asUser + ` {gateway}/api/v1/orders; echo; curl -s ` + asUser + ` {gateway}/api/v1/orders/$ORDER`},
+				{"cancel it: 200, cancelled, the stock is back in the catalog", `curl -s -X POST ` + asUser + ` {gateway}/api/v1/orders/$ORDER/cancel`},
+				{"more than there is in stock: 409, the short line named, nothing reserved",
+					`curl -s -X POST ` + asUser + ` ` + asJSON + ` -d "{\"items\":[{\"product_id\":\"$PID\",\"quantity\":1000}]}" {gateway}/api/v1/orders`},
+			},
+		},
 	}
 }
+
+// OrderServiceAccount is the client id of the order service's account at
+// the user service.
+const OrderServiceAccount = "order"
 
 // Config describes a stack. Zero ports are replaced by free ones, which is
 // what tests want; DefaultConfig has the fixed, documented ports.
@@ -222,6 +266,17 @@ type Config struct {
 	// "" means DefaultAdminEmail and DefaultAdminPassword.
 	AdminEmail    string
 	AdminPassword string
+
+	// ServiceSecret is the secret of the order service's account at the
+	// user service (OrderServiceAccount); "" generates a random one at each
+	// Start. The user service keeps service accounts in memory only, so a
+	// new secret per run costs nothing.
+	ServiceSecret string
+
+	// GatewayEnv is added to the gateway's environment ("KEY=value"), e.g.
+	// GATEWAY_RATE_LIMIT=1000 for a test that sends more than a client
+	// normally may.
+	GatewayEnv []string
 
 	// ReadyTimeout bounds the wait for services and gateway; 0 means 60 s.
 	ReadyTimeout time.Duration
@@ -285,9 +340,14 @@ type Stack struct {
 	logDir      string
 	pg          *devenv.Postgres
 	consul      *devenv.Consul
-	instances   [][]*Instance // per service, in Config.Services order
 	gateway     *devenv.Process
 	gatewayAddr string
+
+	// mu guards instances and starts, which Restart changes while tests
+	// read them.
+	mu        sync.Mutex
+	instances [][]*Instance                   // per service, in Config.Services order
+	starts    map[string]devenv.ProcessConfig // by instance id, for Restart
 
 	stopOnce sync.Once
 	stopErr  error
@@ -301,8 +361,9 @@ const (
 )
 
 // Start brings the stack up in dependency order — PostgreSQL, Consul,
-// databases, service instances, gateway — and returns once every instance is
-// passing in Consul and the gateway answers each service's APIPath with 200.
+// databases, service instances, gateway — and returns once every instance
+// answers /readyz, is passing in Consul, and the gateway answers each
+// service's Routes as expected.
 // On any failure it stops what it started and returns an error that names
 // the failing process and shows the end of its log.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
@@ -361,6 +422,11 @@ func resolve(cfg Config) (Config, error) {
 	}
 	if cfg.AdminPassword == "" {
 		cfg.AdminPassword = DefaultAdminPassword
+	}
+	if cfg.ServiceSecret == "" {
+		b := make([]byte, 24)
+		rand.Read(b) // never fails (crypto/rand panics rather than return an error)
+		cfg.ServiceSecret = hex.EncodeToString(b)
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
@@ -460,6 +526,7 @@ func (s *Stack) expand(args []string) []string {
 		PlaceholderRunDir, s.cfg.RunDir,
 		PlaceholderAdminEmail, s.cfg.AdminEmail,
 		PlaceholderAdminPassword, s.cfg.AdminPassword,
+		PlaceholderServiceSecret, s.cfg.ServiceSecret,
 	)
 	out := make([]string, len(args))
 	for i, a := range args {
@@ -504,6 +571,7 @@ func (s *Stack) start(ctx context.Context) error {
 		Name:    "gateway",
 		Path:    filepath.Join(s.cfg.BinDir, "gateway"),
 		Args:    []string{"-http-addr", s.gatewayAddr, "-consul-addr", s.consul.Addr()},
+		Env:     s.cfg.GatewayEnv,
 		LogPath: s.logPath("gateway"),
 		Dir:     s.cfg.Root,
 	})
@@ -512,7 +580,7 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 
 	for i, svc := range s.cfg.Services {
-		if err := s.awaitPassing(ctx, svc, s.instances[i]); err != nil {
+		if err := s.awaitPassing(ctx, svc.Name, s.instances[i], s.exited); err != nil {
 			return err
 		}
 	}
@@ -545,8 +613,10 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 	}
 	// Registered before anything starts, so Stop and the exit watch see
 	// every instance even if a later one fails.
+	s.mu.Lock()
 	s.instances = append(s.instances, make([]*Instance, 0, len(svc.Instances)))
 	idx := len(s.instances) - 1
+	s.mu.Unlock()
 
 	startOne := func(spec InstanceSpec) (*Instance, error) {
 		inst := &Instance{
@@ -567,27 +637,29 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 		}
 		args = append(args, svc.Args...)
 		args = append(args, spec.Args...)
-		proc, err := devenv.StartProcess(ctx, devenv.ProcessConfig{
+		pc := devenv.ProcessConfig{
 			Name:    inst.ID,
 			Path:    filepath.Join(s.cfg.BinDir, svc.Name),
 			Args:    s.expand(args),
 			Env:     s.expand(svc.Env),
 			LogPath: s.logPath(inst.ID),
 			Dir:     s.cfg.Root,
-		})
+		}
+		proc, err := devenv.StartProcess(ctx, pc)
 		if err != nil {
 			return nil, err
 		}
 		inst.Process = proc
+		s.mu.Lock()
 		s.instances[idx] = append(s.instances[idx], inst)
+		if s.starts == nil {
+			s.starts = make(map[string]devenv.ProcessConfig)
+		}
+		s.starts[inst.ID] = pc
+		s.mu.Unlock()
 		return inst, nil
 	}
-	ready := func(inst *Instance) error {
-		url := "http://" + inst.HTTPAddr + "/readyz"
-		return s.await(ctx, inst.ID+" to answer GET "+url+" with 200", inst.Process, func(ctx context.Context) error {
-			return statusIs(ctx, http.MethodGet, url, "", http.StatusOK)
-		})
-	}
+	ready := func(inst *Instance) error { return s.awaitReady(ctx, inst, s.exited) }
 
 	first, err := startOne(svc.Instances[0])
 	if err != nil {
@@ -615,12 +687,21 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 	return nil
 }
 
-// awaitPassing waits until Consul reports every instance of svc as passing,
-// which is what the gateway routes by.
-func (s *Stack) awaitPassing(ctx context.Context, svc ServiceSpec, instances []*Instance) error {
-	url := s.consul.URL() + "/v1/health/service/" + svc.Name + "?passing"
+// awaitReady waits until inst answers GET /readyz with 200. exited names a
+// process whose exit ends the wait (see awaitWatching).
+func (s *Stack) awaitReady(ctx context.Context, inst *Instance, exited func() *devenv.Process) error {
+	url := "http://" + inst.HTTPAddr + "/readyz"
+	return s.awaitWatching(ctx, inst.ID+" to answer GET "+url+" with 200", inst.Process, exited, func(ctx context.Context) error {
+		return statusIs(ctx, http.MethodGet, url, "", http.StatusOK)
+	})
+}
+
+// awaitPassing waits until Consul reports every one of instances of the
+// named service as passing, which is what the gateway routes by.
+func (s *Stack) awaitPassing(ctx context.Context, service string, instances []*Instance, exited func() *devenv.Process) error {
+	url := s.consul.URL() + "/v1/health/service/" + service + "?passing"
 	missing := instances
-	err := s.await(ctx, "Consul to report every "+svc.Name+" instance passing", nil, func(ctx context.Context) error {
+	err := s.awaitWatching(ctx, "Consul to report every "+service+" instance passing", nil, exited, func(ctx context.Context) error {
 		ids, err := passingIDs(ctx, url)
 		if err != nil {
 			return err
@@ -696,6 +777,13 @@ func statusIs(ctx context.Context, method, url, body string, want int) error {
 // processes exits. culprit is the process whose log explains a timeout (nil
 // when the caller adds its own).
 func (s *Stack) await(ctx context.Context, what string, culprit *devenv.Process, cond func(context.Context) error) error {
+	return s.awaitWatching(ctx, what, culprit, s.exited, cond)
+}
+
+// awaitWatching is await with the exit watch given: exited returns a
+// process whose exit makes waiting pointless, or nil. Restart watches only
+// the restarted process, since others may be down on purpose.
+func (s *Stack) awaitWatching(ctx context.Context, what string, culprit *devenv.Process, exited func() *devenv.Process, cond func(context.Context) error) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var last error
@@ -711,7 +799,7 @@ func (s *Stack) await(ctx context.Context, what string, culprit *devenv.Process,
 		if last == nil || ctx.Err() == nil {
 			last = err
 		}
-		if p := s.exited(); p != nil {
+		if p := exited(); p != nil {
 			return exitError(p)
 		}
 		select {
@@ -735,11 +823,13 @@ func (s *Stack) processes() []*devenv.Process {
 	if s.consul != nil {
 		procs = append(procs, s.consul.Process())
 	}
+	s.mu.Lock()
 	for _, insts := range s.instances {
 		for _, inst := range insts {
 			procs = append(procs, inst.Process)
 		}
 	}
+	s.mu.Unlock()
 	if s.gateway != nil {
 		procs = append(procs, s.gateway)
 	}
@@ -796,10 +886,16 @@ func (s *Stack) Stop() error {
 		if s.gateway != nil {
 			errs = append(errs, s.gateway.Stop(gatewayGrace))
 		}
-		for i := len(s.instances) - 1; i >= 0; i-- {
+		s.mu.Lock()
+		services := make([][]*Instance, len(s.instances))
+		for i, insts := range s.instances {
+			services[i] = slices.Clone(insts)
+		}
+		s.mu.Unlock()
+		for i := len(services) - 1; i >= 0; i-- {
 			var wg sync.WaitGroup
-			instErrs := make([]error, len(s.instances[i]))
-			for j, inst := range s.instances[i] {
+			instErrs := make([]error, len(services[i]))
+			for j, inst := range services[i] {
 				wg.Go(func() { instErrs[j] = inst.Process.Stop(serviceGrace) })
 			}
 			wg.Wait()
@@ -836,14 +932,76 @@ func (s *Stack) LogDir() string { return s.logDir }
 // that Stop left nothing running; stopping them is Stop's job.
 func (s *Stack) Processes() []*devenv.Process { return s.processes() }
 
-// Instances returns the running instances of the named service.
+// Instances returns the instances of the named service, as last started:
+// after a Restart, the new process replaces the old one here (an *Instance
+// got earlier keeps the old, exited process).
 func (s *Stack) Instances(service string) []*Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i, svc := range s.cfg.Services {
 		if svc.Name == service && i < len(s.instances) {
 			return slices.Clone(s.instances[i])
 		}
 	}
 	return nil
+}
+
+// Restart starts the instance with the given id again, with the same
+// command line, environment and ports, and returns it once it answers
+// /readyz with 200 and Consul reports it passing. An instance still running
+// is stopped first (gracefully, as Stop does). It is for tests that take
+// instances down on purpose (a crash, an outage) and need them back; other
+// instances may be down meanwhile, and only the restarted process's exit
+// ends the wait early. The log continues in the same file.
+func (s *Stack) Restart(ctx context.Context, id string) (*Instance, error) {
+	s.mu.Lock()
+	pc, ok := s.starts[id]
+	var (
+		old             *Instance
+		svcIdx, instIdx int
+	)
+	for i, insts := range s.instances {
+		for j, inst := range insts {
+			if inst.ID == id {
+				old, svcIdx, instIdx = inst, i, j
+			}
+		}
+	}
+	s.mu.Unlock()
+	if !ok || old == nil {
+		return nil, fmt.Errorf("restart: no instance %q in the stack", id)
+	}
+	if err := old.Process.Stop(serviceGrace); err != nil {
+		return nil, fmt.Errorf("restart %s: stopping it: %w", id, err)
+	}
+	proc, err := devenv.StartProcess(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("restart %s: %w", id, err)
+	}
+	inst := *old
+	inst.Process = proc
+	s.mu.Lock()
+	s.instances[svcIdx][instIdx] = &inst
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	exited := func() *devenv.Process {
+		select {
+		case <-proc.Done():
+			return proc
+		default:
+			return nil
+		}
+	}
+	if err := s.awaitReady(ctx, &inst, exited); err != nil {
+		return nil, fmt.Errorf("restart %s: %w", id, err)
+	}
+	if err := s.awaitPassing(ctx, inst.Service, []*Instance{&inst}, exited); err != nil {
+		return nil, fmt.Errorf("restart %s: %w", id, err)
+	}
+	s.progress("%-10s restarted on http %s, grpc %s", inst.ID, inst.HTTPAddr, inst.GRPCAddr)
+	return &inst, nil
 }
 
 // WriteSummary prints where everything is and commands to try it.
@@ -854,11 +1012,13 @@ func (s *Stack) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "  consul UI  %s/ui/\n", s.ConsulURL())
 	fmt.Fprintf(w, "  postgres   %s (user %s, password %s: development only)\n", pgURL, devenv.PostgresUser, devenv.PostgresPassword)
 	fmt.Fprintf(w, "  logs       %s\n", s.logDir)
+	s.mu.Lock()
 	for _, insts := range s.instances {
 		for _, inst := range insts {
 			fmt.Fprintf(w, "  %-10s http://%s (grpc %s)\n", inst.ID, inst.HTTPAddr, inst.GRPCAddr)
 		}
 	}
+	s.mu.Unlock()
 	fmt.Fprintf(w, "  admin      %s / %s (development only; created at the first run, keeps its password afterwards)\n",
 		s.cfg.AdminEmail, s.cfg.AdminPassword)
 	fmt.Fprintf(w, "\nTry it (paste in order):\n")

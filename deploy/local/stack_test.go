@@ -21,7 +21,7 @@ func TestStartWithoutBinariesSaysMakeBuild(t *testing.T) {
 	if err == nil {
 		t.Fatal("Start without binaries succeeded, want an error")
 	}
-	for _, want := range []string{"make build", filepath.Join(cfg.BinDir, "product"), filepath.Join(cfg.BinDir, "user"), filepath.Join(cfg.BinDir, "gateway")} {
+	for _, want := range []string{"make build", filepath.Join(cfg.BinDir, "product"), filepath.Join(cfg.BinDir, "user"), filepath.Join(cfg.BinDir, "order"), filepath.Join(cfg.BinDir, "gateway")} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -90,8 +90,9 @@ func service(t *testing.T, cfg local.Config, name string) local.ServiceSpec {
 }
 
 // TestDefaultServices checks the parts of the default stack other
-// components rely on: the documented ports, and the user service's
-// settings, with the admin password kept off every command line.
+// components rely on: the documented ports, the user and order services'
+// settings, and the admin password and the service secret kept off every
+// command line.
 func TestDefaultServices(t *testing.T) {
 	cfg := local.DefaultConfig()
 	if cfg.AdminEmail != local.DefaultAdminEmail || cfg.AdminPassword != local.DefaultAdminPassword {
@@ -108,10 +109,13 @@ func TestDefaultServices(t *testing.T) {
 				if strings.Contains(arg, local.PlaceholderAdminPassword) || strings.Contains(arg, local.DefaultAdminPassword) {
 					t.Errorf("%s: the admin password is on the command line (%q)", inst.ID, arg)
 				}
+				if strings.Contains(arg, local.PlaceholderServiceSecret) {
+					t.Errorf("%s: the service secret is on the command line (%q)", inst.ID, arg)
+				}
 			}
 		}
 	}
-	if want := []string{"user", "product"}; !slices.Equal(order, want) {
+	if want := []string{"user", "product", "order"}; !slices.Equal(order, want) {
 		t.Errorf("services %v, want %v", order, want)
 	}
 
@@ -131,8 +135,13 @@ func TestDefaultServices(t *testing.T) {
 			t.Errorf("user flags %q lack %q", args, want)
 		}
 	}
-	if want := "USER_ADMIN_PASSWORD=" + local.PlaceholderAdminPassword; !slices.Contains(user.Env, want) {
-		t.Errorf("user environment %q lacks %q", user.Env, want)
+	for _, want := range []string{
+		"USER_ADMIN_PASSWORD=" + local.PlaceholderAdminPassword,
+		"USER_SERVICE_ACCOUNTS=" + local.OrderServiceAccount + ":" + local.PlaceholderServiceSecret,
+	} {
+		if !slices.Contains(user.Env, want) {
+			t.Errorf("user environment %q lacks %q", user.Env, want)
+		}
 	}
 	var routes []string
 	for _, rc := range user.Routes {
@@ -141,6 +150,35 @@ func TestDefaultServices(t *testing.T) {
 	for _, prefix := range []string{"/api/v1/users", "/api/v1/auth"} {
 		if !slices.ContainsFunc(routes, func(p string) bool { return strings.HasPrefix(p, prefix) }) {
 			t.Errorf("user routes checked %v: none under %s", routes, prefix)
+		}
+	}
+}
+
+// TestDefaultOrderService checks the order service of the default stack:
+// its documented ports, its secret from the environment, and a readiness
+// check through the gateway that proves its routes are there and protected.
+func TestDefaultOrderService(t *testing.T) {
+	o := service(t, local.DefaultConfig(), "order")
+	if o.Database != "order" || len(o.Instances) != 1 ||
+		o.Instances[0].ID != "order-1" || o.Instances[0].HTTPPort != 8084 || o.Instances[0].GRPCPort != 9084 {
+		t.Errorf("order service %+v, want database order and instance order-1 on 8084/9084", o)
+	}
+	if want := "ORDER_SERVICE_SECRET=" + local.PlaceholderServiceSecret; !slices.Contains(o.Env, want) {
+		t.Errorf("order environment %q lacks %q", o.Env, want)
+	}
+	want := local.RouteCheck{Path: "/api/v1/orders", Status: 401}
+	if !slices.ContainsFunc(o.Routes, func(rc local.RouteCheck) bool {
+		return (rc.Method == "" || rc.Method == "GET") && rc.Path == want.Path && rc.Status == want.Status
+	}) {
+		t.Errorf("order routes checked %+v, want GET %s answering %d", o.Routes, want.Path, want.Status)
+	}
+	var examples strings.Builder
+	for _, ex := range o.Examples {
+		examples.WriteString(ex.Command + "\n")
+	}
+	for _, want := range []string{"POST", "Idempotency-Key", "/api/v1/orders/$ORDER", "/cancel"} {
+		if !strings.Contains(examples.String(), want) {
+			t.Errorf("order examples do not show %q:\n%s", want, examples.String())
 		}
 	}
 }

@@ -11,6 +11,10 @@
 // and the password in the environment variable KITSHOP_ADMIN_PASSWORD (not a
 // flag: command lines are visible to every user of the machine). The
 // banner prints them; the stack is for development only.
+//
+// The order service reserves stock as the service account "order"; its
+// secret is generated at each start and reaches the user and order services
+// through their environment (USER_SERVICE_ACCOUNTS, ORDER_SERVICE_SECRET).
 package main
 
 import (
