@@ -137,6 +137,11 @@ proto: deps-protoc $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## regenerate 
 		--go-grpc_out=paths=source_relative:proto \
 		$(PROTO_FILES)
 
+.PHONY: service
+service: deps-protoc ## add a service in the house layers: make service NAME=inventory (docs/adding-a-service.md)
+	@if [ -z "$(NAME)" ]; then echo "usage: make service NAME=<name>" >&2; exit 2; fi
+	$(GO) run ./kit/cmd/kitgen new "$(NAME)"
+
 .PHONY: fmt
 fmt: ## gofmt all Go files (except generated *.pb.go)
 	@$(GOFMT) -w $(GO_FILES)

@@ -6,7 +6,8 @@
 // migrations/seed/<service>.sql is optional demo data, written to be
 // idempotent (INSERT … ON CONFLICT DO NOTHING) so it can run on every start.
 //
-// A new service adds a directory here and a pattern to the embed directive.
+// A new service adds its directory here and nothing else: the embed
+// directive takes the .sql files of every directory.
 package migrations
 
 import (
@@ -15,7 +16,9 @@ import (
 	"io/fs"
 )
 
-//go:embed order/*.sql product/*.sql user/*.sql seed/*.sql
+// files holds migrations/<dir>/*.sql for every directory, seed/ included.
+//
+//go:embed */*.sql
 var files embed.FS
 
 // For returns the goose migrations of service, rooted so that the .sql files

@@ -5,7 +5,9 @@
 //
 // A new service joins the stack by appending one ServiceSpec to
 // DefaultServices: its binary, whether it gets a database, its instances,
-// its flags and the gateway requests that prove it is reachable.
+// its flags and the gateway requests that prove it is reachable. Or, with
+// no code to change, by a file deploy/local/services/<name>.json holding
+// the same (see FileServices; kit/cmd/kitgen writes one per new service).
 //
 // The stack includes the user service, which issues the access tokens, with
 // an admin account bootstrapped from Config.AdminEmail and
@@ -115,7 +117,8 @@ type ServiceSpec struct {
 // then two product instances, then the order service, which reserves stock
 // in the product service as the service account "order": the user service
 // learns the account from USER_SERVICE_ACCOUNTS, the order service its
-// secret from ORDER_SERVICE_SECRET, both PlaceholderServiceSecret.
+// secret from ORDER_SERVICE_SECRET, both PlaceholderServiceSecret. After
+// them come the services added by file (FileServices), in file name order.
 func DefaultServices() []ServiceSpec {
 	// loginAs logs in and keeps the access token in the shell variable
 	// name; sed -n prints nothing when the login fails, so the variable is
@@ -137,7 +140,7 @@ func DefaultServices() []ServiceSpec {
 		asUser   = `-H "Authorization: Bearer $TOKEN"`
 		customer = `{"email":"ada@example.com","password":"correct-horse-42"}`
 	)
-	return []ServiceSpec{
+	return append([]ServiceSpec{
 		{
 			Name:     "user",
 			Database: "user",
@@ -228,7 +231,7 @@ func DefaultServices() []ServiceSpec {
 					`curl -s -X POST ` + asUser + ` ` + asJSON + ` -d "{\"items\":[{\"product_id\":\"$PID\",\"quantity\":1000}]}" {gateway}/api/v1/orders`},
 			},
 		},
-	}
+	}, FileServices()...)
 }
 
 // OrderServiceAccount is the client id of the order service's account at
