@@ -74,6 +74,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("catalog rules", func(t *testing.T) { testCatalogRules(t, c, stack, admin, customer) })
 	t.Run("forged tokens", func(t *testing.T) { testForgedTokens(t, c, stack, cfg.RunDir, customer) })
 	t.Run("bad input", func(t *testing.T) { testBadInput(t, c, admin) })
+	t.Run("metrics move", func(t *testing.T) { testMetrics(t, c, stack, customer) })
 
 	// Orders. The outage comes last: it takes the catalog down and brings
 	// it back.
