@@ -59,8 +59,8 @@ func Middleware(b Breaker) endpoint.Middleware {
 type Settings struct {
 	// Timeout is the breaker's own limit on one call (default 10s). It is a
 	// safety net: the per-call deadline belongs to kit/middleware.Timeout,
-	// whose errors count as failures too. Calls beyond it count as failures
-	// and are abandoned.
+	// whose errors count as failures too. Calls beyond it count as failures;
+	// their context is cancelled.
 	Timeout time.Duration
 	// MaxConcurrent calls may run at once (default 100); more are rejected.
 	MaxConcurrent int

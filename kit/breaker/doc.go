@@ -14,7 +14,10 @@
 // too many concurrent calls, breaker timeout) fail with errs.Unavailable and a
 // RetryAfter hint.
 //
-// NewHystrix implements Breaker with github.com/afex/hystrix-go. Hystrix keeps
+// NewHystrix implements Breaker with github.com/afex/hystrix-go's circuits,
+// running each call on the caller's goroutine (hystrix.Do would start two
+// goroutines per call); its breaker timeout cancels the call's context, so
+// a call must return when its context is done. Hystrix keeps
 // its circuits in a process-wide registry keyed by name and starts a metrics
 // goroutine per name that lives as long as the process, so use a fixed,
 // bounded set of names (one per dependency or instance address), never

@@ -376,3 +376,30 @@ func TestWriteErrorWWWAuthenticate(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorEncoderWithPopulateRequestContext checks the encoder on a server
+// configured by hand with go-kit's PopulateRequestContext instead of
+// ServerOptions: it still logs method and path and challenges a bearer
+// token.
+func TestErrorEncoderWithPopulateRequestContext(t *testing.T) {
+	logger, logs := newLogger(t)
+	ep := func(context.Context, any) (any, error) {
+		return nil, errs.Wrap(errors.New("pool exhausted"), errs.Unavailable, "database unavailable")
+	}
+	dec := func(context.Context, *http.Request) (any, error) { return nil, nil }
+	srv := httptransport.NewServer(endpoint.Endpoint(ep), dec, httpx.EncodeJSON,
+		httptransport.ServerBefore(httptransport.PopulateRequestContext),
+		httptransport.ServerErrorEncoder(httpx.ErrorEncoder(logger)))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodDelete, "/api/v1/products/42", nil)
+	req.Header.Set("Authorization", "Bearer abc.def.ghi")
+	srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status = %d, want 503", rec.Code)
+	}
+	for _, want := range []string{"method=DELETE", "path=/api/v1/products/42", "pool exhausted"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %q lacks %q", logs.String(), want)
+		}
+	}
+}

@@ -19,14 +19,24 @@ import (
 // 404 problem and a known path with the wrong method a 405 problem with an
 // Allow header, where the mux would answer in plain text. Handlers run under
 // Recover.
+//
+// A request is matched once: the mux holds the routes and a catch-all
+// pattern ("/") that only requests no route matches reach. Only those are
+// matched a second time, against the routes alone, to tell a 404 from a 405.
 type Router struct {
-	mux    *http.ServeMux
-	logger log.Logger
+	mux     *http.ServeMux // the routes and the catch-all
+	routes  *http.ServeMux // the routes alone, for the 404/405 decision
+	root    http.Handler   // the handler registered for every method at "/", if any
+	handler http.Handler   // Recover around mux, built once
+	logger  log.Logger
 }
 
 // NewRouter returns an empty Router that logs panics to logger.
 func NewRouter(logger log.Logger) *Router {
-	return &Router{mux: http.NewServeMux(), logger: logger}
+	r := &Router{mux: http.NewServeMux(), routes: http.NewServeMux(), logger: logger}
+	r.mux.Handle("/", http.HandlerFunc(r.unmatched))
+	r.handler = Recover(logger, r.mux)
+	return r
 }
 
 // Handle registers h for method and pattern, a Go 1.22 ServeMux path pattern
@@ -34,24 +44,38 @@ func NewRouter(logger log.Logger) *Router {
 // "GET" also matches HEAD. Like http.ServeMux, it panics on conflicting
 // patterns: that is a wiring bug found at startup.
 func (r *Router) Handle(method, pattern string, h http.Handler) {
+	if method == "" && pattern == "/" {
+		// Every request no other route matches: that is what the catch-all
+		// already gets, so it hands them on.
+		if r.root != nil {
+			panic(`httpx: Router: pattern "/" registered twice`)
+		}
+		r.root = h
+		return
+	}
 	if method != "" {
 		pattern = method + " " + pattern
 	}
+	r.routes.Handle(pattern, h) // first: it panics on a conflict before mux is touched
 	r.mux.Handle(pattern, h)
 }
 
 // ServeHTTP dispatches req to the matching handler, or writes a 404 or 405
 // problem.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if _, pattern := r.mux.Handler(req); pattern != "" {
-		// mux.ServeHTTP matches again, but only it sets the path values.
-		Recover(r.logger, r.mux).ServeHTTP(w, req)
+	r.handler.ServeHTTP(w, req)
+}
+
+// unmatched serves the requests no route matches (the mux's catch-all).
+func (r *Router) unmatched(w http.ResponseWriter, req *http.Request) {
+	if r.root != nil {
+		r.root.ServeHTTP(w, req)
 		return
 	}
-	// No match: let the mux decide between 404 and 405 (it knows which
-	// methods the path allows), and replace its plain-text answer.
+	// Let the mux of the routes alone decide between 404 and 405 (it knows
+	// which methods the path allows), and replace its plain-text answer.
 	rec := &headerRecorder{header: http.Header{}}
-	r.mux.ServeHTTP(rec, req)
+	r.routes.ServeHTTP(rec, req)
 	if rec.status == http.StatusMethodNotAllowed {
 		if allow := rec.header.Get("Allow"); allow != "" {
 			w.Header().Set("Allow", allow)

@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/logging"
@@ -149,5 +152,89 @@ func TestEndpointMiddleware(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestEndpointMiddlewareSuccessLevel(t *testing.T) {
+	cause := errors.New("dial tcp 10.0.0.7:5432: connection refused")
+	tests := []struct {
+		name    string
+		err     error
+		filter  bool     // behind level.AllowInfo, as the commands log
+		want    []string // substrings of the line; nil: no line at all
+		wantNot []string
+	}{
+		{name: "success at debug", want: []string{"level=debug", "method=ListProducts", "request_id=req-1", "took="}, wantNot: []string{"level=info"}},
+		{name: "success filtered out", filter: true},
+		{name: "business error still info", filter: true, err: errs.New(errs.NotFound, "product not found"),
+			want: []string{"level=info", "kind=not_found"}},
+		{name: "failure still error", filter: true, err: errs.Wrap(cause, errs.Unavailable, "database unavailable"),
+			want: []string{"level=error", "kind=unavailable", "connection refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			logger := log.NewLogfmtLogger(&buf)
+			if tt.filter {
+				logger = level.NewFilter(logger, level.AllowInfo())
+			}
+			ep := logging.EndpointMiddleware(logger, "ListProducts", logging.SuccessLevel(level.DebugValue()))(
+				func(context.Context, any) (any, error) { return "page", tt.err })
+			_, _ = ep(requestid.NewContext(context.Background(), "req-1"), nil)
+			line := buf.String()
+			if tt.want == nil {
+				if line != "" {
+					t.Errorf("logged %q, want nothing", line)
+				}
+				return
+			}
+			if got := strings.Count(line, "\n"); got != 1 {
+				t.Errorf("logged %d lines, want 1: %q", got, line)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(line, want) {
+					t.Errorf("line %q does not contain %q", line, want)
+				}
+			}
+			for _, bad := range tt.wantNot {
+				if strings.Contains(line, bad) {
+					t.Errorf("line %q contains %q", line, bad)
+				}
+			}
+		})
+	}
+}
+
+// TestNewCallerBehindWrappers checks that caller names the line that logged
+// however the logger was wrapped on the way: level filters and log.With, as
+// the commands wrap theirs, and level.Info at the call.
+func TestNewCallerBehindWrappers(t *testing.T) {
+	var buf bytes.Buffer
+	base := logging.New(&buf, "logfmt")
+	wrapped := log.With(level.NewFilter(base, level.AllowInfo()), "service", "product")
+	wrapped = log.With(wrapped, "component", "endpoint")
+	tests := []struct {
+		name   string
+		logger log.Logger
+	}{{"plain", base}, {"filtered and with", wrapped}, {"leveled", level.Info(wrapped)}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf.Reset()
+			_, _, line, _ := runtime.Caller(0)
+			_ = tt.logger.Log("msg", "hello") // must be the line after runtime.Caller
+			want := "caller=logging_test.go:" + strconv.Itoa(line+1) + " "
+			if got := buf.String(); !strings.Contains(got, want) {
+				t.Errorf("line %q lacks %q", got, want)
+			}
+		})
+	}
+	// The same call site again, now from the cache.
+	for range 2 {
+		buf.Reset()
+		_, _, line, _ := runtime.Caller(0)
+		_ = level.Info(wrapped).Log("msg", "again")
+		if want := "caller=logging_test.go:" + strconv.Itoa(line+1) + " "; !strings.Contains(buf.String(), want) {
+			t.Errorf("line %q lacks %q", buf.String(), want)
+		}
 	}
 }

@@ -17,6 +17,10 @@ import (
 // rarely beats failing and letting the client decide.
 const MaxBackoff = 10 * time.Second
 
+// NoInstanceWait is how long RetryBalanced waits before it looks again for an
+// instance when the balancer had none.
+const NoInstanceWait = 20 * time.Millisecond
+
 // Retry calls the wrapped endpoint up to attempts times (attempts < 1 means
 // 1) while it fails with errs.Unavailable, and returns the last result. Every
 // other error, business or Internal, is returned at once: the answer would
@@ -81,7 +85,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // failures are retried, up to attempts calls in all (attempts < 1 means 1).
 // timeout (if > 0) bounds all attempts together; running out of it returns
 // errs.Unavailable "request timed out". No instance at all is
-// errs.Unavailable too.
+// errs.Unavailable too ("no instance available"), after the remaining
+// attempts have looked again, NoInstanceWait apart: an empty instance set is
+// often a moment's state (a go-kit sd.Endpointer fills its cache on a
+// goroutine of its own after the first discovery event, so a call right
+// after it is built can find none), and a service that has no instance for
+// longer fails within a few tens of milliseconds all the same.
 //
 // Use it only for idempotent calls. Attempts are not spaced out: they go to
 // different instances. For per-attempt deadlines, wrap the endpoints the
@@ -101,7 +110,11 @@ func RetryBalanced(b lb.Balancer, attempts int, timeout time.Duration) endpoint.
 			}
 			ep, err := b.Endpoint()
 			if err != nil {
-				return nil, &errs.Error{Kind: errs.Unavailable, Message: "no instance available", RetryAfter: time.Second, Err: err}
+				noInstance := &errs.Error{Kind: errs.Unavailable, Message: "no instance available", RetryAfter: time.Second, Err: err}
+				if attempt < attempts && sleep(ctx, NoInstanceWait) {
+					continue
+				}
+				return nil, noInstance
 			}
 			response, err := ep(ctx, request)
 			if err == nil || !errs.Is(err, errs.Unavailable) {

@@ -246,3 +246,47 @@ func TestRetryBalancedCancelledBeforeStart(t *testing.T) {
 		t.Errorf("instances called = %v, want none", b.served)
 	}
 }
+
+// lateBalancer has no endpoint until its first n calls have been answered,
+// like a go-kit endpointer still filling its cache.
+type lateBalancer struct {
+	mu    sync.Mutex
+	calls int
+	n     int
+}
+
+func (b *lateBalancer) Endpoint() (endpoint.Endpoint, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	if b.calls <= b.n {
+		return nil, lb.ErrNoEndpoints
+	}
+	return answer(nil), nil
+}
+
+func TestRetryBalancedWaitsForInstances(t *testing.T) {
+	b := &lateBalancer{n: 1}
+	start := time.Now()
+	resp, err := middleware.RetryBalanced(b, 3, time.Second)(context.Background(), nil)
+	if err != nil || resp != "ok" {
+		t.Fatalf("got (%v, %v), want the instance that appeared", resp, err)
+	}
+	if took := time.Since(start); took < middleware.NoInstanceWait {
+		t.Errorf("took %v, want a pause of at least %v before looking again", took, middleware.NoInstanceWait)
+	}
+
+	// No instance ever: the attempts look again, then give up quickly.
+	b = &lateBalancer{n: 100}
+	start = time.Now()
+	_, err = middleware.RetryBalanced(b, 3, time.Second)(context.Background(), nil)
+	if !errs.Is(err, errs.Unavailable) || errs.Message(err) != "no instance available" {
+		t.Errorf("error = %v, want Unavailable \"no instance available\"", err)
+	}
+	if b.calls != 3 {
+		t.Errorf("looked for an instance %d times, want 3", b.calls)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("gave up after %v, want quickly", took)
+	}
+}

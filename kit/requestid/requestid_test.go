@@ -131,3 +131,28 @@ func BenchmarkValid(b *testing.B) {
 		_ = requestid.Valid(id)
 	}
 }
+
+func TestHeaderKeyIsCanonical(t *testing.T) {
+	if got := http.CanonicalHeaderKey(requestid.Header); got != requestid.HeaderKey {
+		t.Errorf("CanonicalHeaderKey(%q) = %q, want HeaderKey %q", requestid.Header, got, requestid.HeaderKey)
+	}
+}
+
+func BenchmarkHTTPMiddleware(b *testing.B) {
+	h := requestid.HTTPMiddleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, tt := range []struct{ name, incoming string }{{"generated", ""}, {"adopted", "req-0123456789"}} {
+		b.Run(tt.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, "/api/v1/products/42", nil)
+			req.Header.Set("Accept", "application/json")
+			req.Header.Set("User-Agent", "bench")
+			if tt.incoming != "" {
+				req.Header.Set(requestid.Header, tt.incoming)
+			}
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, req)
+			}
+		})
+	}
+}

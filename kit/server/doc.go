@@ -15,4 +15,8 @@
 //     DrainTimeout, after which remaining connections are cut;
 //  4. Closers run (database pools and the like), when nothing uses them any
 //     more.
+//
+// With a DebugListener (a command's -debug-addr flag, see ListenDebug) Run
+// also serves the net/http/pprof profiles there, on a listener of their own
+// that the public port never shares.
 package server

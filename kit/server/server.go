@@ -7,6 +7,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"path"
 	"sync"
 	"time"
 
@@ -69,6 +70,13 @@ type Config struct {
 	// so that watchers stop sending traffic before the listeners close.
 	DeregisterDelay time.Duration
 
+	// DebugListener, if set, serves DebugHandler (net/http/pprof profiles)
+	// and nothing else, apart from the public port: profiles reveal the
+	// program's internals and a CPU profile costs CPU while it runs, so they
+	// belong on an address only operators reach (loopback, or a port the
+	// network does not expose). See ListenDebug.
+	DebugListener net.Listener
+
 	// Closers run in order after both servers have stopped.
 	Closers []func()
 }
@@ -79,7 +87,7 @@ type Config struct {
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		// Run owns the listeners; do not leave them bound.
-		for _, ln := range []net.Listener{cfg.HTTPListener, cfg.GRPCListener} {
+		for _, ln := range []net.Listener{cfg.HTTPListener, cfg.GRPCListener, cfg.DebugListener} {
 			if ln != nil {
 				ln.Close()
 			}
@@ -102,10 +110,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.GRPCListener != nil {
 		registerGRPCHealth(cfg.GRPCServer, h)
 	}
+	var debugSrv *http.Server
+	if cfg.DebugListener != nil {
+		debugSrv = &http.Server{
+			Handler:           DebugHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          stdlog.New(log.NewStdlibAdapter(level.Warn(log.With(logger, "transport", "debug"))), "", 0),
+		}
+	}
 
 	regCtx, regCancel := context.WithCancel(ctx)
 	defer regCancel()
-	lc := &lifecycle{cfg: cfg, logger: logger, httpSrv: httpSrv, stop: make(chan struct{}),
+	lc := &lifecycle{cfg: cfg, logger: logger, httpSrv: httpSrv, debugSrv: debugSrv, stop: make(chan struct{}),
 		regCtx: regCtx, regCancel: regCancel, regDone: make(chan struct{})}
 	var g run.Group
 	// The lifecycle actor comes first: run.Group interrupts actors in the
@@ -120,6 +136,14 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		}, func(error) {})
 	}
+	if debugSrv != nil {
+		g.Add(func() error {
+			if err := debugSrv.Serve(cfg.DebugListener); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("debug server: %w", err)
+			}
+			return nil
+		}, func(error) {})
+	}
 	if cfg.GRPCListener != nil {
 		g.Add(func() error {
 			if err := cfg.GRPCServer.Serve(cfg.GRPCListener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -128,6 +152,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		}, func(error) {})
 	}
+	// Memory a busy spell grew goes back to the system once idle.
+	memStop := make(chan struct{})
+	g.Add(func() error { releaseIdleMemory(memStop); return nil }, func(error) { close(memStop) })
 	err := g.Run()
 	if err != nil {
 		level.Error(logger).Log("msg", "server failed", "err", err)
@@ -170,15 +197,61 @@ func (c *Config) setDefaults() {
 // routes puts the health endpoints (and metrics) in front of the handler.
 func (c *Config) routes() http.Handler {
 	r := httpx.NewRouter(c.Logger)
-	r.Handle(http.MethodGet, "/healthz", c.Health.LiveHandler())
-	r.Handle(http.MethodGet, "/readyz", c.Health.ReadyHandler())
+	r.Handle(http.MethodGet, pathLive, c.Health.LiveHandler())
+	r.Handle(http.MethodGet, pathReady, c.Health.ReadyHandler())
 	if c.Metrics != nil {
-		r.Handle(http.MethodGet, "/metrics", c.Metrics)
+		r.Handle(http.MethodGet, pathMetrics, c.Metrics)
 	}
-	if c.Handler != nil {
-		r.Handle("", "/", c.Handler)
+	if c.Handler == nil {
+		return r
 	}
-	return r
+	r.Handle("", "/", c.Handler)
+	return &front{router: r, handler: httpx.Recover(c.Logger, c.Handler)}
+}
+
+// The paths Run serves itself.
+const (
+	pathLive    = "/healthz"
+	pathReady   = "/readyz"
+	pathMetrics = "/metrics"
+)
+
+// front sends every request for a path of the service straight to its
+// handler, and only Run's own paths, and paths the router would clean up
+// with a redirect, through the router: the same answers as the router alone
+// (which sends everything it does not know to the handler), without a
+// pattern match per request. That match, with its allocations, cost as much
+// as a service's whole rate limiter.
+type front struct {
+	router  http.Handler
+	handler http.Handler // the service's handler under httpx.Recover, as the router runs it
+}
+
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect || own(r.URL.Path) || !cleanPath(r.URL.Path) {
+		f.router.ServeHTTP(w, r)
+		return
+	}
+	// The mux matches the escaped form of the path (for the usual path
+	// without escapes the same string, and no allocation).
+	if ep := r.URL.EscapedPath(); ep != r.URL.Path && (own(ep) || !cleanPath(ep)) {
+		f.router.ServeHTTP(w, r)
+		return
+	}
+	f.handler.ServeHTTP(w, r)
+}
+
+func own(p string) bool { return p == pathLive || p == pathReady || p == pathMetrics }
+
+// cleanPath reports whether p is a path http.ServeMux serves as it is: it
+// starts with a slash and has no empty, "." or ".." segments (a trailing
+// slash is fine). The mux redirects any other path to its clean form.
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	return c == p || c+"/" == p
 }
 
 // registerGRPCHealth registers the health service unless the caller did, and
@@ -201,9 +274,10 @@ func registerGRPCHealth(srv *grpc.Server, h *health.Health) {
 
 // lifecycle is the state shared by the startup and the ordered shutdown.
 type lifecycle struct {
-	cfg     Config
-	logger  log.Logger
-	httpSrv *http.Server
+	cfg      Config
+	logger   log.Logger
+	httpSrv  *http.Server
+	debugSrv *http.Server // nil without a DebugListener
 
 	regCtx    context.Context
 	regCancel context.CancelFunc
@@ -239,6 +313,9 @@ func (lc *lifecycle) start() {
 	}
 	if ln := lc.cfg.GRPCListener; ln != nil {
 		level.Info(lc.logger).Log("msg", "listening", "transport", "grpc", "addr", ln.Addr())
+	}
+	if ln := lc.cfg.DebugListener; ln != nil {
+		level.Info(lc.logger).Log("msg", "listening", "transport", "debug", "addr", ln.Addr())
 	}
 	// The listeners are bound, so connections queue from now on even if the
 	// Serve loops are a moment away.
@@ -325,5 +402,10 @@ func (lc *lifecycle) shutdown(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	if lc.debugSrv != nil {
+		// Profiles are no traffic to drain: a CPU profile in progress would
+		// only hold the shutdown up.
+		lc.debugSrv.Close()
+	}
 	level.Info(logger).Log("msg", "drained")
 }
