@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -456,5 +457,77 @@ func TestMultiplePrefixes(t *testing.T) {
 		if !strings.Contains(line, "service="+svc) {
 			t.Errorf("access log line does not name the service:\n%s", line)
 		}
+	}
+}
+
+// countingKeys counts the key lookups of verifications.
+type countingKeys struct {
+	auth.KeySource
+	lookups atomic.Int64
+}
+
+func (k *countingKeys) PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error) {
+	k.lookups.Add(1)
+	return k.KeySource.PublicKey(ctx, kid)
+}
+
+// TestAuthRemembersAcceptedTokens checks that a token sent again is not
+// verified again, while a forged one is checked (and refused) every time.
+func TestAuthRemembersAcceptedTokens(t *testing.T) {
+	svc := serviceName(t)
+	up := newUpstream(t, svc+"-1", echo)
+	signer := authtest.NewSigner(t)
+	keys := &countingKeys{KeySource: signer.KeySource()}
+	gw := newGateway(t, gateway.Config{Keys: keys}, userRoutes(t, svc, up)...)
+
+	token := signer.Token("user-42", auth.RoleCustomer)
+	for i := range 3 {
+		resp, body := gw.do(t, http.MethodGet, "/api/v1/users/me", nil, http.Header{"Authorization": {"Bearer " + token}})
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("request %d: status %d, want the upstream's 201 (body %s)", i, resp.StatusCode, body)
+		}
+	}
+	if got := keys.lookups.Load(); got != 1 {
+		t.Errorf("the same token was verified %d times, want once", got)
+	}
+	line := waitLog(t, gw.logs, "path=/api/v1/users/me", "msg=request")
+	if !strings.Contains(line, "user_id=user-42") {
+		t.Errorf("access log line lacks user_id=user-42:\n%s", line)
+	}
+
+	// A token with the same claims from another key is refused every time.
+	forged := authtest.NewSigner(t).Token("user-42", auth.RoleCustomer)
+	before := keys.lookups.Load()
+	for i := range 2 {
+		resp, body := gw.do(t, http.MethodGet, "/api/v1/users/me", nil, http.Header{"Authorization": {"Bearer " + forged}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("forged request %d: status %d, want 401 (body %s)", i, resp.StatusCode, body)
+		}
+	}
+	if got := keys.lookups.Load() - before; got != 2 {
+		t.Errorf("the forged token was verified %d times, want every time (2)", got)
+	}
+}
+
+// TestAuthForgetsTokensAtExpiry checks that a remembered token stops
+// getting through once it has expired (with kit/auth's leeway), as it
+// would without the memory.
+func TestAuthForgetsTokensAtExpiry(t *testing.T) {
+	svc := serviceName(t)
+	up := newUpstream(t, svc+"-1", echo)
+	gw := newGateway(t, gateway.Config{}, userRoutes(t, svc, up)...)
+	claims := gw.signer.Claims("user-42", auth.RoleCustomer)
+	// Expired, but within the leeway for another one or two seconds ("exp"
+	// has whole seconds).
+	claims["exp"] = time.Now().Add(-auth.Leeway + 2*time.Second).Unix()
+	token := gw.signer.Sign(claims)
+	header := http.Header{"Authorization": {"Bearer " + token}}
+
+	if resp, body := gw.do(t, http.MethodGet, "/api/v1/users/me", nil, header); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("within the leeway: status %d, want the upstream's 201 (body %s)", resp.StatusCode, body)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if resp, body := gw.do(t, http.MethodGet, "/api/v1/users/me", nil, header); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after the leeway: status %d, want 401 (body %s)", resp.StatusCode, body)
 	}
 }

@@ -97,7 +97,7 @@ type Config struct {
 	// own deadline should fire first), DefaultBreakerMaxConcurrent and
 	// DefaultBreakerSleepWindow; the others get kit/breaker's defaults.
 	Breaker breaker.Settings
-	// Transport sends upstream requests; nil means NewTransport().
+	// Transport sends upstream requests; nil means NewUpstream().
 	Transport http.RoundTripper
 	// Metrics, if set, records every request by route, upstream and status
 	// (kit/metrics GatewayRoute), the rejections of the per-client and
@@ -115,7 +115,7 @@ type Gateway struct {
 	logger            log.Logger
 	limiter           *ratelimit.Keyed // per client IP; nil when disabled
 	userLimiter       *ratelimit.Keyed // per user; nil when disabled
-	verifier          *auth.Verifier
+	verifier          *acceptedTokens  // auth.Verifier with a memory of accepted tokens
 	metrics           *metrics.Metrics // nil: not recorded
 	trustForwardedFor bool
 	maxBody, bufBody  int64
@@ -137,7 +137,7 @@ func New(cfg Config) (*Gateway, error) {
 		maxBody:           cfg.MaxBodyBytes,
 		bufBody:           cfg.RetryBodyBytes,
 		transport:         cfg.Transport,
-		verifier:          auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience),
+		verifier:          newAcceptedTokens(auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience)),
 		metrics:           cfg.Metrics,
 	}
 	if cfg.RateLimit > 0 {
@@ -231,7 +231,7 @@ func (c *Config) defaults() error {
 		c.Breaker.SleepWindow = DefaultBreakerSleepWindow
 	}
 	if c.Transport == nil {
-		c.Transport = NewTransport()
+		c.Transport = NewUpstream()
 	}
 	return nil
 }
@@ -251,18 +251,21 @@ func (g *Gateway) Stop() {
 
 // call is the routing state of one proxied request, passed from route to
 // the forwarder through the request context (the ReverseProxy offers no
-// other channel).
+// other channel). It lives in the request's requestInfo, which the access
+// log has put on the context already: one allocation and one context value
+// per request fewer than a value of its own.
 type call struct {
 	route *Route
 	body  *body
 	info  *requestInfo
 }
 
-type callKey struct{}
-
+// callFrom returns the routing state of the request with ctx, or nil.
 func callFrom(ctx context.Context) *call {
-	c, _ := ctx.Value(callKey{}).(*call)
-	return c
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok && info.call.route != nil {
+		return &info.call
+	}
+	return nil
 }
 
 // route is the innermost handler: it checks the path, finds the route,
@@ -281,7 +284,13 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, g.logger, errs.New(errs.NotFound, "no such endpoint"))
 		return
 	}
-	info := infoFrom(r.Context())
+	info, onCtx := r.Context().Value(infoKey{}).(*requestInfo)
+	if !onCtx {
+		// Without the access log (tests of the bare router): a context
+		// value of its own.
+		info = &requestInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	}
 	info.prefix, info.service = rt.Prefix, rt.Service
 	if !rt.Public.Allows(r.Method, r.URL.Path, r.URL.RawPath) {
 		// Before anything else about the service (is it up?) is revealed
@@ -302,8 +311,8 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, g.logger, err)
 		return
 	}
-	c := &call{route: rt, body: b, info: info}
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	info.call = call{route: rt, body: b, info: info}
+	g.proxy.ServeHTTP(w, r)
 }
 
 // cleanPath reports whether p is an absolute path without empty, "." or
@@ -332,14 +341,14 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	pr.SetXForwarded()
-	pr.Out.Header.Set(requestid.Header, requestid.FromContext(pr.In.Context()))
+	pr.Out.Header[requestid.HeaderKey] = []string{requestid.FromContext(pr.In.Context())}
 }
 
 // modifyResponse drops the upstream's echo of the request id: the gateway
 // has already set the same header, and the proxy adds upstream headers to
 // ours rather than replacing them.
 func modifyResponse(resp *http.Response) error {
-	resp.Header.Del(requestid.Header)
+	delete(resp.Header, requestid.HeaderKey)
 	return nil
 }
 

@@ -75,6 +75,7 @@ func (g *Gateway) rateLimit(next http.Handler) http.Handler {
 // product id a series of its own. A response cut off mid-body (status 0 in
 // the log) is recorded with code "0".
 func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *metrics.Metrics, next http.Handler) http.Handler {
+	logger = level.Info(logger) // once, not per request
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{}
@@ -113,7 +114,7 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *metric
 			if aborted {
 				kv = append(kv, "aborted", true)
 			}
-			level.Info(logger).Log(kv...)
+			logger.Log(kv...)
 		}()
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
 		aborted = false
@@ -128,6 +129,7 @@ type requestInfo struct {
 	instance string
 	attempts int
 	userID   string // set once a token has been verified
+	call     call   // set by route for the forwarder
 }
 
 type infoKey struct{}

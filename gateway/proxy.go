@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,83 +155,103 @@ func (f *forwarder) attempt(out *http.Request, c *call, in consul.Instance, n in
 	c.info.attempts = n
 	br := f.breakers.get(c.route.Service, in.ID).exec
 
-	var (
-		mu        sync.Mutex
-		called    bool // the run started sending
-		abandoned bool // attempt has returned; a late run must not send, or must clean up
-		resp      *http.Response
-		rtErr     error
-	)
 	// The attempt's deadline must cover reading the response body too, so
 	// it is not the context the breaker hands to run (which ends when
 	// Execute returns) but one that ends when the proxy closes the body.
 	actx, cancel := context.WithTimeout(out.Context(), f.timeout)
-	brErr := br.Execute(out.Context(), func(context.Context) error {
-		mu.Lock()
-		if abandoned {
-			// Hystrix started the run after Execute had already given up;
-			// the caller may be retrying elsewhere, so send nothing.
-			mu.Unlock()
-			return errUpstream
-		}
-		called = true
-		mu.Unlock()
+	a := &attemptRun{f: f, out: out, c: c, in: in, actx: actx}
+	a.body.cancel = cancel
+	brErr := br.Execute(out.Context(), a.run)
 
-		req := out.WithContext(actx)
-		u := *out.URL
-		u.Host = in.HTTPAddr()
-		req.URL = &u
-		req.Body, req.GetBody = c.body.open()
-		if c.body.stream == nil {
-			// Buffered (or empty): the length is known now, even if the
-			// client sent the body chunked.
-			req.ContentLength = int64(len(c.body.buf))
-			req.TransferEncoding = nil
-		}
-		r, err := f.transport.RoundTrip(req)
-
-		mu.Lock()
-		defer mu.Unlock()
-		if abandoned {
-			if r != nil {
-				r.Body.Close()
-			}
-			return errUpstream
-		}
-		if err != nil {
-			rtErr = fmt.Errorf("instance %s at %s: %w", in.ID, u.Host, err)
-			// Wrapped so that the breaker counts a timeout as a failure
-			// rather than as the caller's cancellation.
-			return errs.Wrap(rtErr, errs.Unavailable, "upstream request failed")
-		}
-		r.Body = &cancelBody{ReadCloser: r.Body, cancel: cancel}
-		resp = r
-		if r.StatusCode >= http.StatusInternalServerError {
-			return errUpstream
-		}
-		return nil
-	})
-
-	mu.Lock()
-	defer mu.Unlock()
-	abandoned = true
-	if resp == nil {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.abandoned = true
+	if a.resp == nil {
 		cancel() // also stops a run the breaker gave up on
 	}
 	switch {
-	case resp != nil:
+	case a.resp != nil:
 		// Whatever the breaker made of it, the instance answered: pass the
 		// answer on (a 5xx was counted as a failure above).
-		return attemptResult{resp: resp}
-	case !called:
+		return attemptResult{resp: a.resp}
+	case !a.called:
 		// The breaker refused: open circuit or too many requests in flight.
 		return attemptResult{err: unavailable(brErr, msgUnavailable, failedRetry), notSent: true}
-	case rtErr == nil:
+	case a.rtErr == nil:
 		// The breaker stopped waiting (its own timeout or the client left)
 		// before the instance answered.
 		return attemptResult{err: unavailable(brErr, msgTimeout, failedRetry)}
 	}
-	return f.classify(out.Context(), rtErr)
+	return f.classify(out.Context(), a.rtErr)
+}
+
+// attemptRun is the state one attempt shares with the run it hands the
+// breaker, in one allocation rather than one per variable the run's closure
+// would capture. A breaker may give up on a run and return while it goes on
+// (kit/breaker's Hystrix does not, but the Breaker interface allows it), so
+// the fields the two both touch are guarded by mu.
+type attemptRun struct {
+	f    *forwarder
+	out  *http.Request
+	c    *call
+	in   consul.Instance
+	actx context.Context
+	url  url.URL    // the outgoing request's, with the instance's address
+	body cancelBody // the response body handed on, ending actx when closed
+
+	mu        sync.Mutex
+	called    bool // the run started sending
+	abandoned bool // attempt has returned; a late run must not send, or must clean up
+	resp      *http.Response
+	rtErr     error
+}
+
+func (a *attemptRun) run(context.Context) error {
+	a.mu.Lock()
+	if a.abandoned {
+		// The breaker started the run after Execute had already given up;
+		// the caller may be retrying elsewhere, so send nothing.
+		a.mu.Unlock()
+		return errUpstream
+	}
+	a.called = true
+	a.mu.Unlock()
+
+	req := a.out.WithContext(a.actx)
+	a.url = *a.out.URL
+	a.url.Host = a.in.HTTPAddr()
+	req.URL = &a.url
+	b := a.c.body
+	req.Body, req.GetBody = b.open()
+	if b.stream == nil {
+		// Buffered (or empty): the length is known now, even if the client
+		// sent the body chunked.
+		req.ContentLength = int64(len(b.buf))
+		req.TransferEncoding = nil
+	}
+	r, err := a.f.transport.RoundTrip(req)
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.abandoned {
+		if r != nil {
+			r.Body.Close()
+		}
+		return errUpstream
+	}
+	if err != nil {
+		a.rtErr = fmt.Errorf("instance %s at %s: %w", a.in.ID, a.url.Host, err)
+		// Wrapped so that the breaker counts a timeout as a failure rather
+		// than as the caller's cancellation.
+		return errs.Wrap(a.rtErr, errs.Unavailable, "upstream request failed")
+	}
+	a.body.ReadCloser = r.Body
+	r.Body = &a.body
+	a.resp = r
+	if r.StatusCode >= http.StatusInternalServerError {
+		return errUpstream
+	}
+	return nil
 }
 
 // classify turns a transport error into a client-safe error and says whether

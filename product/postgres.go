@@ -218,7 +218,13 @@ func (r *Postgres) ProductsByID(ctx context.Context, ids []string) ([]Product, e
 //     (stock >= 0) backs this up;
 //  3. any miss: read what is left of each short product and roll
 //     everything back (the reservation row too); otherwise record the items.
+//
+// A single item, by far the most common order, takes reserveOne's shorter
+// way to the same result.
 func (r *Postgres) Reserve(ctx context.Context, orderID string, items []StockItem) ([]Shortage, error) {
+	if len(items) == 1 {
+		return r.reserveOne(ctx, orderID, items[0])
+	}
 	var shortages []Shortage
 	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
@@ -282,6 +288,64 @@ func (r *Postgres) Reserve(ctx context.Context, orderID string, items []StockIte
 		return nil, dbError(err, "reserving stock")
 	}
 	return nil, nil
+}
+
+// reserveOne is Reserve for a single item in one statement, so one round
+// trip when the stock is there: take the quantity, insert the reservation and
+// its item, all or nothing, committed at once. The multi-statement
+// transaction Reserve runs otherwise costs five round trips, and the
+// product's row stays locked from its UPDATE to the COMMIT, two round trips
+// later, which is what limits the orders per second on a popular product.
+//
+// The UPDATE takes nothing when the order has a reservation already (or a
+// tombstone), when the stock is short or when the product does not exist; a
+// second query then says which, as Reserve's answers require. Two concurrent
+// calls for the same order cannot both take the stock: the later one's
+// INSERT of the reservation violates its primary key, which fails its whole
+// statement, UPDATE included; it then finds the earlier one's reservation,
+// like any retry.
+func (r *Postgres) reserveOne(ctx context.Context, orderID string, it StockItem) ([]Shortage, error) {
+	var taken int
+	err := r.pool.QueryRow(ctx, `
+		WITH taken AS (
+			UPDATE products SET stock = stock - $3, updated_at = now()
+			WHERE id = $2 AND stock >= $3
+			  AND NOT EXISTS (SELECT 1 FROM stock_reservations WHERE order_id = $1)
+			RETURNING id
+		), reservation AS (
+			INSERT INTO stock_reservations (order_id, status) SELECT $1, 'reserved' FROM taken
+		), item AS (
+			INSERT INTO stock_reservation_items (order_id, product_id, quantity) SELECT $1, id, $3 FROM taken
+		)
+		SELECT count(*) FROM taken`,
+		orderID, it.ProductID, it.Quantity).Scan(&taken)
+	if err != nil {
+		if constraint, ok := postgres.UniqueViolation(err); !ok || constraint != "stock_reservations_pkey" {
+			return nil, dbError(err, "reserving stock")
+		}
+		// A concurrent call for the same order got there first.
+	} else if taken == 1 {
+		return nil, nil
+	}
+	var (
+		status    *string
+		available *int64
+	)
+	err = r.pool.QueryRow(ctx, `
+		SELECT (SELECT status FROM stock_reservations WHERE order_id = $1),
+		       (SELECT stock FROM products WHERE id = $2)`,
+		orderID, it.ProductID).Scan(&status, &available)
+	switch {
+	case err != nil:
+		return nil, dbError(err, "reserving stock")
+	case status != nil && *status == "released":
+		return nil, errs.Wrap(ErrReservationReleased, errs.Conflict, "stock reservation already released")
+	case status != nil:
+		return nil, nil // reserved by an earlier call: idempotent success
+	case available == nil:
+		return []Shortage{{ProductID: it.ProductID, Missing: true}}, nil
+	}
+	return []Shortage{{ProductID: it.ProductID, Available: *available}}, nil
 }
 
 // errRollback makes InTx roll back a transaction that found short stock.

@@ -411,3 +411,58 @@ func TestStockGRPCErrors(t *testing.T) {
 func grpcUnaryAuth() grpc.DialOption {
 	return grpc.WithChainUnaryInterceptor(auth.UnaryClientInterceptor())
 }
+
+// TestReserveSingleItem covers the one-statement path of single-item
+// reservations: every answer the multi-item transaction gives.
+func TestReserveSingleItem(t *testing.T) {
+	f := newStockFixture(t)
+	ctx := context.Background()
+	a := f.add(t, "ONE-A", 3)
+	released := uuid.NewString()
+	if err := f.stock.Release(ctx, released); err != nil {
+		t.Fatal(err)
+	}
+	reserved := uuid.NewString()
+	if err := f.stock.Reserve(ctx, reserved, items(a, 1)); err != nil {
+		t.Fatalf("first reservation: %v", err)
+	}
+	tests := []struct {
+		name       string
+		order      string
+		items      []product.StockItem
+		wantKind   errs.Kind // 0: success
+		wantFields []errs.FieldError
+		wantStock  int64
+	}{
+		{"short", uuid.NewString(), items(a, 3), errs.Conflict, []errs.FieldError{{Field: "items[0].quantity", Message: "only 2 left"}}, 2},
+		{"unknown product", uuid.NewString(), items(uuid.NewString(), 1), errs.NotFound, []errs.FieldError{{Field: "items[0].product_id", Message: "no such product"}}, 2},
+		{"retry of a reservation", reserved, items(a, 1), 0, nil, 2},
+		{"after a release", released, items(a, 1), errs.Conflict, nil, 2},
+		{"the rest", uuid.NewString(), items(a, 2), 0, nil, 0},
+		{"none left", uuid.NewString(), items(a, 1), errs.Conflict, []errs.FieldError{{Field: "items[0].quantity", Message: "only 0 left"}}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := f.stock.Reserve(ctx, tt.order, tt.items)
+			if tt.wantKind == 0 {
+				if err != nil {
+					t.Fatalf("error %v, want success", err)
+				}
+			} else if !errs.Is(err, tt.wantKind) {
+				t.Fatalf("error %v, want %v", err, tt.wantKind)
+			}
+			if got := errs.FieldsOf(err); tt.wantFields != nil && !slices.Equal(got, tt.wantFields) {
+				t.Errorf("fields %v, want %v", got, tt.wantFields)
+			}
+			f.wantStock(t, map[string]int64{a: tt.wantStock})
+		})
+	}
+	// Nothing of the failed calls was recorded.
+	var n int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM stock_reservations WHERE status = 'reserved'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("%d reservations recorded, want 2", n)
+	}
+}

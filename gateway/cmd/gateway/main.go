@@ -10,6 +10,10 @@
 // "client" and "user"), the state of each instance's circuit breaker and the
 // Go runtime. No service can claim these paths as a route.
 //
+// With -debug-addr (off by default) a separate listener serves the
+// net/http/pprof profiles; keep it on a private address. The log, an access
+// line per request among it, is written in batches, at most 100ms late.
+//
 // Every flag can also be set through the environment: -rate-limit is
 // GATEWAY_RATE_LIMIT, and so on. Flags win over the environment.
 //
@@ -74,6 +78,7 @@ type settings struct {
 	audience          string
 	userRateLimit     float64
 	userRateBurst     int
+	debugAddr         string
 }
 
 // parse reads the flags from args and, for flags not given, from the
@@ -95,6 +100,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.audience, "audience", auth.Audience, "value the \"aud\" of access tokens must contain")
 	fs.Float64Var(&s.userRateLimit, "user-rate-limit", 50, "requests per second allowed per authenticated user, on top of -rate-limit (0 disables the limit)")
 	fs.IntVar(&s.userRateBurst, "user-rate-burst", 100, "requests a user may send in a burst above -user-rate-limit")
+	fs.StringVar(&s.debugAddr, "debug-addr", "", "`address` of a separate listener for the net/http/pprof profiles, e.g. 127.0.0.1:6060 (keep it private); \"\" disables it")
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		return s, err
 	}
@@ -140,7 +146,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := logging.New(stderr, s.logFormat)
+	// The access log writes a line per request. Buffered, the lines of a
+	// busy gateway go out in batches, a write system call per 32 KiB rather
+	// than per request (3 to 4% of the gateway's CPU); they reach stderr at
+	// most 100ms late, and the deferred Close writes the rest at the end.
+	logOut := logging.NewBufferedWriter(stderr, 0, 0)
+	defer logOut.Close()
+	logger := logging.New(logOut, s.logFormat)
 	m := metrics.New("gateway")
 
 	client, err := consul.NewClient(s.consulAddr)
@@ -176,6 +188,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		stop()
 		return fmt.Errorf("listen on %s: %w", s.httpAddr, err)
 	}
+	debugLn, err := server.ListenDebug(s.debugAddr)
+	if err != nil {
+		ln.Close()
+		stop()
+		return fmt.Errorf("debug listener: %w", err)
+	}
 	// Not ready until the routes are known: a gateway that has not heard
 	// from Consul would answer every request with a 404. The signing keys
 	// are not a condition: public routes (login among them) work without
@@ -188,13 +206,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}})
 	return server.Run(ctx, server.Config{
-		Name:         "gateway",
-		Logger:       logger,
-		HTTPListener: ln,
-		Handler:      gw,
-		Metrics:      m.Handler(),
-		Health:       ready,
-		DrainTimeout: s.drainTimeout,
-		Closers:      []func(){gw.Stop, stop},
+		Name:          "gateway",
+		Logger:        logger,
+		HTTPListener:  ln,
+		DebugListener: debugLn,
+		Handler:       gw,
+		Metrics:       m.Handler(),
+		Health:        ready,
+		DrainTimeout:  s.drainTimeout,
+		Closers:       []func(){gw.Stop, stop},
 	})
 }

@@ -74,6 +74,12 @@ const (
 	envPrefix   = "ORDER"
 )
 
+// productMaxConcurrent bounds the calls to the product service in flight
+// from one order instance. Each order has at most one such call in flight,
+// so the bound is the number of orders being placed at once; the breaker's
+// default (100) shed orders as 503s under a burst of a few hundred.
+const productMaxConcurrent = 1024
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr)
@@ -101,6 +107,7 @@ type options struct {
 	rateLimit       float64
 	rateBurst       int
 	requestTimeout  time.Duration
+	debugAddr       string
 
 	authService string   // Consul service that issues tokens and serves the keys
 	jwksURLs    []string // fixed JWKS locations instead of authService's instances
@@ -137,6 +144,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rateLimit, "rate-limit", 1000, "requests per second this instance accepts over both transports")
 	fs.IntVar(&o.rateBurst, "rate-burst", 2000, "requests accepted in a burst above -rate-limit")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 10*time.Second, "time limit per request; 0 disables")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", `address of a separate listener for the net/http/pprof profiles, e.g. 127.0.0.1:6060 (keep it private); "" disables it`)
 
 	fs.StringVar(&o.authService, "auth-service", "user", "Consul service that issues access tokens: its instances serve the keys at "+auth.JWKSPath+" and service tokens at "+auth.TokenPath)
 	jwksURL := fs.String("jwks-url", "", "comma-separated URLs of the token signing keys (JWKS), tried in order; replaces the lookup of -auth-service in Consul")
@@ -303,7 +311,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	catalog := order.NewCatalogClient(instancer, tokens, order.CatalogOptions{
 		Timeout: o.productTimeout,
-		Breaker: m.Breaker(order.DefaultBreakerName, breaker.NewHystrix(order.DefaultBreakerName, breaker.Settings{})),
+		Breaker: m.Breaker(order.DefaultBreakerName, breaker.NewHystrix(order.DefaultBreakerName, breaker.Settings{MaxConcurrent: productMaxConcurrent})),
 		Logger:  log.With(logger, "component", "catalog"),
 	})
 	closers = append(closers, catalog.Close)
@@ -353,6 +361,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		httpLn.Close()
 		return fmt.Errorf("grpc listener: %w", err)
 	}
+	debugLn, err := server.ListenDebug(o.debugAddr)
+	if err != nil {
+		httpLn.Close()
+		grpcLn.Close()
+		return fmt.Errorf("debug listener: %w", err)
+	}
 
 	// Register the ports actually bound, which differ from the flags when
 	// they ask for port 0. Every route needs a token: no public routes.
@@ -385,6 +399,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Metrics:         m.Handler(),
 		GRPCListener:    grpcLn,
 		GRPCServer:      grpcServer,
+		DebugListener:   debugLn,
 		Health:          health.New(postgres.HealthCheck(pool)),
 		Registrar:       registrar,
 		DrainTimeout:    o.drainTimeout,

@@ -17,6 +17,11 @@
 // calls per method and outcome with their latency, the database pool and the
 // Go runtime.
 //
+// With -debug-addr (off by default) a separate listener serves the
+// net/http/pprof profiles; keep it on a private address. Successful reads
+// (GetProduct, BatchGetProducts) are not logged, unlike their failures and
+// every list and write: see the endpoint middleware in run.
+//
 // Every flag can also be set through the environment as PRODUCT_<FLAG>
 // (upper case, dashes as underscores), e.g. PRODUCT_DATABASE_URL; flags win.
 // Run with -h for the list.
@@ -93,6 +98,7 @@ type options struct {
 	rateLimit       float64
 	rateBurst       int
 	requestTimeout  time.Duration
+	debugAddr       string
 
 	authService string   // Consul service that issues the tokens
 	jwksURLs    []string // fixed JWKS locations instead of authService's instances
@@ -119,6 +125,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rateLimit, "rate-limit", 50000, "requests per second this instance accepts over both transports (a ceiling that protects the database, not a per-client quota)")
 	fs.IntVar(&o.rateBurst, "rate-burst", 50000, "requests accepted in a burst above -rate-limit")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 10*time.Second, "time limit per request; 0 disables")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", `address of a separate listener for the net/http/pprof profiles, e.g. 127.0.0.1:6060 (keep it private); "" disables it`)
 	fs.StringVar(&o.authService, "auth-service", "user", "Consul service that issues the access tokens; its instances serve the keys at "+auth.JWKSPath)
 	jwksURL := fs.String("jwks-url", "", "comma-separated URLs of the token signing keys (JWKS), tried in order; replaces the lookup of -auth-service in Consul")
 	fs.StringVar(&o.issuer, "issuer", auth.Issuer, `"iss" an access token must have`)
@@ -267,12 +274,24 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// breaker: the breakers belong on outbound calls, and this service makes
 	// none beyond its own database (and the key fetches, which JWKSCache
 	// already keeps rare).
+	//
+	// Successful point reads (GetProduct, and BatchGetProducts for the order
+	// service) are logged at debug level, which the filter above drops: they
+	// are the catalog's hottest calls, a line each cost more CPU than all
+	// the rest of their middleware, and the metrics count and time every one
+	// of them anyway. Their failures, every list and every write are still
+	// logged at info (business errors) or error, and the writes also in the
+	// catalog's audit lines (product.LoggingMiddleware).
 	bucket := ratelimit.NewTokenBucket(o.rateLimit, o.rateBurst)
 	endpointLogger := log.With(logger, "component", "endpoint")
 	endpointMiddleware := func(method string) endpoint.Middleware {
+		var logOpts []logging.Option
+		if method == product.MethodGet || method == product.MethodBatchGet {
+			logOpts = append(logOpts, logging.SuccessLevel(level.DebugValue()))
+		}
 		return endpoint.Chain(
 			m.EndpointMiddleware(method),
-			logging.EndpointMiddleware(endpointLogger, method),
+			logging.EndpointMiddleware(endpointLogger, method, logOpts...),
 			ratelimit.Middleware(bucket),
 			middleware.Timeout(o.requestTimeout),
 		)
@@ -295,6 +314,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		httpLn.Close()
 		return fmt.Errorf("grpc listener: %w", err)
+	}
+	debugLn, err := server.ListenDebug(o.debugAddr)
+	if err != nil {
+		httpLn.Close()
+		grpcLn.Close()
+		return fmt.Errorf("debug listener: %w", err)
 	}
 
 	// Register the ports actually bound, which differ from the flags when
@@ -324,6 +349,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Metrics:         m.Handler(),
 		GRPCListener:    grpcLn,
 		GRPCServer:      grpcServer,
+		DebugListener:   debugLn,
 		Health:          health.New(postgres.HealthCheck(pool)),
 		Registrar:       registrar,
 		DrainTimeout:    o.drainTimeout,

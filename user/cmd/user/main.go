@@ -97,6 +97,7 @@ type options struct {
 	rateLimit       float64
 	rateBurst       int
 	requestTimeout  time.Duration
+	debugAddr       string
 
 	signingKeyFile    string
 	generateKey       bool
@@ -135,6 +136,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rateLimit, "rate-limit", 1000, "requests per second this instance accepts over both transports")
 	fs.IntVar(&o.rateBurst, "rate-burst", 2000, "requests accepted in a burst above -rate-limit")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 10*time.Second, "time limit per request; 0 disables")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", `address of a separate listener for the net/http/pprof profiles, e.g. 127.0.0.1:6060 (keep it private); "" disables it`)
 
 	fs.StringVar(&o.signingKeyFile, "signing-key-file", "", "PEM (PKCS #8) Ed25519 private key signing the access tokens; every instance needs the same one (required)")
 	fs.BoolVar(&o.generateKey, "generate-key", false, "create -signing-key-file with a new key (mode 0600) if it does not exist")
@@ -303,6 +305,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		httpLn.Close()
 		return fmt.Errorf("grpc listener: %w", err)
 	}
+	debugLn, err := server.ListenDebug(o.debugAddr)
+	if err != nil {
+		httpLn.Close()
+		grpcLn.Close()
+		return fmt.Errorf("debug listener: %w", err)
+	}
 
 	// Register the ports actually bound, which differ from the flags when
 	// they ask for port 0.
@@ -312,6 +320,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			httpLn.Close()
 			grpcLn.Close()
+			if debugLn != nil {
+				debugLn.Close()
+			}
 			return err
 		}
 		registrar = consul.NewRegistrar(client, consul.Registration{
@@ -336,6 +347,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Metrics:         m.Handler(),
 		GRPCListener:    grpcLn,
 		GRPCServer:      grpcServer,
+		DebugListener:   debugLn,
 		Health:          health.New(postgres.HealthCheck(pool)),
 		Registrar:       registrar,
 		DrainTimeout:    o.drainTimeout,
