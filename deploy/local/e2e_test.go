@@ -87,6 +87,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("catalog outage", func(t *testing.T) { testProductOutage(t, orders) })
 
 	t.Run("failover", func(t *testing.T) { testFailover(t, stack) })
+	t.Run("supervisor restarts a killed instance", func(t *testing.T) { testSupervise(t, stack) })
 	t.Run("stop leaves no process", func(t *testing.T) {
 		c.http.CloseIdleConnections() // nothing of ours holds the gateway's shutdown up
 		testStop(t, stack, cfg.Services)

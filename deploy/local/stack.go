@@ -858,6 +858,65 @@ func exitError(p *devenv.Process) error {
 // Wait blocks until ctx is done (nil) or a process of the stack exits on its
 // own (an error naming it, with the end of its log).
 func (s *Stack) Wait(ctx context.Context) error {
+	if p := s.waitExited(ctx); p != nil {
+		return exitError(p)
+	}
+	return nil
+}
+
+// Supervise keeps the stack running until ctx is done, as a process
+// supervisor (compose's restart policy, a Kubernetes Deployment) would: a
+// service instance that exits on its own — a crash, a SIGKILL — is reported
+// on Config.Progress and restarted after a pause, with the same command
+// line, ports and log; the gateway keeps routing to the other instances
+// meanwhile. PostgreSQL, Consul or the gateway exiting, or an instance that
+// cannot be restarted, ends supervision with an error naming it. It returns
+// nil when ctx is done.
+func (s *Stack) Supervise(ctx context.Context) error {
+	for {
+		p := s.waitExited(ctx)
+		if p == nil {
+			return nil
+		}
+		inst := s.instanceOf(p)
+		if inst == nil {
+			return exitError(p)
+		}
+		s.progress("%-10s exited unexpectedly (%v); restarting it", inst.ID, p.Err())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(restartPause):
+		}
+		if _, err := s.Restart(ctx, inst.ID); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("restarting %s: %w", inst.ID, err)
+		}
+	}
+}
+
+// restartPause is how long Supervise waits before restarting an instance, so
+// an instance that dies at once cannot make it spin.
+const restartPause = time.Second
+
+// instanceOf returns the service instance running p, or nil when p is not
+// a service instance (PostgreSQL, Consul, the gateway).
+func (s *Stack) instanceOf(p *devenv.Process) *Instance {
+	for _, svc := range s.cfg.Services {
+		for _, inst := range s.Instances(svc.Name) {
+			if inst.Process == p {
+				return inst
+			}
+		}
+	}
+	return nil
+}
+
+// waitExited blocks until ctx is done (nil) or a process of the stack exits
+// on its own, and returns that process.
+func (s *Stack) waitExited(ctx context.Context) *devenv.Process {
 	procs := s.processes()
 	exited := make(chan *devenv.Process, len(procs))
 	stop := make(chan struct{})
@@ -875,7 +934,7 @@ func (s *Stack) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	case p := <-exited:
-		return exitError(p)
+		return p
 	}
 }
 

@@ -73,7 +73,9 @@ func run(args []string) error {
 	}
 	stack.WriteSummary(os.Stdout)
 
-	waitErr := stack.Wait(ctx)
+	// Instances that die are restarted, as compose or Kubernetes would;
+	// only PostgreSQL, Consul or the gateway dying ends the stack.
+	waitErr := stack.Supervise(ctx)
 	// From here a second Ctrl-C kills us at once; the children still get
 	// their parent-death signal and shut down.
 	stopSignals()
@@ -86,7 +88,7 @@ func run(args []string) error {
 	}
 	fmt.Println("stopped.")
 	if waitErr != nil {
-		return fmt.Errorf("a process of the stack exited; see %s", stack.LogDir())
+		return fmt.Errorf("the stack could not keep running; see %s", stack.LogDir())
 	}
 	return nil
 }
