@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ import (
 	"github.com/kitshop/kitshop/internal/devenv"
 )
 
-// TestNewService generates the service "inventory" in a copy of the
+// TestNewService generates the service "inventory" (or, when the
+// repository has one already, the first free "inventoryN") in a copy of the
 // repository with `make service NAME=inventory`, and checks that the
 // result is a working part of the system: the whole repository builds and
 // passes go vet, the generated Go is gofmt'd and carries no generator
@@ -40,21 +42,22 @@ func TestNewService(t *testing.T) {
 	began := time.Now()
 	dir := copyRepo(t)
 	env := childEnv(t)
+	name := unusedName(t, dir)
 
-	step(t, "make service", dir, env, "make", "service", "NAME=inventory")
-	checkGeneratedGo(t, dir)
+	step(t, "make service", dir, env, "make", "service", "NAME="+name)
+	checkGeneratedGo(t, dir, name)
 
 	// Once it exists, the name is taken: the Makefile target passes
 	// kitgen's refusal on, and nothing changes.
 	before := snapshot(t, dir)
-	if out, err := command(dir, env, "make", "service", "NAME=inventory"); err == nil || !bytes.Contains(out, []byte("already exists")) {
-		t.Errorf("make service NAME=inventory again: %v, want a failure saying it exists:\n%s", err, out)
+	if out, err := command(dir, env, "make", "service", "NAME="+name); err == nil || !bytes.Contains(out, []byte("already exists")) {
+		t.Errorf("make service NAME=%s again: %v, want a failure saying it exists:\n%s", name, err, out)
 	}
 	checkUnchanged(t, dir, before)
 
 	step(t, "build", dir, env, "go", "build", "./...")
 	step(t, "vet", dir, env, "go", "vet", "./...")
-	step(t, "tests", dir, env, "go", "test", "-count=1", "./inventory/...", "./proto/", "./migrations/")
+	step(t, "tests", dir, env, "go", "test", "-count=1", "./"+name+"/...", "./proto/", "./migrations/")
 	// The local stack's own checks of its services (not its end-to-end
 	// test, which the stack below stands in for).
 	step(t, "deploy/local", dir, env, "go", "test", "-count=1", "-run", "Services|WithFreePorts", "./deploy/local/")
@@ -62,8 +65,8 @@ func TestNewService(t *testing.T) {
 
 	bin := t.TempDir()
 	step(t, "binaries", dir, env, "go", "build", "-o", bin+string(filepath.Separator),
-		"./gateway/cmd/gateway", "./user/cmd/user", "./inventory/cmd/inventory")
-	checkThroughGateway(t, dir, bin)
+		"./gateway/cmd/gateway", "./user/cmd/user", "./"+name+"/cmd/"+name)
+	checkThroughGateway(t, dir, bin, name)
 	t.Logf("TestNewService took %s", time.Since(began).Round(time.Second))
 }
 
@@ -105,10 +108,10 @@ func command(dir string, env []string, name string, args ...string) ([]byte, err
 
 // checkGeneratedGo checks the generated Go files: gofmt'd, and with a
 // "Code generated" header exactly when protoc wrote them.
-func checkGeneratedGo(t *testing.T, dir string) {
+func checkGeneratedGo(t *testing.T, dir, name string) {
 	t.Helper()
 	var files []string
-	for _, sub := range []string{"inventory", "proto/inventory"} {
+	for _, sub := range []string{name, "proto/" + name} {
 		err := filepath.WalkDir(filepath.Join(dir, sub), func(p string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".go") {
 				files = append(files, p)
@@ -148,16 +151,17 @@ func checkGeneratedGo(t *testing.T, dir string) {
 // Consul, the user service (for the admin's token), the new service as
 // deploy/local/services/inventory.json describes it, and the gateway — on
 // free ports, and uses the new service through the gateway.
-func checkThroughGateway(t *testing.T, dir, bin string) {
+func checkThroughGateway(t *testing.T, dir, bin, name string) {
 	t.Helper()
 	fileServices, err := local.LoadServices(os.DirFS(filepath.Join(dir, "deploy", "local", "services")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fileServices) != 1 || fileServices[0].Name != "inventory" {
-		t.Fatalf("deploy/local/services describes %+v, want the inventory service", fileServices)
+	i := slices.IndexFunc(fileServices, func(s local.ServiceSpec) bool { return s.Name == name })
+	if i < 0 {
+		t.Fatalf("deploy/local/services describes %+v, want the %s service among them", fileServices, name)
 	}
-	services := []local.ServiceSpec{builtInService(t, "user"), fileServices[0]}
+	services := []local.ServiceSpec{builtInService(t, "user"), fileServices[i]}
 	cfg := local.Config{
 		Root:          dir,
 		BinDir:        bin,
@@ -197,7 +201,7 @@ func checkThroughGateway(t *testing.T, dir, bin string) {
 		t.Fatal("no access token from the admin's login")
 	}
 
-	items := gw + "/api/v1/inventory/items"
+	items := gw + "/api/v1/" + name + "/items"
 	var page struct {
 		Items []struct {
 			ID, Name string
@@ -290,4 +294,22 @@ func randomHex(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// unusedName returns "inventory", the name the README and the guide use,
+// or when the repository already has such a service (a user generated it),
+// the first of inventory2, inventory3, … that is free.
+func unusedName(t *testing.T, dir string) string {
+	t.Helper()
+	for i := 1; i < 100; i++ {
+		name := "inventory"
+		if i > 1 {
+			name += strconv.Itoa(i)
+		}
+		if _, err := os.Stat(filepath.Join(dir, name)); os.IsNotExist(err) {
+			return name
+		}
+	}
+	t.Fatal("no free inventoryN name")
+	return ""
 }
