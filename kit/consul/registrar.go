@@ -85,7 +85,7 @@ type Registrar struct {
 // Register. An invalid r makes Register fail with an errs.Invalid error.
 func NewRegistrar(c Client, r Registration, logger log.Logger, opts ...Option) *Registrar {
 	if r.ID == "" {
-		r.ID = r.Name + "-" + randomHex(8)
+		r.ID = NewInstanceID(r.Name)
 	}
 	reg, err := r.agentRegistration()
 	life, end := context.WithCancel(context.Background())
@@ -348,6 +348,12 @@ func orDefault(d, def time.Duration) time.Duration {
 	}
 	return d
 }
+
+// NewInstanceID returns a fresh instance id for the named service,
+// "<name>-<16 hex digits>": unique among the instances of one service, so
+// that several can register side by side. Registrations without an ID get
+// one; mains that log the id before registering call it themselves.
+func NewInstanceID(name string) string { return name + "-" + randomHex(8) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

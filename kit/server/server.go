@@ -409,3 +409,13 @@ func (lc *lifecycle) shutdown(ctx context.Context) {
 	}
 	level.Info(logger).Log("msg", "drained")
 }
+
+// Port returns the TCP port ln listens on, which is what a service
+// registers when its address asked for port 0. It is 0 for a listener that
+// is not TCP.
+func Port(ln net.Listener) int {
+	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
+		return addr.Port
+	}
+	return 0
+}

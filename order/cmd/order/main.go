@@ -30,8 +30,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -209,7 +207,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		problems = append(problems, errors.New("-auth-service and -product-service must not be empty"))
 	}
 	if o.instanceID == "" {
-		o.instanceID = serviceName + "-" + randomHex(6)
+		o.instanceID = consul.NewInstanceID(serviceName)
 	}
 	return o, errors.Join(problems...)
 }
@@ -376,8 +374,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			Name:      serviceName,
 			ID:        o.instanceID,
 			Address:   o.advertiseAddr,
-			HTTPPort:  port(httpLn),
-			GRPCPort:  port(grpcLn),
+			HTTPPort:  server.Port(httpLn),
+			GRPCPort:  server.Port(grpcLn),
 			APIPrefix: order.CollectionPath,
 		}, log.With(logger, "component", "consul"))
 	} else {
@@ -454,19 +452,4 @@ func parseAddrs(flagName, value string) ([]string, error) {
 		addrs = append(addrs, raw)
 	}
 	return addrs, nil
-}
-
-func port(ln net.Listener) int {
-	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
-		return addr.Port
-	}
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails (crypto/rand panics rather than return an error)
-	return hex.EncodeToString(b)
 }

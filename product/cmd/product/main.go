@@ -29,8 +29,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,7 +37,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -170,7 +167,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		problems = append(problems, errors.New("-issuer and -audience must not be empty"))
 	}
 	if o.instanceID == "" {
-		o.instanceID = serviceName + "-" + randomHex(6)
+		o.instanceID = consul.NewInstanceID(serviceName)
 	}
 	return o, errors.Join(problems...)
 }
@@ -331,8 +328,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			Name:      serviceName,
 			ID:        o.instanceID,
 			Address:   o.advertiseAddr,
-			HTTPPort:  port(httpLn),
-			GRPCPort:  port(grpcLn),
+			HTTPPort:  server.Port(httpLn),
+			GRPCPort:  server.Port(grpcLn),
 			APIPrefix: product.CollectionPath,
 			Meta:      map[string]string{"public_routes": product.PublicRoutes},
 		}, log.With(logger, "component", "consul"))
@@ -371,19 +368,4 @@ func parseJWKSURLs(value string) ([]string, error) {
 		urls = append(urls, raw)
 	}
 	return urls, nil
-}
-
-func port(ln net.Listener) int {
-	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
-		return addr.Port
-	}
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails (crypto/rand panics rather than return an error)
-	return hex.EncodeToString(b)
 }

@@ -28,8 +28,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,7 +35,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -198,7 +195,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		problems = append(problems, errors.New("-advertise-addr is required to register in Consul"))
 	}
 	if o.instanceID == "" {
-		o.instanceID = serviceName + "-" + randomHex(6)
+		o.instanceID = consul.NewInstanceID(serviceName)
 	}
 	return o, errors.Join(problems...)
 }
@@ -329,8 +326,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			Name:      serviceName,
 			ID:        o.instanceID,
 			Address:   o.advertiseAddr,
-			HTTPPort:  port(httpLn),
-			GRPCPort:  port(grpcLn),
+			HTTPPort:  server.Port(httpLn),
+			GRPCPort:  server.Port(grpcLn),
 			APIPrefix: user.APIPrefixes,
 			Meta:      map[string]string{"public_routes": user.PublicRoutes},
 		}, log.With(logger, "component", "consul"))
@@ -374,19 +371,4 @@ func countThrottled(m *metrics.Metrics, method string) endpoint.Middleware {
 			return response, err
 		}
 	}
-}
-
-func port(ln net.Listener) int {
-	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
-		return addr.Port
-	}
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails (crypto/rand panics rather than return an error)
-	return hex.EncodeToString(b)
 }
