@@ -84,18 +84,6 @@ func isRootModule(path string) bool {
 	return false
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another
-// process may grab it before the caller binds it; servers started here with an
-// automatic port therefore retry with a new one when the bind fails.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // CheckPortFree returns an error naming the port and its intended user when
 // something already listens on 127.0.0.1:port. Fixed ports (the local stack's
 // 8080, 8500, 55432) are checked up front so a clash is reported clearly
