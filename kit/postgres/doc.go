@@ -9,5 +9,8 @@
 // several instances start at once. Use InTx for any service call that writes
 // more than one row, and UniqueViolation / CheckViolation to turn the
 // schema's constraints into Conflict or Invalid errors, so the schema, not
-// Go code, is the final word on integrity.
+// Go code, is the final word on integrity. Use Listen to follow a
+// LISTEN/NOTIFY channel over a connection of its own, with reconnection and
+// callbacks that say when notifications may have been missed: the product
+// service keeps its read cache correct across instances with it.
 package postgres

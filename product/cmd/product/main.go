@@ -37,6 +37,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -96,6 +97,7 @@ type options struct {
 	rateBurst       int
 	requestTimeout  time.Duration
 	debugAddr       string
+	cacheItems      int
 
 	authService string   // Consul service that issues the tokens
 	jwksURLs    []string // fixed JWKS locations instead of authService's instances
@@ -123,6 +125,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rateBurst, "rate-burst", 50000, "requests accepted in a burst above -rate-limit")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 10*time.Second, "time limit per request; 0 disables")
 	fs.StringVar(&o.debugAddr, "debug-addr", "", `address of a separate listener for the net/http/pprof profiles, e.g. 127.0.0.1:6060 (keep it private); "" disables it`)
+	fs.IntVar(&o.cacheItems, "cache-items", product.DefaultCacheItems, "products kept in the read cache, which follows every change through Postgres notifications; 0 disables the cache")
 	fs.StringVar(&o.authService, "auth-service", "user", "Consul service that issues the access tokens; its instances serve the keys at "+auth.JWKSPath)
 	jwksURL := fs.String("jwks-url", "", "comma-separated URLs of the token signing keys (JWKS), tried in order; replaces the lookup of -auth-service in Consul")
 	fs.StringVar(&o.issuer, "issuer", auth.Issuer, `"iss" an access token must have`)
@@ -143,6 +146,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.rateLimit <= 0 || o.rateBurst < 1 {
 		problems = append(problems, errors.New("-rate-limit must be > 0 and -rate-burst >= 1"))
+	}
+	if o.cacheItems < 0 {
+		problems = append(problems, errors.New("-cache-items must not be negative"))
 	}
 	if o.drainTimeout < 0 || o.deregisterDelay < 0 || o.requestTimeout < 0 {
 		problems = append(problems, errors.New("-drain-timeout, -deregister-delay and -request-timeout must not be negative"))
@@ -258,8 +264,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	m.Pool(serviceName, pool)
 
 	// Domain, inside out: repository, service, service middleware.
+	// The read cache (unless disabled) serves GetProduct and the list pages
+	// from memory while a connection of its own listens for every committed
+	// change (product.Cache); it is stopped after the servers, with the pool.
+	var repo product.Repository = product.NewPostgres(pool)
+	if o.cacheItems > 0 {
+		cache := product.NewCache(repo, o.cacheItems, 0)
+		listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+		listening := make(chan struct{})
+		go func() {
+			defer close(listening)
+			_ = postgres.Listen(listenCtx, pool, product.ChangeChannel, cache.ListenHandler(log.With(logger, "component", "cache")))
+		}()
+		closers = slices.Insert(closers, 0, func() { stopListening(); <-listening })
+		repo = cache
+	}
 	var svc product.Service
-	svc = product.NewService(product.NewPostgres(pool))
+	svc = product.NewService(repo)
 	svc = product.LoggingMiddleware(log.With(logger, "component", "service"))(svc)
 	// The stock API for other services (gRPC only), on the same database.
 	stock := product.StockLoggingMiddleware(log.With(logger, "component", "stock"))(product.NewStock(product.NewPostgres(pool)))

@@ -444,6 +444,7 @@ func TestParseOptions(t *testing.T) {
 		{name: "extra argument", args: []string{"-database-url", "x", "extra"}, wantErr: "unexpected arguments"},
 		{name: "zero rate", args: []string{"-database-url", "x", "-rate-limit", "0"}, wantErr: "-rate-limit"},
 		{name: "negative timeout", args: []string{"-database-url", "x", "-request-timeout", "-1s"}, wantErr: "must not be negative"},
+		{name: "negative cache", args: []string{"-database-url", "x", "-cache-items", "-1"}, wantErr: "-cache-items"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

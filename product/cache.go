@@ -1,0 +1,198 @@
+package product
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/kitshop/kitshop/kit/postgres"
+)
+
+// ChangeChannel is the Postgres channel on which the schema announces every
+// committed change to a product (migrations/product/00003): the payload is
+// the product's id, or empty when every product may have changed.
+const ChangeChannel = "product_changed"
+
+// Default bounds of a Cache: the whole catalog of a small shop, and the
+// first pages of the common searches.
+const (
+	DefaultCacheItems = 10000
+	DefaultCacheLists = 256
+)
+
+// Cache is a Repository that serves Get and List from memory and passes
+// every other call, and every miss, to the Repository it wraps.
+//
+// It stays correct with other writers (other instances, the stock
+// reservations, anyone with psql) because it only serves while it hears
+// every change: the schema notifies ChangeChannel on commit, Listen(ctx,
+// pool) feeds those notifications to Invalidate, and while the listening
+// connection is down the cache neither serves nor stores anything. A change
+// made by another process is visible here as soon as its notification
+// arrives (well under a millisecond on one host); one made through this
+// Cache is visible at once.
+//
+// A read that raced with a change never lands in the cache: every
+// invalidation bumps a generation, and a row read from the database is kept
+// only if no invalidation happened while it was being read.
+type Cache struct {
+	next     Repository
+	maxItems int
+	maxLists int
+
+	mu    sync.RWMutex
+	live  bool   // hearing every change: entries may be served and stored
+	gen   uint64 // bumped by every invalidation
+	items map[string]Product
+	lists map[Filter][]Product
+}
+
+var _ Repository = (*Cache)(nil)
+
+// NewCache returns a Cache in front of next holding at most maxItems
+// products and maxLists list pages (the defaults when zero). It serves
+// nothing until Listen has connected (or SetLive is called, in tests of a
+// single process).
+func NewCache(next Repository, maxItems, maxLists int) *Cache {
+	if maxItems <= 0 {
+		maxItems = DefaultCacheItems
+	}
+	if maxLists <= 0 {
+		maxLists = DefaultCacheLists
+	}
+	return &Cache{
+		next:     next,
+		maxItems: maxItems,
+		maxLists: maxLists,
+		items:    make(map[string]Product),
+		lists:    make(map[Filter][]Product),
+	}
+}
+
+// ListenHandler returns the handler that feeds kit/postgres.Listen's events
+// on ChangeChannel to the cache, logging connection changes to logger.
+func (c *Cache) ListenHandler(logger log.Logger) postgres.ListenHandler {
+	return postgres.ListenHandler{
+		Notify: c.Invalidate,
+		Connected: func() {
+			c.SetLive(true)
+			level.Info(logger).Log("msg", "product cache on: listening for changes", "channel", ChangeChannel)
+		},
+		Lost: func(err error) {
+			c.SetLive(false)
+			level.Warn(logger).Log("msg", "product cache off until listening again", "err", err)
+		},
+	}
+}
+
+// SetLive turns serving on or off; either way the cache starts empty, since
+// changes may have been missed while it was off.
+func (c *Cache) SetLive(live bool) {
+	c.mu.Lock()
+	c.gen++
+	c.live = live
+	clear(c.items)
+	clear(c.lists)
+	c.mu.Unlock()
+}
+
+// Invalidate drops what the cache holds about the product with id, or
+// everything when id is empty.
+func (c *Cache) Invalidate(id string) {
+	c.mu.Lock()
+	c.gen++
+	if id == "" {
+		clear(c.items)
+	} else {
+		delete(c.items, id)
+	}
+	// Any change may move a product into, out of or within any page.
+	clear(c.lists)
+	c.mu.Unlock()
+}
+
+// Get implements Repository.
+func (c *Cache) Get(ctx context.Context, id string) (Product, error) {
+	c.mu.RLock()
+	p, ok := c.items[id]
+	gen, live := c.gen, c.live
+	c.mu.RUnlock()
+	if ok {
+		return p, nil
+	}
+	p, err := c.next.Get(ctx, id)
+	if err != nil || !live {
+		return p, err
+	}
+	c.mu.Lock()
+	if c.live && c.gen == gen {
+		if len(c.items) >= c.maxItems {
+			evictOne(c.items)
+		}
+		c.items[id] = p
+	}
+	c.mu.Unlock()
+	return p, nil
+}
+
+// List implements Repository.
+func (c *Cache) List(ctx context.Context, f Filter) ([]Product, error) {
+	c.mu.RLock()
+	page, ok := c.lists[f]
+	gen, live := c.gen, c.live
+	c.mu.RUnlock()
+	if ok {
+		return slices.Clone(page), nil // callers may reslice or modify theirs
+	}
+	page, err := c.next.List(ctx, f)
+	if err != nil || !live {
+		return page, err
+	}
+	c.mu.Lock()
+	if c.live && c.gen == gen {
+		if len(c.lists) >= c.maxLists {
+			evictOne(c.lists)
+		}
+		c.lists[f] = slices.Clone(page)
+	}
+	c.mu.Unlock()
+	return page, nil
+}
+
+// Create implements Repository.
+func (c *Cache) Create(ctx context.Context, p NewProduct) (Product, error) {
+	created, err := c.next.Create(ctx, p)
+	if err == nil {
+		c.Invalidate(created.ID) // new lists; the notification may come later
+	}
+	return created, err
+}
+
+// Update implements Repository.
+func (c *Cache) Update(ctx context.Context, id string, patch Patch) (Product, error) {
+	p, err := c.next.Update(ctx, id, patch)
+	// Invalidated even on error: a failure after commit (a lost reply) must
+	// not leave the old row served here until the notification arrives.
+	c.Invalidate(id)
+	return p, err
+}
+
+// Delete implements Repository.
+func (c *Cache) Delete(ctx context.Context, id string) error {
+	err := c.next.Delete(ctx, id)
+	c.Invalidate(id)
+	return err
+}
+
+// evictOne removes an arbitrary entry (Go's map order is randomised), which
+// is as good as LRU for a catalog that mostly fits and costs nothing to
+// track.
+func evictOne[K comparable, V any](m map[K]V) {
+	for k := range m {
+		delete(m, k)
+		return
+	}
+}
