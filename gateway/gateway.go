@@ -137,8 +137,11 @@ func New(cfg Config) (*Gateway, error) {
 		maxBody:           cfg.MaxBodyBytes,
 		bufBody:           cfg.RetryBodyBytes,
 		transport:         cfg.Transport,
-		verifier:          newAcceptedTokens(auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience)),
-		metrics:           cfg.Metrics,
+		// The gateway's own memory of accepted tokens bounds how long a
+		// withdrawn key still gets through (acceptedTokenTTL); the
+		// verifier's, which trusts a token until it expires, stays off.
+		verifier: newAcceptedTokens(auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience, auth.WithVerifyCacheSize(0))),
+		metrics:  cfg.Metrics,
 	}
 	if cfg.RateLimit > 0 {
 		g.limiter = ratelimit.NewKeyed(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitClients)

@@ -15,6 +15,13 @@
 //     message; the reason is kept as the cause, for logs only. When the
 //     signing keys cannot be fetched the error is errs.Unavailable instead, so
 //     an outage of the user service shows as 503, not as "log in again".
+//     A Verifier remembers the tokens it accepted (10,000 by default, see
+//     WithVerifyCacheSize), because clients send the same token with every
+//     request: a repeat costs a SHA-256 and a map lookup instead of a
+//     signature check and a JSON parse, and is still refused from the
+//     moment the token expires. A token accepted once is then accepted
+//     until its "exp" even if its signing key is withdrawn meanwhile, as
+//     any JWT is wherever it has been verified.
 //   - JWKSCache is the KeySource of every service but the issuer: it fetches
 //     the issuer's public keys (a JWKS document, see HTTPJWKSFetcher), keeps
 //     them, refreshes them now and then without making requests wait, and

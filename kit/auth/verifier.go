@@ -63,24 +63,75 @@ func (s StaticKeys) PublicKey(_ context.Context, kid string) (ed25519.PublicKey,
 	return key, nil
 }
 
+// DefaultVerifyCacheSize is how many verified tokens a Verifier remembers
+// unless WithVerifyCacheSize says otherwise. An entry takes about 300 bytes,
+// so the default costs a few megabytes at most.
+const DefaultVerifyCacheSize = 10_000
+
+// VerifierOption configures a Verifier.
+type VerifierOption func(*verifierOptions)
+
+type verifierOptions struct {
+	cacheSize int
+	now       func() time.Time
+}
+
+// WithVerifyCacheSize sets how many verified tokens the Verifier remembers
+// (default DefaultVerifyCacheSize); n <= 0 turns the memory off, so that
+// every call checks its token in full.
+func WithVerifyCacheSize(n int) VerifierOption {
+	return func(o *verifierOptions) { o.cacheSize = max(n, 0) }
+}
+
+// withClock makes the Verifier read the time from now instead of time.Now,
+// for the parser's checks and for its memory of verified tokens alike.
+// Tests use it (see export_test.go) to move a cached token past its expiry.
+func withClock(now func() time.Time) VerifierOption {
+	return func(o *verifierOptions) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
 // Verifier checks access tokens. It is safe for concurrent use.
+//
+// A Verifier remembers the tokens it accepted (see WithVerifyCacheSize): a
+// client presents the same token with every request for the token's whole
+// lifetime, and checking it again (an Ed25519 verification and a JSON parse)
+// was about a third of a service's CPU. A remembered token is still refused
+// from the instant its "exp" (plus Leeway) has passed, with the same error as
+// a token seen for the first time; only accepted tokens are remembered, so a
+// forged, tampered or expired token is checked in full every time.
+//
+// The price: a token accepted once keeps being accepted until it expires,
+// even if its signing key is withdrawn from the KeySource meanwhile. That is
+// no weaker than JWTs are anyway: any copy of the token, verified anywhere,
+// is good until its "exp", which is why access tokens are short-lived.
 type Verifier struct {
 	keys   KeySource
 	parser *jwt.Parser
+	now    func() time.Time
+	cache  *verifiedTokens // nil when the memory is off
 }
 
 // NewVerifier returns a Verifier that accepts tokens signed by a key from
 // keys whose "iss" is issuer and whose "aud" contains audience. Empty issuer
 // and audience mean Issuer and Audience.
-func NewVerifier(keys KeySource, issuer, audience string) *Verifier {
+func NewVerifier(keys KeySource, issuer, audience string, opts ...VerifierOption) *Verifier {
 	if issuer == "" {
 		issuer = Issuer
 	}
 	if audience == "" {
 		audience = Audience
 	}
-	return &Verifier{
+	o := verifierOptions{cacheSize: DefaultVerifyCacheSize, now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	v := &Verifier{
 		keys: keys,
+		now:  o.now,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{algEdDSA}),
 			jwt.WithIssuer(issuer),
@@ -88,10 +139,17 @@ func NewVerifier(keys KeySource, issuer, audience string) *Verifier {
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(Leeway),
+			// The memory of verified tokens must see the same time as
+			// the parser, or it could accept what the parser refuses.
+			jwt.WithTimeFunc(o.now),
 			// Canonical base64 only, so a token has exactly one spelling.
 			jwt.WithStrictDecoding(),
 		),
 	}
+	if o.cacheSize > 0 {
+		v.cache = newVerifiedTokens(o.cacheSize)
+	}
+	return v
 }
 
 // claims is the claim set of a kitshop access token.
@@ -118,14 +176,41 @@ func (c claims) Validate() error {
 // Any failure is an errs.Unauthenticated error with a message that is the same
 // for all of them; the reason is the error's cause. If the KeySource cannot
 // tell whether the key exists, the error is errs.Unavailable.
+//
+// A token accepted before is answered from memory, without asking the
+// KeySource, for as long as the checks of time above still pass.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (Identity, error) {
+	// Before any hashing, so an oversized token costs nothing.
 	switch {
 	case rawToken == "":
 		return Identity{}, invalidToken(errors.New("empty token"))
 	case len(rawToken) > MaxTokenBytes:
 		return Identity{}, invalidToken(fmt.Errorf("token is %d bytes, longer than %d", len(rawToken), MaxTokenBytes))
 	}
+	if v.cache == nil {
+		c, err := v.parse(ctx, rawToken)
+		if err != nil {
+			return Identity{}, err
+		}
+		return c.identity(), nil
+	}
 
+	key := keyOf(rawToken)
+	now := v.now()
+	if id, ok := v.cache.lookup(key, now); ok {
+		return id, nil
+	}
+	c, err := v.parse(ctx, rawToken)
+	if err != nil {
+		return Identity{}, err
+	}
+	id := c.identity()
+	v.cache.add(key, c.verified(id), now)
+	return id, nil
+}
+
+// parse checks rawToken in full and returns its claims; see Verify.
+func (v *Verifier) parse(ctx context.Context, rawToken string) (claims, error) {
 	var (
 		c      claims
 		keyErr error // the KeySource's error, to tell "no such key" from "cannot look"
@@ -144,16 +229,20 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (Identity, error
 	})
 	if err != nil {
 		if keyErr != nil && errs.KindOf(keyErr) == errs.Unavailable {
-			return Identity{}, &errs.Error{
+			return claims{}, &errs.Error{
 				Kind:       errs.Unavailable,
 				Message:    msgKeysUnavailable,
 				RetryAfter: errs.RetryAfterOf(keyErr),
 				Err:        err,
 			}
 		}
-		return Identity{}, invalidToken(err)
+		return claims{}, invalidToken(err)
 	}
+	return c, nil
+}
 
+// identity returns the Identity the verified claims c state.
+func (c claims) identity() Identity {
 	id := Identity{
 		UserID:  c.Subject,
 		Roles:   slices.Clone(c.Roles),
@@ -162,7 +251,24 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (Identity, error
 	if c.ExpiresAt != nil { // always true: the parser requires exp
 		id.ExpiresAt = c.ExpiresAt.Time
 	}
-	return id, nil
+	return id
+}
+
+// verified returns the memory of the verified claims c, whose identity is
+// id: the span of time in which the parser accepts them, by the same
+// comparisons (jwt's Validator) with the same Leeway.
+func (c claims) verified(id Identity) verifiedToken {
+	e := verifiedToken{id: id}
+	e.id.Roles = slices.Clone(id.Roles) // the caller owns id.Roles
+	if c.ExpiresAt != nil {
+		e.until = c.ExpiresAt.Add(Leeway)
+	}
+	for _, t := range []*jwt.NumericDate{c.NotBefore, c.IssuedAt} {
+		if t != nil && t.Add(-Leeway).After(e.from) {
+			e.from = t.Add(-Leeway)
+		}
+	}
+	return e
 }
 
 // checkHeader vets the parts of the JOSE header the jwt package leaves to
