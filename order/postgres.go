@@ -36,46 +36,45 @@ var _ Repository = (*Postgres)(nil)
 
 const orderColumns = `id::text, user_id::text, status, total_minor, currency, created_at, updated_at`
 
-// CreatePending implements Repository.
+// CreatePending implements Repository. The order and its lines go in with
+// one statement (data-modifying CTEs), which Postgres runs atomically: one
+// round trip where BEGIN, two INSERTs and COMMIT took four, and the
+// connection is back in the pool that much sooner.
 func (r *Postgres) CreatePending(ctx context.Context, o Order, key IdempotencyKey) (Order, error) {
 	var keyArg *string
 	var hashArg []byte
 	if key.Key != "" {
 		keyArg, hashArg = &key.Key, key.RequestHash
 	}
-	var stored Order
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `
+	// unnest WITH ORDINALITY keeps the lines in the request's order.
+	var (
+		productIDs, skus, names []string
+		prices, quantities      []int64
+		totals                  []int64
+	)
+	for _, it := range o.Items {
+		productIDs = append(productIDs, it.ProductID)
+		skus = append(skus, it.SKU)
+		names = append(names, it.Name)
+		prices = append(prices, it.UnitPriceMinor)
+		quantities = append(quantities, it.Quantity)
+		totals = append(totals, it.LineTotalMinor)
+	}
+	row := r.pool.QueryRow(ctx, `
+		WITH o AS (
 			INSERT INTO orders (id, user_id, status, total_minor, currency, idempotency_key, request_hash)
 			VALUES ($1, $2, 'pending', $3, $4, $5, $6)
-			RETURNING `+orderColumns,
-			o.ID, o.UserID, o.TotalMinor, o.Currency, keyArg, hashArg)
-		var err error
-		if stored, err = scanOrder(row); err != nil {
-			return err
-		}
-		// One statement for all lines; unnest keeps their order.
-		var (
-			productIDs, skus, names []string
-			prices, quantities      []int64
-			totals                  []int64
-		)
-		for _, it := range o.Items {
-			productIDs = append(productIDs, it.ProductID)
-			skus = append(skus, it.SKU)
-			names = append(names, it.Name)
-			prices = append(prices, it.UnitPriceMinor)
-			quantities = append(quantities, it.Quantity)
-			totals = append(totals, it.LineTotalMinor)
-		}
-		_, err = tx.Exec(ctx, `
+			RETURNING `+orderColumns+`
+		), items AS (
 			INSERT INTO order_items (order_id, line_no, product_id, sku, name, unit_price_minor, quantity, line_total_minor)
 			SELECT $1, l.ord, l.product_id, l.sku, l.name, l.price, l.quantity, l.total
-			FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])
-			     WITH ORDINALITY AS l(product_id, sku, name, price, quantity, total, ord)`,
-			o.ID, productIDs, skus, names, prices, quantities, totals)
-		return err
-	})
+			FROM unnest($7::uuid[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[])
+			     WITH ORDINALITY AS l(product_id, sku, name, price, quantity, total, ord)
+		)
+		SELECT * FROM o`,
+		o.ID, o.UserID, o.TotalMinor, o.Currency, keyArg, hashArg,
+		productIDs, skus, names, prices, quantities, totals)
+	stored, err := scanOrder(row)
 	if err != nil {
 		if constraint, ok := postgres.UniqueViolation(err); ok && constraint == "orders_idempotency_key_key" {
 			return Order{}, errs.Wrap(ErrDuplicateKey, errs.Conflict, "idempotency key already used")
@@ -186,7 +185,10 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 	for i, s := range from {
 		fromText[i] = string(s)
 	}
-	row := r.pool.QueryRow(ctx, `
+	// The update and the read of the lines go in one batch: one round trip.
+	// Their snapshots differ, but lines never change after the insert.
+	batch := &pgx.Batch{}
+	batch.Queue(`
 		UPDATE orders SET
 			status          = $3,
 			release_pending = release_pending OR $4,
@@ -197,7 +199,15 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 		WHERE id = $1 AND status = ANY ($2)
 		RETURNING `+orderColumns,
 		id, fromText, string(t.To), t.ReleasePending, t.DropIdempotencyKey, rejection)
-	o, err := scanOrder(row)
+	batch.Queue(itemsQuery, []string{id})
+	br := r.pool.SendBatch(ctx, batch)
+	o, err := scanOrder(br.QueryRow())
+	if err == nil {
+		err = scanItems(br, []*Order{&o})
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		// Not in a status it may leave (or no such order): report it as
@@ -206,9 +216,6 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 		return cur, false, err
 	case err != nil:
 		return Order{}, false, dbError(err, "changing order status")
-	}
-	if err := r.loadItems(ctx, []*Order{&o}); err != nil {
-		return Order{}, false, err
 	}
 	return o, true, nil
 }
@@ -266,22 +273,40 @@ func (r *Postgres) loadItems(ctx context.Context, orders []*Order) error {
 		return nil
 	}
 	ids := make([]string, len(orders))
-	byID := make(map[string]*Order, len(orders))
 	for i, o := range orders {
 		ids[i] = o.ID
-		byID[o.ID] = o
-		o.Items = []Item{}
 	}
-	rows, err := r.pool.Query(ctx, `
-		SELECT order_id::text, product_id::text, sku, name, unit_price_minor, quantity, line_total_minor
-		FROM order_items
-		WHERE order_id = ANY ($1::uuid[])
-		ORDER BY order_id, line_no`,
-		ids)
+	rows, err := r.pool.Query(ctx, itemsQuery, ids)
 	if err != nil {
 		return dbError(err, "loading order items")
 	}
+	return readItems(rows, orders)
+}
+
+// itemsQuery reads the lines of the orders with the ids in $1.
+const itemsQuery = `
+	SELECT order_id::text, product_id::text, sku, name, unit_price_minor, quantity, line_total_minor
+	FROM order_items
+	WHERE order_id = ANY ($1::uuid[])
+	ORDER BY order_id, line_no`
+
+// scanItems reads the next result of a batch that queued itemsQuery.
+func scanItems(br pgx.BatchResults, orders []*Order) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	return readItems(rows, orders)
+}
+
+// readItems reads itemsQuery's rows into orders (whose Items it resets).
+func readItems(rows pgx.Rows, orders []*Order) error {
 	defer rows.Close()
+	byID := make(map[string]*Order, len(orders))
+	for _, o := range orders {
+		byID[o.ID] = o
+		o.Items = []Item{}
+	}
 	for rows.Next() {
 		var (
 			orderID string
