@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -71,6 +72,12 @@ func Listen(ctx context.Context, pool *pgxpool.Pool, channel string, h ListenHan
 
 // listenOnce connects, LISTENs and delivers notifications until the
 // connection fails or ctx ends.
+//
+// The wait uses read deadlines on the socket, not a context per wait: pgx
+// watches each context with a goroutine of its own, which cost more than the
+// rest of handling a notification, and a busy catalog sends one per stock
+// change. A timeout leaves a pgx connection usable (only other errors close
+// it), which is what pgx's own context handling relies on too.
 func listenOnce(ctx context.Context, pool *pgxpool.Pool, ident string, h ListenHandler) error {
 	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
@@ -83,10 +90,18 @@ func listenOnce(ctx context.Context, pool *pgxpool.Pool, ident string, h ListenH
 	if h.Connected != nil {
 		h.Connected()
 	}
+	sock := conn.PgConn().Conn()
+	// Ending ctx interrupts a wait in progress.
+	stop := context.AfterFunc(ctx, func() { sock.SetReadDeadline(time.Now()) })
+	defer stop()
 	for {
-		wctx, cancel := context.WithTimeout(ctx, listenPingEvery)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
+		if err := sock.SetReadDeadline(time.Now().Add(listenPingEvery)); err != nil {
+			return fmt.Errorf("postgres: listen: %w", err)
+		}
+		if ctx.Err() != nil { // ended before the deadline above was set
+			return ctx.Err()
+		}
+		n, err := conn.WaitForNotification(context.Background())
 		switch {
 		case err == nil:
 			if h.Notify != nil {
@@ -94,8 +109,9 @@ func listenOnce(ctx context.Context, pool *pgxpool.Pool, ident string, h ListenH
 			}
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+		case pgconn.Timeout(err) && !conn.IsClosed():
 			// Quiet for a while: make sure the server is still there.
+			sock.SetReadDeadline(time.Time{})
 			pctx, cancel := context.WithTimeout(ctx, listenPingTimeout)
 			err := conn.Ping(pctx)
 			cancel()

@@ -78,6 +78,14 @@ func TestListenDeliversAndReconnects(t *testing.T) {
 		t.Errorf("payload %q after reconnecting, want three", e.payload)
 	}
 
+	// Longer than the ping interval without a notification: the connection
+	// is pinged, not dropped, and still delivers.
+	time.Sleep(6 * time.Second)
+	notify("four")
+	if e := next("notify"); e.payload != "four" {
+		t.Errorf("payload %q after a quiet spell, want four", e.payload)
+	}
+
 	cancel()
 	select {
 	case err := <-done:
