@@ -42,6 +42,12 @@ type environment struct {
 
 	bare    *devenv.Process
 	bareURL string
+
+	// uncached is a product instance with its read cache off, outside
+	// Consul, so the direct row can be read both ways; only in a stack
+	// kitbench starts.
+	uncached    *devenv.Process
+	uncachedURL string
 }
 
 // gatewayAnswers reports whether something answers GET /healthz with 200 at
@@ -83,6 +89,12 @@ func openEnvironment(ctx context.Context, o options, log io.Writer) (*environmen
 	if err := env.startBare(ctx, o, log); err != nil {
 		env.Close()
 		return nil, err
+	}
+	if env.own != nil {
+		if err := env.startUncached(ctx, o, log); err != nil {
+			env.Close()
+			return nil, err
+		}
 	}
 	return env, nil
 }
@@ -184,9 +196,65 @@ func (env *environment) startBare(ctx context.Context, o options, log io.Writer)
 	return nil
 }
 
+// startUncached starts one more product instance, with -cache-items 0 and
+// without Consul (so the gateway never routes to it), on the stack's
+// product database, taking the signing keys from the user instance.
+func (env *environment) startUncached(ctx context.Context, o options, log io.Writer) error {
+	users, err := env.instances(ctx, "user")
+	if err != nil {
+		return err
+	}
+	if len(users) == 0 {
+		return errors.New("no passing user instance in Consul for the uncached product instance's keys")
+	}
+	httpPort, err := devenv.FreePort()
+	if err != nil {
+		return err
+	}
+	grpcPort, err := devenv.FreePort()
+	if err != nil {
+		return err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(httpPort)
+	proc, err := devenv.StartProcess(ctx, devenv.ProcessConfig{
+		Name: "product-nocache",
+		Path: filepath.Join(o.binDir, "product"),
+		Args: []string{
+			"-http-addr", addr,
+			"-grpc-addr", "127.0.0.1:" + strconv.Itoa(grpcPort),
+			"-consul-addr", "",
+			"-jwks-url", "http://" + users[0].HTTPAddr + "/.well-known/jwks.json",
+			"-instance-id", "product-nocache",
+			"-cache-items", "0",
+		},
+		Env: []string{
+			"PRODUCT_DATABASE_URL=" + env.productDB,
+			"PRODUCT_RATE_LIMIT=" + serviceRateLimit,
+			"PRODUCT_RATE_BURST=" + serviceRateBurst,
+		},
+		LogPath: filepath.Join(o.root, ".run", "bench", "logs", "product-nocache.log"),
+		Dir:     o.root,
+	})
+	if err != nil {
+		return fmt.Errorf("%w (run `make build`)", err)
+	}
+	env.uncached = proc
+	env.uncachedURL = "http://" + addr
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := devenv.WaitHTTP(wctx, env.uncachedURL+"/readyz", http.StatusOK); err != nil {
+		return fmt.Errorf("product-nocache: %w\nlog %s:\n%s", err, proc.LogPath(), proc.LogTail(20))
+	}
+	fmt.Fprintf(log, "kitbench: product instance with the read cache off ready on %s\n", addr)
+	return nil
+}
+
 // Close stops the bare handler and, if kitbench started it, the stack.
 func (env *environment) Close() error {
 	var errs []error
+	if env.uncached != nil {
+		errs = append(errs, env.uncached.Stop(10*time.Second))
+	}
 	if env.bare != nil {
 		errs = append(errs, env.bare.Stop(10*time.Second))
 	}

@@ -141,7 +141,9 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 		fmt.Fprintf(h.log, "half rate: %s\n", rep.HalfRateLine())
 	}
 
-	time.Sleep(3 * time.Second) // idle again: connections closed, GC had a chance
+	// Idle again: connections closed, and long enough for kit/server's
+	// release of idle memory (a check every 10 s) to have run twice.
+	time.Sleep(afterLoadIdle)
 	after := readRSS(procs)
 	for i, p := range procs {
 		rep.Memory = append(rep.Memory, bench.ProcessMemory{
@@ -150,6 +152,10 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 	}
 	return rep, nil
 }
+
+// afterLoadIdle is how long the services rest after the load before their
+// memory is read again.
+const afterLoadIdle = 22 * time.Second
 
 // readRSS returns each process's VmRSS in KiB (0 when it cannot be read).
 func readRSS(procs []namedPID) []int64 {
@@ -219,6 +225,7 @@ func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, fun
 	targets := []target{
 		get("bare", "bare handler: GET /api/v1/products/{id}", h.env.bareURL+itemPath),
 		get("product", "product instance (HTTP): GET /api/v1/products/{id}", "http://"+direct.HTTPAddr+itemPath),
+		h.uncachedTarget(get, itemPath),
 		get("gateway-get", "gateway: GET /api/v1/products/{id}", h.env.gatewayURL+itemPath),
 		get("gateway-list", "gateway: GET /api/v1/products (first page)", h.env.gatewayURL+"/api/v1/products"),
 		h.orderTarget(ctx, a, customer, productID, noAdmin),
@@ -417,4 +424,15 @@ func writeFile(path string, data []byte) error {
 func firstLine(s string) string {
 	first, _, _ := strings.Cut(s, "\n")
 	return first
+}
+
+// uncachedTarget is the direct GET on the product instance whose read cache
+// is off: what the layers cost when every request reads the database, like
+// the bare handler does.
+func (h *harness) uncachedTarget(get func(key, name, url string) target, itemPath string) target {
+	const key, name = "product-nocache", "product instance, read cache off (HTTP): GET /api/v1/products/{id}"
+	if h.env.uncachedURL == "" {
+		return target{key: key, name: name, na: "only in a stack kitbench starts (-new-stack)"}
+	}
+	return get(key, name, h.env.uncachedURL+itemPath)
 }
