@@ -51,6 +51,7 @@ import (
 const envPrefix = "GATEWAY"
 
 func main() {
+	server.TuneGC() // GOGC and GOMEMLIMIT win when set
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stderr)

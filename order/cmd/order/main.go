@@ -79,6 +79,7 @@ const (
 const productMaxConcurrent = 1024
 
 func main() {
+	server.TuneGC() // GOGC and GOMEMLIMIT win when set
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr)
 	stop()

@@ -69,6 +69,7 @@ const (
 )
 
 func main() {
+	server.TuneGC() // GOGC and GOMEMLIMIT win when set
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr)
 	stop()
