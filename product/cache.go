@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -48,7 +49,14 @@ type Cache struct {
 	gen   uint64 // bumped by every invalidation
 	items map[string]Product
 	lists map[Filter][]Product
+	// waiters are writers of this instance waiting for the notification of
+	// their change to a product (see awaitNotification).
+	waiters map[string][]chan struct{}
 }
+
+// writeWait bounds how long an update or delete waits for its own
+// notification before answering.
+const writeWait = 250 * time.Millisecond
 
 var _ Repository = (*Cache)(nil)
 
@@ -69,6 +77,7 @@ func NewCache(next Repository, maxItems, maxLists int) *Cache {
 		maxLists: maxLists,
 		items:    make(map[string]Product),
 		lists:    make(map[Filter][]Product),
+		waiters:  make(map[string][]chan struct{}),
 	}
 }
 
@@ -96,13 +105,42 @@ func (c *Cache) SetLive(live bool) {
 	c.live = live
 	clear(c.items)
 	clear(c.lists)
+	if !live { // their notifications may never come
+		for id, chs := range c.waiters {
+			for _, ch := range chs {
+				close(ch)
+			}
+			delete(c.waiters, id)
+		}
+	}
 	c.mu.Unlock()
 }
 
 // Invalidate drops what the cache holds about the product with id, or
-// everything when id is empty.
+// everything when id is empty: the notification of a change has arrived.
 func (c *Cache) Invalidate(id string) {
 	c.mu.Lock()
+	c.forgetLocked(id)
+	for wid, chs := range c.waiters {
+		if wid == id || id == "" {
+			for _, ch := range chs {
+				close(ch)
+			}
+			delete(c.waiters, wid)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// forget is Invalidate for a change this instance has just made, ahead of
+// its notification, which writers may still be waiting for.
+func (c *Cache) forget(id string) {
+	c.mu.Lock()
+	c.forgetLocked(id)
+	c.mu.Unlock()
+}
+
+func (c *Cache) forgetLocked(id string) {
 	c.gen++
 	if id == "" {
 		clear(c.items)
@@ -111,7 +149,39 @@ func (c *Cache) Invalidate(id string) {
 	}
 	// Any change may move a product into, out of or within any page.
 	clear(c.lists)
-	c.mu.Unlock()
+}
+
+// awaitNotification registers, before a write to product id, a wait for
+// the write's notification, and returns the function that waits for it (at
+// most writeWait, and not at all while not listening). Postgres signals
+// every listener when the write commits, so once this instance has heard of
+// it the others have been told too: an update or delete answered after the
+// wait is, in practice, seen by the next read on any instance, not only on
+// this one.
+func (c *Cache) awaitNotification(ctx context.Context, id string) (wait func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.live {
+		return func() {}
+	}
+	ch := make(chan struct{})
+	c.waiters[id] = append(c.waiters[id], ch)
+	return func() {
+		t := time.NewTimer(writeWait)
+		defer t.Stop()
+		select {
+		case <-ch:
+			return
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.waiters[id] = slices.DeleteFunc(c.waiters[id], func(w chan struct{}) bool { return w == ch })
+		if len(c.waiters[id]) == 0 {
+			delete(c.waiters, id)
+		}
+	}
 }
 
 // Get implements Repository.
@@ -166,24 +236,32 @@ func (c *Cache) List(ctx context.Context, f Filter) ([]Product, error) {
 func (c *Cache) Create(ctx context.Context, p NewProduct) (Product, error) {
 	created, err := c.next.Create(ctx, p)
 	if err == nil {
-		c.Invalidate(created.ID) // new lists; the notification may come later
+		c.forget(created.ID) // new lists; the notification may come later
 	}
 	return created, err
 }
 
 // Update implements Repository.
 func (c *Cache) Update(ctx context.Context, id string, patch Patch) (Product, error) {
+	wait := c.awaitNotification(ctx, id)
 	p, err := c.next.Update(ctx, id, patch)
 	// Invalidated even on error: a failure after commit (a lost reply) must
 	// not leave the old row served here until the notification arrives.
-	c.Invalidate(id)
+	c.forget(id)
+	if err == nil {
+		wait()
+	}
 	return p, err
 }
 
 // Delete implements Repository.
 func (c *Cache) Delete(ctx context.Context, id string) error {
+	wait := c.awaitNotification(ctx, id)
 	err := c.next.Delete(ctx, id)
-	c.Invalidate(id)
+	c.forget(id)
+	if err == nil {
+		wait()
+	}
 	return err
 }
 
@@ -195,4 +273,32 @@ func evictOne[K comparable, V any](m map[K]V) {
 		delete(m, k)
 		return
 	}
+}
+
+// StockRepository returns next with this cache told at once about the stock
+// it changes, so that this instance never serves a product's old stock
+// after answering a reservation for it (other instances hear of it through
+// the notification, moments later). A release does not name its products,
+// so it empties the cache.
+func (c *Cache) StockRepository(next StockRepository) StockRepository {
+	return &cachedStock{StockRepository: next, cache: c}
+}
+
+type cachedStock struct {
+	StockRepository
+	cache *Cache
+}
+
+func (s *cachedStock) Reserve(ctx context.Context, orderID string, items []StockItem) ([]Shortage, error) {
+	shortages, err := s.StockRepository.Reserve(ctx, orderID, items)
+	for _, it := range items {
+		s.cache.forget(it.ProductID)
+	}
+	return shortages, err
+}
+
+func (s *cachedStock) Release(ctx context.Context, orderID string) error {
+	err := s.StockRepository.Release(ctx, orderID)
+	s.cache.forget("")
+	return err
 }

@@ -301,3 +301,108 @@ func TestCacheStaysWithinItsBound(t *testing.T) {
 		t.Errorf("second pass read the database %d times, want >= 3 with room for 3 products", n)
 	}
 }
+
+// A reservation answered by this instance is visible in its cache at once,
+// without waiting for the notification (none arrives here: no listener).
+func TestCacheSeesItsOwnReservationsAtOnce(t *testing.T) {
+	pool := newPool(t)
+	pg := product.NewPostgres(pool)
+	cache := product.NewCache(pg, 0, 0)
+	cache.SetLive(true)
+	ctx := context.Background()
+	p := createProduct(t, pg, "CACHE-5", 10)
+	stock := cache.StockRepository(pg)
+
+	get := func() int64 {
+		t.Helper()
+		got, err := cache.Get(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Stock
+	}
+	get() // cached
+	order := uuid.NewString()
+	if sh, err := stock.Reserve(ctx, order, []product.StockItem{{ProductID: p.ID, Quantity: 4}}); err != nil || len(sh) != 0 {
+		t.Fatalf("Reserve = %v, %v", sh, err)
+	}
+	if got := get(); got != 6 {
+		t.Errorf("stock after reserving 4 of 10 = %d, want 6", got)
+	}
+	if err := stock.Release(ctx, order); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(); got != 10 {
+		t.Errorf("stock after the release = %d, want 10", got)
+	}
+}
+
+// fixedRepo answers Update and Delete at once, without a database.
+type fixedRepo struct{ product.Repository }
+
+func (fixedRepo) Update(_ context.Context, id string, _ product.Patch) (product.Product, error) {
+	return product.Product{ID: id}, nil
+}
+
+func (fixedRepo) Delete(context.Context, string) error { return nil }
+
+// An update or delete answers only once this instance has heard the
+// notification of its change (so every instance has been told), and never
+// waits long for one that does not come.
+func TestCacheWritesWaitForTheirNotification(t *testing.T) {
+	cases := []struct {
+		name  string
+		write func(c *product.Cache) error
+	}{
+		{"update", func(c *product.Cache) error {
+			_, err := c.Update(context.Background(), "p1", product.Patch{})
+			return err
+		}},
+		{"delete", func(c *product.Cache) error { return c.Delete(context.Background(), "p1") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cache := product.NewCache(fixedRepo{}, 0, 0)
+			cache.SetLive(true)
+			done := make(chan error, 1)
+			go func() { done <- tc.write(cache) }()
+			select {
+			case <-done:
+				t.Fatal("the write answered before its notification")
+			case <-time.After(50 * time.Millisecond):
+			}
+			cache.Invalidate("p2") // another product's: still waiting
+			select {
+			case <-done:
+				t.Fatal("the write answered on another product's notification")
+			case <-time.After(20 * time.Millisecond):
+			}
+			cache.Invalidate("p1")
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(time.Second):
+				t.Fatal("the write did not answer after its notification")
+			}
+
+			// No notification at all: the wait is bounded.
+			start := time.Now()
+			if err := tc.write(cache); err != nil {
+				t.Fatal(err)
+			}
+			if waited := time.Since(start); waited > 5*time.Second {
+				t.Errorf("a write without a notification waited %v", waited)
+			}
+
+			// Not listening: no wait.
+			cache.SetLive(false)
+			start = time.Now()
+			tc.write(cache)
+			if waited := time.Since(start); waited > 100*time.Millisecond {
+				t.Errorf("a write while not listening waited %v", waited)
+			}
+		})
+	}
+}

@@ -147,12 +147,41 @@ func (e *orderEnv) product(t *testing.T, name string, priceMinor int64, currency
 	return p
 }
 
-// stock returns a product's stock as the catalog shows it.
+// stock returns a product's stock as the database holds it, once every
+// product instance shows the same: an instance hears of a change it did not
+// make itself through a Postgres notification (its read cache), a moment
+// after the commit, so the catalog is allowed that moment to catch up, and
+// no more than 2 s.
 func (e *orderEnv) stock(t *testing.T, id string) int64 {
 	t.Helper()
-	var p product
-	decodeJSON(t, "get product "+id, e.c.do(t, http.MethodGet, "/api/v1/products/"+id, nil, nil), http.StatusOK, &p)
-	return p.Stock
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.stack.Postgres().URL("product"))
+	if err != nil {
+		t.Fatalf("stock of %s: %v", id, err)
+	}
+	defer conn.Close(ctx)
+	var want int64
+	if err := conn.QueryRow(ctx, `SELECT stock FROM products WHERE id = $1`, id).Scan(&want); err != nil {
+		t.Fatalf("stock of %s in the database: %v", id, err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for _, inst := range e.stack.Instances("product") {
+		for {
+			var p product
+			direct := &client{base: "http://" + inst.HTTPAddr, http: e.c.http}
+			r := direct.do(t, http.MethodGet, "/api/v1/products/"+id, nil, nil)
+			decodeJSON(t, "get product "+id+" from "+inst.ID, r, http.StatusOK, &p)
+			if p.Stock == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s shows stock %d for %s 2 s after the database holds %d", inst.ID, p.Stock, id, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return want
 }
 
 // post places an order through the gateway; key is the Idempotency-Key

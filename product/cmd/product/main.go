@@ -269,8 +269,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// from memory while a connection of its own listens for every committed
 	// change (product.Cache); it is stopped after the servers, with the pool.
 	var repo product.Repository = product.NewPostgres(pool)
+	var stockRepo product.StockRepository = product.NewPostgres(pool)
 	if o.cacheItems > 0 {
 		cache := product.NewCache(repo, o.cacheItems, 0)
+		stockRepo = cache.StockRepository(stockRepo)
 		listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 		listening := make(chan struct{})
 		go func() {
@@ -284,7 +286,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	svc = product.NewService(repo)
 	svc = product.LoggingMiddleware(log.With(logger, "component", "service"))(svc)
 	// The stock API for other services (gRPC only), on the same database.
-	stock := product.StockLoggingMiddleware(log.With(logger, "component", "stock"))(product.NewStock(product.NewPostgres(pool)))
+	stock := product.StockLoggingMiddleware(log.With(logger, "component", "stock"))(product.NewStock(stockRepo))
 
 	// Endpoint middleware, outermost first: every call is counted and timed
 	// and logged (including the ones the limiter or the access rules reject,
