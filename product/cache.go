@@ -106,12 +106,7 @@ func (c *Cache) SetLive(live bool) {
 	clear(c.items)
 	clear(c.lists)
 	if !live { // their notifications may never come
-		for id, chs := range c.waiters {
-			for _, ch := range chs {
-				close(ch)
-			}
-			delete(c.waiters, id)
-		}
+		c.releaseLocked("")
 	}
 	c.mu.Unlock()
 }
@@ -121,15 +116,26 @@ func (c *Cache) SetLive(live bool) {
 func (c *Cache) Invalidate(id string) {
 	c.mu.Lock()
 	c.forgetLocked(id)
-	for wid, chs := range c.waiters {
-		if wid == id || id == "" {
-			for _, ch := range chs {
-				close(ch)
-			}
-			delete(c.waiters, wid)
-		}
-	}
+	c.releaseLocked(id)
 	c.mu.Unlock()
+}
+
+// releaseLocked ends the waits of the writers of product id, or of every
+// writer when id is empty.
+func (c *Cache) releaseLocked(id string) {
+	release := func(wid string) {
+		for _, ch := range c.waiters[wid] {
+			close(ch)
+		}
+		delete(c.waiters, wid)
+	}
+	if id != "" {
+		release(id)
+		return
+	}
+	for wid := range c.waiters {
+		release(wid)
+	}
 }
 
 // forget is Invalidate for a change this instance has just made, ahead of
