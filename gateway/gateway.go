@@ -47,6 +47,21 @@ const (
 	DefaultBreakerSleepWindow   = 5 * time.Second
 )
 
+// Bounds of the gateway's memory of accepted tokens (kit/auth.Verifier's):
+// a client sending its token with every request costs a hash and a map
+// lookup instead of an Ed25519 verification and a JSON parse.
+const (
+	// acceptedTokenTTL is how long an accepted token is taken on trust, at
+	// most (never past its expiry). It bounds how long a signing key
+	// withdrawn from the user service's key set can still get its tokens
+	// through the gateway; the service behind checks every token itself
+	// anyway, the gateway's check only keeps anonymous and forged traffic
+	// away.
+	acceptedTokenTTL = 10 * time.Second
+	// acceptedTokensMax bounds the entries.
+	acceptedTokensMax = 10_000
+)
+
 // Config configures a Gateway. Source and Keys are required.
 type Config struct {
 	// Source yields the routing table; NewConsulSource in production. The
@@ -115,7 +130,7 @@ type Gateway struct {
 	logger            log.Logger
 	limiter           *ratelimit.Keyed // per client IP; nil when disabled
 	userLimiter       *ratelimit.Keyed // per user; nil when disabled
-	verifier          *acceptedTokens  // auth.Verifier with a memory of accepted tokens
+	verifier          *auth.Verifier   // remembers accepted tokens for acceptedTokenTTL
 	metrics           *metrics.Metrics // nil: not recorded
 	trustForwardedFor bool
 	maxBody, bufBody  int64
@@ -137,11 +152,9 @@ func New(cfg Config) (*Gateway, error) {
 		maxBody:           cfg.MaxBodyBytes,
 		bufBody:           cfg.RetryBodyBytes,
 		transport:         cfg.Transport,
-		// The gateway's own memory of accepted tokens bounds how long a
-		// withdrawn key still gets through (acceptedTokenTTL); the
-		// verifier's, which trusts a token until it expires, stays off.
-		verifier: newAcceptedTokens(auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience, auth.WithVerifyCacheSize(0))),
-		metrics:  cfg.Metrics,
+		verifier: auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience,
+			auth.WithVerifyCacheSize(acceptedTokensMax), auth.WithVerifyCacheMaxAge(acceptedTokenTTL)),
+		metrics: cfg.Metrics,
 	}
 	if cfg.RateLimit > 0 {
 		g.limiter = ratelimit.NewKeyed(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitClients)

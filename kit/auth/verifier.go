@@ -72,8 +72,9 @@ const DefaultVerifyCacheSize = 10_000
 type VerifierOption func(*verifierOptions)
 
 type verifierOptions struct {
-	cacheSize int
-	now       func() time.Time
+	cacheSize   int
+	cacheMaxAge time.Duration
+	now         func() time.Time
 }
 
 // WithVerifyCacheSize sets how many verified tokens the Verifier remembers
@@ -81,6 +82,14 @@ type verifierOptions struct {
 // every call checks its token in full.
 func WithVerifyCacheSize(n int) VerifierOption {
 	return func(o *verifierOptions) { o.cacheSize = max(n, 0) }
+}
+
+// WithVerifyCacheMaxAge bounds how long an accepted token is answered from
+// memory after its check (never past its expiry either way); d <= 0 means
+// until it expires. It bounds how long a signing key withdrawn from the
+// KeySource still gets its tokens accepted: the gateway uses it.
+func WithVerifyCacheMaxAge(d time.Duration) VerifierOption {
+	return func(o *verifierOptions) { o.cacheMaxAge = max(d, 0) }
 }
 
 // withClock makes the Verifier read the time from now instead of time.Now,
@@ -113,6 +122,7 @@ type Verifier struct {
 	parser *jwt.Parser
 	now    func() time.Time
 	cache  *verifiedTokens // nil when the memory is off
+	maxAge time.Duration   // of a remembered token; 0: until it expires
 }
 
 // NewVerifier returns a Verifier that accepts tokens signed by a key from
@@ -130,8 +140,9 @@ func NewVerifier(keys KeySource, issuer, audience string, opts ...VerifierOption
 		opt(&o)
 	}
 	v := &Verifier{
-		keys: keys,
-		now:  o.now,
+		keys:   keys,
+		now:    o.now,
+		maxAge: o.cacheMaxAge,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{algEdDSA}),
 			jwt.WithIssuer(issuer),
@@ -205,7 +216,11 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (Identity, error
 		return Identity{}, err
 	}
 	id := c.identity()
-	v.cache.add(key, c.verified(id), now)
+	e := c.verified(id)
+	if limit := now.Add(v.maxAge); v.maxAge > 0 && limit.Before(e.until) {
+		e.until = limit
+	}
+	v.cache.add(key, e, now)
 	return id, nil
 }
 

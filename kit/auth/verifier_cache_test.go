@@ -424,3 +424,35 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// With a max age a remembered token is checked in full again once that
+// age is reached, even though it has not expired.
+func TestVerifyCacheMaxAge(t *testing.T) {
+	s := authtest.NewSigner(t)
+	t0 := time.Unix(time.Now().Unix(), 0)
+	token := s.Sign(authClaims(s, "user-1", t0, func(c jwt.MapClaims) {
+		c["iat"] = t0.Unix()
+		c["exp"] = t0.Add(time.Hour).Unix()
+	}))
+	clk := &clock{now: t0}
+	keys := &countingKeys{keys: s.KeySource()}
+	v := auth.NewVerifier(keys, "", "", auth.WithClock(clk.Now), auth.WithVerifyCacheMaxAge(10*time.Second))
+
+	for _, step := range []struct {
+		at        time.Duration
+		wantCalls int64
+	}{
+		{0, 1},                // checked in full
+		{5 * time.Second, 1},  // from memory
+		{10 * time.Second, 2}, // max age reached: checked again
+		{15 * time.Second, 2}, // remembered from the second check
+	} {
+		clk.Set(t0.Add(step.at))
+		if _, err := v.Verify(t.Context(), token); err != nil {
+			t.Fatalf("Verify at +%v: %v", step.at, err)
+		}
+		if got := keys.calls.Load(); got != step.wantCalls {
+			t.Errorf("at +%v: key looked up %d times in all, want %d", step.at, got, step.wantCalls)
+		}
+	}
+}
