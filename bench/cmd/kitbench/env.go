@@ -174,24 +174,14 @@ func (env *environment) startBare(ctx context.Context, o options, log io.Writer)
 		return err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	proc, err := devenv.StartProcess(ctx, devenv.ProcessConfig{
-		Name:    "bare",
-		Path:    filepath.Join(o.binDir, "bare"),
-		Args:    []string{"-addr", addr},
-		Env:     []string{"BARE_DATABASE_URL=" + env.productDB}, // not on the command line: it holds a password
-		LogPath: filepath.Join(o.root, ".run", "bench", "logs", "bare.log"),
-		Dir:     o.root,
-	})
+	proc, err := startHelper(ctx, o, "bare", "bare", "/healthz",
+		[]string{"-addr", addr},
+		[]string{"BARE_DATABASE_URL=" + env.productDB}, // not on the command line: it holds a password
+		addr)
 	if err != nil {
-		return fmt.Errorf("%w (run `make build`)", err)
+		return err
 	}
-	env.bare = proc
-	env.bareURL = "http://" + addr
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := devenv.WaitHTTP(wctx, env.bareURL+"/healthz", http.StatusOK); err != nil {
-		return fmt.Errorf("bare handler: %w\nlog %s:\n%s", err, proc.LogPath(), proc.LogTail(20))
-	}
+	env.bare, env.bareURL = proc, "http://"+addr
 	fmt.Fprintf(log, "kitbench: bare handler ready on %s\n", addr)
 	return nil
 }
@@ -216,10 +206,8 @@ func (env *environment) startUncached(ctx context.Context, o options, log io.Wri
 		return err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(httpPort)
-	proc, err := devenv.StartProcess(ctx, devenv.ProcessConfig{
-		Name: "product-nocache",
-		Path: filepath.Join(o.binDir, "product"),
-		Args: []string{
+	proc, err := startHelper(ctx, o, "product-nocache", "product", "/readyz",
+		[]string{
 			"-http-addr", addr,
 			"-grpc-addr", "127.0.0.1:" + strconv.Itoa(grpcPort),
 			"-consul-addr", "",
@@ -227,26 +215,43 @@ func (env *environment) startUncached(ctx context.Context, o options, log io.Wri
 			"-instance-id", "product-nocache",
 			"-cache-items", "0",
 		},
-		Env: []string{
+		[]string{
 			"PRODUCT_DATABASE_URL=" + env.productDB,
 			"PRODUCT_RATE_LIMIT=" + serviceRateLimit,
 			"PRODUCT_RATE_BURST=" + serviceRateBurst,
 		},
-		LogPath: filepath.Join(o.root, ".run", "bench", "logs", "product-nocache.log"),
+		addr)
+	if err != nil {
+		return err
+	}
+	env.uncached, env.uncachedURL = proc, "http://"+addr
+	fmt.Fprintf(log, "kitbench: product instance with the read cache off ready on %s\n", addr)
+	return nil
+}
+
+// startHelper starts bin/<binary> as name, logging to .run/bench/logs, and
+// waits up to 30 s for GET http://addr<readyPath> to answer 200; on failure
+// it stops the process and shows the end of its log.
+func startHelper(ctx context.Context, o options, name, binary, readyPath string, args, env []string, addr string) (*devenv.Process, error) {
+	proc, err := devenv.StartProcess(ctx, devenv.ProcessConfig{
+		Name:    name,
+		Path:    filepath.Join(o.binDir, binary),
+		Args:    args,
+		Env:     env,
+		LogPath: filepath.Join(o.root, ".run", "bench", "logs", name+".log"),
 		Dir:     o.root,
 	})
 	if err != nil {
-		return fmt.Errorf("%w (run `make build`)", err)
+		return nil, fmt.Errorf("%w (run `make build`)", err)
 	}
-	env.uncached = proc
-	env.uncachedURL = "http://" + addr
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := devenv.WaitHTTP(wctx, env.uncachedURL+"/readyz", http.StatusOK); err != nil {
-		return fmt.Errorf("product-nocache: %w\nlog %s:\n%s", err, proc.LogPath(), proc.LogTail(20))
+	if err := devenv.WaitHTTP(wctx, "http://"+addr+readyPath, http.StatusOK); err != nil {
+		tail := proc.LogTail(20)
+		proc.Stop(5 * time.Second)
+		return nil, fmt.Errorf("%s: %w\nlog %s:\n%s", name, err, proc.LogPath(), tail)
 	}
-	fmt.Fprintf(log, "kitbench: product instance with the read cache off ready on %s\n", addr)
-	return nil
+	return proc, nil
 }
 
 // Close stops the bare handler and, if kitbench started it, the stack.
