@@ -36,14 +36,14 @@ var ports struct {
 func FreePort() (int, error) {
 	low, high := portRange()
 	dir := filepath.Join(os.TempDir(), "kitshop-ports")
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	_ = os.Chmod(dir, 0o777|os.ModeSticky) // shared by users running tests
 
 	ports.mu.Lock()
 	defer ports.mu.Unlock()
 	if ports.reserved == nil {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return 0, fmt.Errorf("free port: %w", err)
+		}
+		_ = os.Chmod(dir, 0o777|os.ModeSticky) // shared by users running tests
 		ports.reserved = make(map[int]*os.File)
 	}
 	span := high - low + 1
