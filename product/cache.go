@@ -158,28 +158,31 @@ func (c *Cache) forgetLocked(id string) {
 }
 
 // awaitNotification registers, before a write to product id, a wait for
-// the write's notification, and returns the function that waits for it (at
-// most writeWait, and not at all while not listening). Postgres signals
-// every listener when the write commits, so once this instance has heard of
-// it the others have been told too: an update or delete answered after the
-// wait is, in practice, seen by the next read on any instance, not only on
-// this one.
-func (c *Cache) awaitNotification(ctx context.Context, id string) (wait func()) {
+// the write's notification, and returns the function to call after the
+// write: with wait set (the write succeeded) it waits for the notification,
+// at most writeWait and not at all while not listening; either way it
+// withdraws the registration. Postgres signals every listener when the
+// write commits, so once this instance has heard of it the others have been
+// told too: an update or delete answered after the wait is, in practice,
+// seen by the next read on any instance, not only on this one.
+func (c *Cache) awaitNotification(ctx context.Context, id string) (done func(wait bool)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.live {
-		return func() {}
+		return func(bool) {}
 	}
 	ch := make(chan struct{})
 	c.waiters[id] = append(c.waiters[id], ch)
-	return func() {
-		t := time.NewTimer(writeWait)
-		defer t.Stop()
-		select {
-		case <-ch:
-			return
-		case <-t.C:
-		case <-ctx.Done():
+	return func(wait bool) {
+		if wait {
+			t := time.NewTimer(writeWait)
+			defer t.Stop()
+			select {
+			case <-ch:
+				return // released and withdrawn by Invalidate
+			case <-t.C:
+			case <-ctx.Done():
+			}
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -249,25 +252,21 @@ func (c *Cache) Create(ctx context.Context, p NewProduct) (Product, error) {
 
 // Update implements Repository.
 func (c *Cache) Update(ctx context.Context, id string, patch Patch) (Product, error) {
-	wait := c.awaitNotification(ctx, id)
+	done := c.awaitNotification(ctx, id)
 	p, err := c.next.Update(ctx, id, patch)
 	// Invalidated even on error: a failure after commit (a lost reply) must
 	// not leave the old row served here until the notification arrives.
 	c.forget(id)
-	if err == nil {
-		wait()
-	}
+	done(err == nil)
 	return p, err
 }
 
 // Delete implements Repository.
 func (c *Cache) Delete(ctx context.Context, id string) error {
-	wait := c.awaitNotification(ctx, id)
+	done := c.awaitNotification(ctx, id)
 	err := c.next.Delete(ctx, id)
 	c.forget(id)
-	if err == nil {
-		wait()
-	}
+	done(err == nil)
 	return err
 }
 
