@@ -38,6 +38,12 @@ APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
 define apt_install
 { $(APT_GET) install --no-install-recommends $(1) || { $(APT_GET) update && $(APT_GET) install --no-install-recommends $(1); }; }
 endef
+# proto_include prints the folder holding google/protobuf/timestamp.proto, or
+# nothing. Debian's protobuf-compiler only recommends libprotobuf-dev, which
+# ships these files, so protoc alone is not enough.
+define proto_include
+for d in /usr/include /usr/local/include; do [ -f $$d/google/protobuf/timestamp.proto ] && { echo $$d; break; }; done; true
+endef
 # can_apt is true when we may install system packages ourselves.
 can_apt = [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
 
@@ -70,14 +76,15 @@ deps-postgres: # PostgreSQL server binaries (initdb, postgres) for tests and mak
 	fi
 
 .PHONY: deps-protoc
-deps-protoc: # protoc, for make proto
-	@if command -v protoc >/dev/null 2>&1; then \
+deps-protoc: # protoc and its well-known types (google/protobuf/*.proto), for make proto
+	@if command -v protoc >/dev/null 2>&1 && [ -n "$$($(call proto_include))" ]; then \
 		exit 0; \
 	elif $(can_apt); then \
-		echo "==> installing protoc (apt-get install protobuf-compiler)"; \
-		$(call apt_install,protobuf-compiler); \
+		echo "==> installing protoc and its includes (apt-get install protobuf-compiler libprotobuf-dev)"; \
+		$(call apt_install,protobuf-compiler libprotobuf-dev); \
 	else \
-		echo "error: protoc not found. Install it (Debian/Ubuntu: sudo apt-get install protobuf-compiler)." >&2; \
+		echo "error: protoc or its standard includes not found." >&2; \
+		echo "       Install them (Debian/Ubuntu: sudo apt-get install protobuf-compiler libprotobuf-dev)." >&2; \
 		exit 1; \
 	fi
 
