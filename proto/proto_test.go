@@ -51,7 +51,13 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 	gen := exec.Command(protoc, args...)
 	gen.Dir = root
 	if out, err := gen.CombinedOutput(); err != nil {
-		t.Fatalf("protoc: %v\n%s", err, out)
+		hint := ""
+		if bytes.Contains(out, []byte("google/protobuf/")) {
+			// Debian's protobuf-compiler only recommends the package with the
+			// well-known types; `make deps` installs it.
+			hint = "\nprotoc's standard includes are missing: run `make deps` (it installs libprotobuf-dev)"
+		}
+		t.Fatalf("protoc: %v\n%s%s", err, out, hint)
 	}
 
 	isGenerated := func(p string) bool { return strings.HasSuffix(p, ".pb.go") }
