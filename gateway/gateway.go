@@ -112,7 +112,7 @@ type Config struct {
 	// own deadline should fire first), DefaultBreakerMaxConcurrent and
 	// DefaultBreakerSleepWindow; the others get kit/breaker's defaults.
 	Breaker breaker.Settings
-	// Transport sends upstream requests; nil means NewUpstream().
+	// Transport sends upstream requests; nil means NewTransport().
 	Transport http.RoundTripper
 	// Metrics, if set, records every request by route, upstream and status
 	// (kit/metrics GatewayRoute), the rejections of the per-client and
@@ -247,7 +247,7 @@ func (c *Config) defaults() error {
 		c.Breaker.SleepWindow = DefaultBreakerSleepWindow
 	}
 	if c.Transport == nil {
-		c.Transport = NewUpstream()
+		c.Transport = NewTransport()
 	}
 	return nil
 }
