@@ -280,6 +280,7 @@ func (a *App) Run(ctx context.Context) error {
 		registrar = consul.NewRegistrar(a.Consul, reg, a.Log("consul"))
 	}
 	if a.grpcLn != nil && a.grpcServer == nil {
+		a.Close()
 		return errors.New("app: -grpc-addr is set but no gRPC service was registered")
 	}
 	// server.Run owns the listeners and runs the closers from here on.

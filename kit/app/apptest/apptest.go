@@ -68,6 +68,9 @@ func Start(t testing.TB, build app.BuildFunc, args ...string) *Service {
 			t.Errorf("run: %v\nlogs:\n%s", err, logs)
 		}
 	})
+	// A bound listener accepts connections before Run serves them: a probe
+	// without a timeout could wait forever.
+	probe := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
@@ -75,7 +78,7 @@ func Start(t testing.TB, build app.BuildFunc, args ...string) *Service {
 			t.Fatalf("run returned early: %v\nlogs:\n%s", err, logs)
 		default:
 		}
-		if resp, err := http.Get("http://" + s.HTTPAddr + "/readyz"); err == nil {
+		if resp, err := probe.Get("http://" + s.HTTPAddr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s
