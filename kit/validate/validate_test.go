@@ -1,0 +1,66 @@
+package validate_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/validate"
+)
+
+func TestFields(t *testing.T) {
+	var v validate.Fields
+	if err := v.Err(); err != nil {
+		t.Fatalf("empty collector: %v", err)
+	}
+	id := v.UUID("product_id", "0B7F6C1E-3F4A-4B6E-9A53-2F1D1C7E8A90")
+	if id != "0b7f6c1e-3f4a-4b6e-9a53-2f1d1c7e8a90" {
+		t.Errorf("UUID = %q, want the canonical form", id)
+	}
+	tests := []struct {
+		field, value string
+		max          int
+		ok           bool
+	}{
+		{"name", "Demo mug", 10, true},
+		{"note", "two\nlines\tand a tab", 40, true},
+		{"nul", "ada\x00", 10, false},
+		{"utf8", "\xff\xfe", 10, false},
+		{"overlong", "\xc0\xaf", 10, false},
+		{"escape", "a\x1b[31m", 10, false},
+		{"long", "ééééé", 4, false},
+	}
+	for _, tt := range tests {
+		if got := v.Text(tt.field, tt.value, tt.max); got != tt.ok {
+			t.Errorf("Text(%q, %q) = %v, want %v", tt.field, tt.value, got, tt.ok)
+		}
+	}
+	v.UUID("order_id", "{0b7f6c1e-3f4a-4b6e-9a53-2f1d1c7e8a90}")
+	var e *errs.Error
+	if err := v.Err(); !errors.As(err, &e) || e.Kind != errs.Invalid {
+		t.Fatalf("Err = %v, want Invalid", err)
+	}
+	var got []string
+	for _, f := range e.Fields {
+		got = append(got, f.Field)
+	}
+	want := []string{"nul", "utf8", "overlong", "escape", "long", "order_id"}
+	if len(got) != len(want) {
+		t.Fatalf("fields = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("fields = %v, want %v", got, want)
+			break
+		}
+	}
+	if !v.Has("long") || v.Has("name") {
+		t.Error("Has does not match the recorded fields")
+	}
+}
+
+func TestID(t *testing.T) {
+	if _, err := validate.ID("42", "malformed product id"); errs.KindOf(err) != errs.Invalid || errs.Message(err) != "malformed product id" {
+		t.Errorf("ID(42) = %v, want Invalid with the caller's message", err)
+	}
+}
