@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -295,6 +296,10 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, g.logger, errs.New(errs.Invalid, "invalid request path"))
 		return
 	}
+	if err := refuseUpgrade(r); err != nil {
+		httpx.WriteError(w, r, g.logger, err)
+		return
+	}
 	rt, ok := g.source.Table().Lookup(r.URL.Path)
 	if !ok {
 		httpx.WriteError(w, r, g.logger, errs.New(errs.NotFound, "no such endpoint"))
@@ -329,6 +334,40 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	}
 	info.call = call{route: rt, body: b, info: info}
 	g.proxy.ServeHTTP(w, r)
+}
+
+// refuseUpgrade refuses a request to switch protocols (WebSocket and the
+// like): the ReverseProxy would pass the switch on and then splice the
+// client's connection to the instance's for as long as either keeps it
+// open, beyond the upstream timeout, the breaker and the access log. No
+// route serves such a protocol, so the request is refused before it costs
+// anything. An "h2c" upgrade, which curl --http2 offers on plain HTTP, is an
+// offer the server may ignore (RFC 7540, section 3.2): the request is served
+// over HTTP/1.1 without it.
+func refuseUpgrade(r *http.Request) error {
+	up := r.Header.Values("Upgrade")
+	if len(up) == 0 && !headerHasToken(r.Header.Values("Connection"), "upgrade") {
+		return nil
+	}
+	if len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "h2c") {
+		r.Header.Del("Upgrade")
+		r.Header.Del("Http2-Settings")
+		return nil
+	}
+	return errs.New(errs.Invalid, "protocol upgrades (such as WebSocket) are not supported")
+}
+
+// headerHasToken reports whether the comma-separated values contain token,
+// ignoring case.
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cleanPath reports whether p is an absolute path without empty, "." or
