@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/breaker"
@@ -179,6 +180,15 @@ func New(cfg Config) (*Gateway, error) {
 		ErrorLog:       stdlog.New(log.NewStdlibAdapter(level.Warn(log.With(cfg.Logger, "component", "reverse_proxy"))), "", 0),
 	}
 	g.handler = g.chain(http.HandlerFunc(g.route))
+	if rc, ok := cfg.Source.(interface{ RefusedClaims() int }); ok && cfg.Metrics != nil {
+		// Registering twice (a second gateway on the same Metrics) keeps
+		// the first.
+		_ = cfg.Metrics.Registry().Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metrics.Namespace,
+			Name:      "gateway_route_claims_refused",
+			Help:      "Claims to API prefixes the gateway refuses: a prefix announced by a second service, or by a service it is not pinned to.",
+		}, func() float64 { return float64(rc.RefusedClaims()) }))
+	}
 	return g, nil
 }
 
