@@ -138,6 +138,7 @@ type Gateway struct {
 	maxBody, bufBody  int64
 	transport         http.RoundTripper
 	proxy             *httputil.ReverseProxy
+	breakers          *breakers
 	handler           http.Handler
 	stopOnce          sync.Once
 }
@@ -164,11 +165,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.UserRateLimit > 0 {
 		g.userLimiter = ratelimit.NewKeyed(cfg.UserRateLimit, cfg.UserRateBurst, cfg.UserRateLimitUsers)
 	}
+	g.breakers = newBreakers(cfg.Breaker, cfg.Logger, cfg.Metrics)
 	fwd := &forwarder{
 		transport: cfg.Transport,
 		timeout:   cfg.UpstreamTimeout,
 		rr:        consul.NewRoundRobin(),
-		breakers:  newBreakers(cfg.Breaker, cfg.Logger, cfg.Metrics),
+		breakers:  g.breakers,
 		logger:    cfg.Logger,
 	}
 	g.proxy = &httputil.ReverseProxy{
@@ -310,7 +312,9 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, g.logger, err)
 		return
 	}
-	rt, ok := g.source.Table().Lookup(r.URL.Path)
+	table := g.source.Table()
+	g.breakers.prune(table)
+	rt, ok := table.Lookup(r.URL.Path)
 	if !ok {
 		httpx.WriteError(w, r, g.logger, errs.New(errs.NotFound, "no such endpoint"))
 		return
