@@ -120,8 +120,9 @@ type Config struct {
 	// (kit/metrics GatewayRoute), the rejections of the per-client and
 	// per-user rate limits (limiters "client" and "user") and the state of
 	// each instance's circuit breaker (breaker "gateway/<service>/<instance
-	// id>"). Serve its Handler on a path no route can claim, such as
-	// kit/server's /metrics. Nil records nothing.
+	// id>"), the prefix claims a ConsulSource refuses, and the access log
+	// lines of 429s left out. Serve its Handler on an internal listener
+	// (kit/server's MetricsListener). Nil records nothing.
 	Metrics *metrics.Metrics
 }
 
