@@ -22,7 +22,7 @@ import (
 
 // userPublic is what the user service declares public, as in its Consul
 // registration.
-const userPublic = "POST /api/v1/users,POST /api/v1/auth/login,POST /api/v1/auth/refresh,POST /api/v1/auth/logout,GET /api/v1/auth/jwks.json"
+const userPublic = "POST =/api/v1/users,POST =/api/v1/auth/login,POST =/api/v1/auth/refresh,POST =/api/v1/auth/logout,GET =/api/v1/auth/jwks.json"
 
 // userRoutes routes the user service's two prefixes to up, with its public
 // routes.
@@ -57,7 +57,10 @@ func TestAuthPublicAndProtected(t *testing.T) {
 		{http.MethodHead, "/api/v1/auth/jwks.json", nil, http.StatusOK},
 		{http.MethodGet, "/api/v1/users/me", nil, http.StatusUnauthorized},
 		{http.MethodPatch, "/api/v1/users/me", nil, http.StatusUnauthorized},
-		{http.MethodGet, "/api/v1/users", nil, http.StatusUnauthorized},         // only POST is public
+		{http.MethodGet, "/api/v1/users", nil, http.StatusUnauthorized},     // only POST is public
+		{http.MethodPost, "/api/v1/users/me", nil, http.StatusUnauthorized}, // exact: nothing below the sign-up
+		{http.MethodPost, "/api/v1/users/42/roles", nil, http.StatusUnauthorized},
+		{http.MethodPost, "/api/v1/auth/login/x", nil, http.StatusUnauthorized},
 		{http.MethodPost, "/api/v1/auth/loginx", nil, http.StatusUnauthorized},  // not a segment boundary
 		{http.MethodGet, "/api/v1/auth/login", nil, http.StatusUnauthorized},    // only POST is public
 		{http.MethodGet, "/api/v1/users/me", bearer(token), http.StatusOK},      // protected, with a token

@@ -15,10 +15,11 @@
 //
 // Which routes need a token is declared by each service too, in the
 // public_routes meta value (MetaPublicRoutes): comma-separated
-// "METHOD /path/prefix" entries such as "GET /api/v1/products,POST
-// /api/v1/auth/login". An entry makes requests with that method public whose
-// path is the entry's or continues it after a slash; a GET entry covers HEAD
-// too. Every other request under the service's prefixes is protected.
+// "METHOD /path/prefix" or "METHOD =/exact/path" entries such as "GET
+// /api/v1/products,POST =/api/v1/auth/login". A prefix entry makes requests
+// with that method public whose path is the entry's or continues it after a
+// slash, an exact entry only those for the path itself; a GET entry covers
+// HEAD too. Every other request under the service's prefixes is protected.
 // Nothing about it is written into the gateway. Declarations are parsed
 // when they change, and malformed entries are logged once and ignored, which
 // leaves their routes protected: a mistake fails closed.
@@ -88,8 +89,15 @@
 // the ids in the URLs; a request the per-client limit refused counts under
 // the route it was meant for. Rejections of the per-client and per-user
 // limits count as limiters "client" and "user", and each instance's breaker
-// exports its state as "gateway/<service>/<instance id>". The metrics
-// themselves are served by kit/server at /metrics on the gateway's port, in
-// front of the routes: /healthz, /readyz and /metrics are reserved, and no
-// service can announce them, or a path below them, as a prefix.
+// exports its state as "gateway/<service>/<instance id>" (dropped when the
+// instance leaves). The metrics themselves are served by kit/server at
+// /metrics on an internal listener, never on the gateway's public port:
+// /healthz, /readyz and /metrics stay reserved, and no service can announce
+// them, or a path below them, as a prefix.
+//
+// A prefix belongs to the service that serves it: another service
+// announcing it, or a service announcing a prefix the configuration pins to
+// another (Owners), is refused, logged and counted. Requests to switch
+// protocols (WebSocket) are refused with a 400, and refused (429) requests
+// are logged at most once per client and second.
 package gateway

@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/breaker"
@@ -118,8 +120,9 @@ type Config struct {
 	// (kit/metrics GatewayRoute), the rejections of the per-client and
 	// per-user rate limits (limiters "client" and "user") and the state of
 	// each instance's circuit breaker (breaker "gateway/<service>/<instance
-	// id>"). Serve its Handler on a path no route can claim, such as
-	// kit/server's /metrics. Nil records nothing.
+	// id>"), the prefix claims a ConsulSource refuses, and the access log
+	// lines of 429s left out. Serve its Handler on an internal listener
+	// (kit/server's MetricsListener). Nil records nothing.
 	Metrics *metrics.Metrics
 }
 
@@ -136,6 +139,7 @@ type Gateway struct {
 	maxBody, bufBody  int64
 	transport         http.RoundTripper
 	proxy             *httputil.ReverseProxy
+	breakers          *breakers
 	handler           http.Handler
 	stopOnce          sync.Once
 }
@@ -162,11 +166,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.UserRateLimit > 0 {
 		g.userLimiter = ratelimit.NewKeyed(cfg.UserRateLimit, cfg.UserRateBurst, cfg.UserRateLimitUsers)
 	}
+	g.breakers = newBreakers(cfg.Breaker, cfg.Logger, cfg.Metrics)
 	fwd := &forwarder{
 		transport: cfg.Transport,
 		timeout:   cfg.UpstreamTimeout,
 		rr:        consul.NewRoundRobin(),
-		breakers:  newBreakers(cfg.Breaker, cfg.Logger, cfg.Metrics),
+		breakers:  g.breakers,
 		logger:    cfg.Logger,
 	}
 	g.proxy = &httputil.ReverseProxy{
@@ -178,6 +183,15 @@ func New(cfg Config) (*Gateway, error) {
 		ErrorLog:       stdlog.New(log.NewStdlibAdapter(level.Warn(log.With(cfg.Logger, "component", "reverse_proxy"))), "", 0),
 	}
 	g.handler = g.chain(http.HandlerFunc(g.route))
+	if rc, ok := cfg.Source.(interface{ RefusedClaims() int }); ok && cfg.Metrics != nil {
+		// Registering twice (a second gateway on the same Metrics) keeps
+		// the first.
+		_ = cfg.Metrics.Registry().Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metrics.Namespace,
+			Name:      "gateway_route_claims_refused",
+			Help:      "Claims to API prefixes the gateway refuses: a prefix announced by a second service, or by a service it is not pinned to.",
+		}, func() float64 { return float64(rc.RefusedClaims()) }))
+	}
 	return g, nil
 }
 
@@ -295,7 +309,13 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, g.logger, errs.New(errs.Invalid, "invalid request path"))
 		return
 	}
-	rt, ok := g.source.Table().Lookup(r.URL.Path)
+	if err := refuseUpgrade(r); err != nil {
+		httpx.WriteError(w, r, g.logger, err)
+		return
+	}
+	table := g.source.Table()
+	g.breakers.prune(table)
+	rt, ok := table.Lookup(r.URL.Path)
 	if !ok {
 		httpx.WriteError(w, r, g.logger, errs.New(errs.NotFound, "no such endpoint"))
 		return
@@ -329,6 +349,40 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	}
 	info.call = call{route: rt, body: b, info: info}
 	g.proxy.ServeHTTP(w, r)
+}
+
+// refuseUpgrade refuses a request to switch protocols (WebSocket and the
+// like): the ReverseProxy would pass the switch on and then splice the
+// client's connection to the instance's for as long as either keeps it
+// open, beyond the upstream timeout, the breaker and the access log. No
+// route serves such a protocol, so the request is refused before it costs
+// anything. An "h2c" upgrade, which curl --http2 offers on plain HTTP, is an
+// offer the server may ignore (RFC 7540, section 3.2): the request is served
+// over HTTP/1.1 without it.
+func refuseUpgrade(r *http.Request) error {
+	up := r.Header.Values("Upgrade")
+	if len(up) == 0 && !headerHasToken(r.Header.Values("Connection"), "upgrade") {
+		return nil
+	}
+	if len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "h2c") {
+		r.Header.Del("Upgrade")
+		r.Header.Del("Http2-Settings")
+		return nil
+	}
+	return errs.New(errs.Invalid, "protocol upgrades (such as WebSocket) are not supported")
+}
+
+// headerHasToken reports whether the comma-separated values contain token,
+// ignoring case.
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cleanPath reports whether p is an absolute path without empty, "." or

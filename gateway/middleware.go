@@ -34,7 +34,7 @@ func (g *Gateway) chain(router http.Handler) http.Handler {
 		h = g.rateLimit(h)
 	}
 	h = httpx.Recover(g.logger, h)
-	h = accessLog(g.logger, g.clientIP, g.metrics, h)
+	h = accessLog(g.logger, g.clientIP, g.metrics, newRefusalLog(g.metrics), h)
 	return requestid.HTTPMiddleware(h)
 }
 
@@ -74,7 +74,10 @@ func (g *Gateway) rateLimit(next http.Handler) http.Handler {
 // route prefix and its service, never the raw path, which would give every
 // product id a series of its own. A response cut off mid-body (status 0 in
 // the log) is recorded with code "0".
-func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *metrics.Metrics, next http.Handler) http.Handler {
+//
+// Refused requests (429) are logged at most once per client and second
+// (see refusalLog); the line then counts the ones left out ("suppressed").
+func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *metrics.Metrics, refused *refusalLog, next http.Handler) http.Handler {
 	logger = level.Info(logger) // once, not per request
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -96,6 +99,14 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *metric
 			if m != nil {
 				m.GatewayRoute(info.prefix, info.service).Request(status, took)
 			}
+			client := clientIP(r)
+			suppressed := 0
+			if status == http.StatusTooManyRequests {
+				var ok bool
+				if ok, suppressed = refused.allow(client, start); !ok {
+					return
+				}
+			}
 			kv := []any{
 				"msg", "request",
 				"method", r.Method,
@@ -109,10 +120,13 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *metric
 				"bytes", rec.bytes,
 				"took", took,
 				"request_id", requestid.FromContext(r.Context()),
-				"client", clientIP(r),
+				"client", client,
 			}
 			if aborted {
 				kv = append(kv, "aborted", true)
+			}
+			if suppressed > 0 {
+				kv = append(kv, "suppressed", suppressed)
 			}
 			logger.Log(kv...)
 		}()

@@ -417,6 +417,8 @@ type breakers struct {
 	metrics  *metrics.Metrics // nil: not instrumented
 	mu       sync.RWMutex
 	m        map[instanceKey]*instanceBreaker
+	// pruned is the routing table the breakers were last pruned for.
+	pruned atomic.Pointer[Table]
 }
 
 type instanceKey struct{ service, id string }
@@ -448,7 +450,7 @@ func (b *breakers) get(service, id string) *instanceBreaker {
 	if ib, ok := b.m[k]; ok {
 		return ib
 	}
-	name := "gateway/" + service + "/" + id
+	name := breakerName(k)
 	h := breaker.NewHystrix(name, b.settings)
 	ib = &instanceBreaker{Hystrix: h, exec: h}
 	if b.metrics != nil {
@@ -457,6 +459,50 @@ func (b *breakers) get(service, id string) *instanceBreaker {
 	b.m[k] = ib
 	return ib
 }
+
+// prune drops the breakers of instances t no longer lists, once per table:
+// instances come and go (every deployment brings new ids), and a breaker
+// kept for each one ever seen would grow the gateway's memory and its
+// metrics without end. An instance that comes back starts with a closed
+// breaker. The check for a table already pruned is one atomic load, so
+// calling it per request costs nothing.
+//
+// A request still in flight on an old table may recreate the breaker of an
+// instance that has just left; the next table drops it again.
+func (b *breakers) prune(t *Table) {
+	if b.pruned.Load() == t {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pruned.Swap(t) == t {
+		return
+	}
+	live := make(map[instanceKey]bool)
+	for _, r := range t.routes {
+		for _, in := range r.Instances {
+			live[instanceKey{r.Service, in.ID}] = true
+		}
+	}
+	for k := range b.m {
+		if live[k] {
+			continue
+		}
+		delete(b.m, k)
+		if b.metrics != nil {
+			b.metrics.ForgetBreaker(breakerName(k))
+		}
+	}
+}
+
+// len returns the number of breakers kept.
+func (b *breakers) len() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.m)
+}
+
+func breakerName(k instanceKey) string { return "gateway/" + k.service + "/" + k.id }
 
 // skip reports whether round robin should pass over an instance. An open
 // circuit is skipped, except that one request per sleep window is let

@@ -10,11 +10,15 @@ import (
 
 // MetaPublicRoutes is the Consul service meta key in which a service lists
 // the routes the gateway lets through without an access token, as
-// comma-separated "METHOD /path/prefix" entries:
+// comma-separated "METHOD /path/prefix" or "METHOD =/exact/path" entries:
 //
-//	GET /api/v1/products,POST /api/v1/auth/login
+//	GET /api/v1/products,POST =/api/v1/auth/login
 //
-// Everything else under the service's prefixes needs a valid token.
+// A prefix entry makes the path and everything below it public; an exact
+// entry, marked with "=" as in nginx's "location = /path", only the path
+// itself. "POST /api/v1/users" would let every POST below the collection
+// through without a token; "POST =/api/v1/users" lets only the sign-up
+// through. Everything else under the service's prefixes needs a valid token.
 const MetaPublicRoutes = "public_routes"
 
 // ParsePrefixes splits an api_prefix meta value, one prefix or several
@@ -44,14 +48,32 @@ func ParsePrefixes(value string) ([]string, []error) {
 }
 
 // PublicRoute is one entry of a service's public routes: requests with
-// Method whose path is Path, or continues it after a slash, need no token.
+// Method whose path is Path, or, unless Exact, continues it after a slash,
+// need no token.
 type PublicRoute struct {
 	Method string // upper case, as HTTP methods are case-sensitive
 	Path   string // a clean prefix, as returned by CleanPrefix
+	Exact  bool   // only Path itself, not the paths below it
 }
 
+// exactMark marks an exact entry in MetaPublicRoutes: "POST =/api/v1/users".
+const exactMark = "="
+
 // String returns the entry as it is written in MetaPublicRoutes.
-func (r PublicRoute) String() string { return r.Method + " " + r.Path }
+func (r PublicRoute) String() string {
+	if r.Exact {
+		return r.Method + " " + exactMark + r.Path
+	}
+	return r.Method + " " + r.Path
+}
+
+// matches reports whether the entry covers path p.
+func (r PublicRoute) matches(p string) bool {
+	if r.Exact {
+		return p == r.Path
+	}
+	return under(p, r.Path)
+}
 
 // PublicRoutes is the set of routes of one service that need no token. It
 // is immutable once parsed and cheap to copy; the zero value makes nothing
@@ -69,6 +91,7 @@ func NewPublicRoutes(routes ...PublicRoute) (PublicRoutes, error) {
 		if err != nil {
 			return PublicRoutes{}, err
 		}
+		checked.Exact = r.Exact
 		out = append(out, checked)
 	}
 	return newPublicRoutes(out), nil
@@ -76,13 +99,24 @@ func NewPublicRoutes(routes ...PublicRoute) (PublicRoutes, error) {
 
 func newPublicRoutes(routes []PublicRoute) PublicRoutes {
 	slices.SortFunc(routes, func(a, b PublicRoute) int {
-		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Method, b.Method))
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Method, b.Method), compareBool(a.Exact, b.Exact))
 	})
 	return PublicRoutes{routes: slices.Compact(routes)}
 }
 
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
 // ParsePublicRoutes parses a MetaPublicRoutes value: comma-separated
-// "METHOD /path/prefix" entries, with blank entries skipped. A malformed
+// "METHOD /path/prefix" and "METHOD =/exact/path" entries, with blank
+// entries skipped. A malformed
 // entry (not two words, a method that is not an upper-case token, a path that
 // is not a clean prefix below the root) is left out and reported, one error
 // each; the valid entries are still returned. An empty value makes nothing
@@ -98,14 +132,16 @@ func ParsePublicRoutes(value string) (PublicRoutes, []error) {
 		}
 		words := strings.Fields(entry)
 		if len(words) != 2 {
-			problems = append(problems, fmt.Errorf("public route %q: want \"METHOD /path/prefix\"", strings.TrimSpace(entry)))
+			problems = append(problems, fmt.Errorf("public route %q: want \"METHOD /path/prefix\" or \"METHOD =/exact/path\"", strings.TrimSpace(entry)))
 			continue
 		}
-		r, err := checkPublicRoute(words[0], words[1])
+		path, exact := strings.CutPrefix(words[1], exactMark)
+		r, err := checkPublicRoute(words[0], path)
 		if err != nil {
 			problems = append(problems, err)
 			continue
 		}
+		r.Exact = exact
 		routes = append(routes, r)
 	}
 	return newPublicRoutes(routes), problems
@@ -130,8 +166,10 @@ func checkPublicRoute(method, path string) (PublicRoute, error) {
 // Allows reports whether a request with method for urlPath needs no token:
 // an entry has the same method, or is a GET entry and the method is HEAD
 // (a HEAD is a GET without the body, RFC 9110 section 9.3.2), and urlPath is
-// the entry's path or continues it after a slash. "/api/v1/products" allows
-// "/api/v1/products/42" but not "/api/v1/productsale".
+// the entry's path or, unless the entry is exact, continues it after a
+// slash. "/api/v1/products" allows "/api/v1/products/42" but not
+// "/api/v1/productsale"; "=/api/v1/users" allows "/api/v1/users" only, not
+// "/api/v1/users/" or "/api/v1/users/me".
 //
 // A percent-encoded path (rawPath, the request's URL.RawPath, when set) must
 // match too: the upstream may route on the encoded form, in which
@@ -142,7 +180,7 @@ func (p PublicRoutes) Allows(method, urlPath, rawPath string) bool {
 		if r.Method != method && (method != http.MethodHead || r.Method != http.MethodGet) {
 			continue
 		}
-		if under(urlPath, r.Path) && (rawPath == "" || under(rawPath, r.Path)) {
+		if r.matches(urlPath) && (rawPath == "" || r.matches(rawPath)) {
 			return true
 		}
 	}

@@ -52,6 +52,14 @@ func TestParsePublicRoutes(t *testing.T) {
 			value: "POST /api/v1/users,POST /api/v1/auth/login,POST /api/v1/auth/refresh,POST /api/v1/auth/logout,GET /api/v1/auth/jwks.json",
 			want:  "GET /api/v1/auth/jwks.json,POST /api/v1/auth/login,POST /api/v1/auth/logout,POST /api/v1/auth/refresh,POST /api/v1/users",
 		},
+		{
+			name:  "exact entries",
+			value: "POST =/api/v1/users,GET =/api/v1/auth/jwks.json/,POST /api/v1/users",
+			want:  "GET =/api/v1/auth/jwks.json,POST /api/v1/users,POST =/api/v1/users",
+		},
+		{name: "exact root", value: "GET =/", wantProblems: []string{"below the root"}},
+		{name: "exact mark alone", value: "GET =", wantProblems: []string{"below the root"}},
+		{name: "exact mark apart", value: "GET = /a", wantProblems: []string{`"METHOD =/exact/path"`}},
 		{name: "spaces and blank entries", value: " GET   /a/ ,, POST /b,", want: "GET /a,POST /b"},
 		{name: "duplicates", value: "GET /a,GET /a/,GET /a", want: "GET /a"},
 		{name: "lower-case method", value: "get /a,GET /b", want: "GET /b", wantProblems: []string{"upper-case"}},
@@ -82,7 +90,8 @@ func TestParsePublicRoutes(t *testing.T) {
 }
 
 func TestPublicRoutesAllows(t *testing.T) {
-	public := mustPublic(t, "GET /api/v1/products,POST /api/v1/auth/login,HEAD /api/v1/ping,DELETE /api/v1/cart/items")
+	public := mustPublic(t, "GET /api/v1/products,POST /api/v1/auth/login,HEAD /api/v1/ping,DELETE /api/v1/cart/items,"+
+		"POST =/api/v1/users,GET =/api/v1/auth/jwks.json")
 	tests := []struct {
 		method, path, rawPath string
 		want                  bool
@@ -106,6 +115,16 @@ func TestPublicRoutesAllows(t *testing.T) {
 		{method: "GET", path: "/api/v1/ping"}, // HEAD does not cover GET
 		{method: "DELETE", path: "/api/v1/cart/items/3", want: true},
 		{method: "DELETE", path: "/api/v1/cart"},
+		// Exact entries: the path itself, nothing below it.
+		{method: "POST", path: "/api/v1/users", want: true},
+		{method: "POST", path: "/api/v1/users/"},
+		{method: "POST", path: "/api/v1/users/me"},
+		{method: "POST", path: "/api/v1/users/42/roles"},
+		{method: "GET", path: "/api/v1/users"},
+		{method: "GET", path: "/api/v1/auth/jwks.json", want: true},
+		{method: "HEAD", path: "/api/v1/auth/jwks.json", want: true},
+		{method: "GET", path: "/api/v1/auth/jwks.json/x"},
+		{method: "POST", path: "/api/v1/users", rawPath: "/api/v1/user%73"},
 		// An encoded slash makes a different path for an upstream that
 		// routes on the raw form.
 		{method: "GET", path: "/api/v1/products/x", rawPath: "/api/v1/products%2Fx"},
@@ -126,14 +145,15 @@ func TestPublicRoutesAllows(t *testing.T) {
 }
 
 func TestNewPublicRoutes(t *testing.T) {
-	got, err := gateway.NewPublicRoutes(gateway.PublicRoute{Method: "POST", Path: "/b/"}, gateway.PublicRoute{Method: "GET", Path: "/a"})
+	got, err := gateway.NewPublicRoutes(gateway.PublicRoute{Method: "POST", Path: "/b/"}, gateway.PublicRoute{Method: "GET", Path: "/a"},
+		gateway.PublicRoute{Method: "PUT", Path: "/c", Exact: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "GET /a,POST /b"; got.String() != want || got.Len() != 2 {
+	if want := "GET /a,POST /b,PUT =/c"; got.String() != want || got.Len() != 3 {
 		t.Errorf("NewPublicRoutes = %q (%d entries), want %q", got, got.Len(), want)
 	}
-	if !got.Equal(mustPublic(t, "POST /b,GET /a")) {
+	if !got.Equal(mustPublic(t, "PUT =/c,POST /b,GET /a")) {
 		t.Error("Equal is false for the same routes in another order")
 	}
 	for _, bad := range []gateway.PublicRoute{{Method: "", Path: "/a"}, {Method: "GET", Path: "/"}, {Method: "Get", Path: "/a"}} {

@@ -43,8 +43,10 @@ const (
 
 // Registration metadata for the gateway (see cmd/user): the path prefixes
 // it routes to this service, comma-separated, and the routes it lets
-// through without a token, as comma-separated "METHOD /path" entries.
-// Everything else under the prefixes needs a valid access token.
+// through without a token, as comma-separated "METHOD =/path" entries:
+// exact paths (gateway.MetaPublicRoutes), so that a POST below the users
+// collection, say, is not made public along with the sign-up. Everything
+// else under the prefixes needs a valid access token.
 //
 // The token endpoint is public because its callers have no token yet; the
 // services that use it call this service directly (found in Consul), so
@@ -52,8 +54,8 @@ const (
 // only to a service account's secret and is throttled like logins.
 const (
 	APIPrefixes  = "/api/v1/users,/api/v1/auth"
-	PublicRoutes = "POST " + UsersPath + ",POST " + LoginPath + ",POST " + RefreshPath + ",POST " + LogoutPath + ",GET " + AuthJWKSPath +
-		",POST " + TokenPath
+	PublicRoutes = "POST =" + UsersPath + ",POST =" + LoginPath + ",POST =" + RefreshPath + ",POST =" + LogoutPath + ",GET =" + AuthJWKSPath +
+		",POST =" + TokenPath
 )
 
 // JWKSMaxAge is how long clients may cache the JWKS (Cache-Control

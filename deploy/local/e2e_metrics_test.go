@@ -13,10 +13,14 @@ import (
 // histograms for exactly those requests moved: on the gateway per route and
 // upstream, and on every instance of every service per method.
 func testMetrics(t *testing.T, c *client, stack *local.Stack, customer string) {
-	gatewayMetrics := stack.GatewayURL() + "/metrics"
+	gatewayMetrics := stack.GatewayMetricsURL()
 	productRoute := map[string]string{"route": "/api/v1/products", "upstream": "product", "code": "200"}
 	userRoute := map[string]string{"route": "/api/v1/users", "upstream": "user", "code": "200"}
 
+	// The public port has no /metrics: they are on the internal listener.
+	if r := c.do(t, http.MethodGet, "/metrics", nil, nil); r.Status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the gateway's public port = %d, want 404", r.Status)
+	}
 	before := metricstest.Scrape(t, gatewayMetrics)
 	listed := map[string]string{"method": "ListProducts", "outcome": "success"}
 	productBefore := sumRequests(t, stack, "product", listed)

@@ -255,11 +255,13 @@ type Config struct {
 	// cluster's data or lock. PostgresDataDir is then ignored.
 	TempPostgres bool
 
-	// PostgresPort, ConsulPort (HTTP API and UI) and GatewayPort are ports
-	// on 127.0.0.1; 0 picks a free one.
-	PostgresPort int
-	ConsulPort   int
-	GatewayPort  int
+	// PostgresPort, ConsulPort (HTTP API and UI), GatewayPort and
+	// GatewayMetricsPort (the gateway's internal /metrics listener) are
+	// ports on 127.0.0.1; 0 picks a free one.
+	PostgresPort       int
+	ConsulPort         int
+	GatewayPort        int
+	GatewayMetricsPort int
 
 	// Services are started in order and stopped in reverse order.
 	Services []ServiceSpec
@@ -287,23 +289,25 @@ type Config struct {
 	Progress io.Writer
 }
 
-// DefaultConfig is the stack of `make run`: gateway on 8080, Consul on 8500,
-// PostgreSQL on 55432 (not 5432, to stay clear of a system cluster).
+// DefaultConfig is the stack of `make run`: gateway on 8080 (its metrics on
+// 9180), Consul on 8500, PostgreSQL on 55432 (not 5432, to stay clear of a
+// system cluster).
 func DefaultConfig() Config {
 	return Config{
-		PostgresPort:  55432,
-		ConsulPort:    8500,
-		GatewayPort:   8080,
-		Services:      DefaultServices(),
-		AdminEmail:    DefaultAdminEmail,
-		AdminPassword: DefaultAdminPassword,
+		PostgresPort:       55432,
+		ConsulPort:         8500,
+		GatewayPort:        8080,
+		GatewayMetricsPort: 9180,
+		Services:           DefaultServices(),
+		AdminEmail:         DefaultAdminEmail,
+		AdminPassword:      DefaultAdminPassword,
 	}
 }
 
 // WithFreePorts returns a copy of c with every port zeroed, so Start picks
 // free ones: what a test needs to run beside `make run` or another test.
 func (c Config) WithFreePorts() Config {
-	c.PostgresPort, c.ConsulPort, c.GatewayPort = 0, 0, 0
+	c.PostgresPort, c.ConsulPort, c.GatewayPort, c.GatewayMetricsPort = 0, 0, 0, 0
 	services := make([]ServiceSpec, len(c.Services))
 	for i, svc := range c.Services {
 		svc.Instances = slices.Clone(svc.Instances)
@@ -434,12 +438,14 @@ func resolve(cfg Config) (Config, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
-	if cfg.GatewayPort == 0 {
-		p, err := devenv.FreePort()
-		if err != nil {
-			return cfg, err
+	for _, port := range []*int{&cfg.GatewayPort, &cfg.GatewayMetricsPort} {
+		if *port == 0 {
+			p, err := devenv.FreePort()
+			if err != nil {
+				return cfg, err
+			}
+			*port = p
 		}
-		cfg.GatewayPort = p
 	}
 	// Copy the specs: filling in ports must not write into the caller's
 	// slices.
@@ -489,6 +495,7 @@ func (s *Stack) preflight() error {
 		{s.cfg.PostgresPort, "postgres"},
 		{s.cfg.ConsulPort, "consul"},
 		{s.cfg.GatewayPort, "gateway"},
+		{s.cfg.GatewayMetricsPort, "gateway metrics"},
 	}
 	for _, svc := range s.cfg.Services {
 		for _, inst := range svc.Instances {
@@ -571,9 +578,10 @@ func (s *Stack) start(ctx context.Context) error {
 
 	s.gatewayAddr = "127.0.0.1:" + strconv.Itoa(s.cfg.GatewayPort)
 	s.gateway, err = devenv.StartProcess(ctx, devenv.ProcessConfig{
-		Name:    "gateway",
-		Path:    filepath.Join(s.cfg.BinDir, "gateway"),
-		Args:    []string{"-http-addr", s.gatewayAddr, "-consul-addr", s.consul.Addr()},
+		Name: "gateway",
+		Path: filepath.Join(s.cfg.BinDir, "gateway"),
+		Args: []string{"-http-addr", s.gatewayAddr, "-consul-addr", s.consul.Addr(),
+			"-metrics-addr", "127.0.0.1:" + strconv.Itoa(s.cfg.GatewayMetricsPort)},
 		Env:     s.cfg.GatewayEnv,
 		LogPath: s.logPath("gateway"),
 		Dir:     s.cfg.Root,
@@ -977,6 +985,12 @@ func (s *Stack) Stop() error {
 // GatewayURL returns the gateway's base URL, e.g. http://127.0.0.1:8080.
 func (s *Stack) GatewayURL() string { return "http://" + s.gatewayAddr }
 
+// GatewayMetricsURL returns the gateway's /metrics, on its internal
+// listener (the public port has none).
+func (s *Stack) GatewayMetricsURL() string {
+	return "http://127.0.0.1:" + strconv.Itoa(s.cfg.GatewayMetricsPort) + "/metrics"
+}
+
 // ConsulURL returns the Consul HTTP API base URL (UI at /ui/).
 func (s *Stack) ConsulURL() string { return s.consul.URL() }
 
@@ -1070,7 +1084,7 @@ func (s *Stack) Restart(ctx context.Context, id string) (*Instance, error) {
 func (s *Stack) WriteSummary(w io.Writer) {
 	pgURL := strings.Replace(s.pg.URL("postgres"), ":"+devenv.PostgresPassword+"@", "@", 1)
 	fmt.Fprintf(w, "\nkitshop is running.\n\n")
-	fmt.Fprintf(w, "  gateway    %s\n", s.GatewayURL())
+	fmt.Fprintf(w, "  gateway    %s (metrics: %s)\n", s.GatewayURL(), s.GatewayMetricsURL())
 	fmt.Fprintf(w, "  consul UI  %s/ui/\n", s.ConsulURL())
 	fmt.Fprintf(w, "  postgres   %s (user %s, password %s: development only)\n", pgURL, devenv.PostgresUser, devenv.PostgresPassword)
 	fmt.Fprintf(w, "  logs       %s\n", s.logDir)

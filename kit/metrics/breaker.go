@@ -20,12 +20,7 @@ func (m *Metrics) Breaker(name string, b breaker.Breaker) breaker.Breaker {
 	if o, ok := b.(opener); ok {
 		// A GaugeFunc reads the state when scraped, so it is never stale and
 		// costs nothing per call. Registering a name twice keeps the first.
-		_ = m.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace:   Namespace,
-			Name:        "breaker_open",
-			Help:        "1 while the named circuit breaker is open (rejecting calls), else 0.",
-			ConstLabels: prometheus.Labels{"breaker": name},
-		}, func() float64 {
+		_ = m.registry.Register(breakerOpen(name, func() float64 {
 			if o.Open() {
 				return 1
 			}
@@ -52,4 +47,24 @@ func (b *instrumentedBreaker) Execute(ctx context.Context, run func(context.Cont
 		b.rejections.Inc()
 	}
 	return err
+}
+
+func breakerOpen(name string, f func() float64) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace:   Namespace,
+		Name:        "breaker_open",
+		Help:        "1 while the named circuit breaker is open (rejecting calls), else 0.",
+		ConstLabels: prometheus.Labels{"breaker": name},
+	}, f)
+}
+
+// ForgetBreaker removes the series of the breaker name, for a breaker that
+// is gone for good (the gateway's breaker of an instance that has left):
+// without it they would be exported, and the breaker kept alive by its
+// gauge, for the life of the process.
+func (m *Metrics) ForgetBreaker(name string) {
+	// A collector is unregistered by its descriptors, which an equal
+	// gauge has.
+	m.registry.Unregister(breakerOpen(name, nil))
+	m.breakerRejections.DeleteLabelValues(name)
 }

@@ -26,6 +26,20 @@ func DebugHandler() http.Handler {
 	return mux
 }
 
+// metricsHandler serves m at GET /metrics and nothing else, for
+// Config.MetricsListener.
+func metricsHandler(m http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+pathMetrics, m)
+	return mux
+}
+
+// ListenInternal opens a listener for an address only operators and
+// Prometheus reach, such as Config.MetricsListener's (a command's
+// -metrics-addr flag): "" means none and returns a nil listener and no
+// error.
+func ListenInternal(addr string) (net.Listener, error) { return ListenDebug(addr) }
+
 // ListenDebug opens the listener for Config.DebugListener, for a command's
 // -debug-addr flag: "" (the default) means no debug server and returns a
 // nil listener and no error. Give a loopback address ("127.0.0.1:6060") unless

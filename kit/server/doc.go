@@ -16,6 +16,17 @@
 //  4. Closers run (database pools and the like), when nothing uses them any
 //     more.
 //
+// The HTTP port bounds what one client can hold: ReadTimeout cuts a
+// request whose body does not arrive in time (a client that sends its
+// headers and then trickles its body, or nothing), WriteTimeout a response
+// the client does not read, and MaxConnsPerClient caps the connections per
+// client address (IPv4 address or IPv6 /64). The defaults (Default…) suit
+// API traffic of small JSON documents.
+//
+// With a MetricsListener (a command's -metrics-addr flag, see
+// ListenInternal) the metrics are served there only, away from the port
+// clients reach.
+//
 // With a DebugListener (a command's -debug-addr flag, see ListenDebug) Run
 // also serves the net/http/pprof profiles there, on a listener of their own
 // that the public port never shares.

@@ -45,13 +45,32 @@ type Config struct {
 	// Logger receives one line per lifecycle step; nil discards them.
 	Logger log.Logger
 
-	// HTTPListener serves Handler behind /healthz, /readyz and, if set,
-	// /metrics.
+	// HTTPListener serves Handler behind /healthz, /readyz and, if set and
+	// there is no MetricsListener, /metrics.
 	HTTPListener net.Listener
 	// Handler serves every other path; nil answers 404 problems.
 	Handler http.Handler
-	// Metrics, if set, is served at GET /metrics (promhttp.Handler()).
+	// Metrics, if set, is served at GET /metrics (promhttp.Handler()): on
+	// MetricsListener if there is one, else on the HTTP port.
 	Metrics http.Handler
+	// MetricsListener, if set, serves Metrics at /metrics and nothing else,
+	// and the HTTP port serves no /metrics: the metrics tell an outsider
+	// about the program's traffic and internals, and scraping them costs,
+	// so they belong on an address only Prometheus reaches. See
+	// ListenInternal.
+	MetricsListener net.Listener
+
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
+	// HTTP server's (see net/http.Server): zero means the Default… value
+	// of this package, a negative value no limit. ReadTimeout is what cuts
+	// a client that sends its headers and then trickles, or never sends,
+	// its body; WriteTimeout one that does not read its response.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnsPerClient bounds the connections open on the HTTP port per
+	// client address (an IPv4 address or an IPv6 /64); further ones are
+	// closed on accept. Zero means DefaultMaxConnsPerClient, a negative
+	// value no limit (behind a load balancer that is the only client).
+	MaxConnsPerClient int
 
 	// GRPCListener serves GRPCServer, on which Run registers the
 	// grpc.health.v1 service unless it is registered already.
@@ -87,7 +106,7 @@ type Config struct {
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		// Run owns the listeners; do not leave them bound.
-		for _, ln := range []net.Listener{cfg.HTTPListener, cfg.GRPCListener, cfg.DebugListener} {
+		for _, ln := range []net.Listener{cfg.HTTPListener, cfg.GRPCListener, cfg.DebugListener, cfg.MetricsListener} {
 			if ln != nil {
 				ln.Close()
 			}
@@ -102,9 +121,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.HTTPListener != nil {
 		httpSrv = &http.Server{
 			Handler:           cfg.routes(),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			ReadTimeout:       cfg.ReadTimeout,
+			WriteTimeout:      cfg.WriteTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
 			ErrorLog:          stdlog.New(log.NewStdlibAdapter(level.Warn(log.With(logger, "transport", "http"))), "", 0),
+		}
+		if cfg.MaxConnsPerClient > 0 {
+			cfg.HTTPListener = limitPerClient(cfg.HTTPListener, cfg.MaxConnsPerClient)
 		}
 	}
 	if cfg.GRPCListener != nil {
@@ -119,9 +143,20 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
+	var metricsSrv *http.Server
+	if cfg.MetricsListener != nil {
+		metricsSrv = &http.Server{
+			Handler:           metricsHandler(cfg.Metrics),
+			ReadHeaderTimeout: DefaultReadHeaderTimeout,
+			ReadTimeout:       DefaultReadTimeout,
+			WriteTimeout:      DefaultWriteTimeout,
+			ErrorLog:          stdlog.New(log.NewStdlibAdapter(level.Warn(log.With(logger, "transport", "metrics"))), "", 0),
+		}
+	}
+
 	regCtx, regCancel := context.WithCancel(ctx)
 	defer regCancel()
-	lc := &lifecycle{cfg: cfg, logger: logger, httpSrv: httpSrv, debugSrv: debugSrv, stop: make(chan struct{}),
+	lc := &lifecycle{cfg: cfg, logger: logger, httpSrv: httpSrv, debugSrv: debugSrv, metricsSrv: metricsSrv, stop: make(chan struct{}),
 		regCtx: regCtx, regCancel: regCancel, regDone: make(chan struct{})}
 	var g run.Group
 	// The lifecycle actor comes first: run.Group interrupts actors in the
@@ -140,6 +175,14 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Add(func() error {
 			if err := debugSrv.Serve(cfg.DebugListener); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("debug server: %w", err)
+			}
+			return nil
+		}, func(error) {})
+	}
+	if metricsSrv != nil {
+		g.Add(func() error {
+			if err := metricsSrv.Serve(cfg.MetricsListener); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics server: %w", err)
 			}
 			return nil
 		}, func(error) {})
@@ -176,6 +219,8 @@ func (c *Config) validate() error {
 		return errors.New("server: no listener: set HTTPListener, GRPCListener or both")
 	case c.GRPCListener != nil && c.GRPCServer == nil:
 		return errors.New("server: GRPCListener set without GRPCServer")
+	case c.MetricsListener != nil && c.Metrics == nil:
+		return errors.New("server: MetricsListener set without Metrics")
 	case c.DrainTimeout < 0, c.DeregisterDelay < 0:
 		return errors.New("server: negative DrainTimeout or DeregisterDelay")
 	}
@@ -192,6 +237,22 @@ func (c *Config) setDefaults() {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.ReadHeaderTimeout, DefaultReadHeaderTimeout},
+		{&c.ReadTimeout, DefaultReadTimeout},
+		{&c.WriteTimeout, DefaultWriteTimeout},
+		{&c.IdleTimeout, DefaultIdleTimeout},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.MaxConnsPerClient == 0 {
+		c.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
 }
 
 // routes puts the health endpoints (and metrics) in front of the handler.
@@ -199,7 +260,7 @@ func (c *Config) routes() http.Handler {
 	r := httpx.NewRouter(c.Logger)
 	r.Handle(http.MethodGet, pathLive, c.Health.LiveHandler())
 	r.Handle(http.MethodGet, pathReady, c.Health.ReadyHandler())
-	if c.Metrics != nil {
+	if c.Metrics != nil && c.MetricsListener == nil {
 		r.Handle(http.MethodGet, pathMetrics, c.Metrics)
 	}
 	if c.Handler == nil {
@@ -278,6 +339,8 @@ type lifecycle struct {
 	logger   log.Logger
 	httpSrv  *http.Server
 	debugSrv *http.Server // nil without a DebugListener
+	// metricsSrv is nil without a MetricsListener.
+	metricsSrv *http.Server
 
 	regCtx    context.Context
 	regCancel context.CancelFunc
@@ -316,6 +379,9 @@ func (lc *lifecycle) start() {
 	}
 	if ln := lc.cfg.DebugListener; ln != nil {
 		level.Info(lc.logger).Log("msg", "listening", "transport", "debug", "addr", ln.Addr())
+	}
+	if ln := lc.cfg.MetricsListener; ln != nil {
+		level.Info(lc.logger).Log("msg", "listening", "transport", "metrics", "addr", ln.Addr())
 	}
 	// The listeners are bound, so connections queue from now on even if the
 	// Serve loops are a moment away.
@@ -406,6 +472,11 @@ func (lc *lifecycle) shutdown(ctx context.Context) {
 		// Profiles are no traffic to drain: a CPU profile in progress would
 		// only hold the shutdown up.
 		lc.debugSrv.Close()
+	}
+	if lc.metricsSrv != nil {
+		// Kept to the end, so the last scrapes see the drain; a scrape is
+		// no traffic to wait for.
+		lc.metricsSrv.Close()
 	}
 	level.Info(logger).Log("msg", "drained")
 }

@@ -4,11 +4,21 @@
 // valid access token, checked against the keys of the -auth-service (found
 // in Consul as well).
 //
-// Besides the routes, the HTTP port serves the gateway's own /healthz,
-// /readyz and, for Prometheus, /metrics: requests by route prefix, upstream
-// service and status with their latency, rate-limit rejections (limiters
-// "client" and "user"), the state of each instance's circuit breaker and the
-// Go runtime. No service can claim these paths as a route.
+// Besides the routes, the HTTP port serves the gateway's own /healthz and
+// /readyz. The metrics, for Prometheus, are served at /metrics on the
+// internal -metrics-addr only (127.0.0.1:9180 by default), never on the
+// public port: requests by route prefix, upstream service and status with
+// their latency, rate-limit rejections (limiters "client" and "user"), the
+// state of each instance's circuit breaker, refused route claims and the Go
+// runtime. No service can claim /healthz, /readyz or /metrics as a route.
+//
+// A service may only take a prefix no other service serves, and a prefix
+// pinned with -route-owners ("/api/v1/users=user,…") only its pinned
+// service; the signing keys come from the -auth-service only.
+//
+// The public port cuts a request whose body has not arrived within
+// -read-timeout and keeps at most -max-conns-per-client connections per
+// client address (IPv4 address or IPv6 /64).
 //
 // With -debug-addr (off by default) a separate listener serves the
 // net/http/pprof profiles; keep it on a private address. The log, an access
@@ -80,6 +90,10 @@ type settings struct {
 	userRateLimit     float64
 	userRateBurst     int
 	debugAddr         string
+	metricsAddr       string
+	routeOwners       gateway.Owners
+	readTimeout       time.Duration
+	maxConnsPerClient int
 }
 
 // parse reads the flags from args and, for flags not given, from the
@@ -102,6 +116,10 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.Float64Var(&s.userRateLimit, "user-rate-limit", 50, "requests per second allowed per authenticated user, on top of -rate-limit (0 disables the limit)")
 	fs.IntVar(&s.userRateBurst, "user-rate-burst", 100, "requests a user may send in a burst above -user-rate-limit")
 	fs.StringVar(&s.debugAddr, "debug-addr", "", "`address` of a separate listener for the net/http/pprof profiles, e.g. 127.0.0.1:6060 (keep it private); \"\" disables it")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", "127.0.0.1:9180", "internal `address` that serves /metrics for Prometheus (keep it private); the public port has no /metrics")
+	routeOwners := fs.String("route-owners", "", "`prefixes` pinned to the only service that may serve them, as \"/api/v1/users=user,/api/v1/auth=user\"; paths below a pinned prefix are pinned too")
+	fs.DurationVar(&s.readTimeout, "read-timeout", server.DefaultReadTimeout, "time a client gets to send a whole request, body included, before its connection is cut")
+	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", 256, "connections one client address (IPv4 address or IPv6 /64) may keep open (0: no limit, for use behind a load balancer)")
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		return s, err
 	}
@@ -136,6 +154,20 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	if s.drainTimeout <= 0 {
 		problems = append(problems, fmt.Errorf("-drain-timeout %v: want a positive duration", s.drainTimeout))
 	}
+	if s.readTimeout <= 0 {
+		problems = append(problems, fmt.Errorf("-read-timeout %v: want a positive duration", s.readTimeout))
+	}
+	if s.maxConnsPerClient < 0 {
+		problems = append(problems, fmt.Errorf("-max-conns-per-client %d: want 0 (no limit) or more", s.maxConnsPerClient))
+	}
+	if s.metricsAddr == "" {
+		problems = append(problems, errors.New("-metrics-addr: want an address; the metrics are not served on the public port"))
+	}
+	owners, err := gateway.ParseOwners(*routeOwners)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("-route-owners: %w", err))
+	}
+	s.routeOwners = owners
 	return s, errors.Join(problems...)
 }
 
@@ -160,7 +192,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	src := gateway.NewConsulSource(client, logger)
+	src := gateway.NewPinnedConsulSource(client, logger, s.routeOwners)
 	keys := gateway.NewConsulKeys(client, s.authService, logger)
 	stop := func() {
 		keys.Stop()
@@ -195,6 +227,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		stop()
 		return fmt.Errorf("debug listener: %w", err)
 	}
+	metricsLn, err := server.ListenInternal(s.metricsAddr)
+	if err != nil {
+		ln.Close()
+		if debugLn != nil {
+			debugLn.Close()
+		}
+		stop()
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+	maxConns := s.maxConnsPerClient
+	if maxConns == 0 {
+		maxConns = -1 // kit/server: no limit
+	}
 	// Not ready until the routes are known: a gateway that has not heard
 	// from Consul would answer every request with a 404. The signing keys
 	// are not a condition: public routes (login among them) work without
@@ -207,14 +252,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}})
 	return server.Run(ctx, server.Config{
-		Name:          "gateway",
-		Logger:        logger,
-		HTTPListener:  ln,
-		DebugListener: debugLn,
-		Handler:       gw,
-		Metrics:       m.Handler(),
-		Health:        ready,
-		DrainTimeout:  s.drainTimeout,
-		Closers:       []func(){gw.Stop, stop},
+		Name:            "gateway",
+		Logger:          logger,
+		HTTPListener:    ln,
+		DebugListener:   debugLn,
+		MetricsListener: metricsLn,
+		Handler:         gw,
+		Metrics:         m.Handler(),
+		Health:          ready,
+		DrainTimeout:    s.drainTimeout,
+		ReadTimeout:     s.readTimeout,
+		// Room for an attempt, its retry and a slow response.
+		WriteTimeout:      max(server.DefaultWriteTimeout, 2*s.upstreamTimeout+s.readTimeout),
+		MaxConnsPerClient: maxConns,
+		Closers:           []func(){gw.Stop, stop},
 	})
 }

@@ -39,7 +39,8 @@ func TestParse(t *testing.T) {
 		{name: "defaults", want: func(s settings) bool {
 			return s.httpAddr == ":8080" && s.consulAddr == "127.0.0.1:8500" && s.rateLimit == 100 && s.rateBurst == 200 &&
 				s.upstreamTimeout == 10*time.Second && s.logFormat == "logfmt" && s.drainTimeout == 15*time.Second && !s.trustForwardedFor &&
-				s.authService == "user" && s.issuer == auth.Issuer && s.audience == auth.Audience && s.userRateLimit == 50 && s.userRateBurst == 100
+				s.authService == "user" && s.issuer == auth.Issuer && s.audience == auth.Audience && s.userRateLimit == 50 && s.userRateBurst == 100 &&
+				s.metricsAddr == "127.0.0.1:9180" && s.readTimeout == 10*time.Second && s.maxConnsPerClient == 256 && len(s.routeOwners) == 0
 		}},
 		{name: "auth flags", args: []string{"-auth-service", "accounts", "-issuer", "me", "-audience", "you", "-user-rate-limit", "0", "-user-rate-burst", "3"},
 			want: func(s settings) bool {
@@ -70,6 +71,16 @@ func TestParse(t *testing.T) {
 		{name: "no audience", args: []string{"-audience", ""}, wantErr: "-audience"},
 		{name: "negative user rate", args: []string{"-user-rate-limit", "-2"}, wantErr: "-user-rate-limit"},
 		{name: "zero user burst", args: []string{"-user-rate-burst", "0"}, wantErr: "-user-rate-burst"},
+		{name: "limits and pins", args: []string{"-read-timeout", "2s", "-max-conns-per-client", "0", "-metrics-addr", ":9999",
+			"-route-owners", "/api/v1/users=user,/api/v1/auth=user"},
+			want: func(s settings) bool {
+				return s.readTimeout == 2*time.Second && s.maxConnsPerClient == 0 && s.metricsAddr == ":9999" &&
+					len(s.routeOwners) == 2 && s.routeOwners["/api/v1/auth"] == "user"
+			}},
+		{name: "bad route owners", args: []string{"-route-owners", "/api/v1/users"}, wantErr: "-route-owners"},
+		{name: "no metrics address", args: []string{"-metrics-addr", ""}, wantErr: "-metrics-addr"},
+		{name: "zero read timeout", args: []string{"-read-timeout", "0s"}, wantErr: "-read-timeout"},
+		{name: "negative conns", args: []string{"-max-conns-per-client", "-1"}, wantErr: "-max-conns-per-client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,11 +147,12 @@ func TestRun(t *testing.T) {
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
+		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
 			"-auth-service", name + "-user"}, logs)
 	}()
 	addr := waitFor(t, logs, done, regexp.MustCompile(`msg=listening transport=http addr=(\S+)`))
 	base := "http://" + addr
+	internal := "http://" + waitFor(t, logs, done, regexp.MustCompile(`msg=listening transport=metrics addr=(\S+)`))
 
 	if status, _, _ := get(t, base+"/healthz", ""); status != http.StatusOK {
 		t.Errorf("/healthz = %d, want 200", status)
@@ -168,10 +180,10 @@ func TestRun(t *testing.T) {
 	route := func(code string) map[string]string {
 		return map[string]string{"route": prefix, "upstream": name, "code": code}
 	}
-	waitMetric(t, base, "kitshop_gateway_requests_total", route("200"), 2)
-	waitMetric(t, base, "kitshop_gateway_requests_total", route("401"), 1)
-	waitMetric(t, base, "kitshop_gateway_requests_total", map[string]string{"route": "unmatched", "upstream": "none", "code": "404"}, 1)
-	got := metricstest.Scrape(t, base+"/metrics")
+	waitMetric(t, internal, "kitshop_gateway_requests_total", route("200"), 2)
+	waitMetric(t, internal, "kitshop_gateway_requests_total", route("401"), 1)
+	waitMetric(t, internal, "kitshop_gateway_requests_total", map[string]string{"route": "unmatched", "upstream": "none", "code": "404"}, 1)
+	got := metricstest.Scrape(t, internal+"/metrics")
 	if n, _ := got.Count("kitshop_gateway_request_duration_seconds", map[string]string{"route": prefix, "upstream": name}); n < 3 {
 		t.Errorf("latency observations of %s = %d, want >= 3", prefix, n)
 	}
@@ -202,9 +214,10 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// TestRunMetricsNotRoutable: /metrics is the gateway's own, on its port:
-// a service announcing it as its prefix gets no route, neither to it nor
-// below it, and a rejection by the per-client rate limit is counted.
+// TestRunMetricsNotRoutable: /metrics is the gateway's own, on its
+// internal -metrics-addr only: the public port answers it 404, a service
+// announcing it as its prefix gets no route, neither to it nor below it,
+// and a rejection by the per-client rate limit is counted.
 func TestRunMetricsNotRoutable(t *testing.T) {
 	consulAddr := testenv.Consul(t).Addr()
 	client, err := consul.NewClient(consulAddr)
@@ -221,40 +234,41 @@ func TestRunMetricsNotRoutable(t *testing.T) {
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
-			"-rate-limit", "0.001", "-rate-burst", "2"}, logs)
+		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
+			"-rate-limit", "0.001", "-rate-burst", "3"}, logs)
 	}()
 	addr := waitFor(t, logs, done, regexp.MustCompile(`msg=listening transport=http addr=(\S+)`))
 	base := "http://" + addr
+	internal := "http://" + waitFor(t, logs, done, regexp.MustCompile(`msg=listening transport=metrics addr=(\S+)`))
 	// The service's other prefix is routed: the announcement was read.
 	// Readiness and scrapes are not requests through the gateway, so they
-	// use none of the two requests the rate limit allows.
+	// use none of the three requests the rate limit allows.
 	eventually(t, "ready", func() bool { status, _, _ := get(t, base+"/readyz", ""); return status == http.StatusOK })
 	eventually(t, "service routed", func() bool {
-		got := metricstest.Scrape(t, base+"/metrics")
+		got := metricstest.Scrape(t, internal+"/metrics")
 		return strings.Contains(logs.String(), `msg="route added" prefix=/api/v1/`+name) && got.Has("go_goroutines")
 	})
 
-	for path, want := range map[string]int{"/metrics/x": http.StatusNotFound, "/api/v1/" + name: http.StatusOK} {
+	for path, want := range map[string]int{"/metrics": http.StatusNotFound, "/metrics/x": http.StatusNotFound, "/api/v1/" + name: http.StatusOK} {
 		if status, body, _ := get(t, base+path, ""); status != want || strings.Contains(body, "rogue") != (want == http.StatusOK) {
 			t.Errorf("GET %s = %d %q, want %d", path, status, body, want)
 		}
 	}
-	if status, body, _ := get(t, base+"/metrics", ""); status != http.StatusOK || !strings.Contains(body, "kitshop_gateway_requests_total") {
-		t.Errorf("GET /metrics = %d, want the gateway's metrics:\n%s", status, body)
+	if status, body, _ := get(t, internal+"/metrics", ""); status != http.StatusOK || !strings.Contains(body, "kitshop_gateway_requests_total") {
+		t.Errorf("GET /metrics on the internal address = %d, want the gateway's metrics:\n%s", status, body)
 	}
 	if status, _, _ := get(t, base+"/api/v1/"+name, ""); status != http.StatusTooManyRequests {
-		t.Errorf("third request = %d, want 429", status)
+		t.Errorf("fourth request = %d, want 429", status)
 	}
-	waitMetric(t, base, "kitshop_ratelimit_rejections_total", map[string]string{"limiter": "client"}, 1)
-	waitMetric(t, base, "kitshop_gateway_requests_total", map[string]string{"route": "/api/v1/" + name, "upstream": name + "-rogue", "code": "429"}, 1)
+	waitMetric(t, internal, "kitshop_ratelimit_rejections_total", map[string]string{"limiter": "client"}, 1)
+	waitMetric(t, internal, "kitshop_gateway_requests_total", map[string]string{"route": "/api/v1/" + name, "upstream": name + "-rogue", "code": "429"}, 1)
 	if !strings.Contains(logs.String(), "ignoring invalid api prefix") {
 		t.Errorf("the reserved prefix was not refused in the logs:\n%s", logs)
 	}
 }
 
 // waitMetric waits until the series named name with labels add up to at
-// least want on the gateway's /metrics: a request is recorded once its
+// least want on the gateway's /metrics at base (its internal address): a request is recorded once its
 // handler has returned, which can be just after the client read the answer.
 func waitMetric(t *testing.T, base, name string, labels map[string]string, want float64) {
 	t.Helper()
@@ -359,4 +373,36 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestRunCutsSlowBody: a client that sends its headers and a part of the
+// body it announced, then nothing, loses its connection after -read-timeout,
+// on a route and on the gateway's own paths alike.
+func TestRunCutsSlowBody(t *testing.T) {
+	consulAddr := testenv.Consul(t).Addr()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-consul-addr", consulAddr,
+			"-drain-timeout", "1s", "-read-timeout", "300ms"}, logs)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	addr := waitFor(t, logs, done, regexp.MustCompile(`msg=listening transport=http addr=(\S+)`))
+	for _, path := range []string{"/api/v1/users", "/healthz"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":\"a")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.Copy(io.Discard, c)
+		c.Close()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("POST %s with a stalled body: connection still open after 5s, want it cut after 300ms", path)
+		}
+	}
 }

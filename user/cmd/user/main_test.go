@@ -430,8 +430,8 @@ func TestRunRegistersInConsul(t *testing.T) {
 	if got, want := svc.Meta["api_prefix"], "/api/v1/users,/api/v1/auth"; got != want {
 		t.Errorf("api_prefix = %q, want %q", got, want)
 	}
-	wantPublic := []string{"POST /api/v1/users", "POST /api/v1/auth/login", "POST /api/v1/auth/refresh",
-		"POST /api/v1/auth/logout", "GET /api/v1/auth/jwks.json", "POST /api/v1/auth/token"}
+	wantPublic := []string{"POST =/api/v1/users", "POST =/api/v1/auth/login", "POST =/api/v1/auth/refresh",
+		"POST =/api/v1/auth/logout", "GET =/api/v1/auth/jwks.json", "POST =/api/v1/auth/token"}
 	if got := strings.Split(svc.Meta["public_routes"], ","); !slices.Equal(got, wantPublic) {
 		t.Errorf("public_routes = %v, want %v", got, wantPublic)
 	}

@@ -1,0 +1,4 @@
+package server
+
+// ClientKey exposes clientKey to the external tests.
+var ClientKey = clientKey
