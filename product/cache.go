@@ -187,6 +187,21 @@ func (c *Cache) forget(id string) {
 	c.mu.Unlock()
 }
 
+// forgetAfter is forget after a write to id (every product when empty)
+// that ended with err. A write that failed because the database is
+// unreachable forgets nothing: had it committed before the outage cut its
+// reply, its notification is delivered when the database answers again
+// (or, if the listening connection is lost meanwhile, listening again
+// empties the cache), and until then what the cache holds is only served
+// marked stale. Forgetting would take from the cache the very products
+// being ordered, which the outage leaves it alone to answer for.
+func (c *Cache) forgetAfter(id string, err error) {
+	if err != nil && errs.Is(err, errs.Unavailable) && c.dbDown() {
+		return
+	}
+	c.forget(id)
+}
+
 func (c *Cache) forgetLocked(id string) {
 	c.gen++
 	if id == "" {
@@ -313,7 +328,9 @@ func (c *Cache) Update(ctx context.Context, id string, patch Patch) (Product, er
 	p, err := c.next.Update(ctx, id, patch)
 	// Invalidated even on error: a failure after commit (a lost reply) must
 	// not leave the old row served here until the notification arrives.
-	c.forget(id)
+	// Except in an outage: the entry is then what reads are answered with,
+	// marked stale, and the notification (or listening again) still comes.
+	c.forgetAfter(id, err)
 	done(err == nil)
 	return p, err
 }
@@ -322,7 +339,7 @@ func (c *Cache) Update(ctx context.Context, id string, patch Patch) (Product, er
 func (c *Cache) Delete(ctx context.Context, id string) error {
 	done := c.awaitNotification(ctx, id)
 	err := c.next.Delete(ctx, id)
-	c.forget(id)
+	c.forgetAfter(id, err)
 	done(err == nil)
 	return err
 }
@@ -354,13 +371,13 @@ type cachedStock struct {
 func (s *cachedStock) Reserve(ctx context.Context, orderID string, items []StockItem) ([]Shortage, error) {
 	shortages, err := s.StockRepository.Reserve(ctx, orderID, items)
 	for _, it := range items {
-		s.cache.forget(it.ProductID)
+		s.cache.forgetAfter(it.ProductID, err)
 	}
 	return shortages, err
 }
 
 func (s *cachedStock) Release(ctx context.Context, orderID string) error {
 	err := s.StockRepository.Release(ctx, orderID)
-	s.cache.forget("")
+	s.cache.forgetAfter("", err)
 	return err
 }

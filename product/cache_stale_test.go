@@ -40,6 +40,13 @@ func (r *switchableRepo) List(ctx context.Context, f product.Filter) ([]product.
 	return r.Repository.List(ctx, f)
 }
 
+func (r *switchableRepo) Delete(ctx context.Context, id string) error {
+	if r.down.Load() {
+		return postgres.Unreachable(postgres.ErrUnreachable, "product database unavailable")
+	}
+	return r.Repository.Delete(ctx, id)
+}
+
 // read gets id through cache and reports whether the answer was marked
 // stale.
 func read(t *testing.T, cache *product.Cache, id string) (product.Product, bool, error) {
@@ -150,5 +157,65 @@ func TestHTTPMarksStaleReads(t *testing.T) {
 				t.Error("503 without Retry-After")
 			}
 		})
+	}
+}
+
+// unreachableStock fails every stock change as a guarded pool does while
+// the database is out.
+type unreachableStock struct{ product.StockRepository }
+
+func (unreachableStock) Reserve(context.Context, string, []product.StockItem) ([]product.Shortage, error) {
+	return nil, postgres.Unreachable(postgres.ErrUnreachable, "product database unavailable")
+}
+
+func (unreachableStock) Release(context.Context, string) error {
+	return postgres.Unreachable(postgres.ErrUnreachable, "product database unavailable")
+}
+
+// Orders keep trying to reserve (and release) the products being read
+// while the database is out; their failures must not empty the cache then,
+// though they still do when the database is up (a lost reply).
+func TestCacheKeepsEntriesWhenWritesFailInAnOutage(t *testing.T) {
+	pool := newPool(t)
+	repo := &switchableRepo{Repository: product.NewPostgres(pool)}
+	cache := product.NewCache(repo, 0, 0)
+	cache.ServeStale(repo.down.Load)
+	cache.SetLive(true)
+	stock := cache.StockRepository(unreachableStock{})
+	p := createProduct(t, product.NewPostgres(pool), "STALE-4", 3)
+	ctx := context.Background()
+	items := []product.StockItem{{ProductID: p.ID, Quantity: 1}}
+	if _, _, err := read(t, cache, p.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	repo.down.Store(true)
+	if _, err := stock.Reserve(ctx, uuid.NewString(), items); err == nil {
+		t.Fatal("Reserve succeeded")
+	}
+	if err := stock.Release(ctx, uuid.NewString()); err == nil {
+		t.Fatal("Release succeeded")
+	}
+	if err := cache.Delete(ctx, p.ID); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("Delete while down = %v, want unavailable", err)
+	}
+	before := repo.reads.Load()
+	if got, stale, err := read(t, cache, p.ID); err != nil || !stale || got.ID != p.ID {
+		t.Errorf("read after failed writes in the outage = %+v, stale %v, %v; want the product, stale", got, stale, err)
+	}
+	if repo.reads.Load() != before {
+		t.Error("read after failed writes in the outage went to the database")
+	}
+
+	repo.down.Store(false)
+	if _, err := stock.Reserve(ctx, uuid.NewString(), items); err == nil {
+		t.Fatal("Reserve succeeded")
+	}
+	before = repo.reads.Load()
+	if _, stale, err := read(t, cache, p.ID); err != nil || stale {
+		t.Errorf("read after a failed write, database up = stale %v, %v", stale, err)
+	}
+	if repo.reads.Load() == before {
+		t.Error("a write that failed with the database up left its product cached")
 	}
 }
