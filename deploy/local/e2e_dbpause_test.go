@@ -69,10 +69,14 @@ func TestDBPause(t *testing.T) {
 	admin := login(t, c, sec, cfg.AdminEmail, cfg.AdminPassword).AccessToken
 	e := newOrderEnv(t, stack, c, sec, admin, 1)
 	buyer := e.customers[0]
+	// Two products: one that is ordered, and one that is only read, so
+	// that no reservation (whose notification takes it out of every
+	// instance's cache) can have evicted it just before the pause.
 	p := e.product(t, "Paused mug", 1200, "EUR", 100000)
-	itemPath := "/api/v1/products/" + p.ID
+	read := e.product(t, "Paused cup", 900, "EUR", 10)
+	itemPath := "/api/v1/products/" + read.ID
 
-	// Warm every product instance's cache with the product: read it
+	// Warm every product instance's cache with the product read: read it
 	// straight from each (the gateway would pick one).
 	for _, inst := range stack.Instances("product") {
 		direct := &client{base: "http://" + inst.HTTPAddr, http: c.http}

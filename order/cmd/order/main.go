@@ -23,6 +23,10 @@
 // of the circuit breaker around the catalog (breaker "order->product"), the
 // database pool and the Go runtime.
 //
+// While the database does not answer (kit/postgres.Guard), every call that
+// needs it fails at once with 503 and Retry-After, and /readyz says
+// "degraded" (200): the instance stays in rotation, answering fast.
+//
 // Every flag can also be set through the environment as ORDER_<FLAG>
 // (upper case, dashes as underscores), e.g. ORDER_DATABASE_URL; flags win.
 // Run with -h for the list.

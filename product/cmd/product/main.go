@@ -17,6 +17,12 @@
 // calls per method and outcome with their latency, the database pool and the
 // Go runtime.
 //
+// While the database does not answer (kit/postgres.Guard), writes and reads
+// the cache cannot serve fail at once with 503 and Retry-After, cached reads
+// are answered with a Warning: 110 header (possibly stale), and /readyz
+// says "degraded" (200) as long as the cache holds anything, "not_ready"
+// otherwise.
+//
 // With -debug-addr (off by default) a separate listener serves the
 // net/http/pprof profiles; keep it on a private address. Successful reads
 // (GetProduct, BatchGetProducts) are not logged, unlike their failures and
