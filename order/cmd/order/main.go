@@ -23,6 +23,10 @@
 // of the circuit breaker around the catalog (breaker "order->product"), the
 // database pool and the Go runtime.
 //
+// While the database does not answer (kit/postgres.Guard), every call that
+// needs it fails at once with 503 and Retry-After, and /readyz says
+// "degraded" (200): the instance stays in rotation, answering fast.
+//
 // Every flag can also be set through the environment as ORDER_<FLAG>
 // (upper case, dashes as underscores), e.g. ORDER_DATABASE_URL; flags win.
 // Run with -h for the list.
@@ -77,6 +81,23 @@ const (
 // so the bound is the number of orders being placed at once; the breaker's
 // default (100) shed orders as 503s under a burst of a few hundred.
 const productMaxConcurrent = 1024
+
+// productSleepWindow is how long the catalog's circuit, once open, fails
+// calls before letting one through to try. The catalog fails fast on its
+// own when its database is out (kit/postgres.Guard), so the circuit mostly
+// opens for that, and hystrix's 5 s default would keep orders failing for
+// up to 5 s after the database is back.
+const productSleepWindow = time.Second
+
+// Bounds of the database's work, unless -database-url sets them
+// (connect_timeout, statement_timeout, lock_timeout): a connection's
+// handshake, one statement, one wait for a lock, each well inside the
+// request timeout.
+const (
+	dbConnectTimeout   = 2 * time.Second
+	dbStatementTimeout = 5 * time.Second
+	dbLockTimeout      = 2 * time.Second
+)
 
 func main() {
 	server.TuneGC() // GOGC and GOMEMLIMIT win when set
@@ -226,15 +247,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logger = level.NewFilter(logger, level.AllowInfo())
 	logger = log.With(logger, "service", serviceName, "instance", o.instanceID)
 
-	// Database: wait for it and bring the schema up to date.
-	pool, err := postgres.Open(ctx, o.databaseURL)
+	// Database: wait for it and bring the schema up to date. The guard
+	// fails the database's calls fast while it does not answer
+	// (kit/postgres.Guard): an order gets a 503 with Retry-After at once
+	// instead of waiting out the request timeout.
+	guard := postgres.NewGuard(postgres.GuardOptions{Logger: log.With(logger, "component", "postgres")})
+	pool, err := postgres.Open(ctx, o.databaseURL, postgres.WithGuard(guard),
+		postgres.WithConnectTimeout(dbConnectTimeout),
+		postgres.WithStatementTimeout(dbStatementTimeout),
+		postgres.WithLockTimeout(dbLockTimeout))
 	if err != nil {
 		return err
 	}
 	// closers release what run set up, in order, once nothing uses it:
 	// server.Run calls them after draining, the deferred call below on an
 	// early return. What is added later is closed first.
-	closers := []func(){pool.Close}
+	closers := []func(){pool.Close, guard.Stop}
 	handedOver := false
 	defer func() {
 		if !handedOver {
@@ -310,7 +338,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	catalog := order.NewCatalogClient(instancer, tokens, order.CatalogOptions{
 		Timeout: o.productTimeout,
-		Breaker: m.Breaker(order.DefaultBreakerName, breaker.NewHystrix(order.DefaultBreakerName, breaker.Settings{MaxConcurrent: productMaxConcurrent})),
+		Breaker: m.Breaker(order.DefaultBreakerName, breaker.NewHystrix(order.DefaultBreakerName, breaker.Settings{MaxConcurrent: productMaxConcurrent, SleepWindow: productSleepWindow})),
 		Logger:  log.With(logger, "component", "catalog"),
 	})
 	closers = append(closers, catalog.Close)
@@ -388,6 +416,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	recovery.Start()
 	level.Info(logger).Log("msg", "recovery loop started", "interval", o.recoveryInterval, "age", o.recoveryAge)
 
+	// Without its database the instance still answers at once (503 with
+	// Retry-After), and every instance shares the database: taking them
+	// out of rotation would only turn those answers into the gateway's and
+	// make the return wait for the next health check. So an outage is
+	// "degraded", not "not ready".
+	readiness := health.New(guard.HealthCheck(func() bool { return true }))
+
 	handedOver = true
 	slices.Reverse(closers) // server.Run runs them in order
 	return server.Run(ctx, server.Config{
@@ -399,7 +434,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		GRPCListener:    grpcLn,
 		GRPCServer:      grpcServer,
 		DebugListener:   debugLn,
-		Health:          health.New(postgres.HealthCheck(pool)),
+		Health:          readiness,
 		Registrar:       registrar,
 		DrainTimeout:    o.drainTimeout,
 		DeregisterDelay: o.deregisterDelay,
