@@ -106,14 +106,16 @@ func Generate(dir string, signingKey bool) ([]string, error) {
 		created = append(created, name)
 		return strings.TrimRight(string(data), "\r\n"), nil
 	}
-	random := func() ([]byte, error) { return []byte(randomHex(24) + "\n"), nil }
+	// No trailing newline: kustomize's secretGenerator would keep it in the
+	// Secret, and so in POSTGRES_PASSWORD.
+	random := func() ([]byte, error) { return []byte(randomHex(24)), nil }
 
 	for _, svc := range databases {
 		password, err := ensure(svc+"_db_password", random)
 		if err != nil {
 			return created, err
 		}
-		url := fmt.Sprintf("postgres://kitshop_%s:%s@%s-db:5432/%s?sslmode=disable\n", svc, password, svc, svc)
+		url := fmt.Sprintf("postgres://kitshop_%s:%s@%s-db:5432/%s?sslmode=disable", svc, password, svc, svc)
 		if _, err := ensure(svc+"_database_url", func() ([]byte, error) { return []byte(url), nil }); err != nil {
 			return created, err
 		}
@@ -125,7 +127,7 @@ func Generate(dir string, signingKey bool) ([]string, error) {
 	if err != nil {
 		return created, err
 	}
-	if _, err := ensure("user_service_accounts", func() ([]byte, error) { return []byte("order:" + secret + "\n"), nil }); err != nil {
+	if _, err := ensure("user_service_accounts", func() ([]byte, error) { return []byte("order:" + secret), nil }); err != nil {
 		return created, err
 	}
 	if signingKey {
