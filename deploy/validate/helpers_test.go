@@ -78,7 +78,7 @@ func appServices(t *testing.T, c *validate.Compose) []appService {
 	return apps
 }
 
-// secretsGeneratorPath is kitshop-secrets (deploy/cmd/secrets) in the images.
+// secretsGeneratorPath is kitshop-secrets (deploy/cmd/kitshop-secrets) in the images.
 const secretsGeneratorPath = "/usr/local/bin/kitshop-secrets"
 
 // generator is compose's one-shot service that writes the secrets.
@@ -126,10 +126,10 @@ var generateSecrets = sync.OnceValues(func() (string, error) {
 	generatedDirs = append(generatedDirs, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./deploy/cmd/secrets", "-dir", dir, "-signing-key")
+	cmd := exec.CommandContext(ctx, "go", "run", "./deploy/cmd/kitshop-secrets", "-dir", dir, "-signing-key")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go run ./deploy/cmd/secrets: %v\n%s", err, out)
+		return "", fmt.Errorf("go run ./deploy/cmd/kitshop-secrets: %v\n%s", err, out)
 	}
 	return dir, nil
 })

@@ -45,7 +45,7 @@ func k8s(t *testing.T, dir string) *validate.Objects {
 
 // k8sWithSecrets copies deploy/k8s into a temporary directory once per test
 // binary and puts kitshop-secrets' output where overlays/local reads it, as
-// `go run ./deploy/cmd/secrets -dir deploy/k8s/overlays/local/secrets
+// `go run ./deploy/cmd/kitshop-secrets -dir deploy/k8s/overlays/local/secrets
 // -signing-key` does in a checkout.
 var k8sWithSecrets = sync.OnceValues(func() (string, error) {
 	root, err := validate.RepoRoot()
