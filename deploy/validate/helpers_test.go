@@ -126,7 +126,20 @@ var generateSecrets = sync.OnceValues(func() (string, error) {
 	generatedDirs = append(generatedDirs, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./deploy/cmd/kitshop-secrets", "-dir", dir, "-signing-key")
+	// The databases compose's generator is told about: the same list
+	// serves the Kubernetes overlay.
+	c, err := loadCompose()
+	if err != nil {
+		return "", err
+	}
+	var databases []string
+	for _, name := range c.ServiceNames() {
+		if s := c.Services[name]; len(s.Entrypoint) > 0 && s.Entrypoint[0] == secretsGeneratorPath {
+			databases = s.Command
+		}
+	}
+	args := append([]string{"run", "./deploy/cmd/kitshop-secrets", "-dir", dir, "-signing-key"}, databases...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go run ./deploy/cmd/kitshop-secrets: %v\n%s", err, out)

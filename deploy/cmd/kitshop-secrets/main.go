@@ -1,8 +1,12 @@
 // Command kitshop-secrets writes the secrets of a kitshop deployment into a
 // directory, one file each, creating only the files that are absent:
 //
-//	kitshop-secrets -dir /run/secrets               (compose's init service)
-//	kitshop-secrets -dir deploy/k8s/overlays/local/secrets -signing-key   (make k8s-secrets)
+//	kitshop-secrets -dir /run/secrets product user order      (compose's secrets service)
+//	kitshop-secrets -dir deploy/k8s/overlays/local/secrets -signing-key
+//
+// The arguments name the services with a database of their own (product,
+// user and order when there are none; a service kitgen adds is appended to
+// the list in docker-compose.yml).
 //
 // Every value is random (crypto/rand), so nothing that works as a
 // credential is ever committed: docker-compose.yml runs it once as a
@@ -38,11 +42,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
-// databases are the services with a PostgreSQL of their own.
-var databases = []string{"product", "user", "order"}
+// defaultDatabases are kitshop's services with a PostgreSQL of their own.
+var defaultDatabases = []string{"product", "user", "order"}
+
+// databaseName is what a database argument may be: a service name as kitgen
+// accepts it, safe in a file name and a URL.
+var databaseName = regexp.MustCompile(`^[a-z][a-z0-9]{0,29}$`)
 
 // fileMode is the mode of every secret file: readable by its owner (the
 // containers' user 65532) only.
@@ -65,11 +74,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || fset.NArg() > 0 {
+	if *dir == "" {
 		fset.Usage()
-		return errors.New("-dir is required, and nothing else")
+		return errors.New("-dir is required")
 	}
-	created, err := Generate(*dir, *signingKey)
+	databases := fset.Args()
+	if len(databases) == 0 {
+		databases = defaultDatabases
+	}
+	for _, db := range databases {
+		if !databaseName.MatchString(db) {
+			return fmt.Errorf("database %q: want a service name (lower-case letters and digits)", db)
+		}
+	}
+	created, err := Generate(*dir, *signingKey, databases...)
 	for _, name := range created {
 		fmt.Fprintf(stdout, "created %s\n", filepath.Join(*dir, name))
 	}
@@ -79,12 +97,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// Generate writes every absent secret file into dir and returns the names
-// of the files it created. A value another file is derived from (a
+// Generate writes every absent secret file into dir, with a password and
+// URL for each of databases, and returns the names of the files it created. A value another file is derived from (a
 // database password in its URL, the order service's secret in the user
 // service's accounts) is read back when it exists, so the files always
 // agree.
-func Generate(dir string, signingKey bool) ([]string, error) {
+func Generate(dir string, signingKey bool, databases ...string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}

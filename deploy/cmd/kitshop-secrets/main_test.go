@@ -23,7 +23,7 @@ func read(t *testing.T, dir, name string) string {
 
 func TestGenerate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "secrets")
-	created, err := Generate(dir, true)
+	created, err := Generate(dir, true, defaultDatabases...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 
-	for _, svc := range databases {
+	for _, svc := range defaultDatabases {
 		password := read(t, dir, svc+"_db_password")
 		if len(password) < 32 {
 			t.Errorf("%s password %d characters, want at least 32", svc, len(password))
@@ -79,7 +79,7 @@ func TestGenerate(t *testing.T) {
 
 	// Again: nothing changes.
 	before := read(t, dir, "user_admin_password")
-	created, err = Generate(dir, true)
+	created, err = Generate(dir, true, defaultDatabases...)
 	if err != nil || len(created) != 0 {
 		t.Fatalf("second run created %v, %v; want nothing", created, err)
 	}
@@ -91,7 +91,7 @@ func TestGenerate(t *testing.T) {
 	password := read(t, dir, "order_db_password")
 	os.Remove(filepath.Join(dir, "order_database_url"))
 	os.Remove(filepath.Join(dir, "user_service_accounts"))
-	created, err = Generate(dir, false)
+	created, err = Generate(dir, false, defaultDatabases...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,14 +108,20 @@ func TestGenerate(t *testing.T) {
 
 func TestGenerateIsRandom(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
-	if _, err := Generate(a, false); err != nil {
+	if _, err := Generate(a, false, defaultDatabases...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Generate(b, false); err != nil {
+	if _, err := Generate(b, false, "inventory"); err != nil {
 		t.Fatal(err)
 	}
 	if read(t, a, "user_admin_password") == read(t, b, "user_admin_password") {
 		t.Error("two runs made the same admin password")
+	}
+	if _, err := os.Stat(filepath.Join(b, "inventory_database_url")); err != nil {
+		t.Errorf("no URL for the database named: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(b, "product_database_url")); !os.IsNotExist(err) {
+		t.Error("product's URL written although only inventory was named")
 	}
 	if _, err := os.Stat(filepath.Join(a, "signing-key.pem")); !os.IsNotExist(err) {
 		t.Error("signing key written without -signing-key")
@@ -126,6 +132,9 @@ func TestRunUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if err := run(nil, &out, &errOut); err == nil {
 		t.Error("run without -dir succeeded")
+	}
+	if err := run([]string{"-dir", t.TempDir(), "../etc"}, &out, &errOut); err == nil {
+		t.Error("run accepted a database name with a path in it")
 	}
 	dir := t.TempDir()
 	if err := run([]string{"-dir", dir}, &out, &errOut); err != nil {
