@@ -72,7 +72,10 @@ func ItemURL(id string) string {
 }
 
 func decodeHTTPListRequest(_ context.Context, r *http.Request) (any, error) {
-	query := r.URL.Query()
+	query, err := httpx.Query(r)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		req    ListRequest
 		fields []errs.FieldError

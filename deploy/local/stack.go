@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/internal/devenv"
+	"github.com/kitshop/kitshop/kit/config"
 )
 
 // Example is a ready-to-paste command printed once the stack is up. In
@@ -650,11 +651,13 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 		}
 		args = append(args, svc.Args...)
 		args = append(args, spec.Args...)
+		// A development stack (KITSHOP_DEV=1): the services accept the
+		// well-known development secrets (kit/config.RefuseDevSecret).
 		pc := devenv.ProcessConfig{
 			Name:    inst.ID,
 			Path:    filepath.Join(s.cfg.BinDir, svc.Name),
 			Args:    s.expand(args),
-			Env:     s.expand(svc.Env),
+			Env:     append(s.expand(svc.Env), config.DevEnv+"=1"),
 			LogPath: s.logPath(inst.ID),
 			Dir:     s.cfg.Root,
 		}

@@ -158,6 +158,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	var problems []error
+	// Values once published (README, committed files) are refused outside a
+	// development stack (KITSHOP_DEV=1, set by deploy/local).
+	problems = append(problems, config.RefuseDevSecret("database-url", o.databaseURL, config.DevMode(), "dev-product-4ef85c0b89dd1ae22516c715", "dev-user-24ab73edf096721dc8df958b", "dev-order-7639e67ebe865e79cad018a8", "local-product-5b0e9c1d7a", "local-user-3f6a2e8b41", "local-order-9c4d1b7e20"))
 	if !logging.ValidFormat(o.logFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", o.logFormat))
 	}
