@@ -109,12 +109,12 @@ type App struct {
 	Verifier *auth.Verifier
 
 	httpLn, grpcLn, metricsLn, debugLn net.Listener
-	degraded                func() bool
-	grpcServer              *grpc.Server
-	handler                 http.Handler
-	registration            *Registration
-	checks                  []health.Check
-	limiter                 *ratelimit.TokenBucket
+	degraded                           func() bool
+	grpcServer                         *grpc.Server
+	handler                            http.Handler
+	registration                       *Registration
+	checks                             []health.Check
+	limiter                            *ratelimit.TokenBucket
 
 	mu      sync.Mutex
 	closers []func()

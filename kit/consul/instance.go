@@ -20,7 +20,7 @@ const (
 	// MetaMetricsPort is the port of the internal listener serving
 	// /metrics, on the registered address; absent without one.
 	MetaMetricsPort = "metrics_port"
-	TagAPI        = "api"        // set on services that expose a public HTTP API
+	TagAPI          = "api" // set on services that expose a public HTTP API
 )
 
 // Instance is one registered, passing instance of a service.
