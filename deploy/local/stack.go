@@ -82,9 +82,11 @@ type InstanceSpec struct {
 	// ID is the instance id, registered in Consul and used as the log
 	// file name (<ID>.log).
 	ID string
-	// HTTPPort and GRPCPort are the ports on 127.0.0.1; 0 picks free ones.
-	HTTPPort int
-	GRPCPort int
+	// HTTPPort, GRPCPort and MetricsPort (the internal /metrics listener)
+	// are the ports on 127.0.0.1; 0 picks free ones.
+	HTTPPort    int
+	GRPCPort    int
+	MetricsPort int
 	// Args are extra flags for this instance only (e.g. -seed).
 	Args []string
 }
@@ -167,7 +169,7 @@ func DefaultServices() []ServiceSpec {
 				"USER_SERVICE_ACCOUNTS=" + OrderServiceAccount + ":" + PlaceholderServiceSecret,
 			},
 			Instances: []InstanceSpec{
-				{ID: "user-1", HTTPPort: 8083, GRPCPort: 9083},
+				{ID: "user-1", HTTPPort: 8083, GRPCPort: 9083, MetricsPort: 9283},
 			},
 			Examples: []Example{
 				{"sign up (a customer account; 409 when it exists already)", `curl -s -X POST ` + asJSON +
@@ -188,8 +190,8 @@ func DefaultServices() []ServiceSpec {
 			Database: "product",
 			Routes:   []RouteCheck{{Path: "/api/v1/products", Status: http.StatusOK}},
 			Instances: []InstanceSpec{
-				{ID: "product-1", HTTPPort: 8081, GRPCPort: 9081, Args: []string{"-seed"}},
-				{ID: "product-2", HTTPPort: 8082, GRPCPort: 9082},
+				{ID: "product-1", HTTPPort: 8081, GRPCPort: 9081, MetricsPort: 9281, Args: []string{"-seed"}},
+				{ID: "product-2", HTTPPort: 8082, GRPCPort: 9082, MetricsPort: 9282},
 			},
 			Examples: []Example{
 				{"list products: open to everyone (first page; ?limit=5&q=coffee filters)", `curl -s '{gateway}/api/v1/products?limit=5'`},
@@ -215,7 +217,7 @@ func DefaultServices() []ServiceSpec {
 			Routes: []RouteCheck{{Path: "/api/v1/orders", Status: http.StatusUnauthorized}},
 			Env:    []string{"ORDER_SERVICE_SECRET=" + PlaceholderServiceSecret},
 			Instances: []InstanceSpec{
-				{ID: "order-1", HTTPPort: 8084, GRPCPort: 9084},
+				{ID: "order-1", HTTPPort: 8084, GRPCPort: 9084, MetricsPort: 9284},
 			},
 			Examples: []Example{
 				{"orders: find a seeded product (the stoneware mug) and keep its id in $PID",
@@ -314,7 +316,7 @@ func (c Config) WithFreePorts() Config {
 	for i, svc := range c.Services {
 		svc.Instances = slices.Clone(svc.Instances)
 		for j := range svc.Instances {
-			svc.Instances[j].HTTPPort, svc.Instances[j].GRPCPort = 0, 0
+			svc.Instances[j].HTTPPort, svc.Instances[j].GRPCPort, svc.Instances[j].MetricsPort = 0, 0, 0
 		}
 		services[i] = svc
 	}
@@ -338,9 +340,10 @@ func DefaultPostgresDataDir(root string) string {
 type Instance struct {
 	Service  string
 	ID       string
-	HTTPAddr string // 127.0.0.1:port
-	GRPCAddr string // 127.0.0.1:port
-	Process  *devenv.Process
+	HTTPAddr    string // 127.0.0.1:port
+	GRPCAddr    string // 127.0.0.1:port
+	MetricsAddr string // 127.0.0.1:port, /metrics for Prometheus
+	Process     *devenv.Process
 }
 
 // Stack is a running local system. Stop it with Stop.
@@ -463,7 +466,7 @@ func resolve(cfg Config) (Config, error) {
 			if inst.ID == "" {
 				inst.ID = svc.Name + "-" + strconv.Itoa(j+1)
 			}
-			for _, port := range []*int{&inst.HTTPPort, &inst.GRPCPort} {
+			for _, port := range []*int{&inst.HTTPPort, &inst.GRPCPort, &inst.MetricsPort} {
 				if *port == 0 {
 					p, err := devenv.FreePort()
 					if err != nil {
@@ -502,7 +505,8 @@ func (s *Stack) preflight() error {
 	}
 	for _, svc := range s.cfg.Services {
 		for _, inst := range svc.Instances {
-			ports = append(ports, portUse{inst.HTTPPort, inst.ID + " http"}, portUse{inst.GRPCPort, inst.ID + " grpc"})
+			ports = append(ports, portUse{inst.HTTPPort, inst.ID + " http"}, portUse{inst.GRPCPort, inst.ID + " grpc"},
+				portUse{inst.MetricsPort, inst.ID + " metrics"})
 		}
 	}
 	for _, p := range ports {
@@ -637,11 +641,13 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 			Service:  svc.Name,
 			ID:       spec.ID,
 			HTTPAddr: "127.0.0.1:" + strconv.Itoa(spec.HTTPPort),
-			GRPCAddr: "127.0.0.1:" + strconv.Itoa(spec.GRPCPort),
+			GRPCAddr:    "127.0.0.1:" + strconv.Itoa(spec.GRPCPort),
+			MetricsAddr: "127.0.0.1:" + strconv.Itoa(spec.MetricsPort),
 		}
 		args := []string{
 			"-http-addr", inst.HTTPAddr,
 			"-grpc-addr", inst.GRPCAddr,
+			"-metrics-addr", inst.MetricsAddr,
 			"-advertise-addr", "127.0.0.1",
 			"-consul-addr", s.consul.Addr(),
 			"-instance-id", inst.ID,
