@@ -338,8 +338,8 @@ func DefaultPostgresDataDir(root string) string {
 
 // Instance is a running service instance.
 type Instance struct {
-	Service  string
-	ID       string
+	Service     string
+	ID          string
 	HTTPAddr    string // 127.0.0.1:port
 	GRPCAddr    string // 127.0.0.1:port
 	MetricsAddr string // 127.0.0.1:port, /metrics for Prometheus
@@ -638,9 +638,9 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 
 	startOne := func(spec InstanceSpec) (*Instance, error) {
 		inst := &Instance{
-			Service:  svc.Name,
-			ID:       spec.ID,
-			HTTPAddr: "127.0.0.1:" + strconv.Itoa(spec.HTTPPort),
+			Service:     svc.Name,
+			ID:          spec.ID,
+			HTTPAddr:    "127.0.0.1:" + strconv.Itoa(spec.HTTPPort),
 			GRPCAddr:    "127.0.0.1:" + strconv.Itoa(spec.GRPCPort),
 			MetricsAddr: "127.0.0.1:" + strconv.Itoa(spec.MetricsPort),
 		}
