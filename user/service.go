@@ -270,6 +270,9 @@ type RefreshToken struct {
 type Rotation struct {
 	Presented []byte
 	Next      RefreshToken
+	// PruneRotatedBefore: tokens of the family rotated before it are
+	// deleted (see WithReuseWindow).
+	PruneRotatedBefore time.Time
 }
 
 // Repository stores accounts and refresh tokens. It receives validated,
@@ -290,9 +293,10 @@ type Repository interface {
 	// refresh token of the user, in the same transaction, at time now.
 	UpdateAccount(ctx context.Context, id string, c AccountChange, now time.Time) (User, error)
 
-	// CreateRefreshToken stores t, the first token of a new family. It may
-	// delete the user's expired tokens on the way.
-	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// CreateRefreshToken stores t, the first token of a new family (a new
+	// session). It may delete the user's expired tokens, and tokens rotated
+	// before pruneRotatedBefore, on the way.
+	CreateRefreshToken(ctx context.Context, t RefreshToken, pruneRotatedBefore time.Time) error
 	// RotateRefreshToken marks the token r.Presented rotated at
 	// r.Next.CreatedAt and stores r.Next in its family, atomically: of
 	// concurrent rotations of one token exactly one succeeds. It returns the
@@ -301,7 +305,9 @@ type Repository interface {
 	// returns an Unauthenticated error wrapping ErrRefreshTokenReused.
 	RotateRefreshToken(ctx context.Context, r Rotation) (User, error)
 	// RevokeRefreshFamily revokes, at time now, every token of the family
-	// the token with hash belongs to. An unknown hash is no error.
+	// the token with hash belongs to, including any a rotation running at
+	// the same time issues: once it returns, no token of the family can be
+	// rotated. An unknown hash is no error.
 	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error
 }
 
@@ -348,12 +354,13 @@ func WithClock(now func() time.Time) Option {
 // it takes as long as a login.
 func NewService(repo Repository, signer *Signer, opts ...Option) (Service, error) {
 	s := &service{
-		repo:       repo,
-		signer:     signer,
-		bcryptCost: DefaultBcryptCost,
-		refreshTTL: DefaultRefreshTTL,
-		throttle:   NewLoginThrottle(DefaultAccountFailures, DefaultClientFailures, DefaultThrottleWindow),
-		now:        time.Now,
+		repo:        repo,
+		signer:      signer,
+		bcryptCost:  DefaultBcryptCost,
+		refreshTTL:  DefaultRefreshTTL,
+		reuseWindow: DefaultReuseWindow,
+		throttle:    NewLoginThrottle(DefaultAccountFailures, DefaultClientFailures, DefaultThrottleWindow),
+		now:         time.Now,
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -365,6 +372,8 @@ func NewService(repo Repository, signer *Signer, opts ...Option) (Service, error
 		return nil, fmt.Errorf("user: bcrypt cost %d out of range %d..%d", s.bcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	case s.refreshTTL <= 0:
 		return nil, fmt.Errorf("user: refresh token lifetime %v must be positive", s.refreshTTL)
+	case s.reuseWindow <= 0:
+		return nil, fmt.Errorf("user: refresh token reuse window %v must be positive", s.reuseWindow)
 	}
 	// The hash an unknown email's password is compared with, so that a
 	// login for an unknown email costs as much as one for a known email
@@ -383,10 +392,13 @@ type service struct {
 	signer     *Signer
 	bcryptCost int
 	refreshTTL time.Duration
-	throttle   *LoginThrottle
-	accounts   *ServiceAccounts
-	now        func() time.Time
-	dummyHash  string
+	// reuseWindow is how long a rotated refresh token is kept to detect
+	// its reuse (WithReuseWindow).
+	reuseWindow time.Duration
+	throttle    *LoginThrottle
+	accounts    *ServiceAccounts
+	now         func() time.Time
+	dummyHash   string
 }
 
 func (s *service) SignUp(ctx context.Context, u NewUser) (User, error) {
@@ -445,7 +457,7 @@ func (s *service) startSession(ctx context.Context, u User, now time.Time) (Toke
 	token, hash := newRefreshToken()
 	err := s.repo.CreateRefreshToken(ctx, RefreshToken{
 		Hash: hash, FamilyID: uuid.NewString(), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL),
-	})
+	}, now.Add(-s.reuseWindow))
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -474,6 +486,8 @@ func (s *service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 	u, err := s.repo.RotateRefreshToken(ctx, Rotation{
 		Presented: presented,
 		Next:      RefreshToken{Hash: nextHash, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL)},
+
+		PruneRotatedBefore: now.Add(-s.reuseWindow),
 	})
 	if err != nil {
 		return TokenPair{}, err
