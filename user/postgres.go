@@ -3,6 +3,7 @@ package user
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,30 +48,33 @@ func (r *Postgres) CreateUser(ctx context.Context, a NewAccount) (User, error) {
 	return u, nil
 }
 
-// EnsureAdmin implements Repository. One statement, so two instances
-// bootstrapping the same admin at once cannot both insert: the loser's
-// insert turns into the update. xmax is 0 only for a freshly inserted row,
-// which is how the statement tells the two cases apart.
+// EnsureAdmin implements Repository. The insert is one statement, so two
+// instances bootstrapping the same admin at once cannot both insert: the
+// loser finds the winner's account, which has the admin role.
 func (r *Postgres) EnsureAdmin(ctx context.Context, a NewAccount) (User, bool, error) {
 	row := r.pool.QueryRow(ctx, `
-		INSERT INTO users AS u (email, name, password_hash, roles)
+		INSERT INTO users (email, name, password_hash, roles)
 		VALUES ($1, $2, $3, $4)
-		ON CONFLICT ((lower(email))) DO UPDATE SET
-			roles      = CASE WHEN 'admin' = ANY (u.roles) THEN u.roles ELSE array_append(u.roles, 'admin') END,
-			updated_at = CASE WHEN 'admin' = ANY (u.roles) THEN u.updated_at ELSE now() END
-		RETURNING `+userColumns+`, (xmax = 0)`,
+		ON CONFLICT ((lower(email))) DO NOTHING
+		RETURNING `+userColumns,
 		a.Email, a.Name, a.PasswordHash, normalizeRoles(a.Roles))
-	var (
-		u       User
-		created bool
-	)
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Roles, &u.CreatedAt, &created)
-	if err != nil {
+	u, err := scanUser(row)
+	if err == nil {
+		return u, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
 		return User{}, false, dbError(err, "ensuring admin")
 	}
-	u.CreatedAt = u.CreatedAt.UTC()
-	u.Roles = normalizeRoles(u.Roles)
-	return u, created, nil
+	acct, err := r.AccountByEmail(ctx, a.Email)
+	if err != nil {
+		return User{}, false, err
+	}
+	if !slices.Contains(acct.Roles, "admin") {
+		// Whoever signed up with the admin's email first must not
+		// become admin with a password of their choosing.
+		return User{}, false, ErrAdminEmailTaken
+	}
+	return acct.User, false, nil
 }
 
 // AccountByEmail implements Repository. The lower() matches the unique

@@ -199,9 +199,11 @@ type Service interface {
 	Update(ctx context.Context, id string, patch Patch) (User, error)
 
 	// EnsureAdmin makes sure an admin account with u.Email exists: it
-	// creates one with u's password and name, or gives the existing account
-	// the admin role and leaves everything else (its password included)
-	// alone. created reports which. Invalid as for SignUp.
+	// creates one with u's password and name, or finds the existing admin
+	// account and leaves it alone (its password included). created reports
+	// which. It never promotes an account: if one with the email exists
+	// without the admin role, the error is ErrAdminEmailTaken (Conflict).
+	// Invalid as for SignUp.
 	EnsureAdmin(ctx context.Context, u NewUser) (user User, created bool, err error)
 
 	// JWKS returns the public keys that verify the access tokens the
@@ -224,6 +226,15 @@ type Service interface {
 // lost a response and retried, or someone copied the token. The service
 // cannot tell which, so it revokes the family; logs flag it.
 var ErrRefreshTokenReused = errors.New("refresh token reused")
+
+// ErrAdminEmailTaken is EnsureAdmin's error when an account with the
+// admin's email exists without the admin role: someone else may have signed
+// up with it, and promoting it would make them admin with their own
+// password. An operator must look into it.
+var ErrAdminEmailTaken = &errs.Error{
+	Kind:    errs.Conflict,
+	Message: "an account with the admin email exists and is not an admin; refusing to promote it (choose another -admin-email, or delete or promote that account by hand)",
+}
 
 // Errors the domain returns.
 var (
@@ -282,8 +293,9 @@ type Rotation struct {
 type Repository interface {
 	// CreateUser inserts a and returns the stored user.
 	CreateUser(ctx context.Context, a NewAccount) (User, error)
-	// EnsureAdmin inserts a, or, if an account with its email exists, adds
-	// the admin role to it and changes nothing else. created reports which.
+	// EnsureAdmin inserts a, or, if an account with its email exists,
+	// returns it unchanged if it is an admin and ErrAdminEmailTaken if not.
+	// created reports which.
 	EnsureAdmin(ctx context.Context, a NewAccount) (user User, created bool, err error)
 	// AccountByEmail returns the account with email (normalised).
 	AccountByEmail(ctx context.Context, email string) (Account, error)

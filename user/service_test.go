@@ -2,6 +2,7 @@ package user_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -394,19 +395,20 @@ func TestEnsureAdmin(t *testing.T) {
 		t.Errorf("admin login with the first password: %v", err)
 	}
 
-	// An existing customer is promoted, and keeps its password.
+	// An existing customer is never promoted: whoever signed up with the
+	// admin's email must not become admin with their own password.
 	ann := f.signUp(t, "ann@example.com")
-	promoted, created, err := f.svc.EnsureAdmin(ctx, user.NewUser{Email: "ANN@example.com", Password: "ignored password", Name: "Ignored"})
-	if err != nil {
-		t.Fatalf("EnsureAdmin(existing): %v", err)
-	}
-	if created || promoted.ID != ann.ID || promoted.Name != ann.Name || !slices.Equal(promoted.Roles, []string{auth.RoleCustomer, auth.RoleAdmin}) {
-		t.Errorf("promotion = %+v, created %v", promoted, created)
+	_, _, err = f.svc.EnsureAdmin(ctx, user.NewUser{Email: "ANN@example.com", Password: "admin password", Name: "Admin"})
+	if !errors.Is(err, user.ErrAdminEmailTaken) || !errs.Is(err, errs.Conflict) {
+		t.Errorf("EnsureAdmin(existing customer) = %v, want ErrAdminEmailTaken", err)
 	}
 	pair := f.login(t, "ann@example.com")
 	id, err := f.signer.Verifier().Verify(ctx, pair.AccessToken)
-	if err != nil || !id.HasRole(auth.RoleAdmin) {
-		t.Errorf("promoted user's token: %+v, %v; want the admin role", id, err)
+	if err != nil || id.HasRole(auth.RoleAdmin) || id.UserID != ann.ID {
+		t.Errorf("the customer's token after EnsureAdmin: %+v, %v; want no admin role", id, err)
+	}
+	if _, err := f.svc.Login(ctx, user.Credentials{Email: "ann@example.com", Password: "admin password"}); err == nil {
+		t.Error("the admin password logs in to the customer's account")
 	}
 
 	var n int

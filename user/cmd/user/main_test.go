@@ -390,6 +390,41 @@ func TestRunRestart(t *testing.T) {
 	}
 }
 
+// Whoever signed up with the admin's email first must not become admin:
+// the service refuses to start rather than promote the account.
+func TestRunRefusesToPromoteACustomer(t *testing.T) {
+	db := testenv.Database(t)
+	keyFile := filepath.Join(t.TempDir(), "signing.pem")
+	args := []string{"-database-url", db, "-consul-addr", "", "-signing-key-file", keyFile, "-generate-key"}
+	first := start(t, args...)
+	body := `{"email":"Root@example.com","password":"attacker-pw-1","name":"Mallory"}`
+	call(t, http.MethodPost, "http://"+first.httpAddr+user.UsersPath, body, "", nil)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, append(args, "-http-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0",
+		"-admin-email", "root@example.com", "-admin-password", adminPassword), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "refusing to promote") {
+		t.Fatalf("run with a customer's email as -admin-email = %v, want a refusal", err)
+	}
+
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var roles []string
+	if err := conn.QueryRow(ctx, `SELECT roles FROM users WHERE email = 'root@example.com'`).Scan(&roles); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(roles, "admin") {
+		t.Errorf("the customer was promoted: roles %v", roles)
+	}
+}
+
 func TestRunWithoutKey(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "missing.pem")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
