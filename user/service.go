@@ -81,6 +81,9 @@ type NewUser struct {
 	Email    string
 	Password string
 	Name     string
+	// ClientIP is the address a sign-up came from, for the per-client
+	// sign-up throttle; empty if unknown (then it is not throttled).
+	ClientIP string
 }
 
 // Credentials is the input of Login.
@@ -160,9 +163,15 @@ func (p Patch) Fields() []string {
 // while logins are throttled, and Unavailable or Internal when the database
 // fails.
 type Service interface {
-	// SignUp creates a customer account. The email is trimmed and
-	// lower-cased. Invalid if a field breaks the rules (see ValidateNew),
-	// Conflict if an account with the email exists, in any letter case.
+	// SignUp creates a customer account and returns it. The email is
+	// normalised (see NormalizeEmail). If an account with the email exists
+	// it changes nothing and returns a zero User and no error, after the
+	// same work (a password hash) as a sign-up: nobody learns from the
+	// answer or its timing whether an email has an account (its owner
+	// would be mailed a notice; kitshop only logs one). Invalid if a field
+	// breaks the rules (see ValidateNew); RateLimited after too many
+	// sign-ups from the client (WithSignUpThrottle); Unavailable when
+	// password hashing is saturated (WithHashPool).
 	SignUp(ctx context.Context, u NewUser) (User, error)
 
 	// Login checks the credentials and starts a session: a new refresh
@@ -372,6 +381,8 @@ func NewService(repo Repository, signer *Signer, opts ...Option) (Service, error
 		refreshTTL:  DefaultRefreshTTL,
 		reuseWindow: DefaultReuseWindow,
 		throttle:    NewLoginThrottle(DefaultAccountFailures, DefaultClientFailures, DefaultThrottleWindow),
+		signUps:     newSignUpThrottle(DefaultSignUpsPerClient, DefaultSignUpWindow),
+		hashPool:    defaultHashPool(),
 		now:         time.Now,
 	}
 	for _, opt := range opts {
@@ -408,6 +419,8 @@ type service struct {
 	// its reuse (WithReuseWindow).
 	reuseWindow time.Duration
 	throttle    *LoginThrottle
+	signUps     *signUpThrottle
+	hashPool    *HashPool
 	accounts    *ServiceAccounts
 	now         func() time.Time
 	dummyHash   string
@@ -418,13 +431,21 @@ func (s *service) SignUp(ctx context.Context, u NewUser) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	hash, err := s.hash(u.Password)
+	if err := s.signUps.allow(u.ClientIP, s.now()); err != nil {
+		return User{}, err
+	}
+	// Hashed whether or not the email is taken, so both take as long.
+	hash, err := s.hash(ctx, u.Password)
 	if err != nil {
 		return User{}, err
 	}
-	return s.repo.CreateUser(ctx, NewAccount{
+	created, err := s.repo.CreateUser(ctx, NewAccount{
 		Email: u.Email, Name: u.Name, PasswordHash: hash, Roles: []string{auth.RoleCustomer},
 	})
+	if errs.Is(err, errs.Conflict) {
+		return User{}, nil // taken: see the interface
+	}
+	return created, err
 }
 
 func (s *service) Login(ctx context.Context, c Credentials) (TokenPair, error) {
@@ -457,7 +478,11 @@ func (s *service) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 	if !known {
 		acct.PasswordHash = s.dummyHash
 	}
-	if !s.passwordMatches(acct.PasswordHash, c.Password) || !known {
+	matches, err := s.passwordMatches(ctx, acct.PasswordHash, c.Password)
+	if err != nil {
+		return TokenPair{}, err // too busy: not the client's failure
+	}
+	if !matches || !known {
 		s.throttle.Fail(userKey(email), c.ClientIP, now)
 		return TokenPair{}, errInvalidCredentials
 	}
@@ -557,7 +582,11 @@ func (s *service) Update(ctx context.Context, id string, patch Patch) (User, err
 		if err := s.throttle.Allow(userKey(acct.Email), "", now); err != nil {
 			return User{}, err
 		}
-		if !s.passwordMatches(acct.PasswordHash, *patch.CurrentPassword) {
+		matches, err := s.passwordMatches(ctx, acct.PasswordHash, *patch.CurrentPassword)
+		if err != nil {
+			return User{}, err
+		}
+		if !matches {
 			s.throttle.Fail(userKey(acct.Email), "", now)
 			return User{}, &errs.Error{
 				Kind:    errs.Invalid,
@@ -565,7 +594,7 @@ func (s *service) Update(ctx context.Context, id string, patch Patch) (User, err
 				Fields:  []errs.FieldError{{Field: "current_password", Message: "is incorrect"}},
 			}
 		}
-		if change.PasswordHash, err = s.hash(*patch.Password); err != nil {
+		if change.PasswordHash, err = s.hash(ctx, *patch.Password); err != nil {
 			return User{}, err
 		}
 	}
@@ -598,7 +627,7 @@ func (s *service) EnsureAdmin(ctx context.Context, u NewUser) (User, bool, error
 	if err != nil {
 		return User{}, false, err
 	}
-	hash, err := s.hash(u.Password)
+	hash, err := s.hash(ctx, u.Password)
 	if err != nil {
 		return User{}, false, err
 	}
@@ -646,9 +675,16 @@ func (s *service) ServiceToken(_ context.Context, c ClientCredentials) (AccessTo
 	return AccessToken{Token: token, ExpiresIn: s.signer.TTL(), Subject: subject}, nil
 }
 
-// hash returns the bcrypt hash of a validated password.
-func (s *service) hash(password string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
+// hash returns the bcrypt hash of a validated password, computed in the
+// hash pool (an Unavailable error when it is full).
+func (s *service) hash(ctx context.Context, password string) (string, error) {
+	var (
+		h   []byte
+		err error
+	)
+	if perr := s.hashPool.Do(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost) }); perr != nil {
+		return "", perr
+	}
 	if err != nil {
 		// Validation bounds the length, so this is a bug; the error does
 		// not contain the password.
@@ -660,13 +696,18 @@ func (s *service) hash(password string) (string, error) {
 // passwordMatches reports whether password is the one hash was made from.
 // It always runs one bcrypt comparison, also for passwords too long to
 // match (bcrypt would compare only their first 72 bytes), so that its
-// duration tells nothing.
-func (s *service) passwordMatches(hash, password string) bool {
-	if len(password) > MaxPasswordBytes {
-		bcrypt.CompareHashAndPassword([]byte(s.dummyHash), []byte(password[:MaxPasswordBytes]))
-		return false
+// duration tells nothing. The comparison runs in the hash pool; the error
+// is the pool's refusal.
+func (s *service) passwordMatches(ctx context.Context, hash, password string) (bool, error) {
+	tooLong := len(password) > MaxPasswordBytes
+	if tooLong {
+		hash, password = s.dummyHash, password[:MaxPasswordBytes]
 	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	var matches bool
+	err := s.hashPool.Do(ctx, func() {
+		matches = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	})
+	return matches && !tooLong, err
 }
 
 func emptyRefreshToken() error {

@@ -157,15 +157,22 @@ func TestSignUp(t *testing.T) {
 		t.Errorf("stored hash %q is not a bcrypt hash of cost 4", hash)
 	}
 
+	// A taken email: no error and no user, so nobody learns it is taken,
+	// and no second account; the owner's password still holds.
 	for _, email := range []string{"ann@example.com", "ANN@EXAMPLE.COM", "  Ann@example.com"} {
-		_, err := f.svc.SignUp(ctx, user.NewUser{Email: email, Password: "another password", Name: "Other"})
-		if !errs.Is(err, errs.Conflict) {
-			t.Errorf("SignUp(%q) error = %v, want conflict", email, err)
-		}
-		if got := fieldNames(err); !slices.Equal(got, []string{"email"}) {
-			t.Errorf("conflict fields = %v, want [email]", got)
+		got, err := f.svc.SignUp(ctx, user.NewUser{Email: email, Password: "another password", Name: "Other"})
+		if err != nil || got.ID != "" {
+			t.Errorf("SignUp(%q) = %+v, %v; want a zero user and no error", email, got, err)
 		}
 	}
+	var n int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d users, want 1", n)
+	}
+	f.login(t, "ann@example.com")
 }
 
 // The unique index holds whatever the service does: two emails differing
