@@ -27,12 +27,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/mail"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
@@ -449,19 +445,12 @@ func (s *service) SignUp(ctx context.Context, u NewUser) (User, error) {
 }
 
 func (s *service) Login(ctx context.Context, c Credentials) (TokenPair, error) {
-	email := NormalizeEmail(c.Email)
+	// The email is normalised as at sign-up. One that no sign-up would
+	// accept has no account; saying so leaks nothing, and it bounds the
+	// throttle's keys.
 	var v validator
-	switch {
-	case email == "":
-		v.add("email", "must not be empty")
-	case len(email) > MaxEmailLen:
-		// No account can have it; saying so leaks nothing, and it bounds
-		// the throttle's keys.
-		v.add("email", "must be at most 254 bytes")
-	}
-	if c.Password == "" {
-		v.add("password", "must not be empty")
-	}
+	email := v.email(c.Email)
+	v.loginPassword(c.Password)
 	if err := v.err(); err != nil {
 		return TokenPair{}, err
 	}
@@ -511,8 +500,8 @@ func (s *service) pair(u User, refreshToken string, now time.Time) (TokenPair, e
 }
 
 func (s *service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
-	if refreshToken == "" {
-		return TokenPair{}, emptyRefreshToken()
+	if err := checkRefreshToken(refreshToken); err != nil {
+		return TokenPair{}, err
 	}
 	presented, ok := hashRefreshToken(refreshToken)
 	if !ok {
@@ -533,8 +522,8 @@ func (s *service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 }
 
 func (s *service) Logout(ctx context.Context, refreshToken string) error {
-	if refreshToken == "" {
-		return emptyRefreshToken()
+	if err := checkRefreshToken(refreshToken); err != nil {
+		return err
 	}
 	hash, ok := hashRefreshToken(refreshToken)
 	if !ok {
@@ -710,14 +699,6 @@ func (s *service) passwordMatches(ctx context.Context, hash, password string) (b
 	return matches && !tooLong, err
 }
 
-func emptyRefreshToken() error {
-	return &errs.Error{
-		Kind:    errs.Invalid,
-		Message: "invalid input",
-		Fields:  []errs.FieldError{{Field: "refresh_token", Message: "must not be empty"}},
-	}
-}
-
 // refreshTokenBytes is the entropy of a refresh token: 256 bits, beyond any
 // guessing.
 const refreshTokenBytes = 32
@@ -759,123 +740,6 @@ func ParseID(id string) (string, error) {
 		}
 	}
 	return u.String(), nil
-}
-
-// NormalizeEmail trims spaces and lower-cases email. Addresses are
-// case-insensitive for kitshop (though RFC 5321 lets a mail server treat
-// the local part as case-sensitive, none in practice does): "Ann@Example.com"
-// and "ann@example.com" are one account.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-// ValidateNew normalises u (email trimmed and lower-cased, name trimmed) and
-// checks every field, returning an Invalid error that lists all bad fields.
-// The password is never normalised: its bytes are the secret.
-func ValidateNew(u NewUser) (NewUser, error) {
-	var v validator
-	u.Email = v.email(u.Email)
-	v.password(u.Password, u.Email)
-	u.Name = v.name(u.Name)
-	return u, v.err()
-}
-
-// ValidatePatch normalises and checks the fields set in patch. An empty
-// patch is Invalid: it is almost certainly a client bug (a misspelt field).
-// The new password's policy check against the email happens in Update,
-// which knows the email.
-func ValidatePatch(patch Patch) (Patch, error) {
-	if patch.Empty() && patch.CurrentPassword == nil {
-		return patch, errs.New(errs.Invalid, "patch must set at least one field")
-	}
-	var v validator
-	if patch.Name != nil {
-		name := v.name(*patch.Name)
-		patch.Name = &name
-	}
-	switch {
-	case patch.Password != nil && (patch.CurrentPassword == nil || *patch.CurrentPassword == ""):
-		v.add("current_password", "is required to change the password")
-	case patch.Password == nil && patch.CurrentPassword != nil:
-		v.add("current_password", "is only used together with password")
-	}
-	if patch.Password != nil {
-		v.password(*patch.Password, "")
-	}
-	return patch, v.err()
-}
-
-// validator collects field errors so that one response lists them all.
-type validator struct {
-	fields []errs.FieldError
-}
-
-func (v *validator) add(field, msg string) {
-	v.fields = append(v.fields, errs.FieldError{Field: field, Message: msg})
-}
-
-func (v *validator) err() error { return errs.InvalidFields(v.fields...) }
-
-func (v *validator) email(s string) string {
-	s = NormalizeEmail(s)
-	switch {
-	case s == "":
-		v.add("email", "must not be empty")
-	case len(s) > MaxEmailLen:
-		v.add("email", "must be at most 254 bytes")
-	case !validEmail(s):
-		v.add("email", "must be an email address such as ann@example.com")
-	}
-	return s
-}
-
-// validEmail accepts a bare address as net/mail parses it: no display name,
-// no angle brackets, no comments, and a domain with a dot, since kitshop
-// mails no hosts on its own network.
-func validEmail(s string) bool {
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Name != "" || addr.Address != s {
-		return false
-	}
-	at := strings.LastIndexByte(s, '@')
-	domain := s[at+1:]
-	return at > 0 && strings.Contains(domain, ".") && !strings.ContainsAny(domain, "[]") &&
-		!strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") &&
-		!strings.ContainsFunc(s, unicode.IsControl)
-}
-
-// password applies the password policy: MinPasswordBytes to
-// MaxPasswordBytes bytes, and not the account's email or the email's local
-// part, in any case (the first guesses of anyone who knows the email).
-// email is normalised, or empty if not known yet.
-func (v *validator) password(p, email string) {
-	switch {
-	case p == "":
-		v.add("password", "must not be empty")
-	case len(p) < MinPasswordBytes || len(p) > MaxPasswordBytes:
-		v.add("password", "must be 8 to 72 bytes long")
-	case email != "" && (strings.EqualFold(p, email) || strings.EqualFold(p, localPart(email))):
-		v.add("password", "must not be the email address or its part before the @")
-	}
-}
-
-func localPart(email string) string {
-	if at := strings.LastIndexByte(email, '@'); at >= 0 {
-		return email[:at]
-	}
-	return email
-}
-
-func (v *validator) name(s string) string {
-	s = strings.TrimSpace(s)
-	n := utf8.RuneCountInString(s)
-	switch {
-	case n == 0:
-		v.add("name", "must not be empty")
-	case n > MaxNameLen:
-		v.add("name", "must be at most 100 characters")
-	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
-		v.add("name", "must be valid UTF-8 text without control characters")
-	}
-	return s
 }
 
 // normalizeRoles returns roles in a stable order (customer before admin) so
