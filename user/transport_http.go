@@ -509,8 +509,8 @@ func encodeHTTPJWKSResponse(ctx context.Context, w http.ResponseWriter, resp any
 
 // SignUpMessage is the message of every accepted sign-up, whether or not
 // the email had an account already.
-const SignUpMessage = "If this email had no account, the account is created: log in with the email and password. " +
-	"If it had one, nothing changed and the account's owner is notified."
+const SignUpMessage = "If this email had no account, the account is created and you can log in now. " +
+	"If it had one, nothing changed and its owner is notified."
 
 // signUpAccepted is the answer to every valid sign-up: 202 and the same
 // body, so it says nothing about whether the email was free.
