@@ -1,8 +1,11 @@
 package user
 
 import (
+	"context"
+	"net/http"
 	"time"
 
+	"github.com/kitshop/kitshop/kit/httpx"
 	"github.com/kitshop/kitshop/kit/ratelimit"
 )
 
@@ -49,4 +52,26 @@ func (t *signUpThrottle) allow(client string, now time.Time) error {
 		return ratelimit.Error(wait)
 	}
 	return nil
+}
+
+// SignUpMessage is the message of every accepted sign-up, whether or not
+// the email had an account already.
+const SignUpMessage = "If this email had no account, the account is created and you can log in now. " +
+	"If it had one, nothing changed and its owner is notified."
+
+// signUpAccepted is the answer to every valid sign-up: 202 and the same
+// body, so it says nothing about whether the email was free.
+type signUpAccepted struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// StatusCode implements httptransport.StatusCoder.
+func (signUpAccepted) StatusCode() int { return http.StatusAccepted }
+
+func encodeHTTPSignUpResponse(ctx context.Context, w http.ResponseWriter, _ any) error {
+	return httpx.EncodeJSON(ctx, w, signUpAccepted{
+		Status:  "accepted",
+		Message: SignUpMessage,
+	})
 }

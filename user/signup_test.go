@@ -2,6 +2,7 @@ package user_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -122,4 +123,18 @@ func TestHashPoolShedsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	decodeTokens(t, f.postJSON(t, user.LoginPath, `{"email":"ann@example.com","password":"correct horse"}`))
+}
+
+// decodeSignUp checks that r is the one answer every sign-up gets, and
+// returns its body.
+func decodeSignUp(t *testing.T, r httpResult) []byte {
+	t.Helper()
+	if r.status != http.StatusAccepted {
+		t.Fatalf("sign-up status = %d, want 202; body %s", r.status, r.body)
+	}
+	var body struct{ Status, Message string }
+	if err := json.Unmarshal(r.body, &body); err != nil || body.Status != "accepted" || body.Message != user.SignUpMessage {
+		t.Errorf("sign-up body %s (%v)", r.body, err)
+	}
+	return r.body
 }

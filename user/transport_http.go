@@ -478,13 +478,6 @@ func (serviceTokenBody) Headers() http.Header {
 	return http.Header{"Cache-Control": {"no-store"}, "Pragma": {"no-cache"}}
 }
 
-func encodeHTTPSignUpResponse(ctx context.Context, w http.ResponseWriter, _ any) error {
-	return httpx.EncodeJSON(ctx, w, signUpAccepted{
-		Status:  "accepted",
-		Message: SignUpMessage,
-	})
-}
-
 func encodeHTTPUserResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
 	return httpx.EncodeJSON(ctx, w, resp.(UserResponse).User)
 }
@@ -506,21 +499,6 @@ func encodeHTTPLogoutResponse(ctx context.Context, w http.ResponseWriter, _ any)
 func encodeHTTPJWKSResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
 	return httpx.EncodeJSON(ctx, w, jwksBody(resp.(JWKSResponse).JWKS))
 }
-
-// SignUpMessage is the message of every accepted sign-up, whether or not
-// the email had an account already.
-const SignUpMessage = "If this email had no account, the account is created and you can log in now. " +
-	"If it had one, nothing changed and its owner is notified."
-
-// signUpAccepted is the answer to every valid sign-up: 202 and the same
-// body, so it says nothing about whether the email was free.
-type signUpAccepted struct {
-	Status  string `json:"status"`
-	Message string `json:"message"`
-}
-
-// StatusCode implements httptransport.StatusCoder.
-func (signUpAccepted) StatusCode() int { return http.StatusAccepted }
 
 // tokenBody is a token response as OAuth 2.0 clients expect it (RFC 6749
 // section 5.1), expires_in in seconds.

@@ -139,20 +139,6 @@ func decodeTokens(t *testing.T, r httpResult) tokens {
 	return tok
 }
 
-// decodeSignUp checks that r is the one answer every sign-up gets, and
-// returns its body.
-func decodeSignUp(t *testing.T, r httpResult) []byte {
-	t.Helper()
-	if r.status != http.StatusAccepted {
-		t.Fatalf("sign-up status = %d, want 202; body %s", r.status, r.body)
-	}
-	var body struct{ Status, Message string }
-	if err := json.Unmarshal(r.body, &body); err != nil || body.Status != "accepted" || body.Message != user.SignUpMessage {
-		t.Errorf("sign-up body %s (%v)", r.body, err)
-	}
-	return r.body
-}
-
 func decodeUser(t *testing.T, r httpResult, wantStatus int) user.User {
 	t.Helper()
 	if r.status != wantStatus {
