@@ -117,9 +117,11 @@ func (s *Signer) Keys() auth.KeySource {
 	return auth.StaticKeys{s.kid: s.PublicKey()}
 }
 
-// Verifier returns a verifier for the tokens s issues.
+// Verifier returns a verifier for the tokens s issues; it refuses tokens
+// that live longer than s's tokens do (with a minute to spare for the
+// rounding of "iat" and "exp" to seconds).
 func (s *Signer) Verifier() *auth.Verifier {
-	return auth.NewVerifier(s.Keys(), s.issuer, s.audience)
+	return auth.NewVerifier(s.Keys(), s.issuer, s.audience, auth.WithMaxTokenLifetime(s.ttl+time.Minute))
 }
 
 // KeyID derives a key id from a public key: the unpadded base64url of the

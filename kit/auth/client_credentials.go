@@ -56,9 +56,21 @@ const (
 	expiryFraction  = 0.9
 )
 
-// maxTokenLifetime bounds the expires_in a ClientCredentials believes: an
-// absurd value (or an overflowing one) must not pin a token forever.
-const maxTokenLifetime = 24 * time.Hour
+// The expires_in a ClientCredentials believes is clamped to this range: an
+// absurd value (or one that overflows a time.Duration) must not pin a token
+// forever, and a tiny one must not turn every call into a token request.
+const (
+	minTokenLifetime = 10 * time.Second
+	maxTokenLifetime = 24 * time.Hour
+)
+
+// tokenLifetime is expires_in (seconds) clamped to the range above. It is
+// clamped before it is turned into a Duration, which overflows past 292
+// years.
+func tokenLifetime(expiresIn int64) time.Duration {
+	secs := min(max(expiresIn, int64(minTokenLifetime/time.Second)), int64(maxTokenLifetime/time.Second))
+	return time.Duration(secs) * time.Second
+}
 
 // maxTokenResponseBytes bounds a token response; a real one is well under
 // 2 KiB.
@@ -269,7 +281,7 @@ func (c *ClientCredentials) runFetch(ctx context.Context, done chan struct{}) {
 
 	c.mu.Lock()
 	if err == nil {
-		lifetime := min(time.Duration(resp.ExpiresIn)*time.Second, maxTokenLifetime)
+		lifetime := tokenLifetime(resp.ExpiresIn)
 		c.token = resp.AccessToken
 		c.refreshAt = start.Add(time.Duration(float64(lifetime) * refreshFraction))
 		c.expireAt = start.Add(time.Duration(float64(lifetime) * expiryFraction))

@@ -233,7 +233,7 @@ func TestVerifyCacheTime(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &clock{now: t0}
 			keys := &countingKeys{keys: s.KeySource()}
-			cached := auth.NewVerifier(keys, "", "", auth.WithClock(c.Now))
+			cached := auth.NewVerifier(keys, "", "", auth.WithClock(c.Now), auth.WithVerifyCacheMaxAge(0)) // memory until exp
 			uncached := auth.NewVerifier(s.KeySource(), "", "", auth.WithClock(c.Now), auth.WithVerifyCacheSize(0))
 			if _, err := cached.Verify(t.Context(), token); err != nil {
 				t.Fatalf("Verify at t0: %v", err)
@@ -300,7 +300,7 @@ func TestVerifyCacheEvictsExpiredFirst(t *testing.T) {
 	t0 := time.Unix(time.Now().Unix(), 0)
 	c := &clock{now: t0}
 	keys := &countingKeys{keys: s.KeySource()}
-	v := auth.NewVerifier(keys, "", "", auth.WithClock(c.Now), auth.WithVerifyCacheSize(10))
+	v := auth.NewVerifier(keys, "", "", auth.WithClock(c.Now), auth.WithVerifyCacheSize(10), auth.WithVerifyCacheMaxAge(0))
 
 	verify := func(token string) {
 		t.Helper()
