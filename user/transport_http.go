@@ -22,6 +22,7 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 // HTTP routes. The gateway forwards /api/v1/users and /api/v1/auth paths
@@ -38,7 +39,7 @@ const (
 	AuthJWKSPath = "/api/v1/auth/jwks.json"
 	// TokenPath issues tokens to service accounts; kit/auth's
 	// ClientCredentials posts to it.
-	TokenPath = auth.TokenPath
+	TokenPath = userapi.TokenPath
 )
 
 // Registration metadata for the gateway (see cmd/user): the path prefixes

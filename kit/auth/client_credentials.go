@@ -20,10 +20,6 @@ import (
 	"github.com/kitshop/kitshop/kit/errs"
 )
 
-// TokenPath is where the user service issues tokens to service accounts
-// (the OAuth 2.0 client credentials grant, RFC 6749 section 4.4).
-const TokenPath = "/api/v1/auth/token"
-
 // TokenSource supplies the access token a service presents when it calls
 // another service as itself.
 type TokenSource interface {
@@ -127,7 +123,7 @@ func WithTokenLogger(logger log.Logger) ClientCredentialsOption {
 }
 
 // ClientCredentials is the TokenSource of a service account: it obtains
-// tokens from the user service's TokenPath with the account's client id and
+// tokens from the token endpoint with the account's client id and
 // secret (the OAuth 2.0 client credentials grant) and keeps them.
 //
 // A token is reused until 80% of its lifetime has passed. Then the next
@@ -167,7 +163,7 @@ type ClientCredentials struct {
 // NewClientCredentials returns a TokenSource for the service account
 // clientID with clientSecret. tokenURLs is called on every fetch, so it can
 // follow service discovery, for example the instances of "user" from a
-// kit/consul Watcher as "http://" + i.HTTPAddr() + TokenPath. A nil client
+// kit/consul Watcher as "http://" + i.HTTPAddr() + "/oauth/token". A nil client
 // means a plain client with DefaultTokenFetchTimeout. Nothing is fetched
 // until the first Token call.
 func NewClientCredentials(tokenURLs func() []string, clientID, clientSecret string, client *http.Client, opts ...ClientCredentialsOption) *ClientCredentials {

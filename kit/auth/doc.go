@@ -37,7 +37,7 @@
 //     service, RequireRole and RequireOwnerOrAdmin decide per resource.
 //   - A service that calls another as itself (the order service reserving
 //     stock) is a service account: ClientCredentials, a TokenSource, gets
-//     and caches its token from the user service's TokenPath with a client
+//     and caches its token from the issuer's token endpoint with a client
 //     id and secret. ServiceTokenInterceptor (plain gRPC clients), or
 //     ServiceTokenMiddleware with ServiceTokenToGRPC (go-kit clients), send
 //     it. Such tokens have RoleService and the subject

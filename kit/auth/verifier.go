@@ -14,13 +14,6 @@ import (
 	"github.com/kitshop/kitshop/kit/errs"
 )
 
-// Defaults for the "iss" and "aud" claims, used by the user service when it
-// issues tokens and by NewVerifier when given empty strings.
-const (
-	Issuer   = "kitshop-user"
-	Audience = "kitshop"
-)
-
 // Leeway is the clock skew tolerated when checking "exp", "nbf" and "iat":
 // the issuing and the verifying host never agree on the time exactly.
 const Leeway = 30 * time.Second
@@ -171,14 +164,11 @@ type Verifier struct {
 }
 
 // NewVerifier returns a Verifier that accepts tokens signed by a key from
-// keys whose "iss" is issuer and whose "aud" contains audience. Empty issuer
-// and audience mean Issuer and Audience.
+// keys whose "iss" is issuer and whose "aud" contains audience. Both are the
+// issuing service's to define; empty ones are a wiring bug, and it panics.
 func NewVerifier(keys KeySource, issuer, audience string, opts ...VerifierOption) *Verifier {
-	if issuer == "" {
-		issuer = Issuer
-	}
-	if audience == "" {
-		audience = Audience
+	if issuer == "" || audience == "" {
+		panic("auth: NewVerifier needs an issuer and an audience")
 	}
 	o := verifierOptions{
 		cacheSize:   DefaultVerifyCacheSize,

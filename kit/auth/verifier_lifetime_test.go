@@ -39,7 +39,7 @@ func TestVerifyMaxTokenLifetime(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &clock{now: t0}
 			opts := append([]auth.VerifierOption{auth.WithClock(c.Now)}, tt.opts...)
-			v := auth.NewVerifier(s.KeySource(), "", "", opts...)
+			v := auth.NewVerifier(s.KeySource(), authtest.Issuer, authtest.Audience, opts...)
 			_, err := v.Verify(t.Context(), s.Sign(authClaims(s, "ann", t0, tt.edit)))
 			switch {
 			case tt.wantOK && err != nil:
@@ -58,7 +58,7 @@ func TestVerifyCacheMaxAgeDefault(t *testing.T) {
 	t0 := time.Unix(time.Now().Unix(), 0)
 	c := &clock{now: t0}
 	keys := &countingKeys{keys: s.KeySource()}
-	v := auth.NewVerifier(keys, "", "", auth.WithClock(c.Now))
+	v := auth.NewVerifier(keys, authtest.Issuer, authtest.Audience, auth.WithClock(c.Now))
 	token := s.Sign(authClaims(s, "ann", t0, func(jwt.MapClaims) {}))
 	for _, at := range []time.Duration{0, auth.DefaultVerifyCacheMaxAge - time.Second} {
 		c.Set(t0.Add(at))
@@ -92,7 +92,7 @@ func TestVerifyCacheForgetsWithdrawnKey(t *testing.T) {
 		return set, nil
 	}
 	cache := auth.NewJWKSCache(fetch, nil, auth.WithMinRefresh(time.Nanosecond))
-	v := auth.NewVerifier(cache, "", "", auth.WithVerifyCacheMaxAge(time.Hour))
+	v := auth.NewVerifier(cache, authtest.Issuer, authtest.Audience, auth.WithVerifyCacheMaxAge(time.Hour))
 	token := old.Token("ann", auth.RoleCustomer)
 	if _, err := v.Verify(t.Context(), token); err != nil {
 		t.Fatal(err)

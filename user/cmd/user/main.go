@@ -45,7 +45,6 @@ import (
 	"github.com/go-kit/log/level"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/config"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
@@ -61,6 +60,7 @@ import (
 	"github.com/kitshop/kitshop/migrations"
 	userv1 "github.com/kitshop/kitshop/proto/user/v1"
 	"github.com/kitshop/kitshop/user"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 const (
@@ -145,8 +145,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.generateKey, "generate-key", false, "create -signing-key-file with a new key (mode 0600) if it does not exist")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", user.DefaultAccessTTL, "lifetime of access tokens")
 	fs.DurationVar(&o.refreshTTL, "refresh-ttl", user.DefaultRefreshTTL, "lifetime of refresh tokens (each refresh issues a new one)")
-	fs.StringVar(&o.issuer, "issuer", auth.Issuer, `"iss" claim of the access tokens`)
-	fs.StringVar(&o.audience, "audience", auth.Audience, `"aud" claim of the access tokens`)
+	fs.StringVar(&o.issuer, "issuer", userapi.Issuer, `"iss" claim of the access tokens`)
+	fs.StringVar(&o.audience, "audience", userapi.Audience, `"aud" claim of the access tokens`)
 	fs.IntVar(&o.bcryptCost, "bcrypt-cost", user.DefaultBcryptCost, "bcrypt cost of new password hashes (lower only for tests)")
 	fs.StringVar(&o.adminEmail, "admin-email", "", "create this admin account at start if it does not exist (an existing account must already be an admin: it is never promoted)")
 	fs.StringVar(&o.adminPassword, "admin-password", "", "password of a created -admin-email account (prefer USER_ADMIN_PASSWORD); an existing admin keeps its own")

@@ -31,6 +31,7 @@ import (
 	"github.com/kitshop/kitshop/kit/requestid"
 	userv1 "github.com/kitshop/kitshop/proto/user/v1"
 	"github.com/kitshop/kitshop/user"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 func TestMain(m *testing.M) {
@@ -260,13 +261,13 @@ func TestRunServes(t *testing.T) {
 
 	// A service account gets a token as the order service would, which
 	// verifies with the published keys and has the service role.
-	creds := auth.NewClientCredentials(func() []string { return []string{base + auth.TokenPath} }, "order", orderSecret, nil)
+	creds := auth.NewClientCredentials(func() []string { return []string{base + userapi.TokenPath} }, "order", orderSecret, nil)
 	serviceToken, err := creds.Token(t.Context())
 	if err != nil {
 		t.Fatalf("service token: %v", err)
 	}
 	keys := auth.NewJWKSCache(auth.HTTPJWKSFetcher(nil, func() []string { return []string{base + user.JWKSPath} }), nil)
-	id, err := auth.NewVerifier(keys, "", "").Verify(t.Context(), serviceToken)
+	id, err := auth.NewVerifier(keys, userapi.Issuer, userapi.Audience).Verify(t.Context(), serviceToken)
 	if name, ok := id.Service(); err != nil || !ok || name != "order" {
 		t.Errorf("service token verifies as %+v, %v; want the service order", id, err)
 	}
