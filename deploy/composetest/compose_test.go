@@ -156,12 +156,14 @@ func (s *stack) up() {
 	}
 }
 
-// unhealthy lists the services whose container is not running and healthy.
+// unhealthy lists the services whose container is not running and healthy
+// (or, for a one-shot without a health check such as secrets, has not exited
+// with status 0).
 func (s *stack) unhealthy() []string {
 	var bad []string
 	for _, svc := range s.services {
-		state, _ := s.inspect(svc, "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}")
-		if state != "running healthy" {
+		state, _ := s.inspect(svc, "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.ExitCode}}{{end}}")
+		if state != "running healthy" && state != "exited 0" {
 			bad = append(bad, svc+" ("+state+")")
 		}
 	}

@@ -35,9 +35,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kitshop/kitshop/internal/devenv"
+	"github.com/kitshop/kitshop/kit/config"
 )
 
 // Example is a ready-to-paste command printed once the stack is up. In
@@ -358,6 +360,7 @@ type Stack struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	stopping atomic.Bool // set by Stop: what exits now is not restarted
 }
 
 // Grace periods for Stop. Services drain in-flight requests (15 s by
@@ -648,11 +651,13 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 		}
 		args = append(args, svc.Args...)
 		args = append(args, spec.Args...)
+		// A development stack (KITSHOP_DEV=1): the services accept the
+		// well-known development secrets (kit/config.RefuseDevSecret).
 		pc := devenv.ProcessConfig{
 			Name:    inst.ID,
 			Path:    filepath.Join(s.cfg.BinDir, svc.Name),
 			Args:    s.expand(args),
-			Env:     s.expand(svc.Env),
+			Env:     append(s.expand(svc.Env), config.DevEnv+"=1"),
 			LogPath: s.logPath(inst.ID),
 			Dir:     s.cfg.Root,
 		}
@@ -872,56 +877,6 @@ func (s *Stack) Wait(ctx context.Context) error {
 	return nil
 }
 
-// Supervise keeps the stack running until ctx is done, as a process
-// supervisor (compose's restart policy, a Kubernetes Deployment) would: a
-// service instance that exits on its own — a crash, a SIGKILL — is reported
-// on Config.Progress and restarted after a pause, with the same command
-// line, ports and log; the gateway keeps routing to the other instances
-// meanwhile. PostgreSQL, Consul or the gateway exiting, or an instance that
-// cannot be restarted, ends supervision with an error naming it. It returns
-// nil when ctx is done.
-func (s *Stack) Supervise(ctx context.Context) error {
-	for {
-		p := s.waitExited(ctx)
-		if p == nil {
-			return nil
-		}
-		inst := s.instanceOf(p)
-		if inst == nil {
-			return exitError(p)
-		}
-		s.progress("%-10s exited unexpectedly (%v); restarting it", inst.ID, p.Err())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(restartPause):
-		}
-		if _, err := s.Restart(ctx, inst.ID); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("restarting %s: %w", inst.ID, err)
-		}
-	}
-}
-
-// restartPause is how long Supervise waits before restarting an instance, so
-// an instance that dies at once cannot make it spin.
-const restartPause = time.Second
-
-// instanceOf returns the service instance running p, or nil when p is not
-// a service instance (PostgreSQL, Consul, the gateway).
-func (s *Stack) instanceOf(p *devenv.Process) *Instance {
-	for _, svc := range s.cfg.Services {
-		for _, inst := range s.Instances(svc.Name) {
-			if inst.Process == p {
-				return inst
-			}
-		}
-	}
-	return nil
-}
-
 // waitExited blocks until ctx is done (nil) or a process of the stack exits
 // on its own, and returns that process.
 func (s *Stack) waitExited(ctx context.Context) *devenv.Process {
@@ -951,6 +906,7 @@ func (s *Stack) waitExited(ctx context.Context) *devenv.Process {
 // Consul and PostgreSQL. Instances of one service stop in parallel. It is
 // safe to call more than once.
 func (s *Stack) Stop() error {
+	s.stopping.Store(true)
 	s.stopOnce.Do(func() {
 		var errs []error
 		if s.gateway != nil {

@@ -71,7 +71,7 @@ log "go build the service binaries (static) into $work/prebuilt/bin"
 cp "$here/prebuilt/Dockerfile" "$work/prebuilt/Dockerfile"
 (
 	cd "$root"
-	for cmd in product/cmd/product user/cmd/user order/cmd/order gateway/cmd/gateway deploy/cmd/healthcheck; do
+	for cmd in product/cmd/product user/cmd/user order/cmd/order gateway/cmd/gateway deploy/cmd/healthcheck deploy/cmd/kitshop-secrets; do
 		CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$GO" build -trimpath -ldflags='-s -w' \
 			-o "$work/prebuilt/bin/$(basename "$cmd")" "./$cmd"
 	done

@@ -19,8 +19,9 @@ import (
 
 // Service is a service started by Start.
 type Service struct {
-	// HTTPAddr and GRPCAddr are where it listens ("" without gRPC).
-	HTTPAddr, GRPCAddr string
+	// HTTPAddr, GRPCAddr and MetricsAddr are where it listens ("" without
+	// gRPC).
+	HTTPAddr, GRPCAddr, MetricsAddr string
 	// Logs holds everything it logged (JSON lines).
 	Logs *Logs
 
@@ -34,6 +35,7 @@ type Service struct {
 var DefaultArgs = []string{
 	"-http-addr", "127.0.0.1:0",
 	"-grpc-addr", "127.0.0.1:0",
+	"-metrics-addr", "127.0.0.1:0",
 	"-log-format", "json",
 	"-deregister-delay", "0",
 	"-drain-timeout", "5s",
@@ -53,7 +55,7 @@ func Start(t testing.TB, build app.BuildFunc, args ...string) *Service {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	s := &Service{HTTPAddr: a.HTTPAddr(), GRPCAddr: a.GRPCAddr(), Logs: logs}
+	s := &Service{HTTPAddr: a.HTTPAddr(), GRPCAddr: a.GRPCAddr(), MetricsAddr: a.MetricsAddr(), Logs: logs}
 	s.stopFn = func() error {
 		cancel()
 		select {

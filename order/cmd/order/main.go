@@ -23,6 +23,10 @@
 // of the circuit breaker around the catalog (breaker "order->product"), the
 // database pool and the Go runtime.
 //
+// While the database does not answer (kit/postgres.Guard), every call that
+// needs it fails at once with 503 and Retry-After, and /readyz says
+// "degraded" (200): the instance stays in rotation, answering fast.
+//
 // Every flag can also be set through the environment as ORDER_<FLAG>
 // (upper case, dashes as underscores), e.g. ORDER_DATABASE_URL; flags win.
 // Run with -h for the list.
@@ -77,6 +81,23 @@ const (
 // so the bound is the number of orders being placed at once; the breaker's
 // default (100) shed orders as 503s under a burst of a few hundred.
 const productMaxConcurrent = 1024
+
+// productSleepWindow is how long the catalog's circuit, once open, fails
+// calls before letting one through to try. The catalog fails fast on its
+// own when its database is out (kit/postgres.Guard), so the circuit mostly
+// opens for that, and hystrix's 5 s default would keep orders failing for
+// up to 5 s after the database is back.
+const productSleepWindow = time.Second
+
+// Bounds of the database's work, unless -database-url sets them
+// (connect_timeout, statement_timeout, lock_timeout): a connection's
+// handshake, one statement, one wait for a lock, each well inside the
+// request timeout.
+const (
+	dbConnectTimeout   = 2 * time.Second
+	dbStatementTimeout = 5 * time.Second
+	dbLockTimeout      = 2 * time.Second
+)
 
 func main() {
 	server.TuneGC() // GOGC and GOMEMLIMIT win when set
@@ -171,6 +192,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	var problems []error
+	// Values once published (README, committed files) are refused outside a
+	// development stack (KITSHOP_DEV=1, set by deploy/local).
+	problems = append(problems, config.RefuseDevSecret("database-url", o.databaseURL, config.DevMode(), "dev-product-4ef85c0b89dd1ae22516c715", "dev-user-24ab73edf096721dc8df958b", "dev-order-7639e67ebe865e79cad018a8", "local-product-5b0e9c1d7a", "local-user-3f6a2e8b41", "local-order-9c4d1b7e20"))
+	problems = append(problems, config.RefuseDevSecret("service-secret", o.serviceSecret, config.DevMode(), "dev-order-5909c5a9e17f054cb8d73ea16cfeede9", "local-order-account-6d1f0b3a9e7c4d25"))
 	if !logging.ValidFormat(o.logFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", o.logFormat))
 	}
@@ -226,15 +251,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logger = level.NewFilter(logger, level.AllowInfo())
 	logger = log.With(logger, "service", serviceName, "instance", o.instanceID)
 
-	// Database: wait for it and bring the schema up to date.
-	pool, err := postgres.Open(ctx, o.databaseURL)
+	// Database: wait for it and bring the schema up to date. The guard
+	// fails the database's calls fast while it does not answer
+	// (kit/postgres.Guard): an order gets a 503 with Retry-After at once
+	// instead of waiting out the request timeout.
+	guard := postgres.NewGuard(postgres.GuardOptions{Logger: log.With(logger, "component", "postgres")})
+	pool, err := postgres.Open(ctx, o.databaseURL, postgres.WithGuard(guard),
+		postgres.WithConnectTimeout(dbConnectTimeout),
+		postgres.WithStatementTimeout(dbStatementTimeout),
+		postgres.WithLockTimeout(dbLockTimeout))
 	if err != nil {
 		return err
 	}
 	// closers release what run set up, in order, once nothing uses it:
 	// server.Run calls them after draining, the deferred call below on an
 	// early return. What is added later is closed first.
-	closers := []func(){pool.Close}
+	closers := []func(){pool.Close, guard.Stop}
 	handedOver := false
 	defer func() {
 		if !handedOver {
@@ -310,7 +342,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	catalog := order.NewCatalogClient(instancer, tokens, order.CatalogOptions{
 		Timeout: o.productTimeout,
-		Breaker: m.Breaker(order.DefaultBreakerName, breaker.NewHystrix(order.DefaultBreakerName, breaker.Settings{MaxConcurrent: productMaxConcurrent})),
+		Breaker: m.Breaker(order.DefaultBreakerName, breaker.NewHystrix(order.DefaultBreakerName, breaker.Settings{MaxConcurrent: productMaxConcurrent, SleepWindow: productSleepWindow})),
 		Logger:  log.With(logger, "component", "catalog"),
 	})
 	closers = append(closers, catalog.Close)
@@ -388,6 +420,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	recovery.Start()
 	level.Info(logger).Log("msg", "recovery loop started", "interval", o.recoveryInterval, "age", o.recoveryAge)
 
+	// Without its database the instance still answers at once (503 with
+	// Retry-After), and every instance shares the database: taking them
+	// out of rotation would only turn those answers into the gateway's and
+	// make the return wait for the next health check. So an outage is
+	// "degraded", not "not ready".
+	readiness := health.New(guard.HealthCheck(func() bool { return true }))
+
 	handedOver = true
 	slices.Reverse(closers) // server.Run runs them in order
 	return server.Run(ctx, server.Config{
@@ -399,7 +438,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		GRPCListener:    grpcLn,
 		GRPCServer:      grpcServer,
 		DebugListener:   debugLn,
-		Health:          health.New(postgres.HealthCheck(pool)),
+		Health:          readiness,
 		Registrar:       registrar,
 		DrainTimeout:    o.drainTimeout,
 		DeregisterDelay: o.deregisterDelay,

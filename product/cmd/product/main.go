@@ -17,6 +17,12 @@
 // calls per method and outcome with their latency, the database pool and the
 // Go runtime.
 //
+// While the database does not answer (kit/postgres.Guard), writes and reads
+// the cache cannot serve fail at once with 503 and Retry-After, cached reads
+// are answered with a Warning: 110 header (possibly stale), and /readyz
+// says "degraded" (200) as long as the cache holds anything, "not_ready"
+// otherwise.
+//
 // With -debug-addr (off by default) a separate listener serves the
 // net/http/pprof profiles; keep it on a private address. Successful reads
 // (GetProduct, BatchGetProducts) are not logged, unlike their failures and
@@ -66,6 +72,16 @@ import (
 const (
 	serviceName = "product"
 	envPrefix   = "PRODUCT"
+)
+
+// Bounds of the database's work, unless -database-url sets them
+// (connect_timeout, statement_timeout, lock_timeout): a connection's
+// handshake, one statement, and one wait for a row lock (a popular
+// product's stock), each well inside the request timeout.
+const (
+	dbConnectTimeout   = 2 * time.Second
+	dbStatementTimeout = 5 * time.Second
+	dbLockTimeout      = 2 * time.Second
 )
 
 func main() {
@@ -142,6 +158,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	var problems []error
+	// Values once published (README, committed files) are refused outside a
+	// development stack (KITSHOP_DEV=1, set by deploy/local).
+	problems = append(problems, config.RefuseDevSecret("database-url", o.databaseURL, config.DevMode(), "dev-product-4ef85c0b89dd1ae22516c715", "dev-user-24ab73edf096721dc8df958b", "dev-order-7639e67ebe865e79cad018a8", "local-product-5b0e9c1d7a", "local-user-3f6a2e8b41", "local-order-9c4d1b7e20"))
 	if !logging.ValidFormat(o.logFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", o.logFormat))
 	}
@@ -193,14 +212,21 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logger = log.With(logger, "service", serviceName, "instance", o.instanceID)
 
 	// Database: wait for it, bring the schema up to date, seed on request.
-	pool, err := postgres.Open(ctx, o.databaseURL)
+	// The guard fails the database's calls fast while it does not answer
+	// (kit/postgres.Guard): writes get a 503 with Retry-After at once, and
+	// the cache answers the reads it can (product.Cache).
+	guard := postgres.NewGuard(postgres.GuardOptions{Logger: log.With(logger, "component", "postgres")})
+	pool, err := postgres.Open(ctx, o.databaseURL, postgres.WithGuard(guard),
+		postgres.WithConnectTimeout(dbConnectTimeout),
+		postgres.WithStatementTimeout(dbStatementTimeout),
+		postgres.WithLockTimeout(dbLockTimeout))
 	if err != nil {
 		return err
 	}
 	// closers release what run set up, in order, once nothing uses it:
 	// server.Run calls them after draining, the deferred call below on an
 	// early return.
-	closers := []func(){pool.Close}
+	closers := []func(){guard.Stop, pool.Close}
 	handedOver := false
 	defer func() {
 		if !handedOver {
@@ -270,8 +296,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// change (product.Cache); it is stopped after the servers, with the pool.
 	var repo product.Repository = product.NewPostgres(pool)
 	var stockRepo product.StockRepository = product.NewPostgres(pool)
+	// Readiness while the database is unreachable: degraded (still in
+	// rotation) while the cache has something to serve, not ready otherwise.
+	var serving func() bool
 	if o.cacheItems > 0 {
 		cache := product.NewCache(repo, o.cacheItems, 0)
+		cache.ServeStale(func() bool { return !guard.Up() })
+		serving = cache.Warm
 		stockRepo = cache.StockRepository(stockRepo)
 		listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 		listening := make(chan struct{})
@@ -371,7 +402,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		GRPCListener:    grpcLn,
 		GRPCServer:      grpcServer,
 		DebugListener:   debugLn,
-		Health:          health.New(postgres.HealthCheck(pool)),
+		Health:          health.New(guard.HealthCheck(serving)),
 		Registrar:       registrar,
 		DrainTimeout:    o.drainTimeout,
 		DeregisterDelay: o.deregisterDelay,
