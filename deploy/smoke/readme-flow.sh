@@ -3,11 +3,12 @@
 # shows (Try it, Accounts and tokens, Orders), run against a gateway and
 # checked: status codes, headers and the fields the README points at.
 #
-#   deploy/smoke/readme-flow.sh http://localhost:8080                  # make run
-#   deploy/smoke/readme-flow.sh http://127.0.0.1:8080 "$(cat secret)"  # compose
+#   deploy/smoke/readme-flow.sh http://localhost:8080 <the password make run prints>
+#   deploy/smoke/readme-flow.sh http://127.0.0.1:8080 \
+#     "$(docker compose exec user-db cat /run/secrets/user_admin_password)"
 #
-# The admin password is the argument, else $KITSHOP_ADMIN_PASSWORD, else
-# make run's development one; the email is $KITSHOP_ADMIN_EMAIL or
+# The admin password is the argument, else $KITSHOP_ADMIN_PASSWORD (no
+# default: compose generates it); the email is $KITSHOP_ADMIN_EMAIL or
 # admin@kitshop.local. Names it creates (SKU, email) are unique per run, so
 # it can run again against the same databases. Needs curl, sed and grep.
 # Prints one line per check and ends with "readme-flow: N passed, N failed";
@@ -16,7 +17,7 @@ set -uo pipefail
 
 base=${1:?usage: readme-flow.sh BASE_URL [ADMIN_PASSWORD]}
 base=${base%/}
-admin_password=${2:-${KITSHOP_ADMIN_PASSWORD:-kitshop-admin-pw}}
+admin_password=${2:-${KITSHOP_ADMIN_PASSWORD:?usage: readme-flow.sh BASE_URL ADMIN_PASSWORD (or set KITSHOP_ADMIN_PASSWORD)}}
 admin_email=${KITSHOP_ADMIN_EMAIL:-admin@kitshop.local}
 run=$(date +%s)$$$RANDOM
 
