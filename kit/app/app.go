@@ -124,7 +124,7 @@ type App struct {
 // needs (see the package documentation). On an error it releases what it
 // had set up; flag.ErrHelp means -h printed the usage.
 func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *App, err error) {
-	o, err := parse(spec, args, stderr)
+	o, err := Parse(spec, args, stderr)
 	if err != nil {
 		return nil, err
 	}

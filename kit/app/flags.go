@@ -45,9 +45,11 @@ type Options struct {
 	Audience    string
 }
 
-// parse registers the common flags and the service's own on one flag set,
-// reads args and the environment, and checks the result.
-func parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
+// Parse registers the common flags and the service's own (Spec.Flags) on one
+// flag set, reads args and the environment, and checks the result, without
+// setting anything up: New calls it first, and tests of a main's flags call
+// it alone.
+func Parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 	var o Options
 	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/kit/app"
+	"github.com/kitshop/kitshop/kit/config"
 )
 
 // Service is a service started by Start.
@@ -41,11 +42,14 @@ var DefaultArgs = []string{
 	"-drain-timeout", "5s",
 }
 
-// Start builds the service with DefaultArgs and args, runs it, and waits
-// until its /readyz answers 200. The test fails if the build fails, if Run
+// Start builds the service with DefaultArgs and args, in development mode
+// (kit/config.DevMode), runs it, and waits until its /readyz answers 200. The test fails if the build fails, if Run
 // returns before the test ends, or if Run fails at the end of the test.
 func Start(t testing.TB, build app.BuildFunc, args ...string) *Service {
 	t.Helper()
+	// Test databases use the local stack's published password, which a
+	// service refuses outside development mode.
+	t.Setenv(config.DevEnv, "1")
 	logs := &Logs{}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := build(ctx, append(append([]string(nil), DefaultArgs...), args...), logs)
