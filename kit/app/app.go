@@ -288,9 +288,8 @@ func (a *App) DegradedWhen(serving func() bool) { a.degraded = serving }
 type Registration struct {
 	// Prefixes are the gateway paths routed to the service.
 	Prefixes []string
-	// Public are the routes the gateway lets through without a token, as
-	// "METHOD /path" entries.
-	Public []string
+	// Public are the routes the gateway lets through without a token.
+	Public []consul.PublicRoute
 	// Meta is extra service metadata.
 	Meta map[string]string
 }
@@ -364,11 +363,7 @@ func (r *Registration) meta() map[string]string {
 		meta[k] = v
 	}
 	if len(r.Public) > 0 {
-		meta[MetaPublicRoutes] = strings.Join(r.Public, ",")
+		meta[consul.MetaPublicRoutes] = consul.FormatPublicRoutes(r.Public)
 	}
 	return meta
 }
-
-// MetaPublicRoutes is the Consul service meta key in which a service lists
-// the routes the gateway lets through without a token.
-const MetaPublicRoutes = "public_routes"
