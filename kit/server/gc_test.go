@@ -23,8 +23,8 @@ func TestTuneGC(t *testing.T) {
 		wantPercent int
 		wantLimit   int64
 	}{
-		{name: "defaults", wantPercent: 400, wantLimit: 192<<20},
-		{name: "operator's GOGC wins", env: map[string]string{"GOGC": "150"}, wantPercent: 100, wantLimit: 192<<20},
+		{name: "defaults", wantPercent: 400, wantLimit: 192 << 20},
+		{name: "operator's GOGC wins", env: map[string]string{"GOGC": "150"}, wantPercent: 100, wantLimit: 192 << 20},
 		{name: "operator's GOMEMLIMIT wins", env: map[string]string{"GOMEMLIMIT": "1GiB"}, wantPercent: 400, wantLimit: math.MaxInt64},
 	}
 	for _, tc := range cases {
