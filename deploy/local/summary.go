@@ -20,7 +20,7 @@ func (s *Stack) WriteSummary(w io.Writer) {
 	s.mu.Lock()
 	for _, insts := range s.instances {
 		for _, inst := range insts {
-			fmt.Fprintf(w, "  %-10s http://%s (grpc %s)\n", inst.ID, inst.HTTPAddr, inst.GRPCAddr)
+			fmt.Fprintf(w, "  %-10s http://%s (grpc %s, metrics http://%s/metrics)\n", inst.ID, inst.HTTPAddr, inst.GRPCAddr, inst.MetricsAddr)
 		}
 	}
 	s.mu.Unlock()
