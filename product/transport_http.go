@@ -1,11 +1,7 @@
 package product
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -134,25 +130,7 @@ type createBody struct {
 
 func decodeHTTPCreateRequest(_ context.Context, r *http.Request) (any, error) {
 	var body createBody
-	nulls, err := decodeBody(r, &body)
-	if err != nil {
-		return nil, err
-	}
-	fields := slices.Clone(nulls)
-	for _, f := range []struct {
-		name string
-		set  bool
-	}{
-		{"sku", body.SKU != nil},
-		{"name", body.Name != nil},
-		{"price_minor", body.PriceMinor != nil},
-		{"currency", body.Currency != nil},
-	} {
-		if !f.set && !slices.ContainsFunc(nulls, func(n errs.FieldError) bool { return n.Field == f.name }) {
-			fields = append(fields, errs.FieldError{Field: f.name, Message: "is required"})
-		}
-	}
-	if err := errs.InvalidFields(fields...); err != nil {
+	if err := httpx.DecodeObject(r, &body, "sku", "name", "price_minor", "currency"); err != nil {
 		return nil, err
 	}
 	return CreateRequest{Product: NewProduct{
@@ -180,44 +158,10 @@ type patchBody struct {
 
 func decodeHTTPUpdateRequest(_ context.Context, r *http.Request) (any, error) {
 	var body patchBody
-	nulls, err := decodeBody(r, &body)
-	if err != nil {
-		return nil, err
-	}
-	if err := errs.InvalidFields(nulls...); err != nil {
+	if err := httpx.DecodeObject(r, &body); err != nil {
 		return nil, err
 	}
 	return UpdateRequest{ID: r.PathValue("id"), Patch: Patch(body)}, nil
-}
-
-// decodeBody decodes the JSON object in r's body into dst, a struct of
-// pointer fields, with httpx.DecodeJSON's strict rules, and reports the
-// members that were explicitly null: a pointer field cannot tell null from
-// absent, so the body, kept aside while DecodeJSON reads it (within its size
-// limit), is looked at once more.
-func decodeBody(r *http.Request, dst any) ([]errs.FieldError, error) {
-	var raw bytes.Buffer
-	if r.Body != nil {
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.TeeReader(r.Body, &raw), r.Body}
-	}
-	if err := httpx.DecodeJSON(r, dst); err != nil {
-		return nil, err
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw.Bytes(), &members); err != nil {
-		// DecodeJSON accepted it as an object (or null), so this cannot fail.
-		return nil, errs.Wrap(err, errs.Internal, "")
-	}
-	var nulls []errs.FieldError
-	for _, name := range slices.Sorted(maps.Keys(members)) {
-		if bytes.Equal(members[name], []byte("null")) {
-			nulls = append(nulls, errs.FieldError{Field: name, Message: "must not be null"})
-		}
-	}
-	return nulls, nil
 }
 
 func deref[T any](p *T) T {

@@ -1,9 +1,7 @@
 package user
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"maps"
@@ -143,7 +141,7 @@ type signUpBody struct {
 
 func (o httpOptions) decodeHTTPSignUpRequest(_ context.Context, r *http.Request) (any, error) {
 	var body signUpBody
-	if err := decodeBody(r, &body, "email", "password", "name"); err != nil {
+	if err := httpx.DecodeObject(r, &body, "email", "password", "name"); err != nil {
 		return nil, err
 	}
 	return SignUpRequest{User: NewUser{
@@ -160,7 +158,7 @@ type loginBody struct {
 
 func (o httpOptions) decodeHTTPLoginRequest(_ context.Context, r *http.Request) (any, error) {
 	var body loginBody
-	if err := decodeBody(r, &body, "email", "password"); err != nil {
+	if err := httpx.DecodeObject(r, &body, "email", "password"); err != nil {
 		return nil, err
 	}
 	return LoginRequest{Credentials: Credentials{
@@ -177,7 +175,7 @@ type refreshTokenBody struct {
 
 func decodeHTTPRefreshRequest(_ context.Context, r *http.Request) (any, error) {
 	var body refreshTokenBody
-	if err := decodeBody(r, &body, "refresh_token"); err != nil {
+	if err := httpx.DecodeObject(r, &body, "refresh_token"); err != nil {
 		return nil, err
 	}
 	return RefreshRequest{RefreshToken: *body.RefreshToken}, nil
@@ -185,7 +183,7 @@ func decodeHTTPRefreshRequest(_ context.Context, r *http.Request) (any, error) {
 
 func decodeHTTPLogoutRequest(_ context.Context, r *http.Request) (any, error) {
 	var body refreshTokenBody
-	if err := decodeBody(r, &body, "refresh_token"); err != nil {
+	if err := httpx.DecodeObject(r, &body, "refresh_token"); err != nil {
 		return nil, err
 	}
 	return LogoutRequest{RefreshToken: *body.RefreshToken}, nil
@@ -205,7 +203,7 @@ type patchBody struct {
 
 func decodeHTTPUpdateMeRequest(_ context.Context, r *http.Request) (any, error) {
 	var body patchBody
-	if err := decodeBody(r, &body); err != nil {
+	if err := httpx.DecodeObject(r, &body); err != nil {
 		return nil, err
 	}
 	return UpdateMeRequest{Patch: Patch(body)}, nil
@@ -213,42 +211,6 @@ func decodeHTTPUpdateMeRequest(_ context.Context, r *http.Request) (any, error) 
 
 func decodeHTTPJWKSRequest(context.Context, *http.Request) (any, error) {
 	return JWKSRequest{}, nil
-}
-
-// decodeBody decodes the JSON object in r's body into dst, a struct of
-// pointer fields, with httpx.DecodeJSON's strict rules. Members that are
-// explicitly null and required members that are missing are Invalid, all
-// listed at once: a pointer field cannot tell null from absent, so the
-// body, kept aside while DecodeJSON reads it (within its size limit), is
-// looked at once more.
-func decodeBody(r *http.Request, dst any, required ...string) error {
-	var raw bytes.Buffer
-	if r.Body != nil {
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.TeeReader(r.Body, &raw), r.Body}
-	}
-	if err := httpx.DecodeJSON(r, dst); err != nil {
-		return err
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw.Bytes(), &members); err != nil {
-		// DecodeJSON accepted it as an object (or null), so this cannot fail.
-		return errs.Wrap(err, errs.Internal, "")
-	}
-	var fields []errs.FieldError
-	for _, name := range slices.Sorted(maps.Keys(members)) {
-		if bytes.Equal(members[name], []byte("null")) {
-			fields = append(fields, errs.FieldError{Field: name, Message: "must not be null"})
-		}
-	}
-	for _, name := range required {
-		if _, present := members[name]; !present {
-			fields = append(fields, errs.FieldError{Field: name, Message: "is required"})
-		}
-	}
-	return errs.InvalidFields(fields...)
 }
 
 // clientIP returns the address a login attempt is attributed to: the
@@ -309,7 +271,7 @@ func (o httpOptions) decodeHTTPServiceTokenRequest(_ context.Context, r *http.Re
 		}
 	case "application/json", "":
 		// "" only with an empty body, which DecodeJSON reports.
-		if err := decodeBody(r, &body); err != nil {
+		if err := httpx.DecodeObject(r, &body); err != nil {
 			return nil, err
 		}
 	default:
