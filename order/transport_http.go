@@ -111,46 +111,12 @@ func decodeHTTPCreateRequest(_ context.Context, r *http.Request) (any, error) {
 }
 
 func decodeHTTPListRequest(_ context.Context, r *http.Request) (any, error) {
-	query, err := httpx.Query(r)
+	p, err := httpx.QueryParams(r)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		req    ListRequest
-		fields []errs.FieldError
-	)
-	single := func(name string) (string, bool) {
-		vs, present := query[name]
-		if len(vs) > 1 {
-			fields = append(fields, errs.FieldError{Field: name, Message: "must be given at most once"})
-		}
-		if len(vs) == 0 {
-			return "", present
-		}
-		return vs[0], true
-	}
-	if v, present := single("limit"); present {
-		// An explicit limit must be a real page size: 0 is only the
-		// "default" for callers that leave it out.
-		n, err := strconv.Atoi(v)
-		switch {
-		case err != nil:
-			fields = append(fields, errs.FieldError{Field: "limit", Message: "must be an integer"})
-		case n == 0:
-			fields = append(fields, errs.FieldError{Field: "limit", Message: "must be between 1 and 100"})
-		default:
-			req.Limit = n
-		}
-	}
-	req.PageToken, _ = single("page_token")
-	if v, present := single("all"); present {
-		all, err := strconv.ParseBool(v)
-		if err != nil {
-			fields = append(fields, errs.FieldError{Field: "all", Message: "must be true or false"})
-		}
-		req.All = all
-	}
-	if err := errs.InvalidFields(fields...); err != nil {
+	req := ListRequest{Limit: p.Limit("limit"), PageToken: p.String("page_token"), All: p.Bool("all")}
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return req, nil

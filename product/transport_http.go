@@ -5,14 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 
 	httptransport "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/consul"
-	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
 )
 
@@ -69,40 +67,12 @@ func ItemURL(id string) string {
 }
 
 func decodeHTTPListRequest(_ context.Context, r *http.Request) (any, error) {
-	query, err := httpx.Query(r)
+	p, err := httpx.QueryParams(r)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		req    ListRequest
-		fields []errs.FieldError
-	)
-	single := func(name string) string {
-		vs := query[name]
-		if len(vs) > 1 {
-			fields = append(fields, errs.FieldError{Field: name, Message: "must be given at most once"})
-		}
-		if len(vs) == 0 {
-			return ""
-		}
-		return vs[0]
-	}
-	if _, present := query["limit"]; present {
-		// An explicit limit must be a real page size: 0 is only the
-		// "default" for callers that leave it out.
-		n, err := strconv.Atoi(single("limit"))
-		switch {
-		case err != nil:
-			fields = append(fields, errs.FieldError{Field: "limit", Message: "must be an integer"})
-		case n == 0:
-			fields = append(fields, errs.FieldError{Field: "limit", Message: "must be between 1 and 100"})
-		default:
-			req.Limit = n
-		}
-	}
-	req.PageToken = single("page_token")
-	req.Q = single("q")
-	if err := errs.InvalidFields(fields...); err != nil {
+	req := ListRequest{Limit: p.Limit("limit"), PageToken: p.String("page_token"), Q: p.String("q")}
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return req, nil
