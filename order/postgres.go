@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kitshop/kitshop/kit/errs"
@@ -339,22 +338,7 @@ func scanOrder(row interface{ Scan(dest ...any) error }, extra ...any) (Order, e
 	return o, err
 }
 
-// dbError classifies a database error, as in the other services:
-// constraint violations are a bug here (the service validates first), so
-// they are Internal with the constraint logged; errors the server reports
-// are Internal; failing to reach it is Unavailable. Errors that are already
-// classified pass through.
-func dbError(err error, op string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errNotFound
-	}
-	var e *errs.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return errs.Wrap(err, errs.Internal, op)
-	}
-	return postgres.Unreachable(err, "order database unavailable")
-}
+// dbErrors classifies the order database's errors (kit/postgres).
+var dbErrors = postgres.Classifier{NotFound: errNotFound, Unavailable: "order database unavailable"}
+
+func dbError(err error, op string) error { return dbErrors.Classify(err, op) }

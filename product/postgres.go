@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kitshop/kitshop/kit/errs"
@@ -155,40 +154,16 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 func escapeLike(s string) string { return likeEscaper.Replace(s) }
 
-// dbError classifies a database error. Constraint violations are the
-// client's doing (a duplicate SKU, or a value the service's validation let
-// through); errors the server reports otherwise are bugs (Internal); failing
-// to reach the server at all is Unavailable, worth a retry.
-func dbError(err error, op string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errNotFound
-	}
-	if constraint, ok := postgres.UniqueViolation(err); ok {
-		if constraint == "products_sku_key" {
-			return &errs.Error{
-				Kind:    errs.Conflict,
-				Message: "a product with this SKU already exists",
-				Fields:  []errs.FieldError{{Field: "sku", Message: "already exists"}},
-				Err:     err,
-			}
-		}
-		return errs.Wrap(err, errs.Conflict, "product conflicts with an existing one")
-	}
-	if constraint, ok := postgres.CheckViolation(err); ok {
-		field := strings.TrimSuffix(strings.TrimPrefix(constraint, "products_"), "_check")
-		return &errs.Error{
-			Kind:    errs.Invalid,
-			Message: "invalid input",
-			Fields:  []errs.FieldError{{Field: field, Message: "is out of range"}},
-			Err:     err,
-		}
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return errs.Wrap(err, errs.Internal, op)
-	}
-	return postgres.Unreachable(err, "product database unavailable")
+// dbErrors classifies the catalog's database errors (kit/postgres).
+var dbErrors = postgres.Classifier{
+	NotFound:      errNotFound,
+	Unique:        map[string]errs.FieldError{"products_sku_key": {Field: "sku", Message: "already exists"}},
+	UniqueMessage: "a product with this SKU already exists",
+	CheckPrefix:   "products_", CheckMessage: "is out of range",
+	Unavailable: "product database unavailable",
 }
+
+func dbError(err error, op string) error { return dbErrors.Classify(err, op) }
 
 var _ StockRepository = (*Postgres)(nil)
 

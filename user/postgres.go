@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kitshop/kitshop/kit/errs"
@@ -151,41 +149,13 @@ func scanAccount(row pgx.Row) (Account, error) {
 	return a, err
 }
 
-// dbError classifies a database error, as in the product service:
-// constraint violations are the client's doing, other errors the server
-// reports are bugs (Internal), and failing to reach the server at all is
-// Unavailable. Errors that are already classified pass through.
-func dbError(err error, op string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errNotFound
-	}
-	if constraint, ok := postgres.UniqueViolation(err); ok {
-		if constraint == "users_email_key" {
-			return &errs.Error{
-				Kind:    errs.Conflict,
-				Message: "an account with this email already exists",
-				Fields:  []errs.FieldError{{Field: "email", Message: "already exists"}},
-				Err:     err,
-			}
-		}
-		return errs.Wrap(err, errs.Internal, op)
-	}
-	if constraint, ok := postgres.CheckViolation(err); ok {
-		field := strings.TrimSuffix(strings.TrimPrefix(constraint, "users_"), "_check")
-		return &errs.Error{
-			Kind:    errs.Invalid,
-			Message: "invalid input",
-			Fields:  []errs.FieldError{{Field: field, Message: "is not allowed"}},
-			Err:     err,
-		}
-	}
-	var e *errs.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return errs.Wrap(err, errs.Internal, op)
-	}
-	return errs.Wrap(err, errs.Unavailable, "user database unavailable")
+// dbErrors classifies the account database's errors (kit/postgres).
+var dbErrors = postgres.Classifier{
+	NotFound:      errNotFound,
+	Unique:        map[string]errs.FieldError{"users_email_key": {Field: "email", Message: "already exists"}},
+	UniqueMessage: "an account with this email already exists",
+	CheckPrefix:   "users_", CheckMessage: "is not allowed",
+	Unavailable: "user database unavailable",
 }
+
+func dbError(err error, op string) error { return dbErrors.Classify(err, op) }
