@@ -7,9 +7,11 @@
 // docker compose): it waits for the server instead of failing. Use Migrate
 // right after, with the service's embedded goose migrations; it is safe when
 // several instances start at once. Use InTx for any service call that writes
-// more than one row, and UniqueViolation / CheckViolation to turn the
-// schema's constraints into Conflict or Invalid errors, so the schema, not
-// Go code, is the final word on integrity. Use Listen to follow a
+// more than one row, and a Classifier (built on UniqueViolation and
+// CheckViolation) to turn what pgx returns into the errs vocabulary: a
+// missing row, the schema's constraints as Conflict or Invalid errors (so
+// the schema, not Go code, is the final word on integrity), an unreachable
+// database as a 503, and anything else as Internal. Use Listen to follow a
 // LISTEN/NOTIFY channel over a connection of its own, with reconnection and
 // callbacks that say when notifications may have been missed: the product
 // service keeps its read cache correct across instances with it.
