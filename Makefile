@@ -122,10 +122,19 @@ $(BIN)/protoc-gen-go-grpc: go.mod go.sum
 
 ##@ develop
 
+# Every binary knows its build (kit/version): -version prints it and /healthz
+# answers with it. Outside a Git checkout the version and commit stay empty
+# and kit/version falls back to what the go command recorded.
+VERSION_PKG := github.com/kitshop/kitshop/kit/version
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_TIME  ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).BuildTime=$(BUILD_TIME)
+
 .PHONY: build
-build: ## build every command (*/cmd/*) into bin/
+build: ## build every command (*/cmd/*) into bin/; bin/<cmd> -version says which build it is
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(CMDS)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS)
 
 .PHONY: run
 run: deps build ## run the whole system locally (gateway :8080, Consul UI :8500); Ctrl-C stops it
