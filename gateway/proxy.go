@@ -148,8 +148,8 @@ func (f *forwarder) retryable(out *http.Request, c *call, res attemptResult) boo
 }
 
 // attempt sends out to one instance through the instance's breaker. The
-// breaker counts transport failures and 5xx responses; anything below 500 is
-// a success, however unhappy the response.
+// breaker counts transport failures and 5xx responses (see instanceFailed);
+// anything below 500 is a success, however unhappy the response.
 func (f *forwarder) attempt(out *http.Request, c *call, in consul.Instance, n int) attemptResult {
 	c.info.instance = in.ID
 	c.info.attempts = n
@@ -248,10 +248,23 @@ func (a *attemptRun) run(context.Context) error {
 	a.body.ReadCloser = r.Body
 	r.Body = &a.body
 	a.resp = r
-	if r.StatusCode >= http.StatusInternalServerError {
+	if instanceFailed(r) {
 		return errUpstream
 	}
 	return nil
+}
+
+// instanceFailed says whether a response counts against the instance's
+// breaker: a 5xx, except a 503 with Retry-After. That is an instance that
+// answered at once that a dependency of its own (its database) is out and
+// when to try again; opening the breaker would only replace its answer with
+// the gateway's and keep the route shut for the breaker's whole sleep window
+// after the dependency is back.
+func instanceFailed(r *http.Response) bool {
+	if r.StatusCode == http.StatusServiceUnavailable && r.Header.Get("Retry-After") != "" {
+		return false
+	}
+	return r.StatusCode >= http.StatusInternalServerError
 }
 
 // classify turns a transport error into a client-safe error and says whether

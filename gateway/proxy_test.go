@@ -352,24 +352,40 @@ func TestProxyBreakerOpensOn5xx(t *testing.T) {
 	}
 }
 
-func TestProxyBreakerIgnores4xx(t *testing.T) {
-	svc := serviceName(t)
-	picky := newUpstream(t, svc+"-picky", func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNotFound)
-	})
-	gw := newGateway(t, gateway.Config{Breaker: breaker.Settings{VolumeThreshold: 4, ErrorPercent: 50, SleepWindow: time.Minute}},
-		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{picky.instance(svc)}})
-
-	for i := range 40 {
-		if resp, body := gw.get(t, "/api"); resp.StatusCode != http.StatusNotFound {
-			t.Fatalf("request %d: status = %d, want the instance's 404 every time (body %s)", i, resp.StatusCode, body)
-		}
-		if i%10 == 9 {
-			time.Sleep(20 * time.Millisecond) // give hystrix's statistics time to catch up
-		}
+func TestProxyBreakerIgnoresAnswersThatAreNotFailures(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		header http.Header
+	}{
+		{"4xx", http.StatusNotFound, nil},
+		// An instance whose database is out says so at once, with a retry
+		// hint; it is not the instance that failed.
+		{"503 with Retry-After", http.StatusServiceUnavailable, http.Header{"Retry-After": {"1"}}},
 	}
-	if got := picky.hits.Load(); got != 40 {
-		t.Errorf("instance got %d of 40 requests, want all", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := serviceName(t)
+			picky := newUpstream(t, svc+"-picky", func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tt.header {
+					w.Header()[k] = v
+				}
+				w.Header().Set("X-Answered-By", "instance")
+				w.WriteHeader(tt.status)
+			})
+			gw := newGateway(t, gateway.Config{Breaker: breaker.Settings{VolumeThreshold: 4, ErrorPercent: 50, SleepWindow: time.Minute}},
+				gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{picky.instance(svc)}})
+
+			for i := range 40 {
+				resp, body := gw.get(t, "/api")
+				if resp.StatusCode != tt.status || resp.Header.Get("X-Answered-By") != "instance" {
+					t.Fatalf("request %d: status = %d, want the instance's %d every time (body %s)", i, resp.StatusCode, tt.status, body)
+				}
+				if i%10 == 9 {
+					time.Sleep(20 * time.Millisecond) // give hystrix's statistics time to catch up
+				}
+			}
+		})
 	}
 }
 

@@ -356,5 +356,5 @@ func dbError(err error, op string) error {
 	if errors.As(err, &pgErr) {
 		return errs.Wrap(err, errs.Internal, op)
 	}
-	return errs.Wrap(err, errs.Unavailable, "order database unavailable")
+	return postgres.Unreachable(err, "order database unavailable")
 }

@@ -111,7 +111,10 @@ func decodeHTTPCreateRequest(_ context.Context, r *http.Request) (any, error) {
 }
 
 func decodeHTTPListRequest(_ context.Context, r *http.Request) (any, error) {
-	query := r.URL.Query()
+	query, err := httpx.Query(r)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		req    ListRequest
 		fields []errs.FieldError

@@ -9,6 +9,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/postgres"
 )
 
@@ -31,7 +32,8 @@ const (
 // reservations, anyone with psql) because it only serves while it hears
 // every change: the schema notifies ChangeChannel on commit, Listen(ctx,
 // pool) feeds those notifications to Invalidate, and while the listening
-// connection is down the cache neither serves nor stores anything. A change
+// connection is down the cache stores nothing and reads go to the
+// database. A change
 // made by another process is visible here as soon as its notification
 // arrives (well under a millisecond on one host); one made through this
 // Cache is visible at once.
@@ -39,14 +41,25 @@ const (
 // A read that raced with a change never lands in the cache: every
 // invalidation bumps a generation, and a row read from the database is kept
 // only if no invalidation happened while it was being read.
+//
+// When the database cannot be read, the cache keeps answering what it
+// holds, marked as possibly stale (MarkStale, Stale): entries it heard
+// every change of up to the outage are served (marked) while ServeStale's
+// function reports the database down, and entries kept from before the
+// listening connection was lost are served (marked) in place of the
+// database's Unavailable error. Those may have missed changes made while
+// this instance could not hear them, which is what the mark says. As soon
+// as the database answers again, reads are fresh again: the kept entries
+// yield to the database's rows, and listening again empties the cache.
 type Cache struct {
 	next     Repository
 	maxItems int
 	maxLists int
 
 	mu    sync.RWMutex
-	live  bool   // hearing every change: entries may be served and stored
-	gen   uint64 // bumped by every invalidation
+	down  func() bool // reports the database unreachable; nil: never
+	live  bool        // hearing every change: entries may be served and stored
+	gen   uint64      // bumped by every invalidation
 	items map[string]Product
 	lists map[Filter][]Product
 	// waiters are writers of this instance waiting for the notification of
@@ -97,18 +110,46 @@ func (c *Cache) ListenHandler(logger log.Logger) postgres.ListenHandler {
 	}
 }
 
-// SetLive turns serving on or off; either way the cache starts empty, since
-// changes may have been missed while it was off.
+// SetLive turns serving on or off. Turning it on empties the cache, since
+// changes may have been missed while it was off. Turning it off keeps the
+// entries, but only as a fallback for when the database cannot be read:
+// reads go to the database again.
 func (c *Cache) SetLive(live bool) {
 	c.mu.Lock()
 	c.gen++
 	c.live = live
-	clear(c.items)
-	clear(c.lists)
-	if !live { // their notifications may never come
+	if live {
+		clear(c.items)
+		clear(c.lists)
+	} else { // their notifications may never come
 		c.releaseLocked("")
 	}
 	c.mu.Unlock()
+}
+
+// ServeStale tells the cache how to know that the database is unreachable
+// (kit/postgres.Guard.Up, negated): while down reports true, what the
+// cache serves is marked as possibly stale. Call it before serving.
+func (c *Cache) ServeStale(down func() bool) {
+	c.mu.Lock()
+	c.down = down
+	c.mu.Unlock()
+}
+
+// Warm reports whether the cache holds anything it could serve without the
+// database: readiness stays up (degraded) while it does.
+func (c *Cache) Warm() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.items) > 0 || len(c.lists) > 0
+}
+
+// dbDown reports whether the database is known to be unreachable.
+func (c *Cache) dbDown() bool {
+	c.mu.RLock()
+	down := c.down
+	c.mu.RUnlock()
+	return down != nil && down()
 }
 
 // Invalidate drops what the cache holds about the product with id, or
@@ -144,6 +185,21 @@ func (c *Cache) forget(id string) {
 	c.mu.Lock()
 	c.forgetLocked(id)
 	c.mu.Unlock()
+}
+
+// forgetAfter is forget after a write to id (every product when empty)
+// that ended with err. A write that failed because the database is
+// unreachable forgets nothing: had it committed before the outage cut its
+// reply, its notification is delivered when the database answers again
+// (or, if the listening connection is lost meanwhile, listening again
+// empties the cache), and until then what the cache holds is only served
+// marked stale. Forgetting would take from the cache the very products
+// being ordered, which the outage leaves it alone to answer for.
+func (c *Cache) forgetAfter(id string, err error) {
+	if err != nil && errs.Is(err, errs.Unavailable) && c.dbDown() {
+		return
+	}
+	c.forget(id)
 }
 
 func (c *Cache) forgetLocked(id string) {
@@ -196,19 +252,27 @@ func (c *Cache) awaitNotification(ctx context.Context, id string) (done func(wai
 // Get implements Repository.
 func (c *Cache) Get(ctx context.Context, id string) (Product, error) {
 	c.mu.RLock()
-	p, ok := c.items[id]
+	kept, ok := c.items[id]
 	gen, live := c.gen, c.live
 	c.mu.RUnlock()
-	if ok {
-		return p, nil
+	if ok && live {
+		if c.dbDown() {
+			MarkStale(ctx)
+		}
+		return kept, nil
 	}
 	p, err := c.next.Get(ctx, id)
-	if err != nil || !live {
+	if err != nil {
+		if ok && errs.Is(err, errs.Unavailable) {
+			MarkStale(ctx)
+			return kept, nil
+		}
 		return p, err
 	}
 	c.mu.Lock()
-	if c.live && c.gen == gen {
-		if len(c.items) >= c.maxItems {
+	// Not live, a kept entry is only refreshed (it stays a fallback).
+	if c.gen == gen && (c.live || ok) {
+		if _, present := c.items[id]; !present && len(c.items) >= c.maxItems {
 			evictOne(c.items)
 		}
 		c.items[id] = p
@@ -220,19 +284,27 @@ func (c *Cache) Get(ctx context.Context, id string) (Product, error) {
 // List implements Repository.
 func (c *Cache) List(ctx context.Context, f Filter) ([]Product, error) {
 	c.mu.RLock()
-	page, ok := c.lists[f]
+	kept, ok := c.lists[f]
 	gen, live := c.gen, c.live
 	c.mu.RUnlock()
-	if ok {
-		return slices.Clone(page), nil // callers may reslice or modify theirs
+	if ok && live {
+		if c.dbDown() {
+			MarkStale(ctx)
+		}
+		return slices.Clone(kept), nil // callers may reslice or modify theirs
 	}
 	page, err := c.next.List(ctx, f)
-	if err != nil || !live {
+	if err != nil {
+		if ok && errs.Is(err, errs.Unavailable) {
+			MarkStale(ctx)
+			return slices.Clone(kept), nil
+		}
 		return page, err
 	}
 	c.mu.Lock()
-	if c.live && c.gen == gen {
-		if len(c.lists) >= c.maxLists {
+	// Not live, a kept page is only refreshed (it stays a fallback).
+	if c.gen == gen && (c.live || ok) {
+		if _, present := c.lists[f]; !present && len(c.lists) >= c.maxLists {
 			evictOne(c.lists)
 		}
 		c.lists[f] = slices.Clone(page)
@@ -256,7 +328,9 @@ func (c *Cache) Update(ctx context.Context, id string, patch Patch) (Product, er
 	p, err := c.next.Update(ctx, id, patch)
 	// Invalidated even on error: a failure after commit (a lost reply) must
 	// not leave the old row served here until the notification arrives.
-	c.forget(id)
+	// Except in an outage: the entry is then what reads are answered with,
+	// marked stale, and the notification (or listening again) still comes.
+	c.forgetAfter(id, err)
 	done(err == nil)
 	return p, err
 }
@@ -265,7 +339,7 @@ func (c *Cache) Update(ctx context.Context, id string, patch Patch) (Product, er
 func (c *Cache) Delete(ctx context.Context, id string) error {
 	done := c.awaitNotification(ctx, id)
 	err := c.next.Delete(ctx, id)
-	c.forget(id)
+	c.forgetAfter(id, err)
 	done(err == nil)
 	return err
 }
@@ -297,13 +371,13 @@ type cachedStock struct {
 func (s *cachedStock) Reserve(ctx context.Context, orderID string, items []StockItem) ([]Shortage, error) {
 	shortages, err := s.StockRepository.Reserve(ctx, orderID, items)
 	for _, it := range items {
-		s.cache.forget(it.ProductID)
+		s.cache.forgetAfter(it.ProductID, err)
 	}
 	return shortages, err
 }
 
 func (s *cachedStock) Release(ctx context.Context, orderID string) error {
 	err := s.StockRepository.Release(ctx, orderID)
-	s.cache.forget("")
+	s.cache.forgetAfter("", err)
 	return err
 }

@@ -187,7 +187,7 @@ func dbError(err error, op string) error {
 	if errors.As(err, &pgErr) {
 		return errs.Wrap(err, errs.Internal, op)
 	}
-	return errs.Wrap(err, errs.Unavailable, "product database unavailable")
+	return postgres.Unreachable(err, "product database unavailable")
 }
 
 var _ StockRepository = (*Postgres)(nil)

@@ -53,9 +53,14 @@ const PublicRoutes = http.MethodGet + " " + CollectionPath
 func NewHTTPHandler(eps Endpoints, logger log.Logger) http.Handler {
 	opts := append(httpx.ServerOptions(logger), httptransport.ServerBefore(auth.HTTPToContext()))
 	r := httpx.NewRouter(logger)
-	r.Handle(http.MethodGet, CollectionPath, httptransport.NewServer(eps.List, decodeHTTPListRequest, encodeHTTPListResponse, opts...))
+	// Reads may be answered from the cache while the database is out; the
+	// mark it leaves becomes a Warning header (StaleHeader).
+	readOpts := append(slices.Clip(opts), httptransport.ServerBefore(func(ctx context.Context, _ *http.Request) context.Context {
+		return WithStaleMark(ctx)
+	}))
+	r.Handle(http.MethodGet, CollectionPath, httptransport.NewServer(eps.List, decodeHTTPListRequest, encodeHTTPListResponse, readOpts...))
 	r.Handle(http.MethodPost, CollectionPath, httptransport.NewServer(eps.Create, decodeHTTPCreateRequest, encodeHTTPCreateResponse, opts...))
-	r.Handle(http.MethodGet, ItemPath, httptransport.NewServer(eps.Get, decodeHTTPGetRequest, encodeHTTPGetResponse, opts...))
+	r.Handle(http.MethodGet, ItemPath, httptransport.NewServer(eps.Get, decodeHTTPGetRequest, encodeHTTPGetResponse, readOpts...))
 	r.Handle(http.MethodPatch, ItemPath, httptransport.NewServer(eps.Update, decodeHTTPUpdateRequest, encodeHTTPUpdateResponse, opts...))
 	r.Handle(http.MethodDelete, ItemPath, httptransport.NewServer(eps.Delete, decodeHTTPDeleteRequest, encodeHTTPDeleteResponse, opts...))
 	return r
@@ -67,7 +72,10 @@ func ItemURL(id string) string {
 }
 
 func decodeHTTPListRequest(_ context.Context, r *http.Request) (any, error) {
-	query := r.URL.Query()
+	query, err := httpx.Query(r)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		req    ListRequest
 		fields []errs.FieldError
@@ -220,11 +228,21 @@ func deref[T any](p *T) T {
 }
 
 func encodeHTTPListResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
+	setStale(ctx, w)
 	return httpx.EncodeJSON(ctx, w, resp.(ListResponse))
 }
 
 func encodeHTTPGetResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
+	setStale(ctx, w)
 	return httpx.EncodeJSON(ctx, w, resp.(GetResponse).Product)
+}
+
+// setStale adds the Warning header to an answer the cache marked as
+// possibly stale.
+func setStale(ctx context.Context, w http.ResponseWriter) {
+	if Stale(ctx) {
+		w.Header().Set(StaleHeader, StaleWarning)
+	}
 }
 
 func encodeHTTPCreateResponse(ctx context.Context, w http.ResponseWriter, resp any) error {

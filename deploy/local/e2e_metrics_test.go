@@ -71,7 +71,7 @@ func testMetrics(t *testing.T, c *client, stack *local.Stack, customer string) {
 	// series appear with the first request, which order has not had yet).
 	for _, svc := range []string{"user", "product", "order"} {
 		for _, inst := range stack.Instances(svc) {
-			m := metricstest.Scrape(t, "http://"+inst.HTTPAddr+"/metrics")
+			m := metricstest.Scrape(t, "http://"+inst.MetricsAddr+"/metrics")
 			for _, name := range []string{"kitshop_db_pool_max_conns", "kitshop_db_pool_acquires_total", "go_goroutines"} {
 				if !m.Has(name) {
 					t.Errorf("%s: /metrics lacks %s", inst.ID, name)
@@ -87,7 +87,7 @@ func sumRequests(t *testing.T, stack *local.Stack, service string, labels map[st
 	t.Helper()
 	var sum float64
 	for _, inst := range stack.Instances(service) {
-		v, _ := metricstest.Scrape(t, "http://"+inst.HTTPAddr+"/metrics").Value("kitshop_requests_total", labels)
+		v, _ := metricstest.Scrape(t, "http://"+inst.MetricsAddr+"/metrics").Value("kitshop_requests_total", labels)
 		sum += v
 	}
 	return sum

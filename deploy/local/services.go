@@ -73,10 +73,11 @@ type serviceFile struct {
 		Status int    `json:"status"`
 	} `json:"routes"`
 	Instances []struct {
-		ID       string   `json:"id"`
-		HTTPPort int      `json:"http_port"`
-		GRPCPort int      `json:"grpc_port"`
-		Args     []string `json:"args"`
+		ID          string   `json:"id"`
+		HTTPPort    int      `json:"http_port"`
+		GRPCPort    int      `json:"grpc_port"`
+		MetricsPort int      `json:"metrics_port"`
+		Args        []string `json:"args"`
 	} `json:"instances"`
 	Examples []struct {
 		Title   string `json:"title"`
@@ -109,12 +110,12 @@ func parseServiceFile(b []byte, want string) (ServiceSpec, error) {
 		spec.Routes = append(spec.Routes, RouteCheck{Method: r.Method, Path: r.Path, Body: r.Body, Status: r.Status})
 	}
 	for i, inst := range f.Instances {
-		for _, p := range []int{inst.HTTPPort, inst.GRPCPort} {
+		for _, p := range []int{inst.HTTPPort, inst.GRPCPort, inst.MetricsPort} {
 			if p < 0 || p > 65535 {
 				problems = append(problems, fmt.Errorf("instances[%d]: port %d out of range", i, p))
 			}
 		}
-		spec.Instances = append(spec.Instances, InstanceSpec{ID: inst.ID, HTTPPort: inst.HTTPPort, GRPCPort: inst.GRPCPort, Args: inst.Args})
+		spec.Instances = append(spec.Instances, InstanceSpec{ID: inst.ID, HTTPPort: inst.HTTPPort, GRPCPort: inst.GRPCPort, MetricsPort: inst.MetricsPort, Args: inst.Args})
 	}
 	for _, ex := range f.Examples {
 		spec.Examples = append(spec.Examples, Example{Title: ex.Title, Command: ex.Command})

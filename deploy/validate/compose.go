@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ type ComposeService struct {
 	PullPolicy  string            `yaml:"pull_policy"`
 	Build       *ComposeBuild     `yaml:"build"`
 	Command     StringList        `yaml:"command"`
+	Entrypoint  StringList        `yaml:"entrypoint"`
 	Environment map[string]string `yaml:"environment"`
 	Ports       []Port            `yaml:"ports"`
 	DependsOn   DependsOn         `yaml:"depends_on"`
@@ -313,6 +315,41 @@ func (c *Compose) SecretFile(s ComposeService, containerPath string) (string, bo
 		return sec.File, true
 	}
 	return "", false
+}
+
+// OneShot reports whether the service is a job that runs once and exits
+// (restart "no"), such as the secrets generator, rather than a server.
+func (s ComposeService) OneShot() bool {
+	return s.Restart == "no"
+}
+
+// Mount returns the volume (or host path) a service mounts at
+// containerPath, and whether it is mounted read-only.
+func (s ComposeService) Mount(containerPath string) (source string, readOnly, ok bool) {
+	for _, v := range s.Volumes {
+		var src, dst, mode string
+		switch v := v.(type) {
+		case string:
+			parts := strings.Split(v, ":")
+			if len(parts) < 2 {
+				continue
+			}
+			src, dst = parts[0], parts[1]
+			if len(parts) > 2 {
+				mode = parts[2]
+			}
+		case map[string]any:
+			src, _ = v["source"].(string)
+			dst, _ = v["target"].(string)
+			if ro, _ := v["read_only"].(bool); ro {
+				mode = "ro"
+			}
+		}
+		if path.Clean(dst) == path.Clean(containerPath) {
+			return src, slices.Contains(strings.Split(mode, ","), "ro"), true
+		}
+	}
+	return "", false, false
 }
 
 // BuildService returns the SERVICE build argument of a service built from

@@ -115,6 +115,38 @@ secrets:
 					t.Error("SecretFile found s under its source name, not its target")
 				}
 			}},
+		{name: "volumes, entrypoint, one-shot",
+			yaml: `
+services:
+  job:
+    image: x:1
+    entrypoint: ["/gen", "-dir", "/out"]
+    restart: "no"
+    volumes:
+    - data:/out
+    - other:/ro:ro
+    - type: volume
+      source: long
+      target: /long
+      read_only: true
+`,
+			check: func(t *testing.T, c *validate.Compose) {
+				job := c.Services["job"]
+				if !job.OneShot() || len(job.Entrypoint) != 3 {
+					t.Errorf("OneShot %v, entrypoint %q", job.OneShot(), job.Entrypoint)
+				}
+				for _, m := range []struct {
+					path, src string
+					ro        bool
+				}{{"/out", "data", false}, {"/ro/", "other", true}, {"/long", "long", true}} {
+					if src, ro, ok := job.Mount(m.path); !ok || src != m.src || ro != m.ro {
+						t.Errorf("Mount(%s) = %q, %v, %v; want %q, %v", m.path, src, ro, ok, m.src, m.ro)
+					}
+				}
+				if _, _, ok := job.Mount("/none"); ok {
+					t.Error("Mount found a path nothing is mounted at")
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -25,6 +26,9 @@ func TestComposeHealthchecks(t *testing.T) {
 	c := compose(t)
 	for _, name := range c.ServiceNames() {
 		t.Run(name, func(t *testing.T) {
+			if c.Services[name].OneShot() {
+				return // it exits; TestComposeSecretsGenerated checks who waits for it
+			}
 			h := c.Services[name].Healthcheck
 			if h == nil || h.Disable || len(h.Test) == 0 || h.Test[0] == "NONE" {
 				t.Fatalf("no healthcheck")
@@ -66,8 +70,12 @@ func TestComposeDependsOnHealthy(t *testing.T) {
 	for _, name := range c.ServiceNames() {
 		t.Run(name, func(t *testing.T) {
 			for dep, d := range c.Services[name].DependsOn {
-				if d.Condition != "service_healthy" {
-					t.Errorf("depends_on %s: condition %q, want service_healthy", dep, d.Condition)
+				want := "service_healthy"
+				if c.Services[dep].OneShot() {
+					want = "service_completed_successfully"
+				}
+				if d.Condition != want {
+					t.Errorf("depends_on %s: condition %q, want %s", dep, d.Condition, want)
 				}
 				if _, ok := c.Services[dep]; !ok {
 					t.Errorf("depends_on %s: no such service", dep)
@@ -81,6 +89,9 @@ func TestComposeRestartPolicies(t *testing.T) {
 	c := compose(t)
 	for _, name := range c.ServiceNames() {
 		t.Run(name, func(t *testing.T) {
+			if c.Services[name].OneShot() {
+				return // restart "no": a job that has done its work stays done
+			}
 			if got := c.Services[name].Restart; got != "unless-stopped" && got != "always" && got != "on-failure" {
 				t.Errorf("restart = %q, want unless-stopped, always or on-failure", got)
 			}
@@ -145,8 +156,10 @@ func TestComposePublishedPorts(t *testing.T) {
 			}
 			switch want, isTool := tooling[name]; {
 			case name == publicService:
-				if len(published) != 1 || published[0].Target != 8080 {
-					t.Errorf("ports = %+v, want 8080 published", s.Ports)
+				// Loopback unless KITSHOP_BIND says otherwise: a development
+				// stack is not for the network by accident.
+				if len(published) != 1 || published[0].Target != 8080 || published[0].HostIP != "127.0.0.1" {
+					t.Errorf("ports = %+v, want 8080 published on 127.0.0.1", s.Ports)
 				}
 			case isTool:
 				for _, p := range published {
@@ -173,38 +186,30 @@ var (
 
 func TestComposeNoSecretsInEnvironment(t *testing.T) {
 	c := compose(t)
-	// The content of every secret file must not appear in any environment.
+	// A file secret would be a file in the repository: secrets are
+	// generated into a volume instead.
+	for name, sec := range c.Secrets {
+		t.Errorf("top-level secret %s (file %q): generate it with kitshop-secrets instead", name, sec.File)
+	}
+	// The value of every generated secret must not appear in any environment.
 	secrets := map[string]string{}
-	for name, s := range c.Secrets {
-		if s.File == "" {
-			t.Errorf("secret %s: want a file secret", name)
-			continue
-		}
-		info, err := os.Stat(s.File)
-		if err != nil {
-			t.Errorf("secret %s: %v", name, err)
-			continue
-		}
-		// Compose bind-mounts file secrets with the host's mode, and the
-		// containers run as other users than the file's owner.
-		if info.Mode().Perm()&0o004 == 0 {
-			t.Errorf("secret %s: %s has mode %v; containers need it world-readable (check your umask)", name, s.File, info.Mode().Perm())
-		}
-		data, err := os.ReadFile(s.File)
+	entries, err := os.ReadDir(generatedSecrets(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(generatedSecrets(t), e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		value := strings.TrimRight(string(data), "\r\n")
-		if value == "" {
-			t.Errorf("secret %s: %s is empty", name, s.File)
-		}
-		secrets[value] = name
+		secrets[strings.TrimRight(string(data), "\r\n")] = e.Name()
 	}
+	g := secretsGenerator(t, c)
 	for _, name := range c.ServiceNames() {
 		t.Run(name, func(t *testing.T) {
 			for k, v := range c.Services[name].Environment {
 				if secretNameRE.MatchString(k) {
-					t.Errorf("%s is set in the environment; use %s_FILE with a compose secret", k, k)
+					t.Errorf("%s is set in the environment; use %s_FILE with a generated secret", k, k)
 				}
 				if credentialsURLRE.MatchString(v) {
 					t.Errorf("%s holds a URL with credentials", k)
@@ -212,13 +217,53 @@ func TestComposeNoSecretsInEnvironment(t *testing.T) {
 				if secret, ok := secrets[strings.TrimSpace(v)]; ok {
 					t.Errorf("%s holds the value of secret %s", k, secret)
 				}
-				if strings.HasSuffix(k, "_FILE") && strings.HasPrefix(v, "/run/secrets/") {
-					if _, ok := c.SecretFile(c.Services[name], v); !ok {
-						t.Errorf("%s=%s: the service mounts no secret there", k, v)
-					}
+				if strings.HasSuffix(k, "_FILE") && path.Dir(v) == path.Clean(g.dir) {
+					secretValue(t, c, c.Services[name], v) // mounted, and generated
 				}
 			}
 		})
+	}
+}
+
+// TestComposeSecretsGenerated checks that `docker compose up` stays one
+// command: a one-shot service writes the secrets, and everything reading
+// one waits until it has succeeded.
+func TestComposeSecretsGenerated(t *testing.T) {
+	c := compose(t)
+	g := secretsGenerator(t, c)
+	gen := c.Services[g.name]
+	if !gen.OneShot() {
+		t.Errorf("%s: restart %q, want \"no\" (it runs once)", g.name, gen.Restart)
+	}
+	if gen.BuildService() == "" || gen.PullPolicy != "build" {
+		t.Errorf("%s: want a kitshop image built here (they ship kitshop-secrets)", g.name)
+	}
+	if _, ok := c.Volumes[g.volume]; !ok {
+		t.Errorf("%s writes into %q, which is not a named volume", g.name, g.volume)
+	}
+	for _, name := range c.ServiceNames() {
+		if name == g.name {
+			continue
+		}
+		s := c.Services[name]
+		readsSecret := false
+		for k, v := range s.Environment {
+			if strings.HasSuffix(k, "_FILE") && path.Dir(v) == path.Clean(g.dir) {
+				readsSecret = true
+			}
+		}
+		if src, _, ok := s.Mount(g.dir); ok && src == g.volume {
+			readsSecret = true
+		}
+		if !readsSecret {
+			continue
+		}
+		if d, ok := s.DependsOn[g.name]; !ok || d.Condition != "service_completed_successfully" {
+			t.Errorf("%s reads generated secrets but does not depend on %s completing successfully", name, g.name)
+		}
+	}
+	if len(c.Services["user-db"].DependsOn) == 0 {
+		t.Error("user-db does not wait for its password")
 	}
 }
 

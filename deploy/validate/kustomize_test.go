@@ -3,6 +3,7 @@ package validate_test
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,11 +26,11 @@ var builds sync.Map // dir -> func() (*validate.Objects, error)
 func k8s(t *testing.T, dir string) *validate.Objects {
 	t.Helper()
 	f, _ := builds.LoadOrStore(dir, sync.OnceValues(func() (*validate.Objects, error) {
-		root, err := validate.RepoRoot()
+		k8sDir, err := k8sWithSecrets()
 		if err != nil {
 			return nil, err
 		}
-		rm, err := validate.Build(filepath.Join(root, "deploy", "k8s", filepath.FromSlash(dir)))
+		rm, err := validate.Build(filepath.Join(k8sDir, filepath.FromSlash(dir)))
 		if err != nil {
 			return nil, err
 		}
@@ -41,6 +42,40 @@ func k8s(t *testing.T, dir string) *validate.Objects {
 	}
 	return objs
 }
+
+// k8sWithSecrets copies deploy/k8s into a temporary directory once per test
+// binary and puts kitshop-secrets' output where overlays/local reads it, as
+// `go run ./deploy/cmd/kitshop-secrets -dir deploy/k8s/overlays/local/secrets
+// -signing-key` does in a checkout.
+var k8sWithSecrets = sync.OnceValues(func() (string, error) {
+	root, err := validate.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	secrets, err := generateSecrets()
+	if err != nil {
+		return "", err
+	}
+	dst, err := os.MkdirTemp("", "kitshop-k8s-")
+	if err != nil {
+		return "", err
+	}
+	generatedDirs = append(generatedDirs, dst)
+	src := filepath.Join(root, "deploy", "k8s")
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		return "", err
+	}
+	// A secrets directory of the checkout, if someone generated one, is
+	// replaced by the fresh one.
+	out := filepath.Join(dst, "overlays", "local", "secrets")
+	if err := os.RemoveAll(out); err != nil {
+		return "", err
+	}
+	if err := os.CopyFS(out, os.DirFS(secrets)); err != nil {
+		return "", err
+	}
+	return dst, nil
+})
 
 // The services of the system and their ports; the gateway has no gRPC.
 var k8sServices = []struct {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,10 +28,13 @@ type ConsulConfig struct {
 }
 
 // Consul is a running single-node Consul agent in -dev mode (server, in-memory
-// state) bound to 127.0.0.1.
+// state) bound to 127.0.0.1. Its methods are safe for concurrent use.
 type Consul struct {
 	httpPort int
-	proc     *Process
+	cfg      ConsulConfig
+
+	mu   sync.Mutex // guards proc, which Restart replaces
+	proc *Process
 }
 
 // consulStartTimeout bounds the wait for a leader; a -dev agent elects itself
@@ -62,35 +66,46 @@ func StartConsul(ctx context.Context, cfg ConsulConfig) (*Consul, error) {
 			return nil, err
 		}
 	}
+	c := &Consul{httpPort: cfg.HTTPPort, cfg: cfg}
+	if err := c.start(ctx, autoPort); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// start runs the agent and waits for its leader, retrying when a port was
+// taken. pickHTTP picks a free HTTP port for each attempt; otherwise the
+// agent gets c.httpPort.
+func (c *Consul) start(ctx context.Context, pickHTTP bool) error {
 	for attempt := 1; ; attempt++ {
-		c, err := startConsul(ctx, cfg)
+		if pickHTTP {
+			p, err := FreePort()
+			if err != nil {
+				return err
+			}
+			c.httpPort = p
+		}
+		err := c.startOnce(ctx)
 		if err == nil {
-			return c, nil
+			return nil
 		}
 		// The serf and server ports are always picked free and may be
 		// taken before the agent binds them; a retry picks new ones.
-		if attempt == 3 || !strings.Contains(TailFile(cfg.LogPath, 30), "address already in use") {
-			return nil, err
+		if attempt == 3 || !strings.Contains(TailFile(c.cfg.LogPath, 30), "address already in use") {
+			return err
 		}
 	}
 }
 
-func startConsul(ctx context.Context, cfg ConsulConfig) (*Consul, error) {
-	ports := make([]int, 3)
+func (c *Consul) startOnce(ctx context.Context) error {
+	cfg := c.cfg
+	ports := make([]int, 2)
 	for i := range ports {
 		p, err := FreePort()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ports[i] = p
-	}
-	c := &Consul{httpPort: cfg.HTTPPort}
-	if c.httpPort == 0 {
-		p, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		c.httpPort = p
 	}
 	args := []string{
 		"agent", "-dev",
@@ -121,9 +136,11 @@ func startConsul(ctx context.Context, cfg ConsulConfig) (*Consul, error) {
 		Dir:     dir,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("consul: %w", err)
+		return fmt.Errorf("consul: %w", err)
 	}
+	c.mu.Lock()
 	c.proc = proc
+	c.mu.Unlock()
 
 	leaderURL := "http://" + c.Addr() + "/v1/status/leader"
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -132,14 +149,14 @@ func startConsul(ctx context.Context, cfg ConsulConfig) (*Consul, error) {
 	var last error
 	for {
 		if last = hasLeader(ctx, client, leaderURL); last == nil {
-			return c, nil
+			return nil
 		}
 		select {
 		case <-proc.Done():
-			return nil, fmt.Errorf("consul exited during startup (%v); log %s:\n%s", proc.Err(), cfg.LogPath, TailFile(cfg.LogPath, 30))
+			return fmt.Errorf("consul exited during startup (%v); log %s:\n%s", proc.Err(), cfg.LogPath, TailFile(cfg.LogPath, 30))
 		case <-ctx.Done():
 			_ = proc.Stop(5 * time.Second)
-			return nil, fmt.Errorf("consul has no leader on port %d: %w (last: %v); log %s:\n%s",
+			return fmt.Errorf("consul has no leader on port %d: %w (last: %v); log %s:\n%s",
 				c.httpPort, ctx.Err(), last, cfg.LogPath, TailFile(cfg.LogPath, 30))
 		case <-tick.C:
 		}
@@ -182,13 +199,22 @@ func (c *Consul) Addr() string { return "127.0.0.1:" + strconv.Itoa(c.httpPort) 
 // URL returns the HTTP API base URL (the UI is at URL()+"/ui/").
 func (c *Consul) URL() string { return "http://" + c.Addr() }
 
-// Process returns the agent process (its log, its Done channel).
-func (c *Consul) Process() *Process { return c.proc }
+// Process returns the agent process (its log, its Done channel): after a
+// Restart, the new one.
+func (c *Consul) Process() *Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.proc
+}
+
+// consulStopGrace is how long the agent may take to leave before SIGKILL.
+const consulStopGrace = 10 * time.Second
 
 // Stop shuts the agent down, with SIGKILL after 10 s.
 func (c *Consul) Stop() error {
-	if c.proc == nil {
+	proc := c.Process()
+	if proc == nil {
 		return nil
 	}
-	return c.proc.Stop(10 * time.Second)
+	return proc.Stop(consulStopGrace)
 }

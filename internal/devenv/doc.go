@@ -11,9 +11,13 @@
 // Every child runs in its own process group. Stop signals the whole group, so
 // helpers a child forks go with it, and SIGKILL follows if the group ignores
 // the polite signal; when a child exits, whatever is left of its group is
-// killed too. (PostgreSQL's backends move to groups of their own, but they
-// exit as soon as their postmaster is gone.) Children also get a parent-death
-// signal, so a test binary killed by a timeout does not leave servers running.
+// killed too. (PostgreSQL's backends move to groups of their own; they exit
+// once they notice their postmaster is gone, and Postgres.Restart kills them
+// rather than wait.) Children also get a parent-death signal, so a test
+// binary killed by a timeout does not leave servers running.
+//
+// Postgres.Restart and Consul.Restart start a server that died again on the
+// same data directory and ports, for a supervisor such as deploy/local's.
 //
 // PostgreSQL refuses to run as root. When we are root, initdb and postgres run
 // as the `postgres` system user on a data directory that user owns; the

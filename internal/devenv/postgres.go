@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,17 +50,25 @@ type PostgresConfig struct {
 	BinDir string
 }
 
-// Postgres is a running PostgreSQL server listening on 127.0.0.1.
+// Postgres is a running PostgreSQL server listening on 127.0.0.1. Its
+// methods are safe for concurrent use.
 type Postgres struct {
 	port    int
 	dataDir string
 	tempDir string // removed by Stop; "" for a caller-owned DataDir
-	proc    *Process
+	cfg     PostgresConfig
+	cred    *syscall.Credential
+
+	mu   sync.Mutex // guards proc, which Restart replaces
+	proc *Process
 }
 
 // postgresStartTimeout bounds initdb plus startup when ctx has no sooner
 // deadline; crash recovery of a small development cluster fits easily.
 const postgresStartTimeout = 90 * time.Second
+
+// postgresStopGrace is how long a fast shutdown may take before SIGKILL.
+const postgresStopGrace = 15 * time.Second
 
 // StartPostgres initialises (if needed) and starts a PostgreSQL cluster and
 // waits until it accepts connections from the kitshop superuser. When we are
@@ -84,7 +93,7 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 		return nil, err
 	}
 
-	pg := &Postgres{dataDir: cfg.DataDir}
+	pg := &Postgres{dataDir: cfg.DataDir, cred: cred}
 	started := false
 	defer func() {
 		if !started && pg.tempDir != "" {
@@ -113,6 +122,7 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	if cfg.LogPath == "" {
 		cfg.LogPath = filepath.Join(filepath.Dir(pg.dataDir), "postgres.log")
 	}
+	pg.cfg = cfg
 
 	if err := prepareDataDir(pg.dataDir, cred); err != nil {
 		return nil, err
@@ -332,7 +342,9 @@ func (pg *Postgres) start(ctx context.Context, cfg PostgresConfig, cred *syscall
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
+	pg.mu.Lock()
 	pg.proc = proc
+	pg.mu.Unlock()
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -368,8 +380,13 @@ func (pg *Postgres) Port() int { return pg.port }
 // DataDir returns the cluster directory.
 func (pg *Postgres) DataDir() string { return pg.dataDir }
 
-// Process returns the server process (its log, its Done channel).
-func (pg *Postgres) Process() *Process { return pg.proc }
+// Process returns the server process (its log, its Done channel): after a
+// Restart, the new one.
+func (pg *Postgres) Process() *Process {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	return pg.proc
+}
 
 // URL returns a connection URL for database db as the kitshop superuser.
 func (pg *Postgres) URL(db string) string {
@@ -419,8 +436,8 @@ func (pg *Postgres) CreateDatabase(ctx context.Context, name string) (string, er
 // the cluster if it was a temporary one.
 func (pg *Postgres) Stop() error {
 	var err error
-	if pg.proc != nil {
-		err = pg.proc.Stop(15 * time.Second)
+	if proc := pg.Process(); proc != nil {
+		err = proc.Stop(postgresStopGrace)
 	}
 	if pg.tempDir != "" {
 		err = errors.Join(err, os.RemoveAll(pg.tempDir))

@@ -9,8 +9,10 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/log"
@@ -37,8 +39,10 @@ type Spec struct {
 	// EnvPrefix prefixes the environment variables that set its flags;
 	// "" means Name in upper case.
 	EnvPrefix string
-	// HTTPAddr and GRPCAddr are the default listen addresses.
-	HTTPAddr, GRPCAddr string
+	// HTTPAddr, GRPCAddr and MetricsAddr are the default listen addresses;
+	// MetricsAddr is internal (/metrics for Prometheus) and should default
+	// to loopback.
+	HTTPAddr, GRPCAddr, MetricsAddr string
 	// RateLimit and RateBurst are the defaults of -rate-limit and
 	// -rate-burst.
 	RateLimit float64
@@ -48,11 +52,27 @@ type Spec struct {
 	Schema fs.FS
 	// Auth, when Auth.Issuer is set, makes New build a token verifier.
 	Auth Auth
+	// SecretFlags name the service's own flags that hold secrets; like
+	// -database-url, they must not hold one of DevSecrets unless the
+	// process runs in development mode (kit/config.DevMode).
+	SecretFlags []string
+	// DevSecrets are the development credentials published with the
+	// project (in its README, its local stack, its history).
+	DevSecrets []string
 	// Flags, when set, adds the service's own flags to the flag set before
 	// it is parsed, and returns a check that runs after parsing (nil when
 	// there is nothing to check).
 	Flags func(fs *flag.FlagSet) (check func() error)
 }
+
+// The database's timeouts: a connection attempt, a statement, and a wait
+// for a lock. They bound how long a request can hang on the database when it
+// is slow; when it does not answer at all, the Guard fails calls at once.
+const (
+	DBConnectTimeout   = 2 * time.Second
+	DBStatementTimeout = 5 * time.Second
+	DBLockTimeout      = 2 * time.Second
+)
 
 // Auth says how a service checks access tokens.
 type Auth struct {
@@ -80,17 +100,21 @@ type App struct {
 	Metrics *metrics.Metrics
 	// Pool is the migrated database, nil without Spec.Schema.
 	Pool *pgxpool.Pool
+	// Guard fails the pool's calls fast while the database does not answer
+	// (kit/postgres.Guard), nil without Spec.Schema.
+	Guard *postgres.Guard
 	// Consul is nil when -consul-addr is empty.
 	Consul consul.Client
 	// Verifier checks access tokens, nil without Spec.Auth.
 	Verifier *auth.Verifier
 
-	httpLn, grpcLn, debugLn net.Listener
-	grpcServer              *grpc.Server
-	handler                 http.Handler
-	registration            *Registration
-	checks                  []health.Check
-	limiter                 *ratelimit.TokenBucket
+	httpLn, grpcLn, metricsLn, debugLn net.Listener
+	degraded                           func() bool
+	grpcServer                         *grpc.Server
+	handler                            http.Handler
+	registration                       *Registration
+	checks                             []health.Check
+	limiter                            *ratelimit.TokenBucket
 
 	mu      sync.Mutex
 	closers []func()
@@ -100,7 +124,7 @@ type App struct {
 // needs (see the package documentation). On an error it releases what it
 // had set up; flag.ErrHelp means -h printed the usage.
 func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *App, err error) {
-	o, err := parse(spec, args, stderr)
+	o, err := Parse(spec, args, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +142,12 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 	}()
 
 	if spec.Schema != nil {
-		if a.Pool, err = postgres.Open(ctx, o.DatabaseURL); err != nil {
+		a.Guard = postgres.NewGuard(postgres.GuardOptions{Logger: a.Log("postgres")})
+		a.Defer(a.Guard.Stop)
+		if a.Pool, err = postgres.Open(ctx, o.DatabaseURL, postgres.WithGuard(a.Guard),
+			postgres.WithConnectTimeout(DBConnectTimeout),
+			postgres.WithStatementTimeout(DBStatementTimeout),
+			postgres.WithLockTimeout(DBLockTimeout)); err != nil {
 			return a, err
 		}
 		a.Defer(a.Pool.Close)
@@ -126,7 +155,6 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 			return a, err
 		}
 		a.Metrics.Pool(spec.Name, a.Pool)
-		a.checks = append(a.checks, postgres.HealthCheck(a.Pool))
 	}
 	if o.ConsulAddr != "" {
 		if a.Consul, err = consul.NewClient(o.ConsulAddr); err != nil {
@@ -158,6 +186,10 @@ func (a *App) listen() error {
 		}
 		a.Defer(func() { a.grpcLn.Close() })
 	}
+	if a.metricsLn, err = net.Listen("tcp", a.Options.MetricsAddr); err != nil {
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+	a.Defer(func() { a.metricsLn.Close() })
 	if a.debugLn, err = server.ListenDebug(a.Options.DebugAddr); err != nil {
 		return fmt.Errorf("debug listener: %w", err)
 	}
@@ -237,8 +269,18 @@ func (a *App) GRPC() *grpc.Server {
 // /readyz and /metrics in front of it.
 func (a *App) Handle(h http.Handler) { a.handler = h }
 
+// MetricsAddr is the address the internal metrics listener is bound to.
+func (a *App) MetricsAddr() string { return a.metricsLn.Addr().String() }
+
 // Check adds a readiness check to the one on the database.
 func (a *App) Check(c health.Check) { a.checks = append(a.checks, c) }
+
+// DegradedWhen says when the instance can still serve some requests while
+// its database is unreachable (from a cache, or with fast 503s that keep
+// the route answering): then readiness reports degraded (200) rather than
+// not ready, and the instance stays in rotation. Without it, an
+// unreachable database makes the instance not ready.
+func (a *App) DegradedWhen(serving func() bool) { a.degraded = serving }
 
 // Registration is what the instance announces in Consul besides its
 // addresses: the gateway prefixes it serves and which routes under them need
@@ -274,6 +316,7 @@ func (a *App) Run(ctx context.Context) error {
 			APIPrefix: strings.Join(a.registration.Prefixes, ","),
 			Meta:      a.registration.meta(),
 		}
+		reg.Meta[consul.MetaMetricsPort] = strconv.Itoa(server.Port(a.metricsLn))
 		if a.grpcLn != nil {
 			reg.GRPCPort = server.Port(a.grpcLn)
 		}
@@ -282,6 +325,10 @@ func (a *App) Run(ctx context.Context) error {
 	if a.grpcLn != nil && a.grpcServer == nil {
 		a.Close()
 		return errors.New("app: -grpc-addr is set but no gRPC service was registered")
+	}
+	checks := a.checks
+	if a.Guard != nil {
+		checks = append([]health.Check{a.Guard.HealthCheck(a.degraded)}, checks...)
 	}
 	// server.Run owns the listeners and runs the closers from here on.
 	a.mu.Lock()
@@ -298,10 +345,11 @@ func (a *App) Run(ctx context.Context) error {
 		HTTPListener:    a.httpLn,
 		Handler:         a.handler,
 		Metrics:         a.Metrics.Handler(),
+		MetricsListener: a.metricsLn,
 		GRPCListener:    a.grpcLn,
 		GRPCServer:      a.grpcServer,
 		DebugListener:   a.debugLn,
-		Health:          health.New(a.checks...),
+		Health:          health.New(checks...),
 		Registrar:       registrar,
 		DrainTimeout:    a.Options.DrainTimeout,
 		DeregisterDelay: a.Options.DeregisterDelay,

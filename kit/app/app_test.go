@@ -37,7 +37,8 @@ func widget(closed *[]string) app.BuildFunc {
 	return func(ctx context.Context, args []string, stderr io.Writer) (*app.App, error) {
 		var greeting string
 		a, err := app.New(ctx, app.Spec{
-			Name: "widget", HTTPAddr: ":0", RateLimit: 1000, RateBurst: 2,
+			Name: "widget", HTTPAddr: ":0", MetricsAddr: "127.0.0.1:0", RateLimit: 1000, RateBurst: 2,
+			SecretFlags: []string{"greeting"}, DevSecrets: []string{"published-pw"},
 			Schema: schema,
 			Auth:   app.Auth{Issuer: "test-issuer", Audience: "test", Service: "widget-issuer"},
 			Flags: func(fs *flag.FlagSet) func() error {
@@ -150,8 +151,25 @@ func TestAppServesRegistersAndCloses(t *testing.T) {
 	}
 	got := entries[0].Service
 	if got.ID != "widget-1" || "127.0.0.1:"+strconv.Itoa(got.Port) != svc.HTTPAddr ||
-		got.Meta[app.MetaPublicRoutes] != "GET /api/v1/widgets" || got.Meta["api_prefix"] != "/api/v1/widgets" {
+		got.Meta[app.MetaPublicRoutes] != "GET /api/v1/widgets" || got.Meta["api_prefix"] != "/api/v1/widgets" ||
+		"127.0.0.1:"+got.Meta["metrics_port"] != svc.MetricsAddr {
 		t.Errorf("registration = %+v, want widget-1 on %s with its prefix and public route", got, svc.HTTPAddr)
+	}
+
+	// Metrics on the internal listener only.
+	for addr, want := range map[string]int{svc.MetricsAddr: http.StatusOK, svc.HTTPAddr: http.StatusForbidden} {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s/metrics = %d, want %d", addr, resp.StatusCode, want)
+		}
+		if want == http.StatusOK && !strings.Contains(string(body), `kitshop_requests_total{`) {
+			t.Errorf("metrics lack the endpoint counters:\n%.500s", body)
+		}
 	}
 
 	if err := svc.Stop(); err != nil {
@@ -173,6 +191,8 @@ func TestNewRefusesBadFlags(t *testing.T) {
 		{"no key source", []string{"-database-url", "postgres://x", "-consul-addr", ""}, "-jwks-url is required"},
 		{"bad jwks url", []string{"-database-url", "postgres://x", "-jwks-url", "ftp://x"}, "want absolute http(s) URLs"},
 		{"stray argument", []string{"-database-url", "postgres://x", "extra"}, "unexpected arguments"},
+		{"published secret", []string{"-database-url", "postgres://x", "-jwks-url", "http://127.0.0.1:1/k", "-greeting", "published-pw"}, "greeting"},
+		{"published database password", []string{"-database-url", "postgres://u:published-pw@x/db", "-jwks-url", "http://127.0.0.1:1/k"}, "database-url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

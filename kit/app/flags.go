@@ -23,6 +23,7 @@ import (
 type Options struct {
 	HTTPAddr      string
 	GRPCAddr      string
+	MetricsAddr   string
 	DebugAddr     string
 	AdvertiseAddr string
 	InstanceID    string
@@ -44,14 +45,17 @@ type Options struct {
 	Audience    string
 }
 
-// parse registers the common flags and the service's own on one flag set,
-// reads args and the environment, and checks the result.
-func parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
+// Parse registers the common flags and the service's own (Spec.Flags) on one
+// flag set, reads args and the environment, and checks the result, without
+// setting anything up: New calls it first, and tests of a main's flags call
+// it alone.
+func Parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 	var o Options
 	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.HTTPAddr, "http-addr", spec.HTTPAddr, "HTTP listen address (port 0 picks a free port)")
 	fs.StringVar(&o.GRPCAddr, "grpc-addr", spec.GRPCAddr, `gRPC listen address (port 0 picks a free port); "" serves no gRPC`)
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", spec.MetricsAddr, "internal address that serves /metrics for Prometheus (keep it private; port 0 picks a free port, registered in Consul as "+consul.MetaMetricsPort+"); the HTTP port has no /metrics")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", `address of a separate listener for the net/http/pprof profiles, e.g. 127.0.0.1:6060 (keep it private); "" disables it`)
 	fs.StringVar(&o.AdvertiseAddr, "advertise-addr", "127.0.0.1", "address registered in Consul, where other services reach this instance")
 	fs.StringVar(&o.InstanceID, "instance-id", "", `Consul instance ID; "" means `+spec.Name+`-<random>`)
@@ -91,6 +95,16 @@ func parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 		}
 	}
 	var problems []error
+	if o.MetricsAddr == "" {
+		problems = append(problems, errors.New("-metrics-addr: want an address; the metrics are not served on the HTTP port"))
+	}
+	// Published development values are refused outside a development
+	// stack (KITSHOP_DEV=1): they would let anyone who read the repository in.
+	for _, name := range append([]string{"database-url"}, spec.SecretFlags...) {
+		if f := fs.Lookup(name); f != nil {
+			problems = append(problems, config.RefuseDevSecret(name, f.Value.String(), config.DevMode(), spec.DevSecrets...))
+		}
+	}
 	if !logging.ValidFormat(o.LogFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", o.LogFormat))
 	}

@@ -16,3 +16,21 @@ func (a *App) Keys(service string, fixedURLs []string) auth.KeySource {
 	a.Defer(keys.Stop)
 	return keys
 }
+
+// URLs returns the URLs of path on service's healthy instances in Consul,
+// read when called, or fixedURLs when there are any.
+func (a *App) URLs(service, path string, fixedURLs []string) func() []string {
+	if len(fixedURLs) > 0 {
+		return func() []string { return fixedURLs }
+	}
+	w := a.Watch(service)
+	return func() []string {
+		var urls []string
+		for _, in := range w.Instances() {
+			if addr := in.HTTPAddr(); addr != "" {
+				urls = append(urls, "http://"+addr+path)
+			}
+		}
+		return urls
+	}
+}

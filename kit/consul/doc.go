@@ -14,9 +14,10 @@
 //     after a Consul restart. Deregister ends that and removes the instance.
 //   - Watcher, on the calling side: one per dependency. It follows the
 //     passing instances of one service with blocking queries, keeps the last
-//     known set while Consul is unreachable and while a restarted Consul is
-//     still empty (a Consul blip must not empty the load balancer), and hands
-//     out sorted snapshots by Instances or Subscribe.
+//     known set while Consul is unreachable and, for a grace period, the
+//     instances a restarted Consul has not heard from again yet (a Consul
+//     blip must not empty the load balancer), and hands out sorted snapshots
+//     by Instances or Subscribe.
 //   - RoundRobin, to pick one instance from a snapshot per request, skipping
 //     the ones a caller wants to avoid (for example while retrying).
 //   - NewInstancer, when go-kit's sd.NewEndpointer and lb balancers should do
@@ -24,7 +25,8 @@
 //     gRPC address of every instance.
 //   - ServicesWatcher, for the gateway: it follows the names of all services
 //     with a tag (TagAPI for services that expose a public HTTP API), so new
-//     services are routed without a restart.
+//     services are routed without a restart; like Watcher, it keeps the
+//     names a restarted Consul does not list yet, so no route vanishes.
 //
 // Everything talks to Consul through Client, a narrow interface over the
 // official github.com/hashicorp/consul/api package, so tests can replace it.

@@ -17,7 +17,10 @@ const (
 	MetaAPIPrefix = "api_prefix" // public HTTP path prefix, such as "/api/v1/products"
 	MetaHTTPPort  = "http_port"  // HTTP port (also the service's Port)
 	MetaGRPCPort  = "grpc_port"  // gRPC port; absent when the service has none
-	TagAPI        = "api"        // set on services that expose a public HTTP API
+	// MetaMetricsPort is the port of the internal listener serving
+	// /metrics, on the registered address; absent without one.
+	MetaMetricsPort = "metrics_port"
+	TagAPI          = "api" // set on services that expose a public HTTP API
 )
 
 // Instance is one registered, passing instance of a service.

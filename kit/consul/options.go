@@ -18,13 +18,14 @@ const (
 	// noticed within seconds, one that is down is not hammered.
 	DefaultMaxBackoff = 5 * time.Second
 	// DefaultRecheckInterval is how often a Registrar asks the agent whether
-	// it still knows the instance.
-	DefaultRecheckInterval = 5 * time.Second
+	// it still knows the instance: a restarted agent has the instance back
+	// within about this long. The question is a cheap local read.
+	DefaultRecheckInterval = time.Second
 	// DefaultRecoveryGrace is how long a watcher, once Consul answers again
-	// after an outage, keeps its last known state if Consul now reports
-	// nothing: long enough for instances to notice a restarted agent
-	// (DefaultRecheckInterval) and pass their first checks
-	// (DefaultCheckInterval).
+	// after an outage, keeps the part of its last known state that Consul
+	// no longer reports: long enough for instances to notice a restarted
+	// agent (DefaultRecheckInterval) and pass their first checks
+	// (DefaultCheckInterval), with room for a loaded machine.
 	DefaultRecoveryGrace = 10 * time.Second
 
 	// requestTimeout bounds every non-blocking request, so a hung agent
@@ -104,12 +105,15 @@ func WithRecheckInterval(d time.Duration) Option {
 }
 
 // WithRecoveryGrace sets how long a watcher, when Consul answers again after
-// an outage but reports no instances (or no services), keeps the last known
-// ones instead (Watcher and ServicesWatcher). A restarted Consul dev agent
-// knows nothing until the instances register again, which takes a few
-// seconds; without the grace every caller would see its dependencies vanish.
-// A non-empty answer always replaces the last known state at once. 0
-// disables the grace; negative values are ignored.
+// an outage but lacks instances (or services) it reported before, keeps those
+// as well (Watcher and ServicesWatcher). A restarted Consul dev agent knows
+// nothing until the instances register again, one by one, within a few
+// seconds; without the grace every caller would see its dependencies vanish,
+// and the gateway would drop the routes of every service not yet back. What
+// the agent does report is taken at once, and the grace ends as soon as it
+// reports everything known before. The price: an instance that really left
+// while Consul was unreachable stays listed until the grace ends. 0 disables
+// the grace; negative values are ignored.
 func WithRecoveryGrace(d time.Duration) Option {
 	return func(o *options) {
 		if d >= 0 {

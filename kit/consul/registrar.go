@@ -118,7 +118,7 @@ func (r *Registrar) Registration() *api.AgentServiceRegistration {
 // Deregister is called first; and an errs.Invalid error, without retrying, if
 // the registration is invalid or the agent rejects it as malformed.
 //
-// Once registered, a background loop checks every few seconds that the agent
+// Once registered, a background loop checks every second that the agent
 // still knows the instance and registers it again if not (after a Consul
 // restart), until Deregister; ctx does not bound that loop. Register may be
 // called once.

@@ -40,7 +40,7 @@ func NewServicesWatcher(c Client, tag string, logger log.Logger, opts ...Option)
 		return names, meta.LastIndex, nil
 	}
 	logger = log.With(logger, "component", "consul.services_watcher", "tag", tag)
-	return &ServicesWatcher{w: startWatch(query, slices.Equal[[]string], logger, newOptions(opts))}
+	return &ServicesWatcher{w: startWatch(query, slices.Equal[[]string], func(name string) string { return name }, logger, newOptions(opts))}
 }
 
 // Services returns the latest sorted snapshot of service names (read-only).

@@ -61,6 +61,10 @@ func TestServicesWatcherFollowsChangesAndOutages(t *testing.T) {
 	}
 
 	fc.setDown(false)
+	// Once the watcher has heard the agent again with everything it knew,
+	// changes are followed at once. (A removal it only learns of in the
+	// first answer after the outage waits for the recovery grace.)
+	eventually(t, 2*time.Second, "a query after the outage", func() bool { return fc.callCount("CatalogServices") >= before+5 })
 	fc.remove("c1")
 	if got := receive(t, ch, 2*time.Second); !slices.Equal(got, []string{"product"}) {
 		t.Errorf("after recovery = %v, want [product]", got)
@@ -70,5 +74,28 @@ func TestServicesWatcherFollowsChangesAndOutages(t *testing.T) {
 	s.Stop()
 	if _, ok := <-ch; ok {
 		t.Error("subscription open after Stop")
+	}
+}
+
+// TestServicesWatcherKeepsServicesNotYetBackAfterRestart: a restarted agent
+// hears from the services one by one; until the grace ends, a service not
+// yet back stays listed (the gateway keeps routing to it).
+func TestServicesWatcherKeepsServicesNotYetBackAfterRestart(t *testing.T) {
+	fc := newFakeConsul()
+	fc.add(fakeInstance("product", "p1", 8081, 9081))
+	fc.add(fakeInstance("user", "u1", 8083, 9083))
+	s := consul.NewServicesWatcher(fc, consul.TagAPI, testLogger(t), fast(consul.WithRecoveryGrace(time.Hour))...)
+	t.Cleanup(s.Stop)
+	ready(t, s)
+
+	fc.setDown(true)
+	before := fc.callCount("CatalogServices")
+	eventually(t, 2*time.Second, "retries during the outage", func() bool { return fc.callCount("CatalogServices") >= before+2 })
+	fc.restart(1)
+	fc.add(fakeInstance("user", "u1", 8083, 9083))
+	fc.add(fakeInstance("cart", "c1", 8071, 9071))
+	eventually(t, 2*time.Second, "cart listed", func() bool { return slices.Contains(s.Services(), "cart") })
+	if got, want := s.Services(), []string{"cart", "product", "user"}; !slices.Equal(got, want) {
+		t.Errorf("Services() after a restart = %v, want %v (product kept)", got, want)
 	}
 }

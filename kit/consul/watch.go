@@ -3,6 +3,8 @@ package consul
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +24,11 @@ type queryFunc[E any] func(ctx context.Context, index uint64, wait time.Duration
 // with Consul's index rules, backoff while Consul is unreachable, and
 // latest-wins publication of immutable snapshots to subscribers.
 type watch[E any] struct {
-	query  queryFunc[E]
-	equal  func(a, b []E) bool
+	query queryFunc[E]
+	equal func(a, b []E) bool
+	// key identifies an element (an instance ID, a service name);
+	// snapshots are sorted by it.
+	key    func(E) string
 	logger log.Logger
 	opts   options
 
@@ -39,11 +44,12 @@ type watch[E any] struct {
 	subs    map[chan []E]struct{}
 }
 
-func startWatch[E any](q queryFunc[E], equal func(a, b []E) bool, logger log.Logger, opts options) *watch[E] {
+func startWatch[E any](q queryFunc[E], equal func(a, b []E) bool, key func(E) string, logger log.Logger, opts options) *watch[E] {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watch[E]{
 		query:  q,
 		equal:  equal,
+		key:    key,
 		logger: logger,
 		opts:   opts,
 		cancel: cancel,
@@ -61,13 +67,14 @@ func (w *watch[E]) run(ctx context.Context) {
 		index     uint64 // 0: the next query returns at once with the current state
 		bo        = newBackoff(w.opts)
 		failing   bool
-		holdUntil time.Time // while in the future, an empty result does not replace a non-empty one
+		holdUntil time.Time // while in the future, what Consul does not report of kept stays
+		kept      []E       // the last known state when Consul answered again after an outage
 	)
 	for {
 		wait := w.opts.waitTime
 		if hold := time.Until(holdUntil); hold > 0 && hold < wait {
-			// Come back when the grace ends, so a lasting empty result is
-			// published then rather than after a full WaitTime.
+			// Come back when the grace ends, so a lasting partial result
+			// is published then rather than after a full WaitTime.
 			wait = max(hold, minQueryGap)
 		}
 		// A blocking query may legitimately last wait plus Consul's jitter of
@@ -103,6 +110,7 @@ func (w *watch[E]) run(ctx context.Context) {
 			failing = false
 			if w.opts.recoveryGrace > 0 {
 				holdUntil = time.Now().Add(w.opts.recoveryGrace)
+				kept = w.snapshot()
 			}
 		}
 		bo.reset()
@@ -123,14 +131,17 @@ func (w *watch[E]) run(ctx context.Context) {
 			index = newIndex
 		}
 
-		if len(val) == 0 && time.Now().Before(holdUntil) && len(w.snapshot()) > 0 {
+		if merged, complete := w.merge(kept, val); !complete && time.Now().Before(holdUntil) {
 			// A Consul that was just unreachable may have restarted empty
-			// (a dev agent keeps nothing) and not yet heard from the
-			// instances, which register again within seconds. Until the
-			// grace ends, "nothing" from it is not believed.
-			level.Debug(w.logger).Log("msg", "consul reports nothing after an outage; keeping last known state", "until", holdUntil)
+			// (a dev agent keeps nothing) and not yet heard from every
+			// instance; they register again one by one within seconds.
+			// Until the grace ends, or the answer holds everything known
+			// before, what it leaves out is not believed gone.
+			level.Debug(w.logger).Log("msg", "consul reports less than before the outage; keeping the rest of the last known state",
+				"reported", len(val), "kept", len(merged)-len(val), "until", holdUntil)
+			w.publish(merged)
 		} else {
-			holdUntil = time.Time{}
+			holdUntil, kept = time.Time{}, nil
 			w.publish(val)
 		}
 
@@ -138,6 +149,32 @@ func (w *watch[E]) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// merge returns val plus the elements of kept it lacks (by key), sorted by
+// key, and whether it lacked none.
+func (w *watch[E]) merge(kept, val []E) ([]E, bool) {
+	if len(kept) == 0 {
+		return val, true
+	}
+	have := make(map[string]bool, len(val))
+	for _, e := range val {
+		have[w.key(e)] = true
+	}
+	merged := val
+	for _, e := range kept {
+		if !have[w.key(e)] {
+			if len(merged) == len(val) {
+				merged = slices.Clone(val) // val may be shared; never append to it
+			}
+			merged = append(merged, e)
+		}
+	}
+	if len(merged) == len(val) {
+		return val, true
+	}
+	slices.SortFunc(merged, func(a, b E) int { return strings.Compare(w.key(a), w.key(b)) })
+	return merged, false
 }
 
 // publish stores val and hands it to every subscriber unless nothing changed.

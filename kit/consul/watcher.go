@@ -14,9 +14,9 @@ import (
 // is unreachable it retries with exponential backoff and keeps the last known
 // instances: losing Consul for a moment must not make every caller believe a
 // healthy dependency is gone. For the same reason, when Consul answers again
-// but knows no instances (a restarted agent that the instances have not yet
-// registered with again), the last known ones are kept for a grace period
-// (see WithRecoveryGrace).
+// but lacks instances it listed before (a restarted agent that not every
+// instance has registered with again yet), the missing ones are kept for a
+// grace period or until Consul lists them again (see WithRecoveryGrace).
 //
 // Snapshots are sorted by instance ID and shared between callers: treat them
 // as read-only.
@@ -39,7 +39,7 @@ func NewWatcher(c Client, service string, logger log.Logger, opts ...Option) *Wa
 	logger = log.With(logger, "component", "consul.watcher", "service", service)
 	return &Watcher{
 		service: service,
-		w:       startWatch(query, equalInstances, logger, newOptions(opts)),
+		w:       startWatch(query, equalInstances, func(in Instance) string { return in.ID }, logger, newOptions(opts)),
 	}
 }
 

@@ -176,7 +176,9 @@ func TestWatcherResyncsAtOnceAfterOutage(t *testing.T) {
 	for _, id := range []string{"p1", "p2", "p3", "p4", "p5"} {
 		fc.add(fakeInstance("product", id, 8081, 9081)) // raise the index
 	}
-	w := startWatcher(t, fc, "product", consul.WithWaitTime(wait))
+	// No recovery grace: this is about the index, not about p1..p5 being
+	// kept while the restarted agent does not list them.
+	w := startWatcher(t, fc, "product", consul.WithWaitTime(wait), consul.WithRecoveryGrace(0))
 	ch, unsubscribe := w.Subscribe()
 	defer unsubscribe()
 	receive(t, ch, 2*time.Second)
@@ -241,9 +243,10 @@ func TestWatcherRecoveryGrace(t *testing.T) {
 		}
 	})
 
-	t.Run("non-empty answer replaces at once", func(t *testing.T) {
+	t.Run("partial answer completed from the last known until all are back", func(t *testing.T) {
 		fc := newFakeConsul()
 		fc.add(fakeInstance("product", "p1", 8081, 9081))
+		fc.add(fakeInstance("product", "p2", 8082, 9082))
 		w := startWatcher(t, fc, "product", consul.WithRecoveryGrace(time.Hour))
 		ch, unsubscribe := w.Subscribe()
 		defer unsubscribe()
@@ -251,11 +254,47 @@ func TestWatcherRecoveryGrace(t *testing.T) {
 		fc.setDown(true)
 		before := fc.callCount("Service")
 		eventually(t, 2*time.Second, "retries during the outage", func() bool { return fc.callCount("Service") >= before+2 })
+		// The restarted agent hears from p2 and a new p3 first; p1 is
+		// still on its way.
 		fc.restart(1)
 		fc.add(fakeInstance("product", "p2", 8082, 9082))
-		if got := ids(receive(t, ch, time.Second)); !slices.Equal(got, []string{"p2"}) {
-			t.Errorf("got %v, want [p2]", got)
+		fc.add(fakeInstance("product", "p3", 8083, 9083))
+		eventually(t, 2*time.Second, "p3 published", func() bool { return slices.Contains(ids(w.Instances()), "p3") })
+		if got, want := ids(w.Instances()), []string{"p1", "p2", "p3"}; !slices.Equal(got, want) {
+			t.Fatalf("Instances() = %v during the grace, want %v (p1 kept)", got, want)
 		}
+		// Once p1 is back the grace is over: a removal is believed at once.
+		fc.add(fakeInstance("product", "p1", 8081, 9081))
+		time.Sleep(100 * time.Millisecond)
+		fc.remove("p2")
+		eventually(t, 2*time.Second, "p2 removed", func() bool { return slices.Equal(ids(w.Instances()), []string{"p1", "p3"}) })
+	})
+
+	t.Run("lasting partial answer published when the grace ends", func(t *testing.T) {
+		fc, w, _ := restarted(t)
+		fc.add(fakeInstance("product", "p2", 8082, 9082))
+		start := time.Now()
+		eventually(t, 3*grace, "p1 dropped", func() bool { return slices.Equal(ids(w.Instances()), []string{"p2"}) })
+		if took := time.Since(start); took < grace/2 {
+			t.Errorf("p1 dropped after %v, want it kept for about %v", took, grace)
+		}
+	})
+
+	t.Run("answer after an outage of the same agent taken at once", func(t *testing.T) {
+		fc := newFakeConsul()
+		fc.add(fakeInstance("product", "p1", 8081, 9081))
+		fc.add(fakeInstance("product", "p2", 8082, 9082))
+		w := startWatcher(t, fc, "product", consul.WithRecoveryGrace(time.Hour))
+		ch, unsubscribe := w.Subscribe()
+		defer unsubscribe()
+		receive(t, ch, 2*time.Second)
+		fc.setDown(true)
+		before := fc.callCount("Service")
+		eventually(t, 2*time.Second, "retries during the outage", func() bool { return fc.callCount("Service") >= before+2 })
+		fc.setDown(false) // back with everything: nothing to wait for
+		eventually(t, 2*time.Second, "query after the outage", func() bool { return fc.callCount("Service") >= before+4 })
+		fc.remove("p1")
+		eventually(t, 2*time.Second, "p1 removed", func() bool { return slices.Equal(ids(w.Instances()), []string{"p2"}) })
 	})
 }
 

@@ -27,6 +27,28 @@ type Check struct {
 	Func func(context.Context) error
 }
 
+// Degraded marks err, returned by a Check, as an outage the process works
+// around: it can still serve some requests without the dependency (reads
+// from a cache, say) and fails the others fast. Such a check does not make
+// the process unready; /readyz answers 200 with status "degraded" and the
+// check's message, so the instance stays in rotation. Degraded(nil) is nil.
+func Degraded(err error) error {
+	if err == nil {
+		return nil
+	}
+	return degraded{err}
+}
+
+type degraded struct{ error }
+
+func (d degraded) Unwrap() error { return d.error }
+
+// IsDegraded reports whether err was marked with Degraded.
+func IsDegraded(err error) bool {
+	var d degraded
+	return errors.As(err, &d)
+}
+
 // Health holds the process's readiness and its dependency checks. It is safe
 // for concurrent use.
 type Health struct {
@@ -100,8 +122,9 @@ func (h *Health) LiveHandler() http.Handler {
 }
 
 // ReadyHandler serves /readyz: 200 {"status":"ready","checks":{...}} when the
-// process is ready and every check passes, 503 {"status":"not_ready",...}
-// otherwise. Checks run concurrently, each bounded by CheckTimeout, and only
+// process is ready and every check passes, 200 {"status":"degraded",...}
+// when the failing checks all returned Degraded errors, 503
+// {"status":"not_ready",...} otherwise. Checks run concurrently, each bounded by CheckTimeout, and only
 // while the process is ready: during startup and shutdown the answer is 503
 // without touching dependencies.
 func (h *Health) ReadyHandler() http.Handler {
@@ -110,26 +133,31 @@ func (h *Health) ReadyHandler() http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, response{Status: "not_ready"})
 			return
 		}
-		results, ok := h.runChecks(r.Context())
+		results, ok, degraded := h.runChecks(r.Context())
 		resp := response{Status: "ready", Checks: results}
 		status := http.StatusOK
-		if !ok {
+		switch {
+		case !ok:
 			resp.Status = "not_ready"
 			status = http.StatusServiceUnavailable
+		case degraded:
+			resp.Status = "degraded"
 		}
 		writeJSON(w, status, resp)
 	})
 }
 
 // runChecks runs every check and returns a client-safe result per check
-// name ("ok" or a message) and whether all passed.
-func (h *Health) runChecks(ctx context.Context) (map[string]string, bool) {
+// name ("ok" or a message), whether all passed (a Degraded error passes)
+// and whether any was degraded.
+func (h *Health) runChecks(ctx context.Context) (map[string]string, bool, bool) {
 	if len(h.checks) == 0 {
-		return nil, true
+		return nil, true, false
 	}
 	type result struct {
-		msg string
-		ok  bool
+		msg      string
+		ok       bool
+		degraded bool
 	}
 	results := make([]result, len(h.checks))
 	var wg sync.WaitGroup
@@ -138,17 +166,23 @@ func (h *Health) runChecks(ctx context.Context) (map[string]string, bool) {
 			ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 			defer cancel()
 			err := c.Func(ctx)
-			results[i] = result{msg: checkMessage(ctx, err), ok: err == nil}
+			deg := IsDegraded(err)
+			msg := checkMessage(ctx, err)
+			if deg {
+				msg = "degraded: " + msg
+			}
+			results[i] = result{msg: msg, ok: err == nil || deg, degraded: deg}
 		})
 	}
 	wg.Wait()
 	out := make(map[string]string, len(h.checks))
-	ok := true
+	ok, degraded := true, false
 	for i, c := range h.checks {
 		out[c.Name] = results[i].msg
 		ok = ok && results[i].ok
+		degraded = degraded || results[i].degraded
 	}
-	return out, ok
+	return out, ok, degraded
 }
 
 // checkMessage is what /readyz shows for a check's outcome.

@@ -5,7 +5,10 @@
 //
 //   - DecodeJSON in request decoders: it turns every malformed input (wrong
 //     Content-Type, empty, oversized, unknown or mistyped fields, trailing
-//     data) into an errs.Invalid error with a message the client can act on.
+//     data, repeated keys, text that is not UTF-8) into an errs.Invalid
+//     error with a message the client can act on.
+//   - Query instead of r.URL.Query in request decoders: a parameter that
+//     cannot be decoded (?q=%zz) is a 400 naming it, not silently dropped.
 //   - EncodeJSON as the go-kit response encoder.
 //   - ServerOptions (or ErrorEncoder) on every go-kit httptransport.Server, and
 //     WriteError in plain handlers, so that every error leaves as an RFC 9457

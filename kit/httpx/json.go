@@ -32,7 +32,11 @@ const MaxBodyBytes = 1 << 20
 //   - malformed JSON (with the byte offset);
 //   - a field dst does not have (named), or a value of the wrong type (field
 //     named, with the expected type, in the error's Fields);
-//   - anything after the first JSON value.
+//   - anything after the first JSON value;
+//   - a key given twice in one object, at any depth, and a string that is
+//     not valid UTF-8 (both named by their JSON path, such as "dims.w";
+//     see checkStrict), which encoding/json would otherwise accept, keeping
+//     the last value or replacing the bytes with U+FFFD.
 //
 // A dst that cannot be decoded into is a programming error and returns an
 // Internal error.
@@ -68,6 +72,9 @@ func DecodeJSON(r *http.Request, dst any) error {
 		}
 	}
 
+	if err := checkStrict(data); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

@@ -13,4 +13,16 @@
 // LISTEN/NOTIFY channel over a connection of its own, with reconnection and
 // callbacks that say when notifications may have been missed: the product
 // service keeps its read cache correct across instances with it.
+//
+// When the database stops answering (paused, partitioned, its host gone),
+// statements do not fail: they wait. Pass a Guard to Open (WithGuard) so
+// that they fail fast instead: the Guard sees every call of the pool
+// through pgx's tracer hooks and probes the server on a connection of its
+// own; once a probe or a call goes unanswered it interrupts the calls in
+// flight and fails later ones at once with errs.Unavailable (a 503 with
+// Retry-After, see Unreachable), until a probe is answered again, a
+// quarter of a second later by default. Business errors (no rows, a
+// constraint, a statement_timeout) are answers and never trip it.
+// WithConnectTimeout, WithStatementTimeout and WithLockTimeout bound the
+// rest: a handshake, a slow statement, a wait for a lock.
 package postgres

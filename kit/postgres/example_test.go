@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,4 +44,25 @@ func ExampleOpen() {
 	if err := postgres.Migrate(ctx, pool, migrations); err != nil {
 		panic(err)
 	}
+}
+
+// In main: a pool whose calls fail fast (errs.Unavailable, 503 with
+// Retry-After) while the database does not answer, with bounded waits, and
+// a readiness check that reads the guard.
+func ExampleGuard() {
+	open := func(ctx context.Context, url string) (*pgxpool.Pool, *postgres.Guard, error) {
+		guard := postgres.NewGuard(postgres.GuardOptions{})
+		pool, err := postgres.Open(ctx, url,
+			postgres.WithGuard(guard),
+			postgres.WithConnectTimeout(2*time.Second),
+			postgres.WithStatementTimeout(5*time.Second),
+			postgres.WithLockTimeout(2*time.Second))
+		if err != nil {
+			return nil, nil, err
+		}
+		// Register guard.HealthCheck(nil) with kit/health; at shutdown,
+		// guard.Stop() then pool.Close().
+		return pool, guard, nil
+	}
+	_ = open
 }

@@ -38,11 +38,20 @@ const (
 // or 16), since each one is a Postgres process competing for the same CPUs.
 // Where the database has cores of its own, raise the limit in the URL:
 // "…/product?pool_max_conns=16".
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+//
+// Options bound how long the pool's work may wait (WithConnectTimeout,
+// WithStatementTimeout, WithLockTimeout) and guard it against a database
+// that stops answering (WithGuard). Settings in url win over options.
+func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.apply(url, cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -53,6 +62,9 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		err = pool.Ping(pctx)
 		cancel()
 		if err == nil {
+			if o.guard != nil {
+				o.guard.start(cfg.ConnConfig)
+			}
 			return pool, nil
 		}
 		timer := time.NewTimer(delay)
@@ -102,7 +114,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, migrations fs.FS) error {
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
-		return errs.Wrap(err, errs.Unavailable, "database unavailable")
+		return Unreachable(err, "database unavailable")
 	}
 	// Rollback after Commit is a no-op. It runs on panics too, and gets a
 	// context that is not canceled, so a canceled request still releases its

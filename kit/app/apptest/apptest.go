@@ -15,12 +15,14 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/kit/app"
+	"github.com/kitshop/kitshop/kit/config"
 )
 
 // Service is a service started by Start.
 type Service struct {
-	// HTTPAddr and GRPCAddr are where it listens ("" without gRPC).
-	HTTPAddr, GRPCAddr string
+	// HTTPAddr, GRPCAddr and MetricsAddr are where it listens ("" without
+	// gRPC).
+	HTTPAddr, GRPCAddr, MetricsAddr string
 	// Logs holds everything it logged (JSON lines).
 	Logs *Logs
 
@@ -34,16 +36,20 @@ type Service struct {
 var DefaultArgs = []string{
 	"-http-addr", "127.0.0.1:0",
 	"-grpc-addr", "127.0.0.1:0",
+	"-metrics-addr", "127.0.0.1:0",
 	"-log-format", "json",
 	"-deregister-delay", "0",
 	"-drain-timeout", "5s",
 }
 
-// Start builds the service with DefaultArgs and args, runs it, and waits
-// until its /readyz answers 200. The test fails if the build fails, if Run
+// Start builds the service with DefaultArgs and args, in development mode
+// (kit/config.DevMode), runs it, and waits until its /readyz answers 200. The test fails if the build fails, if Run
 // returns before the test ends, or if Run fails at the end of the test.
 func Start(t testing.TB, build app.BuildFunc, args ...string) *Service {
 	t.Helper()
+	// Test databases use the local stack's published password, which a
+	// service refuses outside development mode.
+	t.Setenv(config.DevEnv, "1")
 	logs := &Logs{}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := build(ctx, append(append([]string(nil), DefaultArgs...), args...), logs)
@@ -53,7 +59,7 @@ func Start(t testing.TB, build app.BuildFunc, args ...string) *Service {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	s := &Service{HTTPAddr: a.HTTPAddr(), GRPCAddr: a.GRPCAddr(), Logs: logs}
+	s := &Service{HTTPAddr: a.HTTPAddr(), GRPCAddr: a.GRPCAddr(), MetricsAddr: a.MetricsAddr(), Logs: logs}
 	s.stopFn = func() error {
 		cancel()
 		select {

@@ -64,13 +64,12 @@ func editDeployFiles(root string, d data) ([]file, error) {
 
 // editCompose adds the service's database and service blocks to services
 // (the database after the other databases, the service before the
-// gateway), its two secrets to secrets and its data volume to volumes.
+// gateway), its database to the secrets generator's list (so its password
+// and URL are generated, never committed) and its data volume to volumes.
 func editCompose(lines []string, d data) ([]string, error) {
 	for _, taken := range []struct{ section, key string }{
 		{"services", d.Name},
 		{"services", d.Name + "-db"},
-		{"secrets", d.Name + "_db_password"},
-		{"secrets", d.Name + "_database_url"},
 		{"volumes", d.Name + "-db-data"},
 	} {
 		if hasEntry(lines, taken.section, taken.key) {
@@ -109,8 +108,10 @@ func editCompose(lines []string, d data) ([]string, error) {
 	lines = insert(lines, at, service...)
 	lines = insert(lines, dbAt, database...)
 
+	if lines, err = appendGeneratorDatabase(lines, d.Name); err != nil {
+		return nil, err
+	}
 	for _, add := range []struct{ section, fragment string }{
-		{"secrets", "compose-secrets.yaml"},
 		{"volumes", "compose-volumes.yaml"},
 	} {
 		entries, err := fragment(add.fragment, d)
@@ -122,6 +123,40 @@ func editCompose(lines []string, d data) ([]string, error) {
 		}
 	}
 	return lines, nil
+}
+
+// appendGeneratorDatabase appends name to the command list of the compose
+// service that runs kitshop-secrets: its "command:" block of "      - db"
+// lines.
+func appendGeneratorDatabase(lines []string, name string) ([]string, error) {
+	start, end, ok := section(lines, "services")
+	if !ok {
+		return nil, fmt.Errorf("no indented top-level services section")
+	}
+	gen := slices.IndexFunc(lines[start:end], func(l string) bool { return strings.Contains(l, "/usr/local/bin/kitshop-secrets") })
+	if gen < 0 {
+		return nil, fmt.Errorf("no service runs kitshop-secrets")
+	}
+	cmd := -1
+	for i := start + gen; i < end && cmd < 0; i++ {
+		if lines[i] == "    command:" {
+			cmd = i
+		}
+		if i > start+gen && strings.HasPrefix(lines[i], "  ") && !strings.HasPrefix(lines[i], "   ") {
+			break // the next service
+		}
+	}
+	if cmd < 0 {
+		return nil, fmt.Errorf("the kitshop-secrets service has no command: block listing the databases")
+	}
+	at := cmd + 1
+	for at < end && strings.HasPrefix(lines[at], "      - ") {
+		if strings.TrimPrefix(lines[at], "      - ") == name {
+			return nil, fmt.Errorf("the kitshop-secrets service already lists %s", name)
+		}
+		at++
+	}
+	return insert(lines, at, "      - "+name), nil
 }
 
 // editBaseKustomization adds the manifests to resources and the service's
@@ -139,8 +174,8 @@ func editBaseKustomization(lines []string, d data) ([]string, error) {
 	})
 }
 
-// editLocalKustomization adds the image tag and the database Secret with
-// development values.
+// editLocalKustomization adds the image tag and the database Secret, read
+// from the files kitshop-secrets writes.
 func editLocalKustomization(lines []string, d data) ([]string, error) {
 	text := strings.Join(lines, "\n")
 	for _, taken := range []string{"- name: kitshop/" + d.Name, "- name: " + d.Name + "-db"} {

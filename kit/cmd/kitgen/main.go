@@ -13,7 +13,6 @@
 //	migrations/inventory/00001_items.sql
 //	deploy/local/services/inventory.json        the local stack (make run)
 //	deploy/k8s/base/inventory.yaml, inventory-db.yaml
-//	deploy/compose/secrets/inventory_*          development secrets
 //
 // and adds the service to docker-compose.yml, deploy/k8s/base/kustomization.yaml
 // and deploy/k8s/overlays/local/kustomization.yaml by appending entries to

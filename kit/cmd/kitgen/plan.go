@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,24 +40,17 @@ type data struct {
 	APIPrefix string // /api/v1/inventory: the public path prefix
 
 	HTTPPort, GRPCPort int // the service's fixed ports in the local stack and containers
-
-	// Development database passwords, random per generation: every service
-	// has its own (deploy/validate checks that none is shared).
-	ComposeDBPassword string
-	K8sDBPassword     string
 }
 
 func newData(name string, httpPort, grpcPort int) data {
 	return data{
-		Name:              name,
-		Title:             strings.ToUpper(name[:1]) + name[1:],
-		Upper:             strings.ToUpper(name),
-		Module:            Module,
-		APIPrefix:         "/api/v1/" + name,
-		HTTPPort:          httpPort,
-		GRPCPort:          grpcPort,
-		ComposeDBPassword: "dev-" + name + "-" + randomHex(12),
-		K8sDBPassword:     "local-" + name + "-" + randomHex(5),
+		Name:      name,
+		Title:     strings.ToUpper(name[:1]) + name[1:],
+		Upper:     strings.ToUpper(name),
+		Module:    Module,
+		APIPrefix: "/api/v1/" + name,
+		HTTPPort:  httpPort,
+		GRPCPort:  grpcPort,
 	}
 }
 
@@ -316,10 +307,4 @@ func relSlash(root, p string) string {
 		return p
 	}
 	return filepath.ToSlash(rel)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails (crypto/rand panics rather than return an error)
-	return hex.EncodeToString(b)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,6 +22,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/kit/app"
+	"github.com/kitshop/kitshop/kit/app/apptest"
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/grpcx"
@@ -38,107 +39,11 @@ func TestMain(m *testing.M) {
 	testenv.Main(m)
 }
 
-// logBuffer collects the program's log lines; run writes from several
-// goroutines while the test reads.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) lines() []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// instance is the program running in the test.
-type instance struct {
-	httpAddr, grpcAddr string
-	logs               *logBuffer
-	stop               func() error
-}
-
-// start runs the program with args (plus test defaults) until the test ends
-// or stop is called, and waits until it listens.
-func start(t *testing.T, args ...string) *instance {
+// start runs the program with args (plus apptest's defaults) until the test
+// ends or Stop is called, and waits until it is ready.
+func start(t *testing.T, args ...string) *apptest.Service {
 	t.Helper()
-	args = append([]string{
-		"-http-addr", "127.0.0.1:0",
-		"-grpc-addr", "127.0.0.1:0",
-		"-log-format", "json",
-		"-deregister-delay", "0",
-		"-drain-timeout", "5s",
-		"-service-secret", "order-secret-0123456789",
-	}, args...)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, logs) }()
-
-	var once sync.Once
-	var runErr error
-	inst := &instance{logs: logs, stop: func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(20 * time.Second):
-				runErr = errors.New("run did not return within 20s of cancel")
-			}
-		})
-		return runErr
-	}}
-	t.Cleanup(func() {
-		if err := inst.stop(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for inst.httpAddr == "" || inst.grpcAddr == "" {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned early: %v\nlogs:\n%s", err, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not listening after 30s; logs:\n%s", logs)
-		}
-		for _, l := range logs.lines() {
-			if l["msg"] != "listening" {
-				continue
-			}
-			addr, _ := l["addr"].(string)
-			switch l["transport"] {
-			case "http":
-				inst.httpAddr = addr
-			case "grpc":
-				inst.grpcAddr = addr
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return inst
+	return apptest.Start(t, build, append([]string{"-service-secret", "order-secret-0123456789"}, args...)...)
 }
 
 // deps are the order service's dependencies, real where it matters: the
@@ -265,7 +170,7 @@ func TestRunPlacesOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 	inst := start(t, d.args(testenv.Database(t))...)
-	base := "http://" + inst.httpAddr
+	base := "http://" + inst.HTTPAddr
 	user := uuid.NewString()
 	token := d.signer.Token(user, auth.RoleCustomer)
 
@@ -277,7 +182,7 @@ func TestRunPlacesOrders(t *testing.T) {
 	}
 	status, header, body := do(t, "POST", base+"/api/v1/orders", token, `{"items":[{"product_id":"`+mug.ID+`","quantity":2}]}`)
 	if status != http.StatusCreated {
-		t.Fatalf("create = %d %s\nlogs:\n%s", status, body, inst.logs)
+		t.Fatalf("create = %d %s\nlogs:\n%s", status, body, inst.Logs)
 	}
 	var created struct {
 		ID         string `json:"id"`
@@ -297,7 +202,7 @@ func TestRunPlacesOrders(t *testing.T) {
 		t.Errorf("stock %d, want 1", p.Stock)
 	}
 
-	cc, err := grpcx.Dial(inst.grpcAddr, grpc.WithChainUnaryInterceptor(auth.UnaryClientInterceptor()))
+	cc, err := grpcx.Dial(inst.GRPCAddr, grpc.WithChainUnaryInterceptor(auth.UnaryClientInterceptor()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +219,7 @@ func TestRunPlacesOrders(t *testing.T) {
 
 	// The calls above, as Prometheus sees them on the HTTP port, and the
 	// breaker around the catalog, closed.
-	scraped := metricstest.Scrape(t, base+"/metrics")
+	scraped := metricstest.Scrape(t, "http://"+inst.MetricsAddr+"/metrics")
 	for _, tt := range []struct {
 		method, outcome string
 		min             float64
@@ -344,10 +249,10 @@ func TestRunPlacesOrders(t *testing.T) {
 		}
 	}
 
-	if err := inst.stop(); err != nil {
+	if err := inst.Stop(); err != nil {
 		t.Fatalf("run after cancel: %v", err)
 	}
-	logs := inst.logs.String()
+	logs := inst.Logs.String()
 	for _, want := range []string{`"msg":"recovery loop started"`, `"msg":"drained"`, `"msg":"stopped"`, `"method":"CreateOrder"`, `"msg":"order event"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s", want)
@@ -371,7 +276,7 @@ func TestRunRegistersInConsul(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for svc == nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("not registered after 20s; logs:\n%s", inst.logs)
+			t.Fatalf("not registered after 20s; logs:\n%s", inst.Logs)
 		}
 		services, err := client.Agent().Services()
 		if err == nil {
@@ -379,13 +284,13 @@ func TestRunRegistersInConsul(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if svc.Service != "order" || svc.Meta["api_prefix"] != "/api/v1/orders" || !strings.HasSuffix(inst.httpAddr, ":"+strconv.Itoa(svc.Port)) {
-		t.Errorf("registered %+v, want service order, api_prefix /api/v1/orders, port of %s", svc, inst.httpAddr)
+	if svc.Service != "order" || svc.Meta["api_prefix"] != "/api/v1/orders" || !strings.HasSuffix(inst.HTTPAddr, ":"+strconv.Itoa(svc.Port)) {
+		t.Errorf("registered %+v, want service order, api_prefix /api/v1/orders, port of %s", svc, inst.HTTPAddr)
 	}
 	if _, ok := svc.Meta["public_routes"]; ok {
 		t.Errorf("public_routes %q declared; every order route needs a token", svc.Meta["public_routes"])
 	}
-	if err := inst.stop(); err != nil {
+	if err := inst.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	services, err := client.Agent().Services()
@@ -421,18 +326,20 @@ func TestParseOptions(t *testing.T) {
 		{name: "bad log format", args: withArgs("-log-format", "yaml"), wantErr: "-log-format"},
 		{name: "bad env value", args: withArgs(), env: map[string]string{"ORDER_RECOVERY_AGE": "soon"}, wantErr: "ORDER_RECOVERY_AGE"},
 		{name: "extra argument", args: withArgs("extra"), wantErr: "unexpected arguments"},
+		{name: "published service secret", args: withArgs("-service-secret", "dev-order-5909c5a9e17f054cb8d73ea16cfeede9"), wantErr: "service-secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			o, err := parseOptions(tt.args, io.Discard)
+			var f flags
+			o, err := app.Parse(spec(&f), tt.args, io.Discard)
 			if tt.wantErr == "" {
 				if err != nil {
-					t.Fatalf("parseOptions: %v", err)
+					t.Fatalf("Parse: %v", err)
 				}
-				if o.databaseURL != "postgres://x" || !strings.HasPrefix(o.instanceID, "order-") || o.serviceSecret != "s" {
+				if o.DatabaseURL != "postgres://x" || !strings.HasPrefix(o.InstanceID, "order-") || f.serviceSecret != "s" {
 					t.Errorf("options %+v", o)
 				}
 				return
@@ -446,7 +353,8 @@ func TestParseOptions(t *testing.T) {
 
 func TestParseOptionsHelp(t *testing.T) {
 	var usage bytes.Buffer
-	if _, err := parseOptions([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) {
+	var f flags
+	if _, err := app.Parse(spec(&f), []string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("error %v, want flag.ErrHelp", err)
 	}
 	for _, want := range []string{"-service-secret", "-recovery-interval", "-product-timeout"} {
@@ -503,12 +411,12 @@ func TestRunDiscoversDependenciesInConsul(t *testing.T) {
 	// The watchers need a moment for their first answer from Consul.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		status, _, resp := do(t, "POST", "http://"+inst.httpAddr+"/api/v1/orders", token, body)
+		status, _, resp := do(t, "POST", "http://"+inst.HTTPAddr+"/api/v1/orders", token, body)
 		if status == http.StatusCreated {
 			break
 		}
 		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("create = %d %s\nlogs:\n%s", status, resp, inst.logs)
+			t.Fatalf("create = %d %s\nlogs:\n%s", status, resp, inst.Logs)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

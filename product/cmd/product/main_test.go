@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/kit/app"
+	"github.com/kitshop/kitshop/kit/app/apptest"
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/grpcx"
@@ -34,108 +34,11 @@ func TestMain(m *testing.M) {
 	testenv.Main(m)
 }
 
-// logBuffer collects the program's log lines; run writes from several
-// goroutines while the test reads.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the JSON log lines written so far.
-func (b *logBuffer) lines() []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// instance is the program running in the test.
-type instance struct {
-	httpAddr, grpcAddr string
-	logs               *logBuffer
-	stop               func() error // cancels run and returns its error
-}
-
-// start runs the program with args (plus test defaults) until the test ends
-// or stop is called, and waits until it listens.
-func start(t *testing.T, args ...string) *instance {
+// start runs the program with args (plus apptest's defaults) until the test
+// ends or Stop is called, and waits until it is ready.
+func start(t *testing.T, args ...string) *apptest.Service {
 	t.Helper()
-	args = append([]string{
-		"-http-addr", "127.0.0.1:0",
-		"-grpc-addr", "127.0.0.1:0",
-		"-log-format", "json",
-		"-deregister-delay", "0",
-		"-drain-timeout", "5s",
-	}, args...)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, logs) }()
-
-	var once sync.Once
-	var runErr error
-	inst := &instance{logs: logs, stop: func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(20 * time.Second):
-				runErr = errors.New("run did not return within 20s of cancel")
-			}
-		})
-		return runErr
-	}}
-	t.Cleanup(func() {
-		if err := inst.stop(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-
-	deadline := time.Now().Add(30 * time.Second)
-	for inst.httpAddr == "" || inst.grpcAddr == "" {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned early: %v\nlogs:\n%s", err, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not listening after 30s; logs:\n%s", logs)
-		}
-		for _, l := range logs.lines() {
-			if l["msg"] != "listening" {
-				continue
-			}
-			addr, _ := l["addr"].(string)
-			switch l["transport"] {
-			case "http":
-				inst.httpAddr = addr
-			case "grpc":
-				inst.grpcAddr = addr
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return inst
+	return apptest.Start(t, build, args...)
 }
 
 func get(t *testing.T, url string) (int, http.Header, []byte) {
@@ -187,13 +90,13 @@ func newIssuer(t *testing.T, signer *authtest.Signer) *httptest.Server {
 
 // checkWrites checks over HTTP and gRPC that the instance lets an admin
 // create a product and turns everyone else away.
-func checkWrites(t *testing.T, inst *instance, signer *authtest.Signer) {
+func checkWrites(t *testing.T, inst *apptest.Service, signer *authtest.Signer) {
 	t.Helper()
 	admin := signer.Token("admin-1", auth.RoleCustomer, auth.RoleAdmin)
 	customer := signer.Token("customer-1", auth.RoleCustomer)
 	forged := authtest.NewSigner(t)
 	forged.Kid = signer.Kid // another key under the real kid
-	base := "http://" + inst.httpAddr + "/api/v1/products"
+	base := "http://" + inst.HTTPAddr + "/api/v1/products"
 	body := func(sku string) string {
 		return `{"sku":"` + sku + `","name":"Main test mug","price_minor":100,"currency":"EUR","stock":1}`
 	}
@@ -212,7 +115,7 @@ func checkWrites(t *testing.T, inst *instance, signer *authtest.Signer) {
 		}
 	}
 
-	cc, err := grpcx.Dial(inst.grpcAddr)
+	cc, err := grpcx.Dial(inst.GRPCAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +149,7 @@ func TestRunServesSeededCatalog(t *testing.T) {
 	issuer := newIssuer(t, signer)
 	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "", "-seed",
 		"-jwks-url", issuer.URL+auth.JWKSPath)
-	base := "http://" + inst.httpAddr
+	base := "http://" + inst.HTTPAddr
 
 	if status, _, body := get(t, base+"/readyz"); status != http.StatusOK {
 		t.Errorf("/readyz = %d %s, want 200", status, body)
@@ -271,7 +174,7 @@ func TestRunServesSeededCatalog(t *testing.T) {
 		t.Fatalf("seeded catalog has %d products, want about 20", len(page.Products))
 	}
 
-	cc, err := grpcx.Dial(inst.grpcAddr)
+	cc, err := grpcx.Dial(inst.GRPCAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +194,10 @@ func TestRunServesSeededCatalog(t *testing.T) {
 	// The calls above, as Prometheus sees them on the HTTP port: by method
 	// and outcome, over both transports, with latencies; and the pool and
 	// runtime.
-	got := metricstest.Scrape(t, base+"/metrics")
+	got := metricstest.Scrape(t, "http://"+inst.MetricsAddr+"/metrics")
+	if status, _, _ := get(t, base+"/metrics"); status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the HTTP port = %d, want 404: metrics are on the internal listener", status)
+	}
 	for _, tt := range []struct {
 		method, outcome string
 		min             float64
@@ -319,10 +225,10 @@ func TestRunServesSeededCatalog(t *testing.T) {
 		}
 	}
 
-	if err := inst.stop(); err != nil {
+	if err := inst.Stop(); err != nil {
 		t.Fatalf("run after cancel: %v", err)
 	}
-	logs := inst.logs.String()
+	logs := inst.Logs.String()
 	for _, want := range []string{`"msg":"seed data applied"`, `"msg":"drained"`, `"msg":"stopped"`, `"method":"ListProducts"`,
 		`"msg":"catalog changed"`, `"user_id":"admin-1"`, `"kind":"forbidden"`, `"kind":"unauthenticated"`} {
 		if !strings.Contains(logs, want) {
@@ -336,13 +242,13 @@ func TestRunServesSeededCatalog(t *testing.T) {
 func TestRunMetricsRateLimited(t *testing.T) {
 	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "", "-jwks-url", "http://127.0.0.1:1/jwks.json",
 		"-rate-limit", "0.001", "-rate-burst", "1")
-	base := "http://" + inst.httpAddr
+	base := "http://" + inst.HTTPAddr
 	for i, want := range []int{http.StatusOK, http.StatusTooManyRequests} {
 		if status, _, body := get(t, base+"/api/v1/products"); status != want {
 			t.Fatalf("request %d = %d %s, want %d", i, status, body, want)
 		}
 	}
-	got := metricstest.Scrape(t, base+"/metrics")
+	got := metricstest.Scrape(t, "http://"+inst.MetricsAddr+"/metrics")
 	for outcome, want := range map[string]float64{"success": 1, "rate_limited": 1} {
 		labels := map[string]string{"service": "product", "method": "ListProducts", "outcome": outcome}
 		if v, _ := got.Value("kitshop_requests_total", labels); v != want {
@@ -350,14 +256,14 @@ func TestRunMetricsRateLimited(t *testing.T) {
 		}
 	}
 	// Scraping is not an endpoint call: it is never rate limited.
-	metricstest.Scrape(t, base+"/metrics")
+	metricstest.Scrape(t, "http://"+inst.MetricsAddr+"/metrics")
 }
 
 func TestRunSeedTwice(t *testing.T) {
 	db := testenv.Database(t)
 	for range 2 {
 		inst := start(t, "-database-url", db, "-consul-addr", "", "-seed", "-jwks-url", "http://127.0.0.1:1/jwks.json")
-		if err := inst.stop(); err != nil {
+		if err := inst.Stop(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -389,7 +295,7 @@ func TestRunRegistersInConsul(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for svc == nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("not registered after 20s; logs:\n%s", inst.logs)
+			t.Fatalf("not registered after 20s; logs:\n%s", inst.Logs)
 		}
 		services, err := client.Agent().Services()
 		if err == nil {
@@ -397,11 +303,11 @@ func TestRunRegistersInConsul(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if svc.Service != "product" || svc.Meta["api_prefix"] != "/api/v1/products" || !strings.HasSuffix(inst.httpAddr, ":"+strconv.Itoa(svc.Port)) {
-		t.Errorf("registered %+v, want service product, api_prefix /api/v1/products, port of %s", svc, inst.httpAddr)
+	if svc.Service != "product" || svc.Meta["api_prefix"] != "/api/v1/products" || !strings.HasSuffix(inst.HTTPAddr, ":"+strconv.Itoa(svc.Port)) {
+		t.Errorf("registered %+v, want service product, api_prefix /api/v1/products, port of %s", svc, inst.HTTPAddr)
 	}
-	if !strings.HasSuffix(inst.grpcAddr, ":"+svc.Meta["grpc_port"]) {
-		t.Errorf("grpc_port meta %q, want the port of %s", svc.Meta["grpc_port"], inst.grpcAddr)
+	if !strings.HasSuffix(inst.GRPCAddr, ":"+svc.Meta["grpc_port"]) {
+		t.Errorf("grpc_port meta %q, want the port of %s", svc.Meta["grpc_port"], inst.GRPCAddr)
 	}
 	if got, want := svc.Meta["public_routes"], "GET /api/v1/products"; got != want {
 		t.Errorf("public_routes meta %q, want %q", got, want)
@@ -409,7 +315,7 @@ func TestRunRegistersInConsul(t *testing.T) {
 	// The keys come from the issuer Consul lists.
 	checkWrites(t, inst, signer)
 
-	if err := inst.stop(); err != nil {
+	if err := inst.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	services, err := client.Agent().Services()
@@ -445,18 +351,20 @@ func TestParseOptions(t *testing.T) {
 		{name: "zero rate", args: []string{"-database-url", "x", "-rate-limit", "0"}, wantErr: "-rate-limit"},
 		{name: "negative timeout", args: []string{"-database-url", "x", "-request-timeout", "-1s"}, wantErr: "must not be negative"},
 		{name: "negative cache", args: []string{"-database-url", "x", "-cache-items", "-1"}, wantErr: "-cache-items"},
+		{name: "published database password", args: []string{"-database-url", "postgres://kitshop:kitshop@db/product"}, wantErr: "database-url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			o, err := parseOptions(tt.args, io.Discard)
+			var f flags
+			o, err := app.Parse(spec(&f), tt.args, io.Discard)
 			if tt.wantErr == "" {
 				if err != nil {
-					t.Fatalf("parseOptions: %v", err)
+					t.Fatalf("Parse: %v", err)
 				}
-				if o.databaseURL != "postgres://x" || !strings.HasPrefix(o.instanceID, "product-") {
+				if o.DatabaseURL != "postgres://x" || !strings.HasPrefix(o.InstanceID, "product-") {
 					t.Errorf("options %+v", o)
 				}
 				return
@@ -470,7 +378,8 @@ func TestParseOptions(t *testing.T) {
 
 func TestParseOptionsHelp(t *testing.T) {
 	var usage bytes.Buffer
-	_, err := parseOptions([]string{"-h"}, &usage)
+	var f flags
+	_, err := app.Parse(spec(&f), []string{"-h"}, &usage)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("error %v, want flag.ErrHelp", err)
 	}
@@ -481,11 +390,12 @@ func TestParseOptionsHelp(t *testing.T) {
 
 func TestConsulDisabledEnvironment(t *testing.T) {
 	t.Setenv("PRODUCT_CONSUL_ADDR", "")
-	o, err := parseOptions([]string{"-database-url", "x", "-jwks-url", "http://127.0.0.1:8083/.well-known/jwks.json"}, io.Discard)
+	var f flags
+	o, err := app.Parse(spec(&f), []string{"-database-url", "x", "-jwks-url", "http://127.0.0.1:8083/.well-known/jwks.json"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.consulAddr != "" {
-		t.Errorf("consul addr %q, want empty (disabled by PRODUCT_CONSUL_ADDR=\"\")", o.consulAddr)
+	if o.ConsulAddr != "" {
+		t.Errorf("consul addr %q, want empty (disabled by PRODUCT_CONSUL_ADDR=\"\")", o.ConsulAddr)
 	}
 }

@@ -26,7 +26,7 @@ func TestRunServesStock(t *testing.T) {
 	issuer := newIssuer(t, signer)
 	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "", "-seed", "-jwks-url", issuer.URL+auth.JWKSPath)
 
-	status, _, body := get(t, "http://"+inst.httpAddr+"/api/v1/products?limit=1")
+	status, _, body := get(t, "http://"+inst.HTTPAddr+"/api/v1/products?limit=1")
 	var page struct {
 		Products []struct {
 			ID    string `json:"id"`
@@ -38,7 +38,7 @@ func TestRunServesStock(t *testing.T) {
 	}
 	p := page.Products[0]
 
-	cc, err := grpcx.Dial(inst.grpcAddr, grpc.WithChainUnaryInterceptor(auth.UnaryClientInterceptor()))
+	cc, err := grpcx.Dial(inst.GRPCAddr, grpc.WithChainUnaryInterceptor(auth.UnaryClientInterceptor()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +65,11 @@ func TestRunServesStock(t *testing.T) {
 		t.Errorf("release: %v", err)
 	}
 
-	if err := inst.stop(); err != nil {
+	if err := inst.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	var reserved, released bool
-	for _, l := range inst.logs.lines() {
+	for _, l := range inst.Logs.Lines() {
 		if l["msg"] == "stock changed" && l["order_id"] == order {
 			reserved = reserved || l["op"] == "reserve"
 			released = released || l["op"] == "release"

@@ -166,6 +166,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	var problems []error
+	// Values once published (README, committed files) are refused outside a
+	// development stack (KITSHOP_DEV=1, set by deploy/local).
+	problems = append(problems, config.RefuseDevSecret("database-url", o.databaseURL, config.DevMode(), "dev-product-4ef85c0b89dd1ae22516c715", "dev-user-24ab73edf096721dc8df958b", "dev-order-7639e67ebe865e79cad018a8", "local-product-5b0e9c1d7a", "local-user-3f6a2e8b41", "local-order-9c4d1b7e20"))
+	problems = append(problems, config.RefuseDevSecret("admin-password", o.adminPassword, config.DevMode(), "kitshop-admin-pw", "dev-admin-d1636f181e10b765", "local-admin-8e2f5a9c"))
+	problems = append(problems, config.RefuseDevSecret("service-accounts", serviceAccounts, config.DevMode(), "dev-order-5909c5a9e17f054cb8d73ea16cfeede9", "local-order-account-6d1f0b3a9e7c4d25"))
 	if !logging.ValidFormat(o.logFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", o.logFormat))
 	}

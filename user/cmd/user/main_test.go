@@ -476,6 +476,10 @@ func TestParseOptions(t *testing.T) {
 		{name: "unknown flag", args: with("-nope"), wantErr: "nope"},
 		{name: "extra argument", args: with("extra"), wantErr: "unexpected arguments"},
 		{name: "zero rate", args: with("-rate-limit", "0"), wantErr: "-rate-limit"},
+		{name: "dev admin password", args: with("-admin-email", "root@example.com"), env: map[string]string{"USER_ADMIN_PASSWORD": "kitshop-admin-pw"}, wantErr: "-admin-password holds a well-known development value"},
+		{name: "dev admin password in a dev stack", args: with("-admin-email", "root@example.com"), env: map[string]string{"USER_ADMIN_PASSWORD": "kitshop-admin-pw", "KITSHOP_DEV": "1"}},
+		{name: "once-committed database password", args: []string{"-signing-key-file", "/k.pem", "-database-url", "postgres://kitshop_user:dev-user-24ab73edf096721dc8df958b@user-db:5432/user"}, wantErr: "-database-url holds a well-known"},
+		{name: "once-committed service secret", args: with("-service-accounts", "order:local-order-account-6d1f0b3a9e7c4d25"), wantErr: "-service-accounts holds a well-known"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

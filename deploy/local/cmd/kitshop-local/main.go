@@ -79,8 +79,8 @@ func run(args []string) error {
 	}
 	stack.WriteSummary(os.Stdout)
 
-	// Instances that die are restarted, as compose or Kubernetes would;
-	// only PostgreSQL, Consul or the gateway dying ends the stack.
+	// Instances, PostgreSQL and Consul that die are restarted, as compose
+	// or Kubernetes would; only the gateway dying ends the stack.
 	waitErr := stack.Supervise(ctx)
 	// From here a second Ctrl-C kills us at once; the children still get
 	// their parent-death signal and shut down.

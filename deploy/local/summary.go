@@ -1,0 +1,50 @@
+package local
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kitshop/kitshop/internal/devenv"
+)
+
+// WriteSummary prints where everything is and commands to try it.
+func (s *Stack) WriteSummary(w io.Writer) {
+	pgURL := strings.Replace(s.pg.URL("postgres"), ":"+devenv.PostgresPassword+"@", "@", 1)
+	fmt.Fprintf(w, "\nkitshop is running.\n\n")
+	fmt.Fprintf(w, "  gateway    %s (metrics: %s)\n", s.GatewayURL(), s.GatewayMetricsURL())
+	fmt.Fprintf(w, "  consul UI  %s/ui/\n", s.ConsulURL())
+	fmt.Fprintf(w, "  postgres   %s (user %s, password %s: development only)\n", pgURL, devenv.PostgresUser, devenv.PostgresPassword)
+	fmt.Fprintf(w, "  logs       %s\n", s.logDir)
+	s.mu.Lock()
+	for _, insts := range s.instances {
+		for _, inst := range insts {
+			fmt.Fprintf(w, "  %-10s http://%s (grpc %s)\n", inst.ID, inst.HTTPAddr, inst.GRPCAddr)
+		}
+	}
+	s.mu.Unlock()
+	fmt.Fprintf(w, "  admin      %s / %s (development only; created at the first run, keeps its password afterwards)\n",
+		s.cfg.AdminEmail, s.cfg.AdminPassword)
+	fmt.Fprintf(w, "\nTry it (paste in order):\n")
+	replacer := strings.NewReplacer(
+		"{gateway}", s.GatewayURL(),
+		"{consul}", s.ConsulURL(),
+		PlaceholderAdminEmail, inSingleQuotedJSON(s.cfg.AdminEmail),
+		PlaceholderAdminPassword, inSingleQuotedJSON(s.cfg.AdminPassword),
+	)
+	for _, svc := range s.cfg.Services {
+		for _, ex := range svc.Examples {
+			fmt.Fprintf(w, "\n  # %s\n  %s\n", ex.Title, replacer.Replace(ex.Command))
+		}
+	}
+	fmt.Fprintf(w, "\nPress Ctrl-C to stop everything.\n")
+}
+
+// inSingleQuotedJSON escapes v for the inside of a JSON string that is
+// itself inside single quotes in a shell command, so that any password
+// pastes correctly.
+func inSingleQuotedJSON(v string) string {
+	b, _ := json.Marshal(v) // a string always marshals
+	return strings.ReplaceAll(string(b[1:len(b)-1]), "'", `'\''`)
+}
