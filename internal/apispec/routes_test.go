@@ -33,6 +33,15 @@ func TestDocumentIsValid(t *testing.T) {
 	if doc.Paths.Find(gateway.OpenAPIPath) == nil {
 		t.Errorf("the document does not describe itself at %s", gateway.OpenAPIPath)
 	}
+	// The catalog's reads may come from its cache while its database is
+	// out, and say so in a header.
+	for _, p := range []string{product.CollectionPath, product.ItemPath} {
+		ok := doc.Paths.Value(p).Get.Responses.Status(http.StatusOK).Value
+		h := ok.Headers[product.StaleHeader]
+		if h == nil || h.Value.Schema.Value.Const != product.StaleWarning {
+			t.Errorf("GET %s 200: no %s header with the value %q", p, product.StaleHeader, product.StaleWarning)
+		}
+	}
 }
 
 // methods are the methods probed on every documented path.
