@@ -204,7 +204,7 @@ vet: ## go vet every package
 	@echo "==> go vet: ok"
 
 .PHONY: test
-test: deps build vet fmt-check buf validate-deploy ## deps, vet, gofmt check, buf, deployment checks, then all tests (race detector, real Postgres and Consul)
+test: deps build vet fmt-check buf validate-deploy ## deps, vet, gofmt check, buf, deployment checks, all tests (race detector, real Postgres and Consul), then compose-test if Docker answers
 	@mkdir -p $(RUN)
 	@echo "==> go test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)"
 	@start=$$(date +%s); status=0; \
@@ -219,6 +219,7 @@ test: deps build vet fmt-check buf validate-deploy ## deps, vet, gofmt check, bu
 		exit $$status; \
 	fi; \
 	echo "==> vet, gofmt and tests: all passed"
+	@$(MAKE) --no-print-directory compose-test-if-docker
 
 # The deployment files are checked by a separate module (deploy/validate),
 # so kustomize and the Kubernetes API types stay out of go.mod. No Docker
@@ -227,6 +228,56 @@ test: deps build vet fmt-check buf validate-deploy ## deps, vet, gofmt check, bu
 validate-deploy: deps-optional ## check docker-compose.yml, deploy/k8s, the Dockerfile and the Prometheus/Grafana files
 	@echo "==> deploy/validate: go vet and go test"
 	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m $(TEST_FLAGS) ./...
+
+##@ containers
+
+# `make compose-test` runs docker-compose.yml for real (deploy/composetest):
+# the README's curl flow, faults under load, and the order and product
+# databases checked against each other; it removes every container, network
+# and volume it made, also on failure. Where nothing can be pulled it builds
+# the images from deploy/docker/offline (KITSHOP_OFFLINE=auto|1|0, see
+# deploy/composetest/doc.go). `make test` runs it whenever a Docker engine
+# answers, and always under CI (CI=true), where a missing engine fails.
+COMPOSE_TEST_TIMEOUT ?= 40m
+
+.PHONY: deps-compose-test
+deps-compose-test: # docker-compose, and debootstrap for the offline images (root only)
+	@if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then \
+		if $(can_apt); then $(call apt_install,docker-compose); \
+		else echo "error: neither docker compose nor docker-compose is installed" >&2; exit 1; fi; \
+	fi
+	@if [ "$${KITSHOP_OFFLINE:-auto}" != 0 ] && ! command -v debootstrap >/dev/null 2>&1 && $(can_apt); then \
+		echo "==> installing debootstrap (apt-get install debootstrap), for the offline images"; \
+		$(call apt_install,debootstrap); \
+	fi
+
+.PHONY: compose-test
+compose-test: $(BIN)/consul deps-compose-test ## run docker-compose.yml: README flow, faults under load, database consistency
+	@project=kitshoptest$$$$; \
+	cleanup() { \
+		ids=$$(docker ps -aq --filter label=com.docker.compose.project=$$project); \
+		[ -z "$$ids" ] || docker rm -f $$ids >/dev/null; \
+		ids=$$(docker network ls -q --filter label=com.docker.compose.project=$$project); \
+		[ -z "$$ids" ] || docker network rm $$ids >/dev/null; \
+		ids=$$(docker volume ls -q --filter label=com.docker.compose.project=$$project); \
+		[ -z "$$ids" ] || docker volume rm $$ids >/dev/null; \
+	}; \
+	trap cleanup EXIT; trap 'exit 130' INT TERM; \
+	echo "==> compose test (project $$project)"; \
+	KITSHOP_COMPOSE_PROJECT=$$project KITSHOP_CONSUL=$${KITSHOP_CONSUL:-$(CURDIR)/$(BIN)/consul} \
+		$(GO) test -tags composetest -count=1 -v -timeout $(COMPOSE_TEST_TIMEOUT) ./deploy/composetest/
+
+# compose-test-if-docker: compose-test when a Docker engine answers; under
+# CI a missing engine is an error, never a skip.
+.PHONY: compose-test-if-docker
+compose-test-if-docker:
+	@if docker version >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory compose-test; \
+	elif [ "$${CI:-}" = true ]; then \
+		echo "error: CI=true but no Docker engine answers (docker version failed); make compose-test needs one" >&2; exit 1; \
+	else \
+		echo "==> no Docker engine answers: skipping make compose-test"; \
+	fi
 
 ##@ cleanup
 

@@ -18,6 +18,7 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 // userPublic is what the user service declares public, as in its Consul
@@ -259,7 +260,7 @@ func TestAuthPublicRouteForwardsBadToken(t *testing.T) {
 	svc := serviceName(t)
 	up := newUpstream(t, svc+"-1", echo)
 	gw := newGateway(t, gateway.Config{}, userRoutes(t, svc, up)...)
-	expired := gw.signer.Sign(jwt.MapClaims{"iss": auth.Issuer, "aud": auth.Audience, "sub": "alice",
+	expired := gw.signer.Sign(jwt.MapClaims{"iss": userapi.Issuer, "aud": userapi.Audience, "sub": "alice",
 		"iat": time.Now().Add(-2 * time.Hour).Unix(), "exp": time.Now().Add(-time.Hour).Unix()})
 
 	for _, token := range []string{expired, "garbage"} {

@@ -84,7 +84,7 @@ func BenchmarkGateway(b *testing.B) {
 		Instances: []consul.Instance{instanceAt(svc+"-1", svc, up.Listener.Addr().String())},
 		Public:    mustPublic(b, "GET /api/v1/products/public")}))
 	newGateway := func(m *metrics.Metrics) *gateway.Gateway {
-		g, err := gateway.New(gateway.Config{Source: &routes, Keys: signer.KeySource(), Logger: log.NewNopLogger(), Metrics: m})
+		g, err := gateway.New(gateway.Config{Source: &routes, Keys: signer.KeySource(), Issuer: authtest.Issuer, Audience: authtest.Audience, Logger: log.NewNopLogger(), Metrics: m})
 		if err != nil {
 			b.Fatal(err)
 		}

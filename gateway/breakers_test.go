@@ -27,7 +27,7 @@ func TestProxyDropsBreakersOfDepartedInstances(t *testing.T) {
 	routes := &gateway.Routes{}
 	routes.Store(mustTable(t, route(a, b)))
 	m := metrics.New("gateway")
-	g, err := gateway.New(gateway.Config{Source: routes, Keys: authtest.NewSigner(t).KeySource(), Metrics: m})
+	g, err := gateway.New(gateway.Config{Source: routes, Keys: authtest.NewSigner(t).KeySource(), Issuer: authtest.Issuer, Audience: authtest.Audience, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,7 @@ var fastRetry = consul.WithBackoff(50*time.Millisecond, 500*time.Millisecond)
 // the source may log too).
 func consulGateway(t *testing.T, src gateway.Source, keys auth.KeySource, logs *syncBuffer) *testGateway {
 	t.Helper()
-	g, err := gateway.New(gateway.Config{Source: src, Keys: keys, Logger: log.NewLogfmtLogger(logs)})
+	g, err := gateway.New(gateway.Config{Source: src, Keys: keys, Issuer: authtest.Issuer, Audience: authtest.Audience, Logger: log.NewLogfmtLogger(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestConsulAuth(t *testing.T) {
 	logger := log.NewLogfmtLogger(logs)
 	src := gateway.NewConsulSource(client, logger, fastRetry)
 	t.Cleanup(src.Stop)
-	keys := gateway.NewConsulKeys(client, users, logger, fastRetry)
+	keys := consul.NewKeySource(client, users, nil, logger, fastRetry)
 	t.Cleanup(keys.Stop)
 	gw := consulGateway(t, src, keys, logs)
 

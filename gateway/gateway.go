@@ -70,11 +70,12 @@ type Config struct {
 	// caller owns it (and stops it).
 	Source Source
 	// Keys are the public keys access tokens are signed with:
-	// NewConsulKeys (the JWKS of the user service) in production, static
+	// consul.NewKeySource (the JWKS of the user service) in production, static
 	// keys in tests. The caller owns it.
 	Keys auth.KeySource
 	// Issuer and Audience are the "iss" a token must have and a value its
-	// "aud" must contain; empty means auth.Issuer and auth.Audience.
+	// "aud" must contain (the user service's: userapi.Issuer and
+	// userapi.Audience). Both are required.
 	Issuer, Audience string
 	// Logger receives the access log and errors; nil discards them.
 	Logger log.Logger
@@ -209,6 +210,9 @@ func (c *Config) defaults() error {
 		// Without keys no token can be checked; failing here beats a
 		// gateway that answers every protected route with an error.
 		return errors.New("gateway: Config.Keys is required")
+	}
+	if c.Issuer == "" || c.Audience == "" {
+		return errors.New("gateway: Config.Issuer and Config.Audience are required")
 	}
 	if c.Logger == nil {
 		c.Logger = log.NewNopLogger()

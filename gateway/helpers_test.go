@@ -100,6 +100,9 @@ func newGateway(t testing.TB, cfg gateway.Config, routes ...gateway.Route) *test
 	if cfg.Keys == nil {
 		cfg.Keys = tg.signer.KeySource()
 	}
+	if cfg.Issuer == "" {
+		cfg.Issuer, cfg.Audience = authtest.Issuer, authtest.Audience
+	}
 	g, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

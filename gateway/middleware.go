@@ -39,8 +39,9 @@ func (g *Gateway) chain(router http.Handler) http.Handler {
 }
 
 // rateLimit answers 429 with Retry-After once a client has used up its
-// bucket. Clients are told apart by IP address only: ports change per
-// connection and anything else is chosen by the client.
+// bucket. Clients are told apart by IP address only (IPv6 ones by their
+// /64, see ratelimit.ClientKey): ports change per connection and anything
+// else is chosen by the client.
 //
 // A rejected request is attributed to the route its path would have taken,
 // in the access log and the metrics, so that 429s show which API is being
@@ -48,7 +49,7 @@ func (g *Gateway) chain(router http.Handler) http.Handler {
 // map lookup or two and allocates nothing.
 func (g *Gateway) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := g.limiter.Allow(g.clientIP(r)); !ok {
+		if ok, wait := g.limiter.Allow(ratelimit.ClientKey(g.clientIP(r))); !ok {
 			if cleanPath(r.URL.Path) {
 				if rt, ok := g.source.Table().Lookup(r.URL.Path); ok {
 					info := infoFrom(r.Context())

@@ -40,6 +40,27 @@ func TestRateLimitPerClient(t *testing.T) {
 	waitLog(t, gw.logs, "status=429", "client=127.0.0.1")
 }
 
+// An IPv6 client owns a whole /64: every address in it shares one bucket.
+func TestRateLimitPerIPv6Prefix(t *testing.T) {
+	svc := serviceName(t)
+	up := newUpstream(t, svc+"-1", nil)
+	gw := newGateway(t, gateway.Config{RateLimit: 0.5, RateBurst: 2, TrustForwardedFor: true},
+		gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{up.instance(svc)}})
+	from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+
+	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2"} {
+		if resp, body := gw.do(t, http.MethodGet, "/api", nil, from(ip)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d within the burst: status = %d (body %s)", i, resp.StatusCode, body)
+		}
+	}
+	resp, body := gw.do(t, http.MethodGet, "/api", nil, from("2001:db8:1:2:ffff::3"))
+	wantProblem(t, resp, body, http.StatusTooManyRequests, "rate_limited")
+	// The neighbouring /64 is another client.
+	if resp, body := gw.do(t, http.MethodGet, "/api", nil, from("2001:db8:1:3::1")); resp.StatusCode != http.StatusOK {
+		t.Errorf("another /64: status = %d (body %s), want 200", resp.StatusCode, body)
+	}
+}
+
 func TestRateLimitDisabled(t *testing.T) {
 	svc := serviceName(t)
 	up := newUpstream(t, svc+"-1", nil)

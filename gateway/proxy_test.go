@@ -559,6 +559,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{"no source", gateway.Config{}, "Source is required"},
 		{"no keys", gateway.Config{Source: &gateway.Routes{}}, "Keys is required"},
+		{"no issuer", gateway.Config{}, "Issuer and Config.Audience are required"},
 		{"negative timeout", gateway.Config{UpstreamTimeout: -1}, "UpstreamTimeout"},
 		{"negative rate", gateway.Config{RateLimit: -1}, "RateLimit"},
 		{"negative user rate", gateway.Config{UserRateLimit: -1}, "UserRateLimit"},
@@ -570,6 +571,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.name != "no source" && tt.name != "no keys" {
 				tt.cfg.Source, tt.cfg.Keys = &gateway.Routes{}, keys
+			}
+			if tt.name != "no issuer" {
+				tt.cfg.Issuer, tt.cfg.Audience = authtest.Issuer, authtest.Audience
 			}
 			_, err := gateway.New(tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

@@ -2,12 +2,12 @@ package order
 
 import (
 	"context"
-	"fmt"
+
+	"github.com/kitshop/kitshop/kit/endpointx"
 
 	"github.com/go-kit/kit/endpoint"
 
 	"github.com/kitshop/kitshop/kit/auth"
-	"github.com/kitshop/kitshop/kit/errs"
 )
 
 // Method names, as in the gRPC service; endpoint middleware (logging, rate
@@ -38,19 +38,19 @@ type Endpoints struct {
 func NewEndpoints(svc Service, v *auth.Verifier) Endpoints {
 	authenticated := auth.Authenticate(v)
 	return Endpoints{
-		Create: authenticated(typed(MethodCreate, func(ctx context.Context, req CreateRequest) (CreateResponse, error) {
+		Create: authenticated(endpointx.Typed(MethodCreate, func(ctx context.Context, req CreateRequest) (CreateResponse, error) {
 			c, err := svc.Create(ctx, req.Order)
 			return CreateResponse(c), err
 		})),
-		Get: authenticated(typed(MethodGet, func(ctx context.Context, req GetRequest) (OrderResponse, error) {
+		Get: authenticated(endpointx.Typed(MethodGet, func(ctx context.Context, req GetRequest) (OrderResponse, error) {
 			o, err := svc.Get(ctx, req.ID)
 			return OrderResponse{Order: o}, err
 		})),
-		List: authenticated(typed(MethodList, func(ctx context.Context, req ListRequest) (ListResponse, error) {
+		List: authenticated(endpointx.Typed(MethodList, func(ctx context.Context, req ListRequest) (ListResponse, error) {
 			page, err := svc.List(ctx, ListQuery(req))
 			return ListResponse{Orders: page.Orders, NextPageToken: page.NextPageToken}, err
 		})),
-		Cancel: authenticated(typed(MethodCancel, func(ctx context.Context, req CancelRequest) (OrderResponse, error) {
+		Cancel: authenticated(endpointx.Typed(MethodCancel, func(ctx context.Context, req CancelRequest) (OrderResponse, error) {
 			o, err := svc.Cancel(ctx, req.ID)
 			return OrderResponse{Order: o}, err
 		})),
@@ -67,23 +67,6 @@ func (e Endpoints) Wrap(mw func(method string) endpoint.Middleware) Endpoints {
 		Get:    mw(MethodGet)(e.Get),
 		List:   mw(MethodList)(e.List),
 		Cancel: mw(MethodCancel)(e.Cancel),
-	}
-}
-
-// typed adapts a typed function to go-kit's untyped endpoint. On error the
-// response is nil, so nothing half-built reaches an encoder.
-func typed[Req, Resp any](method string, f func(context.Context, Req) (Resp, error)) endpoint.Endpoint {
-	return func(ctx context.Context, request any) (any, error) {
-		req, ok := request.(Req)
-		if !ok {
-			// A transport decoded into the wrong type: a wiring bug.
-			return nil, errs.Wrap(fmt.Errorf("%s: unexpected request type %T", method, request), errs.Internal, "")
-		}
-		resp, err := f(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		return resp, nil
 	}
 }
 

@@ -5,11 +5,10 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/auth"
-	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/validate"
 )
 
 // LoggingMiddleware logs every order event: placements (with the order id,
@@ -20,13 +19,13 @@ import (
 // everything.
 func LoggingMiddleware(logger log.Logger) Middleware {
 	return func(next Service) Service {
-		return &loggingService{next: next, logger: logger}
+		return &loggingService{next: next, audit: logging.NewAudit(logger, "order event", "order event")}
 	}
 }
 
 type loggingService struct {
-	next   Service
-	logger log.Logger
+	next  Service
+	audit logging.Audit
 }
 
 func (s *loggingService) Create(ctx context.Context, no NewOrder) (c Created, err error) {
@@ -50,37 +49,13 @@ func (s *loggingService) List(ctx context.Context, q ListQuery) (Page, error) {
 
 func (s *loggingService) Cancel(ctx context.Context, id string) (o Order, err error) {
 	defer func(begin time.Time) {
-		s.log(ctx, "cancel", err, begin, "order_id", safeID(id))
+		s.log(ctx, "cancel", err, begin, "order_id", validate.LogID(id))
 	}(time.Now())
 	return s.next.Cancel(ctx, id)
 }
 
-// log writes one line for an event. Rejected requests (business errors)
-// are info, failures error, as in kit/logging; the cause is only logged for
-// failures.
+// log writes the audit line of one event, with the caller's user id.
 func (s *loggingService) log(ctx context.Context, op string, err error, begin time.Time, kvs ...any) {
-	l := level.Info(s.logger)
 	caller, _ := auth.FromContext(ctx)
-	kvs = append([]any{"msg", "order event", "op", op, "request_id", requestid.FromContext(ctx), "user_id", caller.UserID}, kvs...)
-	if err != nil {
-		kind := errs.KindOf(err)
-		kvs[1] = "order event rejected"
-		kvs = append(kvs, "kind", kind)
-		if !kind.Business() {
-			l = level.Error(s.logger)
-			kvs[1] = "order event failed"
-			kvs = append(kvs, "err", err)
-		}
-	}
-	kvs = append(kvs, "took", time.Since(begin))
-	l.Log(kvs...)
-}
-
-// safeID returns id in canonical form, or a placeholder when it is not a
-// UUID: a malformed id is arbitrary client input.
-func safeID(id string) string {
-	if canonical, err := ParseID(id); err == nil {
-		return canonical
-	}
-	return "(malformed)"
+	s.audit.Log(ctx, op, err, begin, append([]any{"user_id", caller.UserID}, kvs...)...)
 }

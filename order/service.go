@@ -43,19 +43,19 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/paging"
+	"github.com/kitshop/kitshop/kit/validate"
 )
 
 // Limits on orders. The database schema repeats them as CHECK constraints
@@ -64,8 +64,8 @@ const (
 	MaxLines          = 50   // lines per order, after merging lines for the same product
 	MaxQuantity       = 1000 // units per line
 	MaxIdempotencyKey = 255  // bytes of an Idempotency-Key
-	DefaultPageSize   = 20
-	MaxPageSize       = 100
+	DefaultPageSize   = paging.DefaultLimit
+	MaxPageSize       = paging.MaxLimit
 )
 
 // Status is where an order is in its life.
@@ -399,14 +399,14 @@ func (s *service) price(ctx context.Context, userID string, lines []LineRequest)
 	for i, l := range lines {
 		p, ok := byID[l.ProductID]
 		if !ok {
-			v.add(fmt.Sprintf("items[%d].product_id", i), "no such product")
+			v.Add(fmt.Sprintf("items[%d].product_id", i), "no such product")
 			continue
 		}
 		switch {
 		case currency == "":
 			currency = p.Currency
 		case p.Currency != currency:
-			v.add(fmt.Sprintf("items[%d].product_id", i), "is priced in "+p.Currency+", other items in "+currency+"; order them separately")
+			v.Add(fmt.Sprintf("items[%d].product_id", i), "is priced in "+p.Currency+", other items in "+currency+"; order them separately")
 			continue
 		}
 		line := Item{
@@ -420,7 +420,7 @@ func (s *service) price(ctx context.Context, userID string, lines []LineRequest)
 		o.Items = append(o.Items, line)
 		o.TotalMinor += line.LineTotalMinor
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return Order{}, err
 	}
 	o.Currency = currency
@@ -652,17 +652,7 @@ func StockItems(items []Item) []StockItem {
 
 // ParseID returns id in canonical form (lower-case, hyphenated) or an
 // Invalid error. Only the canonical 36-character form is accepted.
-func ParseID(id string) (string, error) {
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return "", &errs.Error{
-			Kind:    errs.Invalid,
-			Message: "malformed order id",
-			Fields:  []errs.FieldError{{Field: "id", Message: "must be a UUID"}},
-		}
-	}
-	return u.String(), nil
-}
+func ParseID(id string) (string, error) { return validate.ID(id, "malformed order id") }
 
 // ValidateNew checks o and returns its lines merged: one line per product,
 // in the position of the product's first line, quantities added. Product
@@ -672,14 +662,14 @@ func ValidateNew(o NewOrder) ([]LineRequest, error) {
 	var v validator
 	switch {
 	case len(o.Items) == 0:
-		v.add("items", "must list at least one product")
+		v.Add("items", "must list at least one product")
 	case len(o.Items) > MaxLines:
-		v.add("items", "must list at most 50 lines")
+		v.Add("items", "must list at most 50 lines")
 	}
 	if o.IdempotencyKey != "" && !ValidIdempotencyKey(o.IdempotencyKey) {
-		v.add("idempotency_key", "must be 1 to 255 printable ASCII characters")
+		v.Add("idempotency_key", "must be 1 to 255 printable ASCII characters")
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	var (
@@ -689,25 +679,25 @@ func ValidateNew(o NewOrder) ([]LineRequest, error) {
 	for i, l := range o.Items {
 		id, err := uuid.Parse(l.ProductID)
 		if err != nil || len(l.ProductID) != 36 {
-			v.add(fmt.Sprintf("items[%d].product_id", i), "must be a UUID")
+			v.Add(fmt.Sprintf("items[%d].product_id", i), "must be a UUID")
 			continue
 		}
 		if l.Quantity < 1 || l.Quantity > MaxQuantity {
-			v.add(fmt.Sprintf("items[%d].quantity", i), "must be between 1 and 1000")
+			v.Add(fmt.Sprintf("items[%d].quantity", i), "must be between 1 and 1000")
 			continue
 		}
 		pid := id.String()
 		if j, dup := index[pid]; dup {
 			merged[j].Quantity += l.Quantity
 			if merged[j].Quantity > MaxQuantity {
-				v.add(fmt.Sprintf("items[%d].quantity", i), "adds up to more than 1000 for this product")
+				v.Add(fmt.Sprintf("items[%d].quantity", i), "adds up to more than 1000 for this product")
 			}
 			continue
 		}
 		index[pid] = len(merged)
 		merged = append(merged, LineRequest{ProductID: pid, Quantity: l.Quantity})
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	return merged, nil
@@ -744,67 +734,44 @@ func RequestHash(lines []LineRequest) []byte {
 func validateListQuery(q ListQuery) (Filter, error) {
 	var v validator
 	f := Filter{Limit: q.Limit}
-	if f.Limit == 0 {
-		f.Limit = DefaultPageSize
-	}
-	if f.Limit < 1 || f.Limit > MaxPageSize {
-		v.add("limit", "must be between 1 and 100")
+	if limit, ok := paging.DefaultSizes.Limit(q.Limit); ok {
+		f.Limit = limit
+	} else {
+		v.Add("limit", paging.DefaultSizes.RangeMessage())
 	}
 	if q.PageToken != "" {
 		pos, ok := decodePageToken(q.PageToken)
 		if !ok {
-			v.add("page_token", "is not a token returned by this API")
+			v.Add("page_token", "is not a token returned by this API")
 		} else {
 			f.Before = &pos
 		}
 	}
-	return f, v.err()
+	return f, v.Err()
 }
 
-// validator collects field errors so that one response lists them all.
-type validator struct {
-	fields []errs.FieldError
-}
+// validator collects field errors so that one response lists them all,
+// with the service's own rules as methods.
+type validator struct{ validate.Fields }
 
-func (v *validator) add(field, msg string) {
-	v.fields = append(v.fields, errs.FieldError{Field: field, Message: msg})
-}
-
-func (v *validator) err() error { return errs.InvalidFields(v.fields...) }
-
-// Page tokens carry the position of a page's last order. They are opaque to
-// clients (and versioned) so the keyset can change without breaking the
-// API. Times are in microseconds, Postgres's precision.
-const pageTokenPrefix = "v1:"
-
+// Page tokens carry the position of a page's last order (kit/paging).
+// Times are in microseconds, Postgres's precision.
 func encodePageToken(p Position) string {
-	raw := pageTokenPrefix + strconv.FormatInt(p.CreatedAt.UnixMicro(), 10) + ":" + p.ID
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return paging.Encode(strconv.FormatInt(p.CreatedAt.UnixMicro(), 10), p.ID)
 }
 
 func decodePageToken(token string) (Position, bool) {
-	if len(token) > 128 {
-		return Position{}, false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return Position{}, false
-	}
-	rest, ok := strings.CutPrefix(string(b), pageTokenPrefix)
+	fields, ok := paging.Decode(token, 2)
 	if !ok {
 		return Position{}, false
 	}
-	micros, id, ok := strings.Cut(rest, ":")
+	us, err := strconv.ParseInt(fields[0], 10, 64)
+	if err != nil {
+		return Position{}, false
+	}
+	id, ok := validate.ParseUUID(fields[1])
 	if !ok {
 		return Position{}, false
 	}
-	us, err := strconv.ParseInt(micros, 10, 64)
-	if err != nil {
-		return Position{}, false
-	}
-	canonical, err := ParseID(id)
-	if err != nil {
-		return Position{}, false
-	}
-	return Position{CreatedAt: time.UnixMicro(us).UTC(), ID: canonical}, true
+	return Position{CreatedAt: time.UnixMicro(us).UTC(), ID: id}, true
 }

@@ -3,14 +3,12 @@ package order
 import (
 	"context"
 
+	"github.com/kitshop/kitshop/kit/grpcx"
+
 	grpctransport "github.com/go-kit/kit/transport/grpc"
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/kitshop/kitshop/kit/auth"
-	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
 	orderv1 "github.com/kitshop/kitshop/proto/order/v1"
 )
 
@@ -20,10 +18,7 @@ import (
 // unchanged; the server's interceptors (kit/grpcx) turn them into gRPC
 // statuses, so the server must be built with grpcx.NewServer.
 func NewGRPCServer(eps Endpoints, logger log.Logger) orderv1.OrderServiceServer {
-	opts := []grpctransport.ServerOption{
-		grpctransport.ServerBefore(auth.GRPCToContext()),
-		grpctransport.ServerErrorHandler(grpcErrorHandler(logger)),
-	}
+	opts := grpcx.ServerOptions(logger)
 	return &grpcServer{
 		create: grpctransport.NewServer(eps.Create, decodeGRPCCreateRequest, encodeGRPCCreateResponse, opts...),
 		get:    grpctransport.NewServer(eps.Get, decodeGRPCGetRequest, encodeGRPCGetResponse, opts...),
@@ -37,47 +32,21 @@ type grpcServer struct {
 	create, get, list, cancel grpctransport.Handler
 }
 
-// serve runs a go-kit handler and asserts its response type.
-func serve[Resp any](ctx context.Context, h grpctransport.Handler, req any) (Resp, error) {
-	_, resp, err := h.ServeGRPC(ctx, req)
-	if err != nil {
-		var zero Resp
-		return zero, err
-	}
-	return resp.(Resp), nil
-}
-
 func (s *grpcServer) CreateOrder(ctx context.Context, req *orderv1.CreateOrderRequest) (*orderv1.CreateOrderResponse, error) {
-	return serve[*orderv1.CreateOrderResponse](ctx, s.create, req)
+	return grpcx.Serve[*orderv1.CreateOrderResponse](ctx, s.create, req)
 }
 
 func (s *grpcServer) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest) (*orderv1.GetOrderResponse, error) {
-	return serve[*orderv1.GetOrderResponse](ctx, s.get, req)
+	return grpcx.Serve[*orderv1.GetOrderResponse](ctx, s.get, req)
 }
 
 func (s *grpcServer) ListOrders(ctx context.Context, req *orderv1.ListOrdersRequest) (*orderv1.ListOrdersResponse, error) {
-	return serve[*orderv1.ListOrdersResponse](ctx, s.list, req)
+	return grpcx.Serve[*orderv1.ListOrdersResponse](ctx, s.list, req)
 }
 
 func (s *grpcServer) CancelOrder(ctx context.Context, req *orderv1.CancelOrderRequest) (*orderv1.CancelOrderResponse, error) {
-	return serve[*orderv1.CancelOrderResponse](ctx, s.cancel, req)
+	return grpcx.Serve[*orderv1.CancelOrderResponse](ctx, s.cancel, req)
 }
-
-// grpcErrorHandler logs rejected calls at debug level, like kit/httpx does
-// for HTTP; failures are logged by the grpcx interceptor.
-func grpcErrorHandler(logger log.Logger) grpcErrorHandlerFunc {
-	return func(ctx context.Context, err error) {
-		if kind := errs.KindOf(err); kind.Business() {
-			level.Debug(logger).Log("msg", "request rejected", "kind", kind, "detail", errs.Message(err),
-				"request_id", requestid.FromContext(ctx))
-		}
-	}
-}
-
-// grpcErrorHandlerFunc adapts a function to go-kit's transport.ErrorHandler.
-type grpcErrorHandlerFunc func(ctx context.Context, err error)
-
-func (f grpcErrorHandlerFunc) Handle(ctx context.Context, err error) { f(ctx, err) }
 
 func decodeGRPCCreateRequest(_ context.Context, r any) (any, error) {
 	req := r.(*orderv1.CreateOrderRequest)

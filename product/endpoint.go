@@ -2,7 +2,8 @@ package product
 
 import (
 	"context"
-	"fmt"
+
+	"github.com/kitshop/kitshop/kit/endpointx"
 
 	"github.com/go-kit/kit/endpoint"
 
@@ -48,23 +49,23 @@ type Endpoints struct {
 func NewEndpoints(svc Service, v *auth.Verifier) Endpoints {
 	adminOnly := endpoint.Chain(auth.Authenticate(v), auth.Admin())
 	return Endpoints{
-		List: typed(MethodList, func(ctx context.Context, req ListRequest) (ListResponse, error) {
+		List: endpointx.Typed(MethodList, func(ctx context.Context, req ListRequest) (ListResponse, error) {
 			page, err := svc.List(ctx, ListQuery(req))
 			return ListResponse{Products: page.Products, NextPageToken: page.NextPageToken}, err
 		}),
-		Get: typed(MethodGet, func(ctx context.Context, req GetRequest) (GetResponse, error) {
+		Get: endpointx.Typed(MethodGet, func(ctx context.Context, req GetRequest) (GetResponse, error) {
 			p, err := svc.Get(ctx, req.ID)
 			return GetResponse{Product: p}, err
 		}),
-		Create: adminOnly(typed(MethodCreate, func(ctx context.Context, req CreateRequest) (CreateResponse, error) {
+		Create: adminOnly(endpointx.Typed(MethodCreate, func(ctx context.Context, req CreateRequest) (CreateResponse, error) {
 			p, err := svc.Create(ctx, req.Product)
 			return CreateResponse{Product: p}, err
 		})),
-		Update: adminOnly(typed(MethodUpdate, func(ctx context.Context, req UpdateRequest) (UpdateResponse, error) {
+		Update: adminOnly(endpointx.Typed(MethodUpdate, func(ctx context.Context, req UpdateRequest) (UpdateResponse, error) {
 			p, err := svc.Update(ctx, req.ID, req.Patch)
 			return UpdateResponse{Product: p}, err
 		})),
-		Delete: adminOnly(typed(MethodDelete, func(ctx context.Context, req DeleteRequest) (DeleteResponse, error) {
+		Delete: adminOnly(endpointx.Typed(MethodDelete, func(ctx context.Context, req DeleteRequest) (DeleteResponse, error) {
 			return DeleteResponse{}, svc.Delete(ctx, req.ID)
 		})),
 	}
@@ -86,23 +87,6 @@ func (e Endpoints) Wrap(mw func(method string) endpoint.Middleware) Endpoints {
 		Create: mw(MethodCreate)(e.Create),
 		Update: mw(MethodUpdate)(e.Update),
 		Delete: mw(MethodDelete)(e.Delete),
-	}
-}
-
-// typed adapts a typed function to go-kit's untyped endpoint. On error the
-// response is nil, so nothing half-built reaches an encoder.
-func typed[Req, Resp any](method string, f func(context.Context, Req) (Resp, error)) endpoint.Endpoint {
-	return func(ctx context.Context, request any) (any, error) {
-		req, ok := request.(Req)
-		if !ok {
-			// A transport decoded into the wrong type: a wiring bug.
-			return nil, errs.Wrap(fmt.Errorf("%s: unexpected request type %T", method, request), errs.Internal, "")
-		}
-		resp, err := f(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		return resp, nil
 	}
 }
 
@@ -181,14 +165,14 @@ type StockEndpoints struct {
 func NewStockEndpoints(s Stock, v *auth.Verifier) StockEndpoints {
 	allowed := endpoint.Chain(auth.Authenticate(v), ServiceOrAdmin())
 	return StockEndpoints{
-		BatchGet: allowed(typed(MethodBatchGet, func(ctx context.Context, req BatchGetRequest) (BatchGetResponse, error) {
+		BatchGet: allowed(endpointx.Typed(MethodBatchGet, func(ctx context.Context, req BatchGetRequest) (BatchGetResponse, error) {
 			products, err := s.BatchGet(ctx, req.IDs)
 			return BatchGetResponse{Products: products}, err
 		})),
-		Reserve: allowed(typed(MethodReserve, func(ctx context.Context, req ReserveRequest) (ReserveResponse, error) {
+		Reserve: allowed(endpointx.Typed(MethodReserve, func(ctx context.Context, req ReserveRequest) (ReserveResponse, error) {
 			return ReserveResponse{}, s.Reserve(ctx, req.OrderID, req.Items)
 		})),
-		Release: allowed(typed(MethodRelease, func(ctx context.Context, req ReleaseRequest) (ReleaseResponse, error) {
+		Release: allowed(endpointx.Typed(MethodRelease, func(ctx context.Context, req ReleaseRequest) (ReleaseResponse, error) {
 			return ReleaseResponse{}, s.Release(ctx, req.OrderID)
 		})),
 	}

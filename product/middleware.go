@@ -6,11 +6,10 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/auth"
-	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/validate"
 )
 
 // LoggingMiddleware logs every change to the catalog: which product (id and
@@ -21,13 +20,13 @@ import (
 // never logged.
 func LoggingMiddleware(logger log.Logger) Middleware {
 	return func(next Service) Service {
-		return &loggingService{next: next, logger: logger}
+		return &loggingService{next: next, audit: logging.NewAudit(logger, "catalog changed", "catalog change")}
 	}
 }
 
 type loggingService struct {
-	next   Service
-	logger log.Logger
+	next  Service
+	audit logging.Audit
 }
 
 func (s *loggingService) List(ctx context.Context, q ListQuery) (Page, error) {
@@ -51,7 +50,7 @@ func (s *loggingService) Create(ctx context.Context, np NewProduct) (p Product, 
 
 func (s *loggingService) Update(ctx context.Context, id string, patch Patch) (p Product, err error) {
 	defer func(begin time.Time) {
-		kvs := []any{"id", safeID(id), "fields", strings.Join(patch.Fields(), ",")}
+		kvs := []any{"id", validate.LogID(id), "fields", strings.Join(patch.Fields(), ",")}
 		if p.SKU != "" {
 			kvs = append(kvs, "sku", p.SKU)
 		}
@@ -62,44 +61,9 @@ func (s *loggingService) Update(ctx context.Context, id string, patch Patch) (p 
 
 func (s *loggingService) Delete(ctx context.Context, id string) (err error) {
 	defer func(begin time.Time) {
-		s.log(ctx, "delete", err, begin, "id", safeID(id))
+		s.log(ctx, "delete", err, begin, "id", validate.LogID(id))
 	}(time.Now())
 	return s.next.Delete(ctx, id)
-}
-
-// log writes one line for a mutation. Rejected requests (business errors)
-// are info, failures error, as in kit/logging; the cause is only logged for
-// failures, since a rejection's cause is the client's input.
-func (s *loggingService) log(ctx context.Context, op string, err error, begin time.Time, kvs ...any) {
-	l := level.Info(s.logger)
-	head := []any{"msg", "catalog changed", "op", op, "request_id", requestid.FromContext(ctx)}
-	if caller, ok := auth.FromContext(ctx); ok {
-		// The token's subject, which the issuer vouches for: an id, not
-		// client input, so it is safe to log.
-		head = append(head, "user_id", caller.UserID)
-	}
-	kvs = append(head, kvs...)
-	if err != nil {
-		kind := errs.KindOf(err)
-		kvs[1] = "catalog change rejected"
-		kvs = append(kvs, "kind", kind)
-		if !kind.Business() {
-			l = level.Error(s.logger)
-			kvs[1] = "catalog change failed"
-			kvs = append(kvs, "err", err)
-		}
-	}
-	kvs = append(kvs, "took", time.Since(begin))
-	l.Log(kvs...)
-}
-
-// safeID returns id in canonical form, or a placeholder when it is not a
-// UUID: a malformed id is arbitrary client input.
-func safeID(id string) string {
-	if canonical, err := ParseID(id); err == nil {
-		return canonical
-	}
-	return "(malformed)"
 }
 
 // skuOf prefers the stored SKU and falls back to the requested one, so a
@@ -114,4 +78,13 @@ func skuOf(stored, requested string) string {
 		return sku
 	}
 	return ""
+}
+
+// log writes the audit line of one change, with the verified caller's user
+// id (the token's subject, which the issuer vouches for: safe to log).
+func (s *loggingService) log(ctx context.Context, op string, err error, begin time.Time, kvs ...any) {
+	if caller, ok := auth.FromContext(ctx); ok {
+		kvs = append([]any{"user_id", caller.UserID}, kvs...)
+	}
+	s.audit.Log(ctx, op, err, begin, kvs...)
 }

@@ -320,10 +320,14 @@ func (r *Postgres) reserveOne(ctx context.Context, orderID string, it StockItem)
 		SELECT count(*) FROM taken`,
 		orderID, it.ProductID, it.Quantity).Scan(&taken)
 	if err != nil {
-		if constraint, ok := postgres.UniqueViolation(err); !ok || constraint != "stock_reservations_pkey" {
+		if constraint, ok := postgres.UniqueViolation(err); !ok ||
+			(constraint != "stock_reservations_pkey" && constraint != "stock_reservation_items_pkey") {
 			return nil, dbError(err, "reserving stock")
 		}
-		// A concurrent call for the same order got there first.
+		// A concurrent call for the same order got there first: both passed
+		// NOT EXISTS, the second waited for the product row, and one of its
+		// inserts (in no set order) met the first's rows. The statement was
+		// rolled back whole, its stock update included.
 	} else if taken == 1 {
 		return nil, nil
 	}

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/validate"
 )
 
 // Limits of the stock API.
@@ -110,21 +110,21 @@ type stock struct {
 func (s *stock) BatchGet(ctx context.Context, ids []string) ([]Product, error) {
 	var v validator
 	if len(ids) > MaxBatchIDs {
-		v.add("ids", fmt.Sprintf("must list at most %d ids", MaxBatchIDs))
-		return nil, v.err()
+		v.Add("ids", fmt.Sprintf("must list at most %d ids", MaxBatchIDs))
+		return nil, v.Err()
 	}
 	canonical := make([]string, 0, len(ids))
 	for i, id := range ids {
 		c, err := ParseID(id)
 		if err != nil {
-			v.add(fmt.Sprintf("ids[%d]", i), "must be a UUID")
+			v.Add(fmt.Sprintf("ids[%d]", i), "must be a UUID")
 			continue
 		}
 		if !slices.Contains(canonical, c) {
 			canonical = append(canonical, c)
 		}
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	if len(canonical) == 0 {
@@ -161,8 +161,9 @@ func (s *stock) Reserve(ctx context.Context, orderID string, items []StockItem) 
 }
 
 func (s *stock) Release(ctx context.Context, orderID string) error {
-	id, err := parseOrderID(orderID)
-	if err != nil {
+	var v validator
+	id := v.UUID("order_id", orderID)
+	if err := v.Err(); err != nil {
 		return err
 	}
 	return s.repo.Release(ctx, id)
@@ -174,17 +175,14 @@ func (s *stock) Release(ctx context.Context, orderID string) error {
 // the request, for error fields.
 func validateReservation(orderID string, items []StockItem) (string, []StockItem, map[string]int, error) {
 	var v validator
-	id, err := parseOrderID(orderID)
-	if err != nil {
-		v.fields = append(v.fields, errs.FieldsOf(err)...)
-	}
+	id := v.UUID("order_id", orderID)
 	switch {
 	case len(items) == 0:
-		v.add("items", "must list at least one product")
+		v.Add("items", "must list at least one product")
 	case len(items) > MaxReservationItems:
-		v.add("items", fmt.Sprintf("must list at most %d products", MaxReservationItems))
+		v.Add("items", fmt.Sprintf("must list at most %d products", MaxReservationItems))
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return "", nil, nil, err
 	}
 	index := make(map[string]int, len(items))
@@ -192,37 +190,25 @@ func validateReservation(orderID string, items []StockItem) (string, []StockItem
 	for i, it := range items {
 		pid, err := ParseID(it.ProductID)
 		if err != nil {
-			v.add(fmt.Sprintf("items[%d].product_id", i), "must be a UUID")
+			v.Add(fmt.Sprintf("items[%d].product_id", i), "must be a UUID")
 			continue
 		}
 		if _, dup := index[pid]; dup {
-			v.add(fmt.Sprintf("items[%d].product_id", i), "is listed twice")
+			v.Add(fmt.Sprintf("items[%d].product_id", i), "is listed twice")
 			continue
 		}
 		if it.Quantity < 1 || it.Quantity > MaxStock {
-			v.add(fmt.Sprintf("items[%d].quantity", i), "must be between 1 and 1000000000")
+			v.Add(fmt.Sprintf("items[%d].quantity", i), "must be between 1 and 1000000000")
 			continue
 		}
 		index[pid] = i
 		sorted = append(sorted, StockItem{ProductID: pid, Quantity: it.Quantity})
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return "", nil, nil, err
 	}
 	slices.SortFunc(sorted, func(a, b StockItem) int { return cmp.Compare(a.ProductID, b.ProductID) })
 	return id, sorted, index, nil
-}
-
-func parseOrderID(id string) (string, error) {
-	c, err := ParseID(id)
-	if err != nil {
-		return "", &errs.Error{
-			Kind:    errs.Invalid,
-			Message: "malformed order id",
-			Fields:  []errs.FieldError{{Field: "order_id", Message: "must be a UUID"}},
-		}
-	}
-	return c, nil
 }
 
 // StockLoggingMiddleware logs every reservation and release: the order id,
@@ -231,13 +217,13 @@ func parseOrderID(id string) (string, error) {
 // are not admin edits. Batch reads are left to the endpoint logging.
 func StockLoggingMiddleware(logger log.Logger) func(Stock) Stock {
 	return func(next Stock) Stock {
-		return &loggingStock{next: next, logger: logger}
+		return &loggingStock{next: next, audit: logging.NewAudit(logger, "stock changed", "stock change")}
 	}
 }
 
 type loggingStock struct {
-	next   Stock
-	logger log.Logger
+	next  Stock
+	audit logging.Audit
 }
 
 func (s *loggingStock) BatchGet(ctx context.Context, ids []string) ([]Product, error) {
@@ -259,23 +245,6 @@ func (s *loggingStock) Release(ctx context.Context, orderID string) (err error) 
 }
 
 func (s *loggingStock) log(ctx context.Context, op, orderID string, err error, begin time.Time, kvs ...any) {
-	l := level.Info(s.logger)
-	safe := "(malformed)"
-	if id, perr := parseOrderID(orderID); perr == nil {
-		safe = id
-	}
 	caller, _ := auth.FromContext(ctx)
-	kvs = append([]any{"msg", "stock changed", "op", op, "request_id", requestid.FromContext(ctx), "order_id", safe, "by", caller.UserID}, kvs...)
-	if err != nil {
-		kind := errs.KindOf(err)
-		kvs[1] = "stock change rejected"
-		kvs = append(kvs, "kind", kind)
-		if !kind.Business() {
-			l = level.Error(s.logger)
-			kvs[1] = "stock change failed"
-			kvs = append(kvs, "err", err)
-		}
-	}
-	kvs = append(kvs, "took", time.Since(begin))
-	l.Log(kvs...)
+	s.audit.Log(ctx, op, err, begin, append([]any{"order_id", validate.LogID(orderID), "by", caller.UserID}, kvs...)...)
 }

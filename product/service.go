@@ -17,16 +17,15 @@ package product
 
 import (
 	"context"
-	"encoding/base64"
 	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/paging"
+	"github.com/kitshop/kitshop/kit/validate"
 )
 
 // Limits on product fields. The database schema repeats them as CHECK
@@ -37,8 +36,8 @@ const (
 	MaxPriceMinor     = 100_000_000_00 // 100 million in major units
 	MaxStock          = 1_000_000_000
 	MaxQueryLen       = 200 // characters of the List text filter
-	DefaultPageSize   = 20
-	MaxPageSize       = 100
+	DefaultPageSize   = paging.DefaultLimit
+	MaxPageSize       = paging.MaxLimit
 )
 
 // Product is one catalog entry. Prices are integers in the currency's minor
@@ -250,17 +249,7 @@ func (s *service) Delete(ctx context.Context, id string) error {
 // error. Only the canonical 36-character form is accepted, so one product
 // has one URL. A malformed id is the client's mistake (400), not a missing
 // product (404).
-func ParseID(id string) (string, error) {
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return "", &errs.Error{
-			Kind:    errs.Invalid,
-			Message: "malformed product id",
-			Fields:  []errs.FieldError{{Field: "id", Message: "must be a UUID"}},
-		}
-	}
-	return u.String(), nil
-}
+func ParseID(id string) (string, error) { return validate.ID(id, "malformed product id") }
 
 // skuPattern is the SKU format after normalisation: upper-case letters,
 // digits and hyphens, 3 to 64 characters, not starting with a hyphen.
@@ -282,7 +271,7 @@ func ValidateNew(p NewProduct) (NewProduct, error) {
 	v.price(p.PriceMinor)
 	p.Currency = v.currency(p.Currency)
 	v.stock(p.Stock)
-	return p, v.err()
+	return p, v.Err()
 }
 
 // ValidatePatch normalises and checks the fields set in patch like
@@ -314,51 +303,43 @@ func ValidatePatch(patch Patch) (Patch, error) {
 	if patch.Stock != nil {
 		v.stock(*patch.Stock)
 	}
-	return patch, v.err()
+	return patch, v.Err()
 }
 
 func validateListQuery(q ListQuery) (Filter, error) {
 	var v validator
 	f := Filter{Limit: q.Limit, Q: strings.TrimSpace(q.Q)}
-	if f.Limit == 0 {
-		f.Limit = DefaultPageSize
-	}
-	if f.Limit < 1 || f.Limit > MaxPageSize {
-		v.add("limit", "must be between 1 and 100")
+	if limit, ok := paging.DefaultSizes.Limit(q.Limit); ok {
+		f.Limit = limit
+	} else {
+		v.Add("limit", paging.DefaultSizes.RangeMessage())
 	}
 	if utf8.RuneCountInString(f.Q) > MaxQueryLen {
-		v.add("q", "must be at most 200 characters")
+		v.Add("q", "must be at most 200 characters")
 	} else if !utf8.ValidString(f.Q) || strings.ContainsRune(f.Q, 0) {
-		v.add("q", "must be valid UTF-8 text without NUL characters")
+		v.Add("q", "must be valid UTF-8 text without NUL characters")
 	}
 	if q.PageToken != "" {
 		after, ok := decodePageToken(q.PageToken)
 		if !ok {
-			v.add("page_token", "is not a token returned by this API")
+			v.Add("page_token", "is not a token returned by this API")
 		}
 		f.AfterSKU = after
 	}
-	return f, v.err()
+	return f, v.Err()
 }
 
-// validator collects field errors so that one response lists them all.
-type validator struct {
-	fields []errs.FieldError
-}
-
-func (v *validator) add(field, msg string) {
-	v.fields = append(v.fields, errs.FieldError{Field: field, Message: msg})
-}
-
-func (v *validator) err() error { return errs.InvalidFields(v.fields...) }
+// validator collects field errors so that one response lists them all,
+// with the service's own rules as methods.
+type validator struct{ validate.Fields }
 
 func (v *validator) sku(s string) string {
 	s = NormalizeSKU(s)
 	switch {
 	case s == "":
-		v.add("sku", "must not be empty")
+		v.Add("sku", "must not be empty")
 	case !skuPattern.MatchString(s):
-		v.add("sku", "must be 3 to 64 letters, digits or hyphens, starting with a letter or digit")
+		v.Add("sku", "must be 3 to 64 letters, digits or hyphens, starting with a letter or digit")
 	}
 	return s
 }
@@ -368,11 +349,11 @@ func (v *validator) name(s string) string {
 	n := utf8.RuneCountInString(s)
 	switch {
 	case n == 0:
-		v.add("name", "must not be empty")
+		v.Add("name", "must not be empty")
 	case n > MaxNameLen:
-		v.add("name", "must be at most 200 characters")
+		v.Add("name", "must be at most 200 characters")
 	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
-		v.add("name", "must be valid UTF-8 text without control characters")
+		v.Add("name", "must be valid UTF-8 text without control characters")
 	}
 	return s
 }
@@ -380,52 +361,40 @@ func (v *validator) name(s string) string {
 func (v *validator) description(s string) {
 	switch {
 	case utf8.RuneCountInString(s) > MaxDescriptionLen:
-		v.add("description", "must be at most 4000 characters")
+		v.Add("description", "must be at most 4000 characters")
 	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
 		// Postgres text cannot hold NUL; let it through and it is a 500.
-		v.add("description", "must be valid UTF-8 text without NUL characters")
+		v.Add("description", "must be valid UTF-8 text without NUL characters")
 	}
 }
 
 func (v *validator) price(p int64) {
 	if p < 0 || p > MaxPriceMinor {
-		v.add("price_minor", "must be between 0 and 10000000000")
+		v.Add("price_minor", "must be between 0 and 10000000000")
 	}
 }
 
 func (v *validator) currency(s string) string {
 	s = strings.ToUpper(strings.TrimSpace(s))
 	if !currencyPattern.MatchString(s) {
-		v.add("currency", "must be a three-letter ISO 4217 code such as EUR")
+		v.Add("currency", "must be a three-letter ISO 4217 code such as EUR")
 	}
 	return s
 }
 
 func (v *validator) stock(n int64) {
 	if n < 0 || n > MaxStock {
-		v.add("stock", "must be between 0 and 1000000000")
+		v.Add("stock", "must be between 0 and 1000000000")
 	}
 }
 
-// Page tokens carry the last SKU of a page. They are opaque to clients (and
-// versioned) so the keyset can change without breaking the API.
-const pageTokenPrefix = "v1:"
-
-func encodePageToken(lastSKU string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + lastSKU))
-}
+// Page tokens carry the last SKU of a page (kit/paging).
+func encodePageToken(lastSKU string) string { return paging.Encode(lastSKU) }
 
 func decodePageToken(token string) (lastSKU string, ok bool) {
-	if len(token) > 128 {
+	fields, ok := paging.Decode(token, 1)
+	if !ok || !skuPattern.MatchString(fields[0]) {
 		return "", false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return "", false
-	}
-	sku, found := strings.CutPrefix(string(b), pageTokenPrefix)
-	if !found || !skuPattern.MatchString(sku) {
-		return "", false
-	}
-	return sku, true
+	return fields[0], true
 }

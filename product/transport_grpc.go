@@ -3,14 +3,12 @@ package product
 import (
 	"context"
 
+	"github.com/kitshop/kitshop/kit/grpcx"
+
 	grpctransport "github.com/go-kit/kit/transport/grpc"
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/kitshop/kitshop/kit/auth"
-	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
 )
 
@@ -28,10 +26,7 @@ import (
 // The stock methods (BatchGetProducts, ReserveStock, ReleaseStock) are served
 // when WithStock is given, and answer codes.Unimplemented otherwise.
 func NewGRPCServer(eps Endpoints, logger log.Logger, options ...GRPCOption) productv1.ProductServiceServer {
-	opts := []grpctransport.ServerOption{
-		grpctransport.ServerBefore(auth.GRPCToContext()),
-		grpctransport.ServerErrorHandler(grpcErrorHandler(logger)),
-	}
+	opts := grpcx.ServerOptions(logger)
 	s := &grpcServer{
 		list:   grpctransport.NewServer(eps.List, decodeGRPCListRequest, encodeGRPCListResponse, opts...),
 		get:    grpctransport.NewServer(eps.Get, decodeGRPCGetRequest, encodeGRPCGetResponse, opts...),
@@ -70,53 +65,25 @@ type grpcServer struct {
 	batchGet, reserve, release        grpctransport.Handler // nil without WithStock
 }
 
-// serve runs a go-kit handler and asserts its response type; a generic
-// function because the generated interface wants concrete types.
-func serve[Resp any](ctx context.Context, h grpctransport.Handler, req any) (Resp, error) {
-	_, resp, err := h.ServeGRPC(ctx, req)
-	if err != nil {
-		var zero Resp
-		return zero, err
-	}
-	return resp.(Resp), nil
-}
-
 func (s *grpcServer) ListProducts(ctx context.Context, req *productv1.ListProductsRequest) (*productv1.ListProductsResponse, error) {
-	return serve[*productv1.ListProductsResponse](ctx, s.list, req)
+	return grpcx.Serve[*productv1.ListProductsResponse](ctx, s.list, req)
 }
 
 func (s *grpcServer) GetProduct(ctx context.Context, req *productv1.GetProductRequest) (*productv1.GetProductResponse, error) {
-	return serve[*productv1.GetProductResponse](ctx, s.get, req)
+	return grpcx.Serve[*productv1.GetProductResponse](ctx, s.get, req)
 }
 
 func (s *grpcServer) CreateProduct(ctx context.Context, req *productv1.CreateProductRequest) (*productv1.CreateProductResponse, error) {
-	return serve[*productv1.CreateProductResponse](ctx, s.create, req)
+	return grpcx.Serve[*productv1.CreateProductResponse](ctx, s.create, req)
 }
 
 func (s *grpcServer) UpdateProduct(ctx context.Context, req *productv1.UpdateProductRequest) (*productv1.UpdateProductResponse, error) {
-	return serve[*productv1.UpdateProductResponse](ctx, s.update, req)
+	return grpcx.Serve[*productv1.UpdateProductResponse](ctx, s.update, req)
 }
 
 func (s *grpcServer) DeleteProduct(ctx context.Context, req *productv1.DeleteProductRequest) (*productv1.DeleteProductResponse, error) {
-	return serve[*productv1.DeleteProductResponse](ctx, s.delete, req)
+	return grpcx.Serve[*productv1.DeleteProductResponse](ctx, s.delete, req)
 }
-
-// grpcErrorHandler logs rejected calls at debug level, like kit/httpx does
-// for HTTP; failures are logged by the grpcx interceptor, so each error is
-// logged once by the transport.
-func grpcErrorHandler(logger log.Logger) grpcErrorHandlerFunc {
-	return func(ctx context.Context, err error) {
-		if kind := errs.KindOf(err); kind.Business() {
-			level.Debug(logger).Log("msg", "request rejected", "kind", kind, "detail", errs.Message(err),
-				"request_id", requestid.FromContext(ctx))
-		}
-	}
-}
-
-// grpcErrorHandlerFunc adapts a function to go-kit's transport.ErrorHandler.
-type grpcErrorHandlerFunc func(ctx context.Context, err error)
-
-func (f grpcErrorHandlerFunc) Handle(ctx context.Context, err error) { f(ctx, err) }
 
 func decodeGRPCListRequest(_ context.Context, r any) (any, error) {
 	req := r.(*productv1.ListProductsRequest)
@@ -234,21 +201,21 @@ func (s *grpcServer) BatchGetProducts(ctx context.Context, req *productv1.BatchG
 	if s.batchGet == nil {
 		return s.UnimplementedProductServiceServer.BatchGetProducts(ctx, req)
 	}
-	return serve[*productv1.BatchGetProductsResponse](ctx, s.batchGet, req)
+	return grpcx.Serve[*productv1.BatchGetProductsResponse](ctx, s.batchGet, req)
 }
 
 func (s *grpcServer) ReserveStock(ctx context.Context, req *productv1.ReserveStockRequest) (*productv1.ReserveStockResponse, error) {
 	if s.reserve == nil {
 		return s.UnimplementedProductServiceServer.ReserveStock(ctx, req)
 	}
-	return serve[*productv1.ReserveStockResponse](ctx, s.reserve, req)
+	return grpcx.Serve[*productv1.ReserveStockResponse](ctx, s.reserve, req)
 }
 
 func (s *grpcServer) ReleaseStock(ctx context.Context, req *productv1.ReleaseStockRequest) (*productv1.ReleaseStockResponse, error) {
 	if s.release == nil {
 		return s.UnimplementedProductServiceServer.ReleaseStock(ctx, req)
 	}
-	return serve[*productv1.ReleaseStockResponse](ctx, s.release, req)
+	return grpcx.Serve[*productv1.ReleaseStockResponse](ctx, s.release, req)
 }
 
 func decodeGRPCBatchGetRequest(_ context.Context, r any) (any, error) {

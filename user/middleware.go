@@ -39,7 +39,13 @@ type loggingService struct {
 
 func (s *loggingService) SignUp(ctx context.Context, nu NewUser) (u User, err error) {
 	defer func(begin time.Time) {
-		s.log(ctx, "sign_up", err, begin, userID(u.ID)...)
+		kvs := append(userID(u.ID), "client_ip", nu.ClientIP, "created", u.ID != "")
+		if err == nil && u.ID == "" {
+			// Stands in for the email the owner of the account would get:
+			// someone tried to sign up with their address.
+			kvs = append(kvs, "notice", "email already has an account; its owner would be mailed")
+		}
+		s.log(ctx, "sign_up", err, begin, kvs...)
 	}(time.Now())
 	return s.next.SignUp(ctx, nu)
 }

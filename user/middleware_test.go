@@ -65,7 +65,7 @@ func TestLoggingMiddleware(t *testing.T) {
 
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	want := []string{
-		`level=info msg="account event" op=sign_up request_id=req-1 user_id=` + u.ID,
+		`level=info msg="account event" op=sign_up request_id=req-1 user_id=` + u.ID + ` client_ip= created=true`,
 		`level=info msg="account event rejected" op=login request_id=req-1 client_ip=192.0.2.7 kind=unauthenticated`,
 		`level=info msg="account event" op=login request_id=req-1 user_id=` + u.ID + ` client_ip=192.0.2.7`,
 		`level=info msg="account event" op=refresh request_id=req-1 user_id=` + u.ID,

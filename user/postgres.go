@@ -3,6 +3,7 @@ package user
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,9 +20,7 @@ import (
 //
 // Single-statement methods rely on Postgres running each statement
 // atomically. The refresh token state machine needs several statements and
-// a decision in between, so it runs in a transaction that locks the
-// presented token's row (SELECT … FOR UPDATE): of two concurrent refreshes
-// of one token, the second waits, then sees the token rotated.
+// decisions in between; postgres_sessions.go says how it locks.
 type Postgres struct {
 	pool *pgxpool.Pool
 }
@@ -49,30 +48,33 @@ func (r *Postgres) CreateUser(ctx context.Context, a NewAccount) (User, error) {
 	return u, nil
 }
 
-// EnsureAdmin implements Repository. One statement, so two instances
-// bootstrapping the same admin at once cannot both insert: the loser's
-// insert turns into the update. xmax is 0 only for a freshly inserted row,
-// which is how the statement tells the two cases apart.
+// EnsureAdmin implements Repository. The insert is one statement, so two
+// instances bootstrapping the same admin at once cannot both insert: the
+// loser finds the winner's account, which has the admin role.
 func (r *Postgres) EnsureAdmin(ctx context.Context, a NewAccount) (User, bool, error) {
 	row := r.pool.QueryRow(ctx, `
-		INSERT INTO users AS u (email, name, password_hash, roles)
+		INSERT INTO users (email, name, password_hash, roles)
 		VALUES ($1, $2, $3, $4)
-		ON CONFLICT ((lower(email))) DO UPDATE SET
-			roles      = CASE WHEN 'admin' = ANY (u.roles) THEN u.roles ELSE array_append(u.roles, 'admin') END,
-			updated_at = CASE WHEN 'admin' = ANY (u.roles) THEN u.updated_at ELSE now() END
-		RETURNING `+userColumns+`, (xmax = 0)`,
+		ON CONFLICT ((lower(email))) DO NOTHING
+		RETURNING `+userColumns,
 		a.Email, a.Name, a.PasswordHash, normalizeRoles(a.Roles))
-	var (
-		u       User
-		created bool
-	)
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Roles, &u.CreatedAt, &created)
-	if err != nil {
+	u, err := scanUser(row)
+	if err == nil {
+		return u, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
 		return User{}, false, dbError(err, "ensuring admin")
 	}
-	u.CreatedAt = u.CreatedAt.UTC()
-	u.Roles = normalizeRoles(u.Roles)
-	return u, created, nil
+	acct, err := r.AccountByEmail(ctx, a.Email)
+	if err != nil {
+		return User{}, false, err
+	}
+	if !slices.Contains(acct.Roles, "admin") {
+		// Whoever signed up with the admin's email first must not
+		// become admin with a password of their choosing.
+		return User{}, false, ErrAdminEmailTaken
+	}
+	return acct.User, false, nil
 }
 
 // AccountByEmail implements Repository. The lower() matches the unique
@@ -122,116 +124,12 @@ func (r *Postgres) UpdateAccount(ctx context.Context, id string, c AccountChange
 		}
 		// A new password ends every session: whoever knew the old one
 		// may hold a refresh token.
-		_, err = tx.Exec(ctx, `
-			UPDATE refresh_tokens SET revoked_at = $2
-			WHERE user_id = $1 AND revoked_at IS NULL`,
-			id, now)
-		return err
+		return revokeUserSessions(ctx, tx, id, now)
 	})
 	if err != nil {
 		return User{}, dbError(err, "updating user")
 	}
 	return u, nil
-}
-
-// CreateRefreshToken implements Repository. It also deletes the user's
-// expired tokens: they can no longer be used nor reused, and without the
-// clean-up every login would leave a row behind for good.
-func (r *Postgres) CreateRefreshToken(ctx context.Context, t RefreshToken) error {
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE user_id = $1 AND expires_at <= $2`, t.UserID, t.CreatedAt); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5)`,
-			t.Hash, t.FamilyID, t.UserID, t.CreatedAt, t.ExpiresAt)
-		return err
-	})
-	if err != nil {
-		return dbError(err, "storing refresh token")
-	}
-	return nil
-}
-
-// RotateRefreshToken implements Repository.
-func (r *Postgres) RotateRefreshToken(ctx context.Context, rot Rotation) (User, error) {
-	var (
-		u      User
-		reused bool // committed a family revocation; report it after commit
-	)
-	now := rot.Next.CreatedAt
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		var (
-			familyID, userID     string
-			expiresAt            time.Time
-			rotatedAt, revokedAt *time.Time
-		)
-		err := tx.QueryRow(ctx, `
-			SELECT family_id::text, user_id::text, expires_at, rotated_at, revoked_at
-			FROM refresh_tokens
-			WHERE token_hash = $1
-			FOR UPDATE`,
-			rot.Presented).Scan(&familyID, &userID, &expiresAt, &rotatedAt, &revokedAt)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return errInvalidRefreshToken
-		case err != nil:
-			return err
-		case revokedAt != nil:
-			return errInvalidRefreshToken
-		case rotatedAt != nil:
-			// Used before: revoke the family, and commit that.
-			reused = true
-			_, err := tx.Exec(ctx, `
-				UPDATE refresh_tokens SET revoked_at = $2
-				WHERE family_id = $1 AND revoked_at IS NULL`,
-				familyID, now)
-			return err
-		case !now.Before(expiresAt):
-			return errInvalidRefreshToken
-		}
-
-		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1`, rot.Presented, now); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5)`,
-			rot.Next.Hash, familyID, userID, now, rot.Next.ExpiresAt); err != nil {
-			return err
-		}
-		// The roles are read now, so a promotion or demotion reaches the
-		// next access token.
-		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, userID))
-		return err
-	})
-	switch {
-	case err != nil && errs.Is(err, errs.Unauthenticated):
-		return User{}, err
-	case err != nil:
-		return User{}, dbError(err, "rotating refresh token")
-	case reused:
-		return User{}, &errs.Error{
-			Kind:    errs.Unauthenticated,
-			Message: errs.Message(errInvalidRefreshToken),
-			Err:     ErrRefreshTokenReused,
-		}
-	}
-	return u, nil
-}
-
-// RevokeRefreshFamily implements Repository.
-func (r *Postgres) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error {
-	_, err := r.pool.Exec(ctx, `
-		UPDATE refresh_tokens SET revoked_at = $2
-		WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
-		  AND revoked_at IS NULL`,
-		hash, now)
-	if err != nil {
-		return dbError(err, "revoking refresh tokens")
-	}
-	return nil
 }
 
 // scanUser reads the userColumns of one row.

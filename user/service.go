@@ -27,12 +27,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/mail"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
@@ -81,6 +77,9 @@ type NewUser struct {
 	Email    string
 	Password string
 	Name     string
+	// ClientIP is the address a sign-up came from, for the per-client
+	// sign-up throttle; empty if unknown (then it is not throttled).
+	ClientIP string
 }
 
 // Credentials is the input of Login.
@@ -160,9 +159,15 @@ func (p Patch) Fields() []string {
 // while logins are throttled, and Unavailable or Internal when the database
 // fails.
 type Service interface {
-	// SignUp creates a customer account. The email is trimmed and
-	// lower-cased. Invalid if a field breaks the rules (see ValidateNew),
-	// Conflict if an account with the email exists, in any letter case.
+	// SignUp creates a customer account and returns it. The email is
+	// normalised (see NormalizeEmail). If an account with the email exists
+	// it changes nothing and returns a zero User and no error, after the
+	// same work (a password hash) as a sign-up: nobody learns from the
+	// answer or its timing whether an email has an account (its owner
+	// would be mailed a notice; kitshop only logs one). Invalid if a field
+	// breaks the rules (see ValidateNew); RateLimited after too many
+	// sign-ups from the client (WithSignUpThrottle); Unavailable when
+	// password hashing is saturated (WithHashPool).
 	SignUp(ctx context.Context, u NewUser) (User, error)
 
 	// Login checks the credentials and starts a session: a new refresh
@@ -199,9 +204,11 @@ type Service interface {
 	Update(ctx context.Context, id string, patch Patch) (User, error)
 
 	// EnsureAdmin makes sure an admin account with u.Email exists: it
-	// creates one with u's password and name, or gives the existing account
-	// the admin role and leaves everything else (its password included)
-	// alone. created reports which. Invalid as for SignUp.
+	// creates one with u's password and name, or finds the existing admin
+	// account and leaves it alone (its password included). created reports
+	// which. It never promotes an account: if one with the email exists
+	// without the admin role, the error is ErrAdminEmailTaken (Conflict).
+	// Invalid as for SignUp.
 	EnsureAdmin(ctx context.Context, u NewUser) (user User, created bool, err error)
 
 	// JWKS returns the public keys that verify the access tokens the
@@ -224,6 +231,15 @@ type Service interface {
 // lost a response and retried, or someone copied the token. The service
 // cannot tell which, so it revokes the family; logs flag it.
 var ErrRefreshTokenReused = errors.New("refresh token reused")
+
+// ErrAdminEmailTaken is EnsureAdmin's error when an account with the
+// admin's email exists without the admin role: someone else may have signed
+// up with it, and promoting it would make them admin with their own
+// password. An operator must look into it.
+var ErrAdminEmailTaken = &errs.Error{
+	Kind:    errs.Conflict,
+	Message: "an account with the admin email exists and is not an admin; refusing to promote it (choose another -admin-email, or delete or promote that account by hand)",
+}
 
 // Errors the domain returns.
 var (
@@ -270,6 +286,9 @@ type RefreshToken struct {
 type Rotation struct {
 	Presented []byte
 	Next      RefreshToken
+	// PruneRotatedBefore: tokens of the family rotated before it are
+	// deleted (see WithReuseWindow).
+	PruneRotatedBefore time.Time
 }
 
 // Repository stores accounts and refresh tokens. It receives validated,
@@ -279,8 +298,9 @@ type Rotation struct {
 type Repository interface {
 	// CreateUser inserts a and returns the stored user.
 	CreateUser(ctx context.Context, a NewAccount) (User, error)
-	// EnsureAdmin inserts a, or, if an account with its email exists, adds
-	// the admin role to it and changes nothing else. created reports which.
+	// EnsureAdmin inserts a, or, if an account with its email exists,
+	// returns it unchanged if it is an admin and ErrAdminEmailTaken if not.
+	// created reports which.
 	EnsureAdmin(ctx context.Context, a NewAccount) (user User, created bool, err error)
 	// AccountByEmail returns the account with email (normalised).
 	AccountByEmail(ctx context.Context, email string) (Account, error)
@@ -290,9 +310,10 @@ type Repository interface {
 	// refresh token of the user, in the same transaction, at time now.
 	UpdateAccount(ctx context.Context, id string, c AccountChange, now time.Time) (User, error)
 
-	// CreateRefreshToken stores t, the first token of a new family. It may
-	// delete the user's expired tokens on the way.
-	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// CreateRefreshToken stores t, the first token of a new family (a new
+	// session). It may delete the user's expired tokens, and tokens rotated
+	// before pruneRotatedBefore, on the way.
+	CreateRefreshToken(ctx context.Context, t RefreshToken, pruneRotatedBefore time.Time) error
 	// RotateRefreshToken marks the token r.Presented rotated at
 	// r.Next.CreatedAt and stores r.Next in its family, atomically: of
 	// concurrent rotations of one token exactly one succeeds. It returns the
@@ -301,7 +322,9 @@ type Repository interface {
 	// returns an Unauthenticated error wrapping ErrRefreshTokenReused.
 	RotateRefreshToken(ctx context.Context, r Rotation) (User, error)
 	// RevokeRefreshFamily revokes, at time now, every token of the family
-	// the token with hash belongs to. An unknown hash is no error.
+	// the token with hash belongs to, including any a rotation running at
+	// the same time issues: once it returns, no token of the family can be
+	// rotated. An unknown hash is no error.
 	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error
 }
 
@@ -348,12 +371,15 @@ func WithClock(now func() time.Time) Option {
 // it takes as long as a login.
 func NewService(repo Repository, signer *Signer, opts ...Option) (Service, error) {
 	s := &service{
-		repo:       repo,
-		signer:     signer,
-		bcryptCost: DefaultBcryptCost,
-		refreshTTL: DefaultRefreshTTL,
-		throttle:   NewLoginThrottle(DefaultAccountFailures, DefaultClientFailures, DefaultThrottleWindow),
-		now:        time.Now,
+		repo:        repo,
+		signer:      signer,
+		bcryptCost:  DefaultBcryptCost,
+		refreshTTL:  DefaultRefreshTTL,
+		reuseWindow: DefaultReuseWindow,
+		throttle:    NewLoginThrottle(DefaultAccountFailures, DefaultClientFailures, DefaultThrottleWindow),
+		signUps:     newSignUpThrottle(DefaultSignUpsPerClient, DefaultSignUpWindow),
+		hashPool:    defaultHashPool(),
+		now:         time.Now,
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -365,6 +391,8 @@ func NewService(repo Repository, signer *Signer, opts ...Option) (Service, error
 		return nil, fmt.Errorf("user: bcrypt cost %d out of range %d..%d", s.bcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	case s.refreshTTL <= 0:
 		return nil, fmt.Errorf("user: refresh token lifetime %v must be positive", s.refreshTTL)
+	case s.reuseWindow <= 0:
+		return nil, fmt.Errorf("user: refresh token reuse window %v must be positive", s.reuseWindow)
 	}
 	// The hash an unknown email's password is compared with, so that a
 	// login for an unknown email costs as much as one for a known email
@@ -383,10 +411,15 @@ type service struct {
 	signer     *Signer
 	bcryptCost int
 	refreshTTL time.Duration
-	throttle   *LoginThrottle
-	accounts   *ServiceAccounts
-	now        func() time.Time
-	dummyHash  string
+	// reuseWindow is how long a rotated refresh token is kept to detect
+	// its reuse (WithReuseWindow).
+	reuseWindow time.Duration
+	throttle    *LoginThrottle
+	signUps     *signUpThrottle
+	hashPool    *HashPool
+	accounts    *ServiceAccounts
+	now         func() time.Time
+	dummyHash   string
 }
 
 func (s *service) SignUp(ctx context.Context, u NewUser) (User, error) {
@@ -394,29 +427,30 @@ func (s *service) SignUp(ctx context.Context, u NewUser) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	hash, err := s.hash(u.Password)
+	if err := s.signUps.allow(u.ClientIP, s.now()); err != nil {
+		return User{}, err
+	}
+	// Hashed whether or not the email is taken, so both take as long.
+	hash, err := s.hash(ctx, u.Password)
 	if err != nil {
 		return User{}, err
 	}
-	return s.repo.CreateUser(ctx, NewAccount{
+	created, err := s.repo.CreateUser(ctx, NewAccount{
 		Email: u.Email, Name: u.Name, PasswordHash: hash, Roles: []string{auth.RoleCustomer},
 	})
+	if errs.Is(err, errs.Conflict) {
+		return User{}, nil // taken: see the interface
+	}
+	return created, err
 }
 
 func (s *service) Login(ctx context.Context, c Credentials) (TokenPair, error) {
-	email := NormalizeEmail(c.Email)
+	// The email is normalised as at sign-up. One that no sign-up would
+	// accept has no account; saying so leaks nothing, and it bounds the
+	// throttle's keys.
 	var v validator
-	switch {
-	case email == "":
-		v.add("email", "must not be empty")
-	case len(email) > MaxEmailLen:
-		// No account can have it; saying so leaks nothing, and it bounds
-		// the throttle's keys.
-		v.add("email", "must be at most 254 bytes")
-	}
-	if c.Password == "" {
-		v.add("password", "must not be empty")
-	}
+	email := v.email(c.Email)
+	v.loginPassword(c.Password)
 	if err := v.err(); err != nil {
 		return TokenPair{}, err
 	}
@@ -433,7 +467,11 @@ func (s *service) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 	if !known {
 		acct.PasswordHash = s.dummyHash
 	}
-	if !s.passwordMatches(acct.PasswordHash, c.Password) || !known {
+	matches, err := s.passwordMatches(ctx, acct.PasswordHash, c.Password)
+	if err != nil {
+		return TokenPair{}, err // too busy: not the client's failure
+	}
+	if !matches || !known {
 		s.throttle.Fail(userKey(email), c.ClientIP, now)
 		return TokenPair{}, errInvalidCredentials
 	}
@@ -445,7 +483,7 @@ func (s *service) startSession(ctx context.Context, u User, now time.Time) (Toke
 	token, hash := newRefreshToken()
 	err := s.repo.CreateRefreshToken(ctx, RefreshToken{
 		Hash: hash, FamilyID: uuid.NewString(), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL),
-	})
+	}, now.Add(-s.reuseWindow))
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -462,8 +500,8 @@ func (s *service) pair(u User, refreshToken string, now time.Time) (TokenPair, e
 }
 
 func (s *service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
-	if refreshToken == "" {
-		return TokenPair{}, emptyRefreshToken()
+	if err := checkRefreshToken(refreshToken); err != nil {
+		return TokenPair{}, err
 	}
 	presented, ok := hashRefreshToken(refreshToken)
 	if !ok {
@@ -474,6 +512,8 @@ func (s *service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 	u, err := s.repo.RotateRefreshToken(ctx, Rotation{
 		Presented: presented,
 		Next:      RefreshToken{Hash: nextHash, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL)},
+
+		PruneRotatedBefore: now.Add(-s.reuseWindow),
 	})
 	if err != nil {
 		return TokenPair{}, err
@@ -482,8 +522,8 @@ func (s *service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 }
 
 func (s *service) Logout(ctx context.Context, refreshToken string) error {
-	if refreshToken == "" {
-		return emptyRefreshToken()
+	if err := checkRefreshToken(refreshToken); err != nil {
+		return err
 	}
 	hash, ok := hashRefreshToken(refreshToken)
 	if !ok {
@@ -531,7 +571,11 @@ func (s *service) Update(ctx context.Context, id string, patch Patch) (User, err
 		if err := s.throttle.Allow(userKey(acct.Email), "", now); err != nil {
 			return User{}, err
 		}
-		if !s.passwordMatches(acct.PasswordHash, *patch.CurrentPassword) {
+		matches, err := s.passwordMatches(ctx, acct.PasswordHash, *patch.CurrentPassword)
+		if err != nil {
+			return User{}, err
+		}
+		if !matches {
 			s.throttle.Fail(userKey(acct.Email), "", now)
 			return User{}, &errs.Error{
 				Kind:    errs.Invalid,
@@ -539,7 +583,7 @@ func (s *service) Update(ctx context.Context, id string, patch Patch) (User, err
 				Fields:  []errs.FieldError{{Field: "current_password", Message: "is incorrect"}},
 			}
 		}
-		if change.PasswordHash, err = s.hash(*patch.Password); err != nil {
+		if change.PasswordHash, err = s.hash(ctx, *patch.Password); err != nil {
 			return User{}, err
 		}
 	}
@@ -572,7 +616,7 @@ func (s *service) EnsureAdmin(ctx context.Context, u NewUser) (User, bool, error
 	if err != nil {
 		return User{}, false, err
 	}
-	hash, err := s.hash(u.Password)
+	hash, err := s.hash(ctx, u.Password)
 	if err != nil {
 		return User{}, false, err
 	}
@@ -620,9 +664,16 @@ func (s *service) ServiceToken(_ context.Context, c ClientCredentials) (AccessTo
 	return AccessToken{Token: token, ExpiresIn: s.signer.TTL(), Subject: subject}, nil
 }
 
-// hash returns the bcrypt hash of a validated password.
-func (s *service) hash(password string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
+// hash returns the bcrypt hash of a validated password, computed in the
+// hash pool (an Unavailable error when it is full).
+func (s *service) hash(ctx context.Context, password string) (string, error) {
+	var (
+		h   []byte
+		err error
+	)
+	if perr := s.hashPool.Do(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost) }); perr != nil {
+		return "", perr
+	}
 	if err != nil {
 		// Validation bounds the length, so this is a bug; the error does
 		// not contain the password.
@@ -634,21 +685,18 @@ func (s *service) hash(password string) (string, error) {
 // passwordMatches reports whether password is the one hash was made from.
 // It always runs one bcrypt comparison, also for passwords too long to
 // match (bcrypt would compare only their first 72 bytes), so that its
-// duration tells nothing.
-func (s *service) passwordMatches(hash, password string) bool {
-	if len(password) > MaxPasswordBytes {
-		bcrypt.CompareHashAndPassword([]byte(s.dummyHash), []byte(password[:MaxPasswordBytes]))
-		return false
+// duration tells nothing. The comparison runs in the hash pool; the error
+// is the pool's refusal.
+func (s *service) passwordMatches(ctx context.Context, hash, password string) (bool, error) {
+	tooLong := len(password) > MaxPasswordBytes
+	if tooLong {
+		hash, password = s.dummyHash, password[:MaxPasswordBytes]
 	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
-}
-
-func emptyRefreshToken() error {
-	return &errs.Error{
-		Kind:    errs.Invalid,
-		Message: "invalid input",
-		Fields:  []errs.FieldError{{Field: "refresh_token", Message: "must not be empty"}},
-	}
+	var matches bool
+	err := s.hashPool.Do(ctx, func() {
+		matches = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	})
+	return matches && !tooLong, err
 }
 
 // refreshTokenBytes is the entropy of a refresh token: 256 bits, beyond any
@@ -692,123 +740,6 @@ func ParseID(id string) (string, error) {
 		}
 	}
 	return u.String(), nil
-}
-
-// NormalizeEmail trims spaces and lower-cases email. Addresses are
-// case-insensitive for kitshop (though RFC 5321 lets a mail server treat
-// the local part as case-sensitive, none in practice does): "Ann@Example.com"
-// and "ann@example.com" are one account.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-// ValidateNew normalises u (email trimmed and lower-cased, name trimmed) and
-// checks every field, returning an Invalid error that lists all bad fields.
-// The password is never normalised: its bytes are the secret.
-func ValidateNew(u NewUser) (NewUser, error) {
-	var v validator
-	u.Email = v.email(u.Email)
-	v.password(u.Password, u.Email)
-	u.Name = v.name(u.Name)
-	return u, v.err()
-}
-
-// ValidatePatch normalises and checks the fields set in patch. An empty
-// patch is Invalid: it is almost certainly a client bug (a misspelt field).
-// The new password's policy check against the email happens in Update,
-// which knows the email.
-func ValidatePatch(patch Patch) (Patch, error) {
-	if patch.Empty() && patch.CurrentPassword == nil {
-		return patch, errs.New(errs.Invalid, "patch must set at least one field")
-	}
-	var v validator
-	if patch.Name != nil {
-		name := v.name(*patch.Name)
-		patch.Name = &name
-	}
-	switch {
-	case patch.Password != nil && (patch.CurrentPassword == nil || *patch.CurrentPassword == ""):
-		v.add("current_password", "is required to change the password")
-	case patch.Password == nil && patch.CurrentPassword != nil:
-		v.add("current_password", "is only used together with password")
-	}
-	if patch.Password != nil {
-		v.password(*patch.Password, "")
-	}
-	return patch, v.err()
-}
-
-// validator collects field errors so that one response lists them all.
-type validator struct {
-	fields []errs.FieldError
-}
-
-func (v *validator) add(field, msg string) {
-	v.fields = append(v.fields, errs.FieldError{Field: field, Message: msg})
-}
-
-func (v *validator) err() error { return errs.InvalidFields(v.fields...) }
-
-func (v *validator) email(s string) string {
-	s = NormalizeEmail(s)
-	switch {
-	case s == "":
-		v.add("email", "must not be empty")
-	case len(s) > MaxEmailLen:
-		v.add("email", "must be at most 254 bytes")
-	case !validEmail(s):
-		v.add("email", "must be an email address such as ann@example.com")
-	}
-	return s
-}
-
-// validEmail accepts a bare address as net/mail parses it: no display name,
-// no angle brackets, no comments, and a domain with a dot, since kitshop
-// mails no hosts on its own network.
-func validEmail(s string) bool {
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Name != "" || addr.Address != s {
-		return false
-	}
-	at := strings.LastIndexByte(s, '@')
-	domain := s[at+1:]
-	return at > 0 && strings.Contains(domain, ".") && !strings.ContainsAny(domain, "[]") &&
-		!strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") &&
-		!strings.ContainsFunc(s, unicode.IsControl)
-}
-
-// password applies the password policy: MinPasswordBytes to
-// MaxPasswordBytes bytes, and not the account's email or the email's local
-// part, in any case (the first guesses of anyone who knows the email).
-// email is normalised, or empty if not known yet.
-func (v *validator) password(p, email string) {
-	switch {
-	case p == "":
-		v.add("password", "must not be empty")
-	case len(p) < MinPasswordBytes || len(p) > MaxPasswordBytes:
-		v.add("password", "must be 8 to 72 bytes long")
-	case email != "" && (strings.EqualFold(p, email) || strings.EqualFold(p, localPart(email))):
-		v.add("password", "must not be the email address or its part before the @")
-	}
-}
-
-func localPart(email string) string {
-	if at := strings.LastIndexByte(email, '@'); at >= 0 {
-		return email[:at]
-	}
-	return email
-}
-
-func (v *validator) name(s string) string {
-	s = strings.TrimSpace(s)
-	n := utf8.RuneCountInString(s)
-	switch {
-	case n == 0:
-		v.add("name", "must not be empty")
-	case n > MaxNameLen:
-		v.add("name", "must be at most 100 characters")
-	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
-		v.add("name", "must be valid UTF-8 text without control characters")
-	}
-	return s
 }
 
 // normalizeRoles returns roles in a stable order (customer before admin) so

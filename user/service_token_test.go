@@ -20,6 +20,7 @@ import (
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
 	"github.com/kitshop/kitshop/user"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 const (
@@ -75,7 +76,7 @@ func TestServiceToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if parsed.Header["kid"] != f.signer.KeyID() || claims["iss"] != auth.Issuer || !slices.Equal(audience(claims), []string{auth.Audience}) {
+	if parsed.Header["kid"] != f.signer.KeyID() || claims["iss"] != userapi.Issuer || !slices.Equal(audience(claims), []string{userapi.Audience}) {
 		t.Errorf("header %v, claims %v", parsed.Header, claims)
 	}
 	if _, err := f.svc.ServiceToken(ctx, user.ClientCredentials{ClientID: "audit", ClientSecret: auditSecret}); err != nil {
@@ -219,7 +220,7 @@ func TestHTTPServiceToken(t *testing.T) {
 	f := newHTTPFixture(t, nil, withAccounts(t))
 	// Verified as other services do: with the keys from the JWKS endpoint.
 	jwks := auth.NewJWKSCache(auth.HTTPJWKSFetcher(nil, func() []string { return []string{f.srv.URL + user.JWKSPath} }), log.NewNopLogger())
-	v := auth.NewVerifier(jwks, "", "")
+	v := auth.NewVerifier(jwks, userapi.Issuer, userapi.Audience)
 
 	tests := []struct {
 		name string
@@ -249,7 +250,7 @@ func TestHTTPServiceToken(t *testing.T) {
 // testClientCredentials uses kit/auth's client, as the order service does,
 // against the real endpoint.
 func testClientCredentials(t *testing.T, f *httpFixture) {
-	urls := func() []string { return []string{f.srv.URL + auth.TokenPath} }
+	urls := func() []string { return []string{f.srv.URL + userapi.TokenPath} }
 
 	cc := auth.NewClientCredentials(urls, "order", orderSecret, nil)
 	token, err := cc.Token(context.Background())

@@ -18,7 +18,8 @@ const (
 	// DefaultThrottleWindow is the period the failure budgets refill over.
 	DefaultThrottleWindow = 5 * time.Minute
 	// throttleMaxKeys bounds the memory of each of the two limiters (about
-	// 200 bytes per key); past it the quietest keys are forgotten.
+	// 200 bytes per key); past it the quietest keys are forgotten, never
+	// a locked-out one before those that spent less (kit/ratelimit Keyed).
 	throttleMaxKeys = 100_000
 )
 
@@ -84,7 +85,8 @@ func userKey(email string) string { return "user:" + email }
 func serviceKey(name string) string { return "service:" + name }
 
 // Allow takes the attempt's token from the account's and the client's
-// bucket (an empty client is not throttled per client). It returns a
+// bucket (an empty client is not throttled per client). Clients are keyed
+// by ratelimit.ClientKey: an IPv6 client by its /64, all of which it owns. It returns a
 // RateLimited error with the wait until the next attempt is possible when
 // either bucket is empty. A nil throttle allows everything.
 func (t *LoginThrottle) Allow(account, client string, now time.Time) error {
@@ -99,7 +101,7 @@ func (t *LoginThrottle) Allow(account, client string, now time.Time) error {
 		}
 	}
 	if t.clients != nil && client != "" {
-		if ok, wait := t.clients.AllowAt(client, now); !ok {
+		if ok, wait := t.clients.AllowAt(ratelimit.ClientKey(client), now); !ok {
 			return ratelimit.Error(wait)
 		}
 	}
@@ -116,6 +118,6 @@ func (t *LoginThrottle) Fail(account, client string, now time.Time) {
 		t.accounts.AllowAt(account, now)
 	}
 	if t.clients != nil && client != "" {
-		t.clients.AllowAt(client, now)
+		t.clients.AllowAt(ratelimit.ClientKey(client), now)
 	}
 }

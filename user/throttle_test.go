@@ -2,6 +2,7 @@ package user_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -43,6 +44,26 @@ func TestLoginThrottle(t *testing.T) {
 		if err := th.Allow("carol@example.com", "192.0.2.2", now); err != nil {
 			t.Fatalf("successful attempt %d: %v", i+1, err)
 		}
+	}
+}
+
+// An IPv6 client picks any address of its /64 per attempt; the budget is
+// per /64.
+func TestLoginThrottlePerIPv6Prefix(t *testing.T) {
+	now := time.Now()
+	th := user.NewLoginThrottle(5, 3, time.Minute)
+	for i, account := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		ip := fmt.Sprintf("2001:db8:1:2::%x", i+1)
+		if err := th.Allow(account, ip, now); err != nil {
+			t.Fatal(err)
+		}
+		th.Fail(account, ip, now)
+	}
+	if err := th.Allow("d@example.com", "2001:db8:1:2:ffff::9", now); !errs.Is(err, errs.RateLimited) {
+		t.Errorf("fourth account from the same /64: %v, want rate_limited", err)
+	}
+	if err := th.Allow("d@example.com", "2001:db8:1:3::1", now); err != nil {
+		t.Errorf("from another /64: %v, want allowed", err)
 	}
 }
 

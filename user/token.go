@@ -20,6 +20,7 @@ import (
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 // DefaultAccessTTL is the lifetime of an access token. Access tokens cannot
@@ -39,8 +40,8 @@ type Signer struct {
 }
 
 // NewSigner returns a Signer with key whose tokens have "iss" issuer, "aud"
-// audience and live for ttl. Empty issuer and audience mean auth.Issuer and
-// auth.Audience, which kit/auth verifiers expect by default.
+// audience and live for ttl. Empty issuer and audience mean userapi.Issuer and
+// userapi.Audience, which kit/auth verifiers expect by default.
 func NewSigner(key ed25519.PrivateKey, issuer, audience string, ttl time.Duration) (*Signer, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, errors.New("user: signing key is not an Ed25519 private key")
@@ -49,10 +50,10 @@ func NewSigner(key ed25519.PrivateKey, issuer, audience string, ttl time.Duratio
 		return nil, fmt.Errorf("user: access token lifetime %v must be positive", ttl)
 	}
 	if issuer == "" {
-		issuer = auth.Issuer
+		issuer = userapi.Issuer
 	}
 	if audience == "" {
-		audience = auth.Audience
+		audience = userapi.Audience
 	}
 	return &Signer{
 		key:      key,
@@ -117,9 +118,11 @@ func (s *Signer) Keys() auth.KeySource {
 	return auth.StaticKeys{s.kid: s.PublicKey()}
 }
 
-// Verifier returns a verifier for the tokens s issues.
+// Verifier returns a verifier for the tokens s issues; it refuses tokens
+// that live longer than s's tokens do (with a minute to spare for the
+// rounding of "iat" and "exp" to seconds).
 func (s *Signer) Verifier() *auth.Verifier {
-	return auth.NewVerifier(s.Keys(), s.issuer, s.audience)
+	return auth.NewVerifier(s.Keys(), s.issuer, s.audience, auth.WithMaxTokenLifetime(s.ttl+time.Minute))
 }
 
 // KeyID derives a key id from a public key: the unpadded base64url of the

@@ -24,6 +24,7 @@ import (
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/user"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 func TestKeyID(t *testing.T) {
@@ -66,7 +67,7 @@ func TestSignerTokens(t *testing.T) {
 		Jti   string   `json:"jti"`
 	}
 	decodeSegment(t, parts[1], &claims)
-	if claims.Iss != auth.Issuer || !slices.Equal(claims.Aud, []string{auth.Audience}) || claims.Sub != "user-1" ||
+	if claims.Iss != userapi.Issuer || !slices.Equal(claims.Aud, []string{userapi.Audience}) || claims.Sub != "user-1" ||
 		!slices.Equal(claims.Roles, []string{"customer", "admin"}) || claims.Iat != now.Unix() ||
 		claims.Exp != now.Add(user.DefaultAccessTTL).Unix() || claims.Jti == "" {
 		t.Errorf("claims = %+v", claims)

@@ -22,6 +22,7 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 // HTTP routes. The gateway forwards /api/v1/users and /api/v1/auth paths
@@ -38,7 +39,7 @@ const (
 	AuthJWKSPath = "/api/v1/auth/jwks.json"
 	// TokenPath issues tokens to service accounts; kit/auth's
 	// ClientCredentials posts to it.
-	TokenPath = auth.TokenPath
+	TokenPath = userapi.TokenPath
 )
 
 // Registration metadata for the gateway (see cmd/user): the path prefixes
@@ -82,7 +83,7 @@ func TrustForwardedFor(trust bool) HTTPOption {
 
 // NewHTTPHandler serves the endpoints as a JSON API:
 //
-//	POST  /api/v1/users          {email,password,name}        201 user
+//	POST  /api/v1/users          {email,password,name}        202 {"status","message"}
 //	POST  /api/v1/auth/login     {email,password}             200 tokens
 //	POST  /api/v1/auth/refresh   {refresh_token}              200 tokens
 //	POST  /api/v1/auth/logout    {refresh_token}              204
@@ -90,6 +91,10 @@ func TrustForwardedFor(trust bool) HTTPOption {
 //	PATCH /api/v1/users/me       {name?,password?,current_password?}  200 user (token)
 //	GET   /.well-known/jwks.json, /api/v1/auth/jwks.json     200 {"keys":[…]}
 //	POST  /api/v1/auth/token     {grant_type,client_id,client_secret}  200 token
+//
+// A sign-up is answered 202 with the same body whether it created an
+// account or the email had one already, so that the API tells nobody which
+// emails are registered; a new account can log in at once.
 //
 // Tokens are {"access_token","token_type":"Bearer","expires_in","refresh_token"}
 // with Cache-Control: no-store; a service account's token has no
@@ -108,7 +113,7 @@ func NewHTTPHandler(eps Endpoints, logger log.Logger, opts ...HTTPOption) http.H
 	jwks := httptransport.NewServer(eps.JWKS, decodeHTTPJWKSRequest, encodeHTTPJWKSResponse, serverOpts...)
 
 	r := httpx.NewRouter(logger)
-	r.Handle(http.MethodPost, UsersPath, httptransport.NewServer(eps.SignUp, decodeHTTPSignUpRequest, encodeHTTPSignUpResponse, serverOpts...))
+	r.Handle(http.MethodPost, UsersPath, httptransport.NewServer(eps.SignUp, o.decodeHTTPSignUpRequest, encodeHTTPSignUpResponse, serverOpts...))
 	r.Handle(http.MethodPost, LoginPath, httptransport.NewServer(eps.Login, o.decodeHTTPLoginRequest, encodeHTTPTokenResponse, serverOpts...))
 	r.Handle(http.MethodPost, RefreshPath, httptransport.NewServer(eps.Refresh, decodeHTTPRefreshRequest, encodeHTTPTokenResponse, serverOpts...))
 	r.Handle(http.MethodPost, LogoutPath, httptransport.NewServer(eps.Logout, decodeHTTPLogoutRequest, encodeHTTPLogoutResponse, serverOpts...))
@@ -129,12 +134,15 @@ type signUpBody struct {
 	Name     *string `json:"name"`
 }
 
-func decodeHTTPSignUpRequest(_ context.Context, r *http.Request) (any, error) {
+func (o httpOptions) decodeHTTPSignUpRequest(_ context.Context, r *http.Request) (any, error) {
 	var body signUpBody
 	if err := decodeBody(r, &body, "email", "password", "name"); err != nil {
 		return nil, err
 	}
-	return SignUpRequest{User: NewUser{Email: *body.Email, Password: *body.Password, Name: *body.Name}}, nil
+	return SignUpRequest{User: NewUser{
+		Email: *body.Email, Password: *body.Password, Name: *body.Name,
+		ClientIP: clientIP(r, o.trustForwardedFor),
+	}}, nil
 }
 
 // loginBody is the JSON body of POST /api/v1/auth/login.
@@ -473,10 +481,6 @@ func (serviceTokenBody) Headers() http.Header {
 	return http.Header{"Cache-Control": {"no-store"}, "Pragma": {"no-cache"}}
 }
 
-func encodeHTTPSignUpResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
-	return httpx.EncodeJSON(ctx, w, created{User: resp.(SignUpResponse).User})
-}
-
 func encodeHTTPUserResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
 	return httpx.EncodeJSON(ctx, w, resp.(UserResponse).User)
 }
@@ -498,14 +502,6 @@ func encodeHTTPLogoutResponse(ctx context.Context, w http.ResponseWriter, _ any)
 func encodeHTTPJWKSResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
 	return httpx.EncodeJSON(ctx, w, jwksBody(resp.(JWKSResponse).JWKS))
 }
-
-// created is a user just signed up: 201.
-type created struct {
-	User
-}
-
-// StatusCode implements httptransport.StatusCoder.
-func (created) StatusCode() int { return http.StatusCreated }
 
 // tokenBody is a token response as OAuth 2.0 clients expect it (RFC 6749
 // section 5.1), expires_in in seconds.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 )
@@ -60,6 +61,28 @@ type Dockerfile struct {
 // --target.
 func (d *Dockerfile) Final() Stage {
 	return d.Stages[len(d.Stages)-1]
+}
+
+// DefaultBase returns s's base image with a global ARG in it (FROM ${NAME}
+// or FROM $NAME) replaced by that ARG's default: the image a build without
+// --build-arg uses. ok is false when the base names an ARG without a
+// default, or one that is not global.
+func (d *Dockerfile) DefaultBase(s Stage) (base string, ok bool) {
+	defaults := map[string]string{}
+	for _, in := range d.GlobalArgs {
+		if name, value, found := strings.Cut(in.Args, "="); found {
+			defaults[strings.TrimSpace(name)] = strings.Trim(strings.TrimSpace(value), `"'`)
+		}
+	}
+	ok = true
+	base = os.Expand(s.Base, func(name string) string {
+		v, found := defaults[name]
+		if !found || v == "" {
+			ok = false
+		}
+		return v
+	})
+	return base, ok
 }
 
 // StageNamed returns the stage with the given AS name.

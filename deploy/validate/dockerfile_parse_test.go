@@ -113,3 +113,30 @@ func TestImagePinned(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultBase(t *testing.T) {
+	tests := []struct {
+		name   string
+		src    string
+		want   string
+		wantOK bool
+	}{
+		{"literal", "FROM golang:1.26.8-bookworm\n", "golang:1.26.8-bookworm", true},
+		{"braced arg", "ARG GO_IMAGE=golang:1.26.8-bookworm\nFROM ${GO_IMAGE} AS build\n", "golang:1.26.8-bookworm", true},
+		{"bare arg in a tag", "ARG V=\"1.26.8\"\nFROM golang:$V-bookworm\n", "golang:1.26.8-bookworm", true},
+		{"no default", "ARG GO_IMAGE\nFROM ${GO_IMAGE}\n", "", false},
+		{"not global", "FROM ${GO_IMAGE}\n", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := validate.ParseDockerfile(strings.NewReader(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := d.DefaultBase(d.Stages[0])
+			if ok != tt.wantOK || (ok && got != tt.want) {
+				t.Errorf("DefaultBase = %q, %v; want %q, %v", got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}

@@ -20,10 +20,6 @@ import (
 	"github.com/kitshop/kitshop/kit/errs"
 )
 
-// TokenPath is where the user service issues tokens to service accounts
-// (the OAuth 2.0 client credentials grant, RFC 6749 section 4.4).
-const TokenPath = "/api/v1/auth/token"
-
 // TokenSource supplies the access token a service presents when it calls
 // another service as itself.
 type TokenSource interface {
@@ -56,9 +52,21 @@ const (
 	expiryFraction  = 0.9
 )
 
-// maxTokenLifetime bounds the expires_in a ClientCredentials believes: an
-// absurd value (or an overflowing one) must not pin a token forever.
-const maxTokenLifetime = 24 * time.Hour
+// The expires_in a ClientCredentials believes is clamped to this range: an
+// absurd value (or one that overflows a time.Duration) must not pin a token
+// forever, and a tiny one must not turn every call into a token request.
+const (
+	minTokenLifetime = 10 * time.Second
+	maxTokenLifetime = 24 * time.Hour
+)
+
+// tokenLifetime is expires_in (seconds) clamped to the range above. It is
+// clamped before it is turned into a Duration, which overflows past 292
+// years.
+func tokenLifetime(expiresIn int64) time.Duration {
+	secs := min(max(expiresIn, int64(minTokenLifetime/time.Second)), int64(maxTokenLifetime/time.Second))
+	return time.Duration(secs) * time.Second
+}
 
 // maxTokenResponseBytes bounds a token response; a real one is well under
 // 2 KiB.
@@ -115,7 +123,7 @@ func WithTokenLogger(logger log.Logger) ClientCredentialsOption {
 }
 
 // ClientCredentials is the TokenSource of a service account: it obtains
-// tokens from the user service's TokenPath with the account's client id and
+// tokens from the token endpoint with the account's client id and
 // secret (the OAuth 2.0 client credentials grant) and keeps them.
 //
 // A token is reused until 80% of its lifetime has passed. Then the next
@@ -155,7 +163,7 @@ type ClientCredentials struct {
 // NewClientCredentials returns a TokenSource for the service account
 // clientID with clientSecret. tokenURLs is called on every fetch, so it can
 // follow service discovery, for example the instances of "user" from a
-// kit/consul Watcher as "http://" + i.HTTPAddr() + TokenPath. A nil client
+// kit/consul Watcher as "http://" + i.HTTPAddr() + "/oauth/token". A nil client
 // means a plain client with DefaultTokenFetchTimeout. Nothing is fetched
 // until the first Token call.
 func NewClientCredentials(tokenURLs func() []string, clientID, clientSecret string, client *http.Client, opts ...ClientCredentialsOption) *ClientCredentials {
@@ -269,7 +277,7 @@ func (c *ClientCredentials) runFetch(ctx context.Context, done chan struct{}) {
 
 	c.mu.Lock()
 	if err == nil {
-		lifetime := min(time.Duration(resp.ExpiresIn)*time.Second, maxTokenLifetime)
+		lifetime := tokenLifetime(resp.ExpiresIn)
 		c.token = resp.AccessToken
 		c.refreshAt = start.Add(time.Duration(float64(lifetime) * refreshFraction))
 		c.expireAt = start.Add(time.Duration(float64(lifetime) * expiryFraction))

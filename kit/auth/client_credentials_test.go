@@ -24,6 +24,7 @@ const (
 	testClientID = "order"
 	testSecret   = "0rder-s3cret-of-some-length"
 	testLifetime = 100 * time.Second // expires_in the fake servers issue
+	tokenPath    = "/oauth/token"
 )
 
 // tokenServer is a fake token endpoint for one service account. Tests
@@ -59,7 +60,7 @@ func (s *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.Method != http.MethodPost || r.URL.Path != auth.TokenPath {
+	if r.Method != http.MethodPost || r.URL.Path != tokenPath {
 		http.NotFound(w, r)
 		return
 	}
@@ -144,7 +145,7 @@ func (h hosts) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func (h hosts) client() *http.Client { return &http.Client{Transport: h} }
 
-func tokenURL(host string) string { return "http://" + host + auth.TokenPath }
+func tokenURL(host string) string { return "http://" + host + tokenPath }
 
 // newSource returns a ClientCredentials for testClientID over the in-memory
 // network, fetching from urls.
@@ -558,13 +559,13 @@ func TestClientCredentialsDoesNotFollowRedirects(t *testing.T) {
 // that is gone, then one that issues the token.
 func TestClientCredentialsOverHTTP(t *testing.T) {
 	gone := httptest.NewServer(http.NotFoundHandler())
-	goneURL := gone.URL + auth.TokenPath
+	goneURL := gone.URL + tokenPath
 	gone.Close()
 	ts := newTokenServer()
 	srv := httptest.NewServer(ts)
 	t.Cleanup(srv.Close)
 
-	cc := auth.NewClientCredentials(func() []string { return []string{goneURL, srv.URL + auth.TokenPath} },
+	cc := auth.NewClientCredentials(func() []string { return []string{goneURL, srv.URL + tokenPath} },
 		testClientID, testSecret, nil)
 	for range 3 {
 		wantToken(t, cc, "token-1")

@@ -19,14 +19,16 @@
 //     WithVerifyCacheSize), because clients send the same token with every
 //     request: a repeat costs a SHA-256 and a map lookup instead of a
 //     signature check and a JSON parse, and is still refused from the
-//     moment the token expires. A token accepted once is then accepted
-//     until its "exp" even if its signing key is withdrawn meanwhile, as
-//     any JWT is wherever it has been verified.
+//     moment the token expires. A remembered token is checked in full again
+//     after 10 seconds (WithVerifyCacheMaxAge), and forgotten at once when
+//     its key leaves the key set (KeyChecker). A token whose "exp" is more
+//     than an hour after its "iat" is refused (WithMaxTokenLifetime).
 //   - JWKSCache is the KeySource of every service but the issuer: it fetches
 //     the issuer's public keys (a JWKS document, see HTTPJWKSFetcher), keeps
 //     them, refreshes them now and then without making requests wait, and
 //     refetches when a token names a key it does not know (key rotation), at
 //     most once per MinRefresh however many requests ask at the same time.
+//     It fetches only from the URLs it is given: no redirects, no proxies.
 //     StaticKeys serves the issuer itself, which knows its own keys.
 //   - HTTPToContext and GRPCToContext take the bearer token off an incoming
 //     request (unverified); ContextToGRPC and UnaryClientInterceptor forward
@@ -35,7 +37,7 @@
 //     service, RequireRole and RequireOwnerOrAdmin decide per resource.
 //   - A service that calls another as itself (the order service reserving
 //     stock) is a service account: ClientCredentials, a TokenSource, gets
-//     and caches its token from the user service's TokenPath with a client
+//     and caches its token from the issuer's token endpoint with a client
 //     id and secret. ServiceTokenInterceptor (plain gRPC clients), or
 //     ServiceTokenMiddleware with ServiceTokenToGRPC (go-kit clients), send
 //     it. Such tokens have RoleService and the subject

@@ -24,8 +24,8 @@ func ExampleVerifier() {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	now := time.Now()
 	token := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
-		"iss":   auth.Issuer,
-		"aud":   auth.Audience,
+		"iss":   "https://id.example",
+		"aud":   "shop",
 		"sub":   "user-42",
 		"iat":   now.Unix(),
 		"exp":   now.Add(15 * time.Minute).Unix(),
@@ -38,7 +38,7 @@ func ExampleVerifier() {
 	// ...and other services verify with its public key, which they would
 	// normally get from a JWKSCache over HTTPJWKSFetcher.
 	keys := auth.StaticKeys{"key-2026-01": pub}
-	v := auth.NewVerifier(keys, auth.Issuer, auth.Audience)
+	v := auth.NewVerifier(keys, "https://id.example", "shop")
 
 	id, err := v.Verify(context.Background(), raw)
 	fmt.Println(id.UserID, id.Roles, id.TokenID, err)
@@ -54,7 +54,7 @@ func ExampleVerifier() {
 
 func ExampleAuthenticate() {
 	logger := log.NewNopLogger()
-	v := auth.NewVerifier(auth.StaticKeys{}, "", "")
+	v := auth.NewVerifier(auth.StaticKeys{}, "https://id.example", "shop")
 	me := func(ctx context.Context, _ any) (any, error) {
 		id, _ := auth.FromContext(ctx)
 		return map[string]string{"id": id.UserID}, nil
@@ -92,7 +92,7 @@ func ExampleClientCredentials() {
 
 	// In a service the URLs come from a kit/consul Watcher of "user", and
 	// the secret from a flag or the environment.
-	urls := func() []string { return []string{userService.URL + auth.TokenPath} }
+	urls := func() []string { return []string{userService.URL + "/oauth/token"} }
 	ts := auth.NewClientCredentials(urls, "order", "secret-from-the-environment", nil)
 
 	// Outgoing gRPC calls then carry the token:

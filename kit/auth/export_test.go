@@ -1,6 +1,9 @@
 package auth
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // WithClock lets the external tests set a Verifier's clock; see withClock.
 func WithClock(now func() time.Time) VerifierOption { return withClock(now) }
@@ -12,3 +15,6 @@ func (v *Verifier) CachedTokens() int {
 	}
 	return v.cache.len()
 }
+
+// JWKSClient is the client HTTPJWKSFetcher fetches with when given c.
+func JWKSClient(c *http.Client) *http.Client { return jwksClient(c) }

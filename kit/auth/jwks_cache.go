@@ -107,6 +107,14 @@ func NewJWKSCache(fetch func(context.Context) (JWKS, error), logger log.Logger, 
 	return &JWKSCache{fetch: fetch, logger: logger, opts: o}
 }
 
+// HasKey implements KeyChecker: whether the key set as last fetched has key
+// under kid. It fetches nothing.
+func (c *JWKSCache) HasKey(kid string, key ed25519.PublicKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return key.Equal(c.keys[kid])
+}
+
 // PublicKey implements KeySource. It returns an errs.Unauthenticated error
 // when the issuer's current key set has no key kid, and an errs.Unavailable
 // error when it could not fetch that set or ctx ended first.

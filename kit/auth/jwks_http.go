@@ -32,12 +32,16 @@ const defaultJWKSClientTimeout = 5 * time.Second
 // kit/consul Watcher as "http://" + i.HTTPAddr() + JWKSPath. A nil client
 // means a plain client with a 5 second timeout.
 //
+// The keys decide whose tokens are believed, so they are fetched only from
+// the URLs given: redirects are not followed (a 3xx is a failed fetch) and
+// the HTTP_PROXY/HTTPS_PROXY environment is ignored, also for a client
+// passed in (whose *http.Transport, if it has one, is cloned without its
+// proxy).
+//
 // When every URL fails (or there is none) the error is errs.Unavailable,
 // with each URL's failure in the cause.
 func HTTPJWKSFetcher(client *http.Client, urls func() []string) func(context.Context) (JWKS, error) {
-	if client == nil {
-		client = &http.Client{Timeout: defaultJWKSClientTimeout}
-	}
+	client = jwksClient(client)
 	return func(ctx context.Context) (JWKS, error) {
 		candidates := urls()
 		if len(candidates) == 0 {
@@ -56,6 +60,32 @@ func HTTPJWKSFetcher(client *http.Client, urls func() []string) func(context.Con
 		}
 		return JWKS{}, errs.Wrap(errors.Join(failures...), errs.Unavailable, msgKeysUnavailable)
 	}
+}
+
+// errJWKSRedirect is why a redirect is not followed.
+var errJWKSRedirect = errors.New("the JWKS URL redirects; key sets are only fetched from the URLs configured")
+
+// jwksClient returns a copy of c (nil: a client with the default timeout)
+// that follows no redirect and uses no proxy.
+func jwksClient(c *http.Client) *http.Client {
+	if c == nil {
+		c = &http.Client{Timeout: defaultJWKSClientTimeout}
+	}
+	out := *c
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return errJWKSRedirect }
+	switch t := c.Transport.(type) {
+	case nil:
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		out.Transport = tr
+	case *http.Transport:
+		if t.Proxy != nil {
+			tr := t.Clone()
+			tr.Proxy = nil
+			out.Transport = tr
+		}
+	}
+	return &out
 }
 
 func getJWKS(ctx context.Context, client *http.Client, url string) (JWKS, error) {

@@ -201,7 +201,7 @@ func TestJWKSCacheUnknownKidAfterRefresh(t *testing.T) {
 		time.Sleep(minRefresh)
 
 		// Through the Verifier, as a request would.
-		_, err := auth.NewVerifier(c, "", "").Verify(t.Context(), stranger.Token("user-1"))
+		_, err := auth.NewVerifier(c, authtest.Issuer, authtest.Audience).Verify(t.Context(), stranger.Token("user-1"))
 		wantUnauthenticated(t, err)
 		wantFetches(t, f, 2)
 	})
@@ -279,7 +279,7 @@ func TestJWKSCacheFetchErrorIsUnavailable(t *testing.T) {
 
 		// A JWKS outage is a 503 for the client, not a 401 that would send
 		// it to log in again; and it does not hammer the issuer either.
-		_, err = auth.NewVerifier(c, "", "").Verify(t.Context(), s.Token("user-1"))
+		_, err = auth.NewVerifier(c, authtest.Issuer, authtest.Audience).Verify(t.Context(), s.Token("user-1"))
 		if got := errs.KindOf(err); got != errs.Unavailable {
 			t.Errorf("Verify: kind %v (err %v), want unavailable", got, err)
 		}
@@ -516,7 +516,7 @@ func TestHTTPJWKSFetcherWithCache(t *testing.T) {
 		return urls
 	})
 	cache := auth.NewJWKSCache(fetch, log.NewNopLogger(), auth.WithMinRefresh(time.Millisecond))
-	v := auth.NewVerifier(cache, "", "")
+	v := auth.NewVerifier(cache, authtest.Issuer, authtest.Audience)
 
 	_, err := v.Verify(t.Context(), s.Token("user-1"))
 	if got := errs.KindOf(err); got != errs.Unavailable {

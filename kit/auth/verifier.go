@@ -14,13 +14,6 @@ import (
 	"github.com/kitshop/kitshop/kit/errs"
 )
 
-// Defaults for the "iss" and "aud" claims, used by the user service when it
-// issues tokens and by NewVerifier when given empty strings.
-const (
-	Issuer   = "kitshop-user"
-	Audience = "kitshop"
-)
-
 // Leeway is the clock skew tolerated when checking "exp", "nbf" and "iat":
 // the issuing and the verifying host never agree on the time exactly.
 const Leeway = 30 * time.Second
@@ -50,6 +43,16 @@ type KeySource interface {
 	PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error)
 }
 
+// KeyChecker is implemented by a KeySource that can tell cheaply (from
+// memory, without fetching anything) whether it still has key under kid. A
+// Verifier asks it on every token it answers from memory, so that a key
+// withdrawn from the set takes its remembered tokens with it at once.
+// JWKSCache and StaticKeys implement it; with another KeySource, remembered
+// tokens are only bounded by WithVerifyCacheMaxAge.
+type KeyChecker interface {
+	HasKey(kid string, key ed25519.PublicKey) bool
+}
+
 // StaticKeys is a KeySource over a fixed set of keys, by kid. The issuer
 // uses it to verify its own tokens; tests use it to avoid a JWKS server.
 type StaticKeys map[string]ed25519.PublicKey
@@ -63,10 +66,29 @@ func (s StaticKeys) PublicKey(_ context.Context, kid string) (ed25519.PublicKey,
 	return key, nil
 }
 
+// HasKey implements KeyChecker.
+func (s StaticKeys) HasKey(kid string, key ed25519.PublicKey) bool {
+	return key.Equal(s[kid])
+}
+
 // DefaultVerifyCacheSize is how many verified tokens a Verifier remembers
 // unless WithVerifyCacheSize says otherwise. An entry takes about 300 bytes,
 // so the default costs a few megabytes at most.
 const DefaultVerifyCacheSize = 10_000
+
+// DefaultVerifyCacheMaxAge is how long a Verifier answers a token from
+// memory after checking it in full, unless WithVerifyCacheMaxAge says
+// otherwise: the bound on how long a token keeps being accepted after its
+// signing key left the key set, on top of the check on every hit that the
+// key is still there.
+const DefaultVerifyCacheMaxAge = 10 * time.Second
+
+// DefaultMaxTokenLifetime is the longest lifetime ("exp" minus "iat") a
+// Verifier accepts unless WithMaxTokenLifetime says otherwise. kitshop's
+// access tokens live 15 minutes; a token valid for longer was issued by
+// mistake or by someone holding a stolen key, and would outlive every
+// revocation.
+const DefaultMaxTokenLifetime = time.Hour
 
 // VerifierOption configures a Verifier.
 type VerifierOption func(*verifierOptions)
@@ -74,6 +96,7 @@ type VerifierOption func(*verifierOptions)
 type verifierOptions struct {
 	cacheSize   int
 	cacheMaxAge time.Duration
+	maxLifetime time.Duration
 	now         func() time.Time
 }
 
@@ -85,11 +108,22 @@ func WithVerifyCacheSize(n int) VerifierOption {
 }
 
 // WithVerifyCacheMaxAge bounds how long an accepted token is answered from
-// memory after its check (never past its expiry either way); d <= 0 means
-// until it expires. It bounds how long a signing key withdrawn from the
-// KeySource still gets its tokens accepted: the gateway uses it.
+// memory after its check (never past its expiry either way; default
+// DefaultVerifyCacheMaxAge); d <= 0 means until it expires.
 func WithVerifyCacheMaxAge(d time.Duration) VerifierOption {
 	return func(o *verifierOptions) { o.cacheMaxAge = max(d, 0) }
+}
+
+// WithMaxTokenLifetime sets the longest lifetime a token may state, "exp"
+// minus "iat" (or minus the time of the check for a token without "iat");
+// default DefaultMaxTokenLifetime. Set it to the issuer's access token
+// lifetime or a little more; d <= 0 means the default.
+func WithMaxTokenLifetime(d time.Duration) VerifierOption {
+	return func(o *verifierOptions) {
+		if d > 0 {
+			o.maxLifetime = d
+		}
+	}
 }
 
 // withClock makes the Verifier read the time from now instead of time.Now,
@@ -113,36 +147,43 @@ func withClock(now func() time.Time) VerifierOption {
 // a token seen for the first time; only accepted tokens are remembered, so a
 // forged, tampered or expired token is checked in full every time.
 //
-// The price: a token accepted once keeps being accepted until it expires,
-// even if its signing key is withdrawn from the KeySource meanwhile. That is
-// no weaker than JWTs are anyway: any copy of the token, verified anywhere,
-// is good until its "exp", which is why access tokens are short-lived.
+// A remembered token is forgotten after DefaultVerifyCacheMaxAge (see
+// WithVerifyCacheMaxAge), and at once when its key (its "kid") is no longer
+// the KeySource's: every hit asks a KeySource that is a KeyChecker (as
+// JWKSCache is) whether it still has the key, a map lookup. And a token whose lifetime is longer than
+// DefaultMaxTokenLifetime (WithMaxTokenLifetime) is refused outright, so no
+// token is good for long whatever its "exp" says.
 type Verifier struct {
-	keys   KeySource
-	parser *jwt.Parser
-	now    func() time.Time
-	cache  *verifiedTokens // nil when the memory is off
-	maxAge time.Duration   // of a remembered token; 0: until it expires
+	keys        KeySource
+	parser      *jwt.Parser
+	now         func() time.Time
+	cache       *verifiedTokens // nil when the memory is off
+	maxAge      time.Duration   // of a remembered token; 0: until it expires
+	maxLifetime time.Duration   // exp - iat
+	checker     KeyChecker      // keys, if it is one; else nil
 }
 
 // NewVerifier returns a Verifier that accepts tokens signed by a key from
-// keys whose "iss" is issuer and whose "aud" contains audience. Empty issuer
-// and audience mean Issuer and Audience.
+// keys whose "iss" is issuer and whose "aud" contains audience. Both are the
+// issuing service's to define; empty ones are a wiring bug, and it panics.
 func NewVerifier(keys KeySource, issuer, audience string, opts ...VerifierOption) *Verifier {
-	if issuer == "" {
-		issuer = Issuer
+	if issuer == "" || audience == "" {
+		panic("auth: NewVerifier needs an issuer and an audience")
 	}
-	if audience == "" {
-		audience = Audience
+	o := verifierOptions{
+		cacheSize:   DefaultVerifyCacheSize,
+		cacheMaxAge: DefaultVerifyCacheMaxAge,
+		maxLifetime: DefaultMaxTokenLifetime,
+		now:         time.Now,
 	}
-	o := verifierOptions{cacheSize: DefaultVerifyCacheSize, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	v := &Verifier{
-		keys:   keys,
-		now:    o.now,
-		maxAge: o.cacheMaxAge,
+		keys:        keys,
+		now:         o.now,
+		maxAge:      o.cacheMaxAge,
+		maxLifetime: o.maxLifetime,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{algEdDSA}),
 			jwt.WithIssuer(issuer),
@@ -160,6 +201,7 @@ func NewVerifier(keys KeySource, issuer, audience string, opts ...VerifierOption
 	if o.cacheSize > 0 {
 		v.cache = newVerifiedTokens(o.cacheSize)
 	}
+	v.checker, _ = keys.(KeyChecker)
 	return v
 }
 
@@ -208,15 +250,16 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (Identity, error
 
 	key := keyOf(rawToken)
 	now := v.now()
-	if id, ok := v.cache.lookup(key, now); ok {
+	if id, ok := v.cache.lookup(key, now, v.checker); ok {
 		return id, nil
 	}
-	c, err := v.parse(ctx, rawToken)
+	c, kid, pub, err := v.parseKey(ctx, rawToken)
 	if err != nil {
 		return Identity{}, err
 	}
 	id := c.identity()
 	e := c.verified(id)
+	e.kid, e.key = kid, pub
 	if limit := now.Add(v.maxAge); v.maxAge > 0 && limit.Before(e.until) {
 		e.until = limit
 	}
@@ -226,12 +269,22 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (Identity, error
 
 // parse checks rawToken in full and returns its claims; see Verify.
 func (v *Verifier) parse(ctx context.Context, rawToken string) (claims, error) {
+	c, _, _, err := v.parseKey(ctx, rawToken)
+	return c, err
+}
+
+// parseKey is parse that also returns the kid and key the token was
+// verified with.
+func (v *Verifier) parseKey(ctx context.Context, rawToken string) (claims, string, ed25519.PublicKey, error) {
 	var (
 		c      claims
+		kid    string
+		pub    ed25519.PublicKey
 		keyErr error // the KeySource's error, to tell "no such key" from "cannot look"
 	)
 	_, err := v.parser.ParseWithClaims(rawToken, &c, func(t *jwt.Token) (any, error) {
-		kid, err := checkHeader(t)
+		var err error
+		kid, err = checkHeader(t)
 		if err != nil {
 			return nil, err
 		}
@@ -239,21 +292,30 @@ func (v *Verifier) parse(ctx context.Context, rawToken string) (claims, error) {
 		if err == nil && len(key) != ed25519.PublicKeySize {
 			err = fmt.Errorf("key source returned no valid key for kid %.64q", kid)
 		}
-		keyErr = err
+		keyErr, pub = err, key
 		return key, err
 	})
 	if err != nil {
 		if keyErr != nil && errs.KindOf(keyErr) == errs.Unavailable {
-			return claims{}, &errs.Error{
+			return claims{}, "", nil, &errs.Error{
 				Kind:       errs.Unavailable,
 				Message:    msgKeysUnavailable,
 				RetryAfter: errs.RetryAfterOf(keyErr),
 				Err:        err,
 			}
 		}
-		return claims{}, invalidToken(err)
+		return claims{}, "", nil, invalidToken(err)
 	}
-	return c, nil
+	// The parser knows no upper bound of "exp": a token that states a
+	// lifetime of years would be good for years.
+	start := v.now()
+	if c.IssuedAt != nil {
+		start = c.IssuedAt.Time
+	}
+	if lifetime := c.ExpiresAt.Sub(start); lifetime > v.maxLifetime {
+		return claims{}, "", nil, invalidToken(fmt.Errorf("token lifetime %v exceeds the maximum %v", lifetime.Round(time.Second), v.maxLifetime))
+	}
+	return c, kid, pub, nil
 }
 
 // identity returns the Identity the verified claims c state.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"slices"
 	"sync"
@@ -37,6 +38,10 @@ type verifiedToken struct {
 	id    Identity // Roles are never handed out, only copies of them
 	from  time.Time
 	until time.Time
+	// kid and key are what the token was verified with; a hit is only
+	// good while the KeySource still has that key under that kid.
+	kid string
+	key ed25519.PublicKey
 }
 
 // usableAt reports whether the parser would accept the token at now, as far
@@ -50,17 +55,18 @@ func newVerifiedTokens(limit int) *verifiedTokens {
 }
 
 // lookup returns the identity of the token key if it was verified before
-// and is still valid at now. An entry that is no longer valid is dropped,
-// and the caller checks the token in full: the refusal is then the very
-// error a token seen for the first time gets.
-func (c *verifiedTokens) lookup(key tokenKey, now time.Time) (Identity, bool) {
+// and is still valid at now, with its key still in keys (nil skips the
+// check). An entry that is no longer valid is dropped, and the caller
+// checks the token in full: the refusal is then the very error a token
+// seen for the first time gets.
+func (c *verifiedTokens) lookup(key tokenKey, now time.Time, keys KeyChecker) (Identity, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[key]
 	c.mu.RUnlock()
 	if !ok {
 		return Identity{}, false
 	}
-	if !e.usableAt(now) {
+	if !e.usableAt(now) || (keys != nil && !keys.HasKey(e.kid, e.key)) {
 		c.mu.Lock()
 		delete(c.entries, key)
 		c.mu.Unlock()

@@ -87,8 +87,8 @@ func TestVerifyCacheHit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			keys := &countingKeys{keys: s.KeySource()}
-			v := auth.NewVerifier(keys, "", "")
-			want, err := auth.NewVerifier(s.KeySource(), "", "", auth.WithVerifyCacheSize(0)).Verify(t.Context(), tt.token)
+			v := auth.NewVerifier(keys, authtest.Issuer, authtest.Audience)
+			want, err := auth.NewVerifier(s.KeySource(), authtest.Issuer, authtest.Audience, auth.WithVerifyCacheSize(0)).Verify(t.Context(), tt.token)
 			if err != nil {
 				t.Fatalf("uncached Verify: %v", err)
 			}
@@ -122,7 +122,7 @@ func TestVerifyCacheDisabled(t *testing.T) {
 	for _, n := range []int{0, -1} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			keys := &countingKeys{keys: s.KeySource()}
-			v := auth.NewVerifier(keys, "", "", auth.WithVerifyCacheSize(n))
+			v := auth.NewVerifier(keys, authtest.Issuer, authtest.Audience, auth.WithVerifyCacheSize(n))
 			for range 3 {
 				if _, err := v.Verify(t.Context(), token); err != nil {
 					t.Fatalf("Verify: %v", err)
@@ -186,7 +186,7 @@ func TestVerifyCacheRemembersOnlySuccess(t *testing.T) {
 		}
 		return s.KeySource().PublicKey(ctx, kid)
 	})
-	v := auth.NewVerifier(keys, "", "")
+	v := auth.NewVerifier(keys, authtest.Issuer, authtest.Audience)
 
 	if _, err := v.Verify(t.Context(), token); errs.KindOf(err) != errs.Unavailable {
 		t.Fatalf("Verify with keys down: %v, want unavailable", err)
@@ -233,8 +233,8 @@ func TestVerifyCacheTime(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &clock{now: t0}
 			keys := &countingKeys{keys: s.KeySource()}
-			cached := auth.NewVerifier(keys, "", "", auth.WithClock(c.Now))
-			uncached := auth.NewVerifier(s.KeySource(), "", "", auth.WithClock(c.Now), auth.WithVerifyCacheSize(0))
+			cached := auth.NewVerifier(keys, authtest.Issuer, authtest.Audience, auth.WithClock(c.Now), auth.WithVerifyCacheMaxAge(0)) // memory until exp
+			uncached := auth.NewVerifier(s.KeySource(), authtest.Issuer, authtest.Audience, auth.WithClock(c.Now), auth.WithVerifyCacheSize(0))
 			if _, err := cached.Verify(t.Context(), token); err != nil {
 				t.Fatalf("Verify at t0: %v", err)
 			}
@@ -277,7 +277,7 @@ func TestVerifyCacheBounded(t *testing.T) {
 	s := authtest.NewSigner(t)
 	for _, size := range []int{1, 2, 10, 100} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			v := auth.NewVerifier(s.KeySource(), "", "", auth.WithVerifyCacheSize(size))
+			v := auth.NewVerifier(s.KeySource(), authtest.Issuer, authtest.Audience, auth.WithVerifyCacheSize(size))
 			for i := range 5 * size {
 				userID := fmt.Sprintf("user-%d", i)
 				id, err := v.Verify(t.Context(), s.Token(userID))
@@ -300,7 +300,7 @@ func TestVerifyCacheEvictsExpiredFirst(t *testing.T) {
 	t0 := time.Unix(time.Now().Unix(), 0)
 	c := &clock{now: t0}
 	keys := &countingKeys{keys: s.KeySource()}
-	v := auth.NewVerifier(keys, "", "", auth.WithClock(c.Now), auth.WithVerifyCacheSize(10))
+	v := auth.NewVerifier(keys, authtest.Issuer, authtest.Audience, auth.WithClock(c.Now), auth.WithVerifyCacheSize(10), auth.WithVerifyCacheMaxAge(0))
 
 	verify := func(token string) {
 		t.Helper()
@@ -341,7 +341,7 @@ func TestVerifyCacheConcurrent(t *testing.T) {
 	s := authtest.NewSigner(t)
 	impostor := authtest.NewSigner(t)
 	impostor.Kid = s.Kid
-	v := auth.NewVerifier(s.KeySource(), "", "", auth.WithVerifyCacheSize(8))
+	v := auth.NewVerifier(s.KeySource(), authtest.Issuer, authtest.Audience, auth.WithVerifyCacheSize(8))
 
 	type tokenCase struct {
 		token  string
@@ -401,7 +401,7 @@ func BenchmarkVerify(b *testing.B) {
 		{"cached", nil},
 	}
 	for _, bm := range benchmarks {
-		v := auth.NewVerifier(s.KeySource(), "", "", bm.opts...)
+		v := auth.NewVerifier(s.KeySource(), authtest.Issuer, authtest.Audience, bm.opts...)
 		ctx := context.Background()
 		b.Run(bm.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -436,7 +436,7 @@ func TestVerifyCacheMaxAge(t *testing.T) {
 	}))
 	clk := &clock{now: t0}
 	keys := &countingKeys{keys: s.KeySource()}
-	v := auth.NewVerifier(keys, "", "", auth.WithClock(clk.Now), auth.WithVerifyCacheMaxAge(10*time.Second))
+	v := auth.NewVerifier(keys, authtest.Issuer, authtest.Audience, auth.WithClock(clk.Now), auth.WithVerifyCacheMaxAge(10*time.Second))
 
 	for _, step := range []struct {
 		at        time.Duration

@@ -166,7 +166,7 @@ func TestVerifyAccepts(t *testing.T) {
 		{"customer", s.Claims("user-1", auth.RoleCustomer), []string{auth.RoleCustomer}},
 		{"admin", s.Claims("user-1", auth.RoleCustomer, auth.RoleAdmin), []string{auth.RoleCustomer, auth.RoleAdmin}},
 		{"no roles claim", with(s.Claims("user-1"), func(c jwt.MapClaims) { delete(c, "roles") }), nil},
-		{"audience list with ours", with(s.Claims("user-1", auth.RoleCustomer), func(c jwt.MapClaims) { c["aud"] = []string{"billing", auth.Audience} }),
+		{"audience list with ours", with(s.Claims("user-1", auth.RoleCustomer), func(c jwt.MapClaims) { c["aud"] = []string{"billing", authtest.Audience} }),
 			[]string{auth.RoleCustomer}},
 		{"expired within leeway", with(s.Claims("user-1", auth.RoleCustomer), func(c jwt.MapClaims) { c["exp"] = now.Add(-10 * time.Second).Unix() }),
 			[]string{auth.RoleCustomer}},
@@ -208,7 +208,7 @@ func TestVerifyCustomIssuerAndAudience(t *testing.T) {
 	if _, err := auth.NewVerifier(s.KeySource(), "https://id.example", "shop-api").Verify(t.Context(), token); err != nil {
 		t.Errorf("Verify with matching issuer and audience: %v", err)
 	}
-	_, err := auth.NewVerifier(s.KeySource(), "", "").Verify(t.Context(), token)
+	_, err := auth.NewVerifier(s.KeySource(), authtest.Issuer, authtest.Audience).Verify(t.Context(), token)
 	wantUnauthenticated(t, err)
 }
 
@@ -245,7 +245,7 @@ func TestVerifyKeySourceFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := auth.NewVerifier(tt.keys, "", "").Verify(t.Context(), token)
+			_, err := auth.NewVerifier(tt.keys, authtest.Issuer, authtest.Audience).Verify(t.Context(), token)
 			if got := errs.KindOf(err); got != tt.wantKind {
 				t.Fatalf("kind = %v (err %v), want %v", got, err, tt.wantKind)
 			}

@@ -88,6 +88,10 @@ func (k *KeySource) PublicKey(ctx context.Context, kid string) (ed25519.PublicKe
 	return k.cache.PublicKey(ctx, kid)
 }
 
+// HasKey implements auth.KeyChecker, so a Verifier forgets the tokens it
+// remembered once their key leaves the issuer's key set.
+func (k *KeySource) HasKey(kid string, key ed25519.PublicKey) bool { return k.cache.HasKey(kid, key) }
+
 // Kids returns the ids of the keys known now.
 func (k *KeySource) Kids() []string { return k.cache.Kids() }
 

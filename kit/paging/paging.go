@@ -15,8 +15,15 @@ type Sizes struct {
 	Default, Max int
 }
 
-// DefaultSizes are the page sizes of kitshop's lists.
-var DefaultSizes = Sizes{Default: 20, Max: 100}
+// The page sizes of DefaultSizes.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+// DefaultSizes are the page sizes every list uses unless it has a reason
+// of its own.
+var DefaultSizes = Sizes{Default: DefaultLimit, Max: MaxLimit}
 
 // Limit returns the page size for a requested limit (0 means the default)
 // and whether the request was within 1..Max.

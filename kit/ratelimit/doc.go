@@ -9,6 +9,10 @@
 //
 // Keyed holds at most maxKeys buckets and needs no background goroutine:
 // buckets that have refilled completely are indistinguishable from new ones
-// and are dropped lazily, and when the table is full the least recently used
-// bucket makes room.
+// and are dropped lazily, and when the table is full a little-used bucket
+// makes room (never one that spent more than the others nearby, so a
+// lockout cannot be reset by flooding the table with new keys).
+//
+// ClientKey turns a client's IP address into its key: IPv6 clients by their
+// /64, since each owns all the addresses in it.
 package ratelimit

@@ -40,8 +40,13 @@ type keyedBucket struct {
 // with bursts of burst, remembering at most maxKeys keys (maxKeys < 1 is
 // treated as 1). perSecond and burst are normalised as by NewTokenBucket.
 //
-// When the table is full, the least recently used key is forgotten. Its next
-// call starts with a full bucket, which is harmless: it was the quietest key.
+// When the table is full, a key is forgotten to make room: among the least
+// recently used few, the one with the most tokens left, the coldest first
+// on a tie. Its next call starts with a full bucket, which costs little: it
+// was a quiet key that had spent little. A key that spent its bucket (a
+// client or an account that was just locked out) outlives any number of
+// fresh keys that spent less, so nobody resets a penalty by flooding the
+// table with new keys.
 func NewKeyed(perSecond float64, burst int, maxKeys int) *Keyed {
 	limit, burst := normalize(perSecond, burst)
 	k := &Keyed{
@@ -78,7 +83,7 @@ func (k *Keyed) AllowAt(key string, now time.Time) (bool, time.Duration) {
 		k.unlink(b)
 	} else {
 		if len(k.buckets) >= k.maxKeys {
-			k.remove(k.lru.prev)
+			k.remove(k.victim(now))
 		}
 		b = &keyedBucket{key: key, lim: rate.NewLimiter(k.limit, k.burst)}
 		k.buckets[key] = b
@@ -93,6 +98,26 @@ func (k *Keyed) Len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.buckets)
+}
+
+// evictSample is how many buckets from the cold end victim weighs.
+const evictSample = 16
+
+// victim returns the bucket to forget when the table is full: among the
+// evictSample least recently used, the one with the most tokens at now
+// (the coldest of equals). A bucket spent further than its neighbours stays,
+// and climbs towards the cold end, where it keeps being passed over for as
+// long as fuller buckets are there. The table is not empty.
+func (k *Keyed) victim(now time.Time) *keyedBucket {
+	best := k.lru.prev
+	most := best.lim.TokensAt(now)
+	b := best.prev
+	for i := 1; i < evictSample && b != &k.lru; i, b = i+1, b.prev {
+		if tokens := b.lim.TokensAt(now); tokens > most {
+			best, most = b, tokens
+		}
+	}
+	return best
 }
 
 // evictIdle drops a few buckets from the cold end that have refilled

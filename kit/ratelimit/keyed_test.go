@@ -83,6 +83,28 @@ func TestKeyedBoundedMemory(t *testing.T) {
 	}
 }
 
+// A key that spent its bucket (an account locked out after failed logins)
+// is not forgotten when a flood of new keys fills the table: the flood's
+// own buckets, which spent less, make room instead.
+func TestKeyedFloodKeepsSpentKey(t *testing.T) {
+	const maxKeys = 100
+	k := ratelimit.NewKeyed(1.0/60, 10, maxKeys) // refills over 10 minutes
+	for range 10 {
+		k.AllowAt("victim@example.com", t0)
+	}
+	if ok, _ := k.AllowAt("victim@example.com", t0); ok {
+		t.Fatal("the bucket is not spent")
+	}
+	for i := range 50 * maxKeys {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		k.AllowAt(fmt.Sprintf("junk-%d@example.com", i), at)
+		k.AllowAt(fmt.Sprintf("junk-%d@example.com", i), at) // a failure spends two
+	}
+	if ok, _ := k.AllowAt("victim@example.com", t0.Add(6*time.Second)); ok {
+		t.Error("after a flood of new keys the spent key has a full bucket again")
+	}
+}
+
 func TestKeyedIdleEviction(t *testing.T) {
 	// burst 2 at 1/s: an untouched bucket is full again after 2s.
 	k := ratelimit.NewKeyed(1, 2, 1000)

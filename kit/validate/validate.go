@@ -93,3 +93,12 @@ func (v *Fields) Text(field, s string, max int) bool {
 func isControl(r rune) bool {
 	return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r'
 }
+
+// LogID returns id in canonical form for a log line, or "(malformed)" when
+// it is not a UUID: a malformed id is arbitrary client input.
+func LogID(id string) string {
+	if canonical, ok := ParseUUID(id); ok {
+		return canonical
+	}
+	return "(malformed)"
+}

@@ -101,7 +101,8 @@ func (a api) ensureCustomer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if status != http.StatusCreated && status != http.StatusConflict {
+	// 202 whether or not the account existed (the API does not tell).
+	if status != http.StatusAccepted {
 		return statusError("sign up "+benchUserEmail, status)
 	}
 	return nil

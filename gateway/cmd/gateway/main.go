@@ -41,6 +41,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -59,6 +60,7 @@ import (
 	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/server"
 	"github.com/kitshop/kitshop/kit/version"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 // envPrefix prefixes the environment variables that back the flags.
@@ -115,9 +117,9 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.logFormat, "log-format", logging.FormatLogfmt, "log `format`: logfmt or json")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "time in-flight requests get to finish at shutdown")
 	fs.BoolVar(&s.trustForwardedFor, "trust-forwarded-for", false, "take the client IP from X-Forwarded-For (only behind a trusted proxy)")
-	fs.StringVar(&s.authService, "auth-service", gateway.DefaultAuthService, "Consul `name` of the service that issues access tokens; its instances serve the keys at "+auth.JWKSPath)
-	fs.StringVar(&s.issuer, "issuer", auth.Issuer, "the \"iss\" access tokens must have")
-	fs.StringVar(&s.audience, "audience", auth.Audience, "value the \"aud\" of access tokens must contain")
+	fs.StringVar(&s.authService, "auth-service", userapi.Service, "Consul `name` of the service that issues access tokens; its instances serve the keys at "+auth.JWKSPath)
+	fs.StringVar(&s.issuer, "issuer", userapi.Issuer, "the \"iss\" access tokens must have")
+	fs.StringVar(&s.audience, "audience", userapi.Audience, "value the \"aud\" of access tokens must contain")
 	fs.Float64Var(&s.userRateLimit, "user-rate-limit", 50, "requests per second allowed per authenticated user, on top of -rate-limit (0 disables the limit)")
 	fs.IntVar(&s.userRateBurst, "user-rate-burst", 100, "requests a user may send in a burst above -user-rate-limit")
 	fs.StringVar(&s.debugAddr, "debug-addr", "", "`address` of a separate listener for the net/http/pprof profiles, e.g. 127.0.0.1:6060 (keep it private); \"\" disables it")
@@ -208,7 +210,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	src := gateway.NewPinnedConsulSource(client, logger, s.routeOwners)
-	keys := gateway.NewConsulKeys(client, s.authService, logger)
+	keys := consul.NewKeySource(client, s.authService, &http.Client{Timeout: auth.DefaultFetchTimeout, Transport: gateway.NewTransport()}, logger)
 	stop := func() {
 		keys.Stop()
 		src.Stop()

@@ -25,6 +25,7 @@ import (
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/metrics/metricstest"
 	"github.com/kitshop/kitshop/kit/version"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -40,7 +41,7 @@ func TestParse(t *testing.T) {
 		{name: "defaults", want: func(s settings) bool {
 			return s.httpAddr == ":8080" && s.consulAddr == "127.0.0.1:8500" && s.rateLimit == 100 && s.rateBurst == 200 &&
 				s.upstreamTimeout == 10*time.Second && s.logFormat == "logfmt" && s.drainTimeout == 15*time.Second && !s.trustForwardedFor &&
-				s.authService == "user" && s.issuer == auth.Issuer && s.audience == auth.Audience && s.userRateLimit == 50 && s.userRateBurst == 100 &&
+				s.authService == "user" && s.issuer == userapi.Issuer && s.audience == userapi.Audience && s.userRateLimit == 50 && s.userRateBurst == 100 &&
 				s.metricsAddr == "127.0.0.1:9180" && s.readTimeout == 10*time.Second && s.maxConnsPerClient == 256 && len(s.routeOwners) == 0
 		}},
 		{name: "auth flags", args: []string{"-auth-service", "accounts", "-issuer", "me", "-audience", "you", "-user-rate-limit", "0", "-user-rate-burst", "3"},
@@ -146,6 +147,7 @@ func TestRun(t *testing.T) {
 	name := "cmdtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	prefix := "/api/v1/" + name
 	signer := authtest.NewSigner(t)
+	signer.Issuer, signer.Audience = userapi.Issuer, userapi.Audience // the gateway's defaults
 	register(t, client, consul.Registration{Name: name + "-user"}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != auth.JWKSPath {
 			http.NotFound(w, r)

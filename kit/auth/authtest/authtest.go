@@ -20,12 +20,18 @@ type Signer struct {
 	Kid      string
 	Private  ed25519.PrivateKey
 	Public   ed25519.PublicKey
-	Issuer   string        // "iss" of Claims; auth.Issuer by default
-	Audience string        // "aud" of Claims; auth.Audience by default
+	Issuer   string        // "iss" of Claims; the package's Issuer by default
+	Audience string        // "aud" of Claims; the package's Audience by default
 	TTL      time.Duration // lifetime of Claims; 15 minutes by default
 
 	t testing.TB
 }
+
+// Issuer and Audience are the claims of a Signer's tokens unless changed.
+const (
+	Issuer   = "authtest-issuer"
+	Audience = "authtest"
+)
 
 // NewSigner returns a Signer with a fresh key and a random kid. Errors fail
 // t.
@@ -39,8 +45,8 @@ func NewSigner(t testing.TB) *Signer {
 		Kid:      "test-" + randomHex(8),
 		Private:  priv,
 		Public:   pub,
-		Issuer:   auth.Issuer,
-		Audience: auth.Audience,
+		Issuer:   Issuer,
+		Audience: Audience,
 		TTL:      15 * time.Minute,
 		t:        t,
 	}

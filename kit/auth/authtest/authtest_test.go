@@ -36,7 +36,7 @@ func TestSignerJWKS(t *testing.T) {
 		var set auth.JWKS
 		return set, json.Unmarshal(data, &set)
 	}
-	v := auth.NewVerifier(auth.NewJWKSCache(fetch, log.NewNopLogger()), "", "")
+	v := auth.NewVerifier(auth.NewJWKSCache(fetch, log.NewNopLogger()), authtest.Issuer, authtest.Audience)
 	if _, err := v.Verify(t.Context(), s.Token("user-1")); err != nil {
 		t.Errorf("Verify: %v", err)
 	}

@@ -7,10 +7,10 @@ import (
 
 	"github.com/kitshop/kitshop/internal/devsecrets"
 	"github.com/kitshop/kitshop/kit/app"
-	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/config"
 	"github.com/kitshop/kitshop/migrations"
 	"github.com/kitshop/kitshop/order"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 // flags are the order service's own settings.
@@ -32,7 +32,7 @@ func spec(f *flags) app.Spec {
 		Name: "order", HTTPAddr: ":8084", GRPCAddr: ":9084", MetricsAddr: "127.0.0.1:9284",
 		RateLimit: 1000, RateBurst: 2000,
 		Schema:      schema,
-		Auth:        app.Auth{Issuer: auth.Issuer, Audience: auth.Audience, Service: "user"},
+		Auth:        app.Auth{Issuer: userapi.Issuer, Audience: userapi.Audience, Service: "user"},
 		SecretFlags: []string{"service-secret"},
 		DevSecrets:  devsecrets.Values,
 		Flags: func(fs *flag.FlagSet) func() error {

@@ -43,6 +43,7 @@ import (
 	"github.com/kitshop/kitshop/kit/requestid"
 	"github.com/kitshop/kitshop/order"
 	orderv1 "github.com/kitshop/kitshop/proto/order/v1"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 // The catalog breaker: at most this many calls in flight from one instance
@@ -65,7 +66,7 @@ func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, erro
 		return nil, err
 	}
 	// The user service's token endpoint, for this service's own account.
-	tokens := auth.NewClientCredentials(a.URLs(a.Options.AuthService, auth.TokenPath, f.tokenURLs),
+	tokens := auth.NewClientCredentials(a.URLs(a.Options.AuthService, userapi.TokenPath, f.tokenURLs),
 		f.serviceID, f.serviceSecret, nil, auth.WithTokenLogger(a.Log("auth")))
 
 	// The catalog: instances from Consul (or fixed), behind a breaker.

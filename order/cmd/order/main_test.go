@@ -33,6 +33,7 @@ import (
 	"github.com/kitshop/kitshop/product"
 	orderv1 "github.com/kitshop/kitshop/proto/order/v1"
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 func TestMain(m *testing.M) {
@@ -43,7 +44,9 @@ func TestMain(m *testing.M) {
 // ends or Stop is called, and waits until it is ready.
 func start(t *testing.T, args ...string) *apptest.Service {
 	t.Helper()
-	return apptest.Start(t, build, append([]string{"-service-secret", "order-secret-0123456789"}, args...)...)
+	// Tokens come from authtest signers, with their own issuer and audience.
+	return apptest.Start(t, build, append([]string{"-service-secret", "order-secret-0123456789",
+		"-issuer", authtest.Issuer, "-audience", authtest.Audience}, args...)...)
 }
 
 // deps are the order service's dependencies, real where it matters: the
@@ -103,7 +106,7 @@ func startDeps(t *testing.T) *deps {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(signer.JWKS())
 	})
-	mux.HandleFunc("POST "+auth.TokenPath, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+userapi.TokenPath, func(w http.ResponseWriter, r *http.Request) {
 		if r.ParseForm() != nil || r.PostForm.Get("client_id") != "order" || r.PostForm.Get("client_secret") != "order-secret-0123456789" {
 			http.Error(w, "invalid client", http.StatusUnauthorized)
 			return
@@ -130,7 +133,7 @@ func (d *deps) args(db string) []string {
 		"-consul-addr", "",
 		"-product-addr", d.productAddr,
 		"-jwks-url", d.authURL + auth.JWKSPath,
-		"-token-url", d.authURL + auth.TokenPath,
+		"-token-url", d.authURL + userapi.TokenPath,
 		"-recovery-interval", "100ms",
 	}
 }

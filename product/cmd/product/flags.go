@@ -6,9 +6,9 @@ import (
 
 	"github.com/kitshop/kitshop/internal/devsecrets"
 	"github.com/kitshop/kitshop/kit/app"
-	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/migrations"
 	"github.com/kitshop/kitshop/product"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 // flags are the product service's own settings.
@@ -25,7 +25,7 @@ func spec(f *flags) app.Spec {
 		// A ceiling that protects the database, not a per-client quota.
 		RateLimit: 50000, RateBurst: 50000,
 		Schema:     schema,
-		Auth:       app.Auth{Issuer: auth.Issuer, Audience: auth.Audience, Service: "user"},
+		Auth:       app.Auth{Issuer: userapi.Issuer, Audience: userapi.Audience, Service: "user"},
 		DevSecrets: devsecrets.Values,
 		Flags: func(fs *flag.FlagSet) func() error {
 			fs.BoolVar(&f.seed, "seed", false, "load the demo catalog after migrating (keeps existing products)")

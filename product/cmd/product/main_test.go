@@ -38,7 +38,8 @@ func TestMain(m *testing.M) {
 // ends or Stop is called, and waits until it is ready.
 func start(t *testing.T, args ...string) *apptest.Service {
 	t.Helper()
-	return apptest.Start(t, build, args...)
+	// Tokens come from authtest signers, with their own issuer and audience.
+	return apptest.Start(t, build, append([]string{"-issuer", authtest.Issuer, "-audience", authtest.Audience}, args...)...)
 }
 
 func get(t *testing.T, url string) (int, http.Header, []byte) {

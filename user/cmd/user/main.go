@@ -35,6 +35,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -44,7 +45,6 @@ import (
 	"github.com/go-kit/log/level"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/config"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
@@ -60,6 +60,7 @@ import (
 	"github.com/kitshop/kitshop/migrations"
 	userv1 "github.com/kitshop/kitshop/proto/user/v1"
 	"github.com/kitshop/kitshop/user"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 const (
@@ -111,6 +112,10 @@ type options struct {
 	accountFailures   int
 	clientFailures    int
 	throttleWindow    time.Duration
+	signUpsPerClient  int
+	signUpWindow      time.Duration
+	hashWorkers       int
+	hashQueue         int
 	// serviceAccounts is the parsed -service-accounts: names and secret
 	// hashes only, so printing the options shows no secret.
 	serviceAccounts *user.ServiceAccounts
@@ -140,16 +145,20 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.generateKey, "generate-key", false, "create -signing-key-file with a new key (mode 0600) if it does not exist")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", user.DefaultAccessTTL, "lifetime of access tokens")
 	fs.DurationVar(&o.refreshTTL, "refresh-ttl", user.DefaultRefreshTTL, "lifetime of refresh tokens (each refresh issues a new one)")
-	fs.StringVar(&o.issuer, "issuer", auth.Issuer, `"iss" claim of the access tokens`)
-	fs.StringVar(&o.audience, "audience", auth.Audience, `"aud" claim of the access tokens`)
+	fs.StringVar(&o.issuer, "issuer", userapi.Issuer, `"iss" claim of the access tokens`)
+	fs.StringVar(&o.audience, "audience", userapi.Audience, `"aud" claim of the access tokens`)
 	fs.IntVar(&o.bcryptCost, "bcrypt-cost", user.DefaultBcryptCost, "bcrypt cost of new password hashes (lower only for tests)")
-	fs.StringVar(&o.adminEmail, "admin-email", "", "create this admin account at start, or make the existing account an admin")
-	fs.StringVar(&o.adminPassword, "admin-password", "", "password of a created -admin-email account (prefer USER_ADMIN_PASSWORD); an existing account keeps its own")
+	fs.StringVar(&o.adminEmail, "admin-email", "", "create this admin account at start if it does not exist (an existing account must already be an admin: it is never promoted)")
+	fs.StringVar(&o.adminPassword, "admin-password", "", "password of a created -admin-email account (prefer USER_ADMIN_PASSWORD); an existing admin keeps its own")
 	fs.StringVar(&o.adminName, "admin-name", "Administrator", "name of a created -admin-email account")
 	fs.BoolVar(&o.trustForwardedFor, "trust-forwarded-for", false, "take the client address of logins from X-Forwarded-For (only behind the gateway)")
 	fs.IntVar(&o.accountFailures, "login-account-failures", user.DefaultAccountFailures, "failed logins per account per -login-window before 429; 0 disables")
 	fs.IntVar(&o.clientFailures, "login-client-failures", user.DefaultClientFailures, "failed logins per client address per -login-window before 429; 0 disables")
 	fs.DurationVar(&o.throttleWindow, "login-window", user.DefaultThrottleWindow, "period over which the login failure budgets refill")
+	fs.IntVar(&o.signUpsPerClient, "signup-client-limit", user.DefaultSignUpsPerClient, "sign-ups per client address (IPv6: per /64) per -signup-window before 429; 0 disables")
+	fs.DurationVar(&o.signUpWindow, "signup-window", user.DefaultSignUpWindow, "period over which the sign-up budget refills")
+	fs.IntVar(&o.hashWorkers, "hash-workers", 0, "password hashes (bcrypt) computed at once; 0 means one per CPU")
+	fs.IntVar(&o.hashQueue, "hash-queue", -1, "password hashes that may wait for a worker before 503; -1 means 4 per worker")
 	// A plain string, parsed below: a flag.Value rejecting it would have
 	// the flag package repeat the value, secrets included, in its error.
 	var serviceAccounts string
@@ -180,8 +189,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.drainTimeout < 0 || o.deregisterDelay < 0 || o.requestTimeout < 0 {
 		problems = append(problems, errors.New("-drain-timeout, -deregister-delay and -request-timeout must not be negative"))
 	}
-	if o.tokenTTL <= 0 || o.refreshTTL <= 0 || o.throttleWindow <= 0 {
-		problems = append(problems, errors.New("-token-ttl, -refresh-ttl and -login-window must be positive"))
+	if o.tokenTTL <= 0 || o.refreshTTL <= 0 || o.throttleWindow <= 0 || o.signUpWindow <= 0 {
+		problems = append(problems, errors.New("-token-ttl, -refresh-ttl, -login-window and -signup-window must be positive"))
+	}
+	if o.signUpsPerClient < 0 || o.hashWorkers < 0 || o.hashQueue < -1 {
+		problems = append(problems, errors.New("-signup-client-limit and -hash-workers must not be negative, -hash-queue not below -1"))
 	}
 	if o.bcryptCost < bcrypt.MinCost || o.bcryptCost > bcrypt.MaxCost {
 		problems = append(problems, fmt.Errorf("-bcrypt-cost %d: want %d to %d", o.bcryptCost, bcrypt.MinCost, bcrypt.MaxCost))
@@ -260,6 +272,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		user.WithRefreshTTL(o.refreshTTL),
 		user.WithLoginThrottle(user.NewLoginThrottle(o.accountFailures, o.clientFailures, o.throttleWindow)),
 		user.WithServiceAccounts(o.serviceAccounts),
+		user.WithSignUpThrottle(o.signUpsPerClient, o.signUpWindow),
+		user.WithHashPool(hashPool(o.hashWorkers, o.hashQueue)),
 	)
 	if err != nil {
 		return err
@@ -359,20 +373,38 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	})
 }
 
+// hashPool returns the password hashing pool of the flags: workers 0 is one
+// per CPU, queue -1 four per worker.
+func hashPool(workers, queue int) *user.HashPool {
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if queue < 0 {
+		queue = 4 * workers
+	}
+	return user.NewHashPool(workers, queue)
+}
+
 // countThrottled counts the login throttle's refusals (Login and
 // ServiceToken answering RateLimited) as rejections of the "login" limiter,
-// so that password guessing shows up apart from overload. It sits inside
+// and the sign-up throttle's as the "signup" limiter's, so that password
+// guessing and sign-up floods show up apart from overload. It sits inside
 // the instance's rate limit, whose own refusals never reach it; the endpoint
 // metrics count both as outcome "rate_limited".
 func countThrottled(m *metrics.Metrics, method string) endpoint.Middleware {
-	if method != user.MethodLogin && method != user.MethodServiceToken {
+	limiter := "login"
+	switch method {
+	case user.MethodLogin, user.MethodServiceToken:
+	case user.MethodSignUp:
+		limiter = "signup"
+	default:
 		return func(next endpoint.Endpoint) endpoint.Endpoint { return next }
 	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
 			response, err := next(ctx, request)
 			if errs.Is(err, errs.RateLimited) {
-				m.RateLimited("login")
+				m.RateLimited(limiter)
 			}
 			return response, err
 		}

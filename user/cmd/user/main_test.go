@@ -31,6 +31,7 @@ import (
 	"github.com/kitshop/kitshop/kit/requestid"
 	userv1 "github.com/kitshop/kitshop/proto/user/v1"
 	"github.com/kitshop/kitshop/user"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 func TestMain(m *testing.M) {
@@ -219,15 +220,14 @@ func TestRunServes(t *testing.T) {
 	}
 
 	// Sign up, log in, look at oneself.
-	var ann user.User
-	status, header := call(t, http.MethodPost, base+user.UsersPath, `{"email":"ann@example.com","password":"`+userPassword+`","name":"Ann"}`, "", &ann)
-	if status != http.StatusCreated || header.Get(requestid.Header) == "" {
+	status, header := call(t, http.MethodPost, base+user.UsersPath, `{"email":"ann@example.com","password":"`+userPassword+`","name":"Ann"}`, "", nil)
+	if status != http.StatusAccepted || header.Get(requestid.Header) == "" {
 		t.Fatalf("sign-up = %d (request id %q)", status, header.Get(requestid.Header))
 	}
 	tok := login(t, base, "ann@example.com", userPassword)
-	var me user.User
-	if status, _ := call(t, http.MethodGet, base+user.MePath, "", tok.AccessToken, &me); status != http.StatusOK || me.ID != ann.ID {
-		t.Errorf("GET /me = %d %+v", status, me)
+	var ann user.User
+	if status, _ := call(t, http.MethodGet, base+user.MePath, "", tok.AccessToken, &ann); status != http.StatusOK || ann.Email != "ann@example.com" {
+		t.Errorf("GET /me = %d %+v", status, ann)
 	}
 
 	// The JWKS publishes the key from the file.
@@ -261,13 +261,13 @@ func TestRunServes(t *testing.T) {
 
 	// A service account gets a token as the order service would, which
 	// verifies with the published keys and has the service role.
-	creds := auth.NewClientCredentials(func() []string { return []string{base + auth.TokenPath} }, "order", orderSecret, nil)
+	creds := auth.NewClientCredentials(func() []string { return []string{base + userapi.TokenPath} }, "order", orderSecret, nil)
 	serviceToken, err := creds.Token(t.Context())
 	if err != nil {
 		t.Fatalf("service token: %v", err)
 	}
 	keys := auth.NewJWKSCache(auth.HTTPJWKSFetcher(nil, func() []string { return []string{base + user.JWKSPath} }), nil)
-	id, err := auth.NewVerifier(keys, "", "").Verify(t.Context(), serviceToken)
+	id, err := auth.NewVerifier(keys, userapi.Issuer, userapi.Audience).Verify(t.Context(), serviceToken)
 	if name, ok := id.Service(); err != nil || !ok || name != "order" {
 		t.Errorf("service token verifies as %+v, %v; want the service order", id, err)
 	}
@@ -387,6 +387,41 @@ func TestRunRestart(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d users after two bootstraps, want 1", n)
+	}
+}
+
+// Whoever signed up with the admin's email first must not become admin:
+// the service refuses to start rather than promote the account.
+func TestRunRefusesToPromoteACustomer(t *testing.T) {
+	db := testenv.Database(t)
+	keyFile := filepath.Join(t.TempDir(), "signing.pem")
+	args := []string{"-database-url", db, "-consul-addr", "", "-signing-key-file", keyFile, "-generate-key"}
+	first := start(t, args...)
+	body := `{"email":"Root@example.com","password":"attacker-pw-1","name":"Mallory"}`
+	call(t, http.MethodPost, "http://"+first.httpAddr+user.UsersPath, body, "", nil)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, append(args, "-http-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0",
+		"-admin-email", "root@example.com", "-admin-password", adminPassword), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "refusing to promote") {
+		t.Fatalf("run with a customer's email as -admin-email = %v, want a refusal", err)
+	}
+
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var roles []string
+	if err := conn.QueryRow(ctx, `SELECT roles FROM users WHERE email = 'root@example.com'`).Scan(&roles); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(roles, "admin") {
+		t.Errorf("the customer was promoted: roles %v", roles)
 	}
 }
 

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# images.sh: build every image that docker-compose.yml names, except
+# Prometheus, with nothing pulled from a registry (deploy/compose/offline.yml
+# maps the services to them):
+#
+#   kitshop-offline/debian:bookworm   debootstrap --variant=minbase root with
+#                                     postgresql-15, imported (debian-root.sh)
+#   kitshop-offline/postgres:15       that, plus an official-style entrypoint
+#   kitshop-offline/consul:1.15.4     bin/consul (from `make deps`) on that root
+#   kitshop-offline/prebuilt:latest   the build-stage base: the kitshop
+#                                     binaries, built on this host
+#
+# The kitshop service images themselves are built by compose from
+# deploy/docker/Dockerfile with BINARIES=prebuilt and that GO_IMAGE.
+#
+# The root is cached as a tarball in $KITSHOP_OFFLINE_CACHE (default
+# /var/cache/kitshop), so only the first run needs Debian's mirror; an image
+# already tagged is not imported again, and the rest is docker build cache.
+# Needs root (debootstrap, chroot) the first time.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+cache=${KITSHOP_OFFLINE_CACHE:-/var/cache/kitshop}
+work=$root/.run/docker-offline
+consul_bin=${KITSHOP_CONSUL:-$root/bin/consul}
+GO=${GO:-go}
+
+started=$SECONDS
+log() { printf '==> [%3ds] %s\n' "$((SECONDS - started))" "$*"; }
+build() { # build TAG CONTEXT: docker build, quiet unless it fails
+	local out
+	if ! out=$(docker build -q -t "$1" "$2" 2>&1); then
+		printf '%s\n' "$out" >&2
+		echo "images.sh: docker build -t $1 $2 failed" >&2
+		return 1
+	fi
+}
+
+base=kitshop-offline/debian:bookworm
+if docker image inspect "$base" >/dev/null 2>&1; then
+	log "$base: present"
+else
+	tarball=$cache/bookworm-postgres15.tar
+	if [ ! -s "$tarball" ]; then
+		mkdir -p "$cache"
+		log "making $tarball"
+		bash "$here/debian-root.sh" "$cache/bookworm-root" "$tarball"
+	fi
+	log "docker import $tarball as $base"
+	docker import --change 'CMD ["/bin/bash"]' "$tarball" "$base" >/dev/null
+fi
+
+log "kitshop-offline/postgres:15"
+build kitshop-offline/postgres:15 "$here/postgres"
+
+[ -x "$consul_bin" ] || { echo "images.sh: $consul_bin missing (make deps builds it)" >&2; exit 1; }
+mkdir -p "$work/consul" "$work/prebuilt/bin"
+cp "$here/consul/Dockerfile" "$work/consul/Dockerfile"
+if [ ! -f "$work/consul/consul" ] || [ "$consul_bin" -nt "$work/consul/consul" ]; then
+	# Without its debug information the binary is a third of the size.
+	strip -o "$work/consul/consul.tmp" "$consul_bin" 2>/dev/null || cp "$consul_bin" "$work/consul/consul.tmp"
+	mv "$work/consul/consul.tmp" "$work/consul/consul"
+fi
+log "kitshop-offline/consul:1.15.4"
+build kitshop-offline/consul:1.15.4 "$work/consul"
+
+# The same flags as the Dockerfile's build stage: static, no local paths,
+# no symbol tables.
+log "go build the service binaries (static) into $work/prebuilt/bin"
+cp "$here/prebuilt/Dockerfile" "$work/prebuilt/Dockerfile"
+(
+	cd "$root"
+	for cmd in product/cmd/product user/cmd/user order/cmd/order gateway/cmd/gateway deploy/cmd/healthcheck deploy/cmd/kitshop-secrets; do
+		CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$GO" build -trimpath -ldflags='-s -w' \
+			-o "$work/prebuilt/bin/$(basename "$cmd")" "./$cmd"
+	done
+)
+log "kitshop-offline/prebuilt:latest"
+build kitshop-offline/prebuilt:latest "$work/prebuilt"
+log "offline images ready"
