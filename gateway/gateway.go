@@ -118,7 +118,7 @@ type Config struct {
 	// Transport sends upstream requests; nil means NewTransport().
 	Transport http.RoundTripper
 	// Metrics, if set, records every request by route, upstream and status
-	// (kit/metrics GatewayRoute), the rejections of the per-client and
+	// (routeInstruments), the rejections of the per-client and
 	// per-user rate limits (limiters "client" and "user") and the state of
 	// each instance's circuit breaker (breaker "gateway/<service>/<instance
 	// id>"), the prefix claims a ConsulSource refuses, and the access log
@@ -132,10 +132,11 @@ type Config struct {
 type Gateway struct {
 	source            Source
 	logger            log.Logger
-	limiter           *ratelimit.Keyed // per client IP; nil when disabled
-	userLimiter       *ratelimit.Keyed // per user; nil when disabled
-	verifier          *auth.Verifier   // remembers accepted tokens for acceptedTokenTTL
-	metrics           *metrics.Metrics // nil: not recorded
+	limiter           *ratelimit.Keyed  // per client IP; nil when disabled
+	userLimiter       *ratelimit.Keyed  // per user; nil when disabled
+	verifier          *auth.Verifier    // remembers accepted tokens for acceptedTokenTTL
+	metrics           *metrics.Metrics  // nil: not recorded
+	routeMetrics      *routeInstruments // nil with metrics
 	trustForwardedFor bool
 	maxBody, bufBody  int64
 	transport         http.RoundTripper
@@ -167,6 +168,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.UserRateLimit > 0 {
 		g.userLimiter = ratelimit.NewKeyed(cfg.UserRateLimit, cfg.UserRateBurst, cfg.UserRateLimitUsers)
+	}
+	if cfg.Metrics != nil {
+		g.routeMetrics = newRouteInstruments(cfg.Metrics)
 	}
 	g.breakers = newBreakers(cfg.Breaker, cfg.Logger, cfg.Metrics)
 	fwd := &forwarder{

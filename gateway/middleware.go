@@ -11,7 +11,6 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/httpx"
-	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/ratelimit"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
@@ -34,7 +33,7 @@ func (g *Gateway) chain(router http.Handler) http.Handler {
 		h = g.rateLimit(h)
 	}
 	h = httpx.Recover(g.logger, h)
-	h = accessLog(g.logger, g.clientIP, g.metrics, newRefusalLog(g.metrics), h)
+	h = accessLog(g.logger, g.clientIP, g.routeMetrics, newRefusalLog(g.metrics), h)
 	return requestid.HTTPMiddleware(h)
 }
 
@@ -71,14 +70,14 @@ func (g *Gateway) rateLimit(next http.Handler) http.Handler {
 // ended. It never logs bodies, the query string or any header but the
 // request id, so tokens and personal data stay out of the logs.
 //
-// With m set it also records the request in m (GatewayRoute) by the matched
+// With m set it also records the request in m (routeInstruments) by the matched
 // route prefix and its service, never the raw path, which would give every
 // product id a series of its own. A response cut off mid-body (status 0 in
 // the log) is recorded with code "0".
 //
 // Refused requests (429) are logged at most once per client and second
 // (see refusalLog); the line then counts the ones left out ("suppressed").
-func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *metrics.Metrics, refused *refusalLog, next http.Handler) http.Handler {
+func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *routeInstruments, refused *refusalLog, next http.Handler) http.Handler {
 	logger = level.Info(logger) // once, not per request
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -98,7 +97,7 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *metric
 			}
 			took := time.Since(start)
 			if m != nil {
-				m.GatewayRoute(info.prefix, info.service).Request(status, took)
+				m.route(info.prefix, info.service).request(status, took)
 			}
 			client := clientIP(r)
 			suppressed := 0

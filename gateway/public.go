@@ -6,20 +6,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/kitshop/kitshop/kit/consul"
 )
 
 // MetaPublicRoutes is the Consul service meta key in which a service lists
-// the routes the gateway lets through without an access token, as
-// comma-separated "METHOD /path/prefix" or "METHOD =/exact/path" entries:
-//
-//	GET /api/v1/products,POST =/api/v1/auth/login
-//
-// A prefix entry makes the path and everything below it public; an exact
-// entry, marked with "=" as in nginx's "location = /path", only the path
-// itself. "POST /api/v1/users" would let every POST below the collection
-// through without a token; "POST =/api/v1/users" lets only the sign-up
-// through. Everything else under the service's prefixes needs a valid token.
-const MetaPublicRoutes = "public_routes"
+// the routes the gateway lets through without an access token (see
+// consul.MetaPublicRoutes for the format).
+const MetaPublicRoutes = consul.MetaPublicRoutes
 
 // ParsePrefixes splits an api_prefix meta value, one prefix or several
 // separated by commas ("/api/v1/users,/api/v1/auth"), into clean prefixes
@@ -47,28 +41,14 @@ func ParsePrefixes(value string) ([]string, []error) {
 	return slices.Compact(out), problems
 }
 
-// PublicRoute is one entry of a service's public routes: requests with
-// Method whose path is Path, or, unless Exact, continues it after a slash,
-// need no token.
-type PublicRoute struct {
-	Method string // upper case, as HTTP methods are case-sensitive
-	Path   string // a clean prefix, as returned by CleanPrefix
-	Exact  bool   // only Path itself, not the paths below it
-}
+// PublicRoute is one entry of a service's public routes (kit/consul).
+type PublicRoute = consul.PublicRoute
 
 // exactMark marks an exact entry in MetaPublicRoutes: "POST =/api/v1/users".
 const exactMark = "="
 
-// String returns the entry as it is written in MetaPublicRoutes.
-func (r PublicRoute) String() string {
-	if r.Exact {
-		return r.Method + " " + exactMark + r.Path
-	}
-	return r.Method + " " + r.Path
-}
-
-// matches reports whether the entry covers path p.
-func (r PublicRoute) matches(p string) bool {
+// matches reports whether r covers path p.
+func matches(r PublicRoute, p string) bool {
 	if r.Exact {
 		return p == r.Path
 	}
@@ -180,7 +160,7 @@ func (p PublicRoutes) Allows(method, urlPath, rawPath string) bool {
 		if r.Method != method && (method != http.MethodHead || r.Method != http.MethodGet) {
 			continue
 		}
-		if r.matches(urlPath) && (rawPath == "" || r.matches(rawPath)) {
+		if matches(r, urlPath) && (rawPath == "" || matches(r, rawPath)) {
 			return true
 		}
 	}

@@ -191,9 +191,12 @@ func TestUserSchema(t *testing.T) {
 		}
 	}
 
-	// Deleting a user deletes its refresh tokens.
-	if _, err := db.ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
-		SELECT sha256('x'), gen_random_uuid(), id, now(), now() + interval '1 hour' FROM users`); err != nil {
+	// Deleting a user deletes its sessions and refresh tokens.
+	if _, err := db.ExecContext(ctx, `
+		WITH f AS (INSERT INTO refresh_families (id, user_id, created_at)
+			SELECT gen_random_uuid(), id, now() FROM users RETURNING id, user_id)
+		INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
+		SELECT sha256('x'), f.id, f.user_id, now(), now() + interval '1 hour' FROM f`); err != nil {
 		t.Fatalf("token insert: %v", err)
 	}
 	if _, err := db.ExecContext(ctx, `DELETE FROM users`); err != nil {

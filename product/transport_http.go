@@ -15,6 +15,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
 )
@@ -32,7 +33,7 @@ const (
 // collection and every item below it. Everything else under CollectionPath
 // needs an access token. The service enforces the same rules itself (see
 // NewEndpoints); this only lets the gateway turn bad requests away early.
-const PublicRoutes = http.MethodGet + " " + CollectionPath
+var PublicRoutes = []consul.PublicRoute{{Method: http.MethodGet, Path: CollectionPath}}
 
 // NewHTTPHandler serves the endpoints as a JSON API:
 //

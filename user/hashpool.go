@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/kitshop/kitshop/kit/errs"
 )
 
@@ -81,4 +83,39 @@ func WithHashPool(p *HashPool) Option {
 			s.hashPool = p
 		}
 	}
+}
+
+// hash returns the bcrypt hash of a validated password, computed in the
+// hash pool (an Unavailable error when it is full).
+func (s *service) hash(ctx context.Context, password string) (string, error) {
+	var (
+		h   []byte
+		err error
+	)
+	if perr := s.hashPool.Do(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost) }); perr != nil {
+		return "", perr
+	}
+	if err != nil {
+		// Validation bounds the length, so this is a bug; the error does
+		// not contain the password.
+		return "", errs.Wrap(err, errs.Internal, "")
+	}
+	return string(h), nil
+}
+
+// passwordMatches reports whether password is the one hash was made from.
+// It always runs one bcrypt comparison, also for passwords too long to
+// match (bcrypt would compare only their first 72 bytes), so that its
+// duration tells nothing. The comparison runs in the hash pool; the error
+// is the pool's refusal.
+func (s *service) passwordMatches(ctx context.Context, hash, password string) (bool, error) {
+	tooLong := len(password) > MaxPasswordBytes
+	if tooLong {
+		hash, password = s.dummyHash, password[:MaxPasswordBytes]
+	}
+	var matches bool
+	err := s.hashPool.Do(ctx, func() {
+		matches = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	})
+	return matches && !tooLong, err
 }

@@ -1,8 +1,13 @@
 package user
 
 import (
+	"context"
 	"time"
 
+	"github.com/go-kit/kit/endpoint"
+
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/ratelimit"
 )
 
@@ -119,5 +124,31 @@ func (t *LoginThrottle) Fail(account, client string, now time.Time) {
 	}
 	if t.clients != nil && client != "" {
 		t.clients.AllowAt(ratelimit.ClientKey(client), now)
+	}
+}
+
+// CountThrottled returns endpoint middleware that counts the refusals of
+// method's throttle (Login and ServiceToken answering RateLimited count for
+// the "login" limiter, SignUp for the "signup" one), so that password
+// guessing and sign-up floods show up apart from overload. It goes inside
+// the instance's rate limit, whose own refusals never reach it; the
+// endpoint metrics count both as outcome "rate_limited".
+func CountThrottled(m *metrics.Metrics, method string) endpoint.Middleware {
+	limiter := "login"
+	switch method {
+	case MethodLogin, MethodServiceToken:
+	case MethodSignUp:
+		limiter = "signup"
+	default:
+		return func(next endpoint.Endpoint) endpoint.Endpoint { return next }
+	}
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			response, err := next(ctx, request)
+			if errs.Is(err, errs.RateLimited) {
+				m.RateLimited(limiter)
+			}
+			return response, err
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
 	"github.com/kitshop/kitshop/user/userapi"
@@ -53,10 +54,16 @@ const (
 // services that use it call this service directly (found in Consul), so
 // the gateway need not expose it, but does no harm if it does: it answers
 // only to a service account's secret and is throttled like logins.
-const (
-	APIPrefixes  = "/api/v1/users,/api/v1/auth"
-	PublicRoutes = "POST =" + UsersPath + ",POST =" + LoginPath + ",POST =" + RefreshPath + ",POST =" + LogoutPath + ",GET =" + AuthJWKSPath +
-		",POST =" + TokenPath
+var (
+	APIPrefixes  = []string{"/api/v1/users", "/api/v1/auth"}
+	PublicRoutes = []consul.PublicRoute{
+		{Method: http.MethodPost, Path: UsersPath, Exact: true},
+		{Method: http.MethodPost, Path: LoginPath, Exact: true},
+		{Method: http.MethodPost, Path: RefreshPath, Exact: true},
+		{Method: http.MethodPost, Path: LogoutPath, Exact: true},
+		{Method: http.MethodGet, Path: AuthJWKSPath, Exact: true},
+		{Method: http.MethodPost, Path: TokenPath, Exact: true},
+	}
 )
 
 // JWKSMaxAge is how long clients may cache the JWKS (Cache-Control

@@ -29,6 +29,7 @@ import (
 	"github.com/kitshop/kitshop/kit/grpcx"
 	"github.com/kitshop/kitshop/kit/requestid"
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
+	"github.com/kitshop/kitshop/user/userapi"
 )
 
 // secrets collects every password and token the test handles, to look for
@@ -426,6 +427,7 @@ func realSigner(t *testing.T, c *client, runDir string) *authtest.Signer {
 	decodeJSON(t, "jwks through the gateway", c.do(t, http.MethodGet, "/api/v1/auth/jwks.json", nil, nil), http.StatusOK, &set)
 	s := authtest.NewSigner(t)
 	s.Private, s.Public, s.Kid = priv, pub, ""
+	s.Issuer, s.Audience = userapi.Issuer, userapi.Audience
 	for _, k := range set.Keys {
 		if got, err := k.PublicKey(); err == nil && got.Equal(pub) {
 			s.Kid = k.Kid

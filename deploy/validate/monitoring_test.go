@@ -57,7 +57,7 @@ func prometheus(t *testing.T) prometheusConfig {
 // TestPrometheusScrapesEveryService checks that every application service
 // of the compose file is scraped: as a static target, or through the
 // Consul service discovery job when the service registers in Consul (every
-// kitshop service registers with the meta http_port the job keeps).
+// kitshop service registers with the meta metrics_port the job keeps).
 func TestPrometheusScrapesEveryService(t *testing.T) {
 	cfg := prometheus(t)
 	c := compose(t)
@@ -87,7 +87,7 @@ func TestPrometheusScrapesEveryService(t *testing.T) {
 				continue // a filtered job would miss new services
 			}
 			keepsKitshop := slices.ContainsFunc(sc.RelabelConfigs, func(r relabelConfig) bool {
-				return r.Action == "keep" && slices.Equal(r.SourceLabels, []string{"__meta_consul_service_metadata_http_port"})
+				return r.Action == "keep" && slices.Equal(r.SourceLabels, []string{"__meta_consul_service_metadata_metrics_port"})
 			})
 			if keepsKitshop {
 				consulSD[sd.Server] = true

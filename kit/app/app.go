@@ -52,6 +52,10 @@ type Spec struct {
 	Schema fs.FS
 	// Auth, when Auth.Issuer is set, makes New build a token verifier.
 	Auth Auth
+	// GCPercent and MemoryLimit, when set, tune the garbage collector
+	// (kit/server.TuneGC); GOGC and GOMEMLIMIT still win.
+	GCPercent   int
+	MemoryLimit int64
 	// SecretFlags name the service's own flags that hold secrets; like
 	// -database-url, they must not hold one of DevSecrets unless the
 	// process runs in development mode (kit/config.DevMode).
@@ -128,6 +132,7 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 	if err != nil {
 		return nil, err
 	}
+	server.TuneGC(spec.GCPercent, spec.MemoryLimit)
 	logger := logging.New(stderr, o.LogFormat)
 	// Debug lines (the transports' "request rejected") repeat what the
 	// endpoint log already says; they are for local debugging only.
@@ -288,9 +293,8 @@ func (a *App) DegradedWhen(serving func() bool) { a.degraded = serving }
 type Registration struct {
 	// Prefixes are the gateway paths routed to the service.
 	Prefixes []string
-	// Public are the routes the gateway lets through without a token, as
-	// "METHOD /path" entries.
-	Public []string
+	// Public are the routes the gateway lets through without a token.
+	Public []consul.PublicRoute
 	// Meta is extra service metadata.
 	Meta map[string]string
 }
@@ -364,11 +368,7 @@ func (r *Registration) meta() map[string]string {
 		meta[k] = v
 	}
 	if len(r.Public) > 0 {
-		meta[MetaPublicRoutes] = strings.Join(r.Public, ",")
+		meta[consul.MetaPublicRoutes] = consul.FormatPublicRoutes(r.Public)
 	}
 	return meta
 }
-
-// MetaPublicRoutes is the Consul service meta key in which a service lists
-// the routes the gateway lets through without a token.
-const MetaPublicRoutes = "public_routes"

@@ -21,6 +21,7 @@ import (
 	"github.com/kitshop/kitshop/kit/app/apptest"
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
+	"github.com/kitshop/kitshop/kit/consul"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -76,7 +77,7 @@ func widget(closed *[]string) app.BuildFunc {
 			io.WriteString(w, resp.(string))
 		}))
 		a.GRPC() // the gRPC port serves grpc.health.v1 only
-		a.Register(app.Registration{Prefixes: []string{"/api/v1/widgets"}, Public: []string{"GET /api/v1/widgets"}})
+		a.Register(app.Registration{Prefixes: []string{"/api/v1/widgets"}, Public: []consul.PublicRoute{{Method: http.MethodGet, Path: "/api/v1/widgets"}}})
 		return a, nil
 	}
 }
@@ -88,11 +89,11 @@ func TestAppServesRegistersAndCloses(t *testing.T) {
 		json.NewEncoder(w).Encode(signer.JWKS())
 	}))
 	defer jwks.Close()
-	consul := testenv.Consul(t)
+	agent := testenv.Consul(t)
 	var closed []string
 	svc := apptest.Start(t, widget(&closed),
 		"-database-url", testenv.Database(t),
-		"-consul-addr", consul.Addr(),
+		"-consul-addr", agent.Addr(),
 		"-instance-id", "widget-1",
 		"-jwks-url", jwks.URL,
 		"-greeting", "hi")
@@ -138,7 +139,7 @@ func TestAppServesRegistersAndCloses(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(entries) == 0 && time.Now().Before(deadline) {
-		resp, err := http.Get(consul.URL() + "/v1/health/service/widget?passing")
+		resp, err := http.Get(agent.URL() + "/v1/health/service/widget?passing")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +152,7 @@ func TestAppServesRegistersAndCloses(t *testing.T) {
 	}
 	got := entries[0].Service
 	if got.ID != "widget-1" || "127.0.0.1:"+strconv.Itoa(got.Port) != svc.HTTPAddr ||
-		got.Meta[app.MetaPublicRoutes] != "GET /api/v1/widgets" || got.Meta["api_prefix"] != "/api/v1/widgets" ||
+		got.Meta[consul.MetaPublicRoutes] != "GET /api/v1/widgets" || got.Meta["api_prefix"] != "/api/v1/widgets" ||
 		"127.0.0.1:"+got.Meta["metrics_port"] != svc.MetricsAddr {
 		t.Errorf("registration = %+v, want widget-1 on %s with its prefix and public route", got, svc.HTTPAddr)
 	}

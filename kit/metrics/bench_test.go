@@ -3,7 +3,6 @@ package metrics_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/metrics"
@@ -32,15 +31,4 @@ func BenchmarkEndpointMiddleware(b *testing.B) {
 			})
 		})
 	}
-}
-
-// BenchmarkGatewayRequest measures recording one gateway request.
-func BenchmarkGatewayRequest(b *testing.B) {
-	m := metrics.New("gateway")
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			m.GatewayRequest("/api/v1/products", "product", 200, 3*time.Millisecond)
-		}
-	})
 }

@@ -22,9 +22,9 @@
 //     (kitshop_ratelimit_rejections_total), for callers such as the gateway
 //     that limit outside an endpoint.
 //   - Pool exports pgx pool statistics (kitshop_db_pool_*).
-//   - GatewayRoute (and its shorthand GatewayRequest) records the requests of
-//     one gateway route by matched prefix, upstream service and status
-//     (kitshop_gateway_requests_total, kitshop_gateway_request_duration_seconds).
+//
+// A component with instruments of its own (the gateway's per route)
+// registers them in Registry.
 //
 // The instruments on a request's path resolve their labels once and keep
 // the children, so recording costs a few atomic operations and no

@@ -3,8 +3,6 @@ package metrics
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,14 +36,6 @@ type Metrics struct {
 
 	breakerRejections *prometheus.CounterVec
 	rateLimited       *prometheus.CounterVec
-
-	gatewayRequests *prometheus.CounterVec
-	gatewayDuration *prometheus.HistogramVec
-
-	// routesMu guards routes, the instruments of each gateway route and
-	// upstream, built on first use (see GatewayRoute).
-	routesMu sync.RWMutex
-	routes   map[routeKey]*GatewayRoute
 }
 
 // New returns the metrics of the named service (the "service" label of
@@ -78,19 +68,8 @@ func New(service string) *Metrics {
 			Namespace: Namespace, Name: "ratelimit_rejections_total",
 			Help: "Requests rejected by the named rate limiter.",
 		}, []string{"limiter"}),
-		gatewayRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "gateway_requests_total",
-			Help: "Requests through the gateway by route prefix, upstream service and status code.",
-		}, []string{"route", "upstream", "code"}),
-		gatewayDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "gateway_request_duration_seconds",
-			Help:    "Gateway request latency by route prefix and upstream service.",
-			Buckets: LatencyBuckets,
-		}, []string{"route", "upstream"}),
-		routes: make(map[routeKey]*GatewayRoute),
 	}
-	reg.MustRegister(requests, duration, m.breakerRejections, m.rateLimited,
-		m.gatewayRequests, m.gatewayDuration)
+	reg.MustRegister(requests, duration, m.breakerRejections, m.rateLimited)
 	return m
 }
 
@@ -189,77 +168,4 @@ func (o *outcomes) get(err error) *instruments {
 // RateLimited counts one rejection by the named limiter.
 func (m *Metrics) RateLimited(limiter string) {
 	m.rateLimited.WithLabelValues(limiter).Inc()
-}
-
-// GatewayRequest records one request the gateway answered; see GatewayRoute
-// for the labels. It is GatewayRoute(route, upstream).Request(code, took).
-func (m *Metrics) GatewayRequest(route, upstream string, code int, took time.Duration) {
-	m.GatewayRoute(route, upstream).Request(code, took)
-}
-
-// GatewayRoute returns the instruments of one gateway route: route is the
-// matched prefix ("" when none matched, reported as "unmatched"), upstream
-// the service it belongs to ("" when none, reported as "none"). The raw
-// path is never a label, so the number of series stays bounded by the
-// routes. The value is built on the first call for a route and returned
-// again afterwards.
-func (m *Metrics) GatewayRoute(route, upstream string) *GatewayRoute {
-	if route == "" {
-		route = "unmatched"
-	}
-	if upstream == "" {
-		upstream = "none"
-	}
-	k := routeKey{route, upstream}
-	m.routesMu.RLock()
-	r, ok := m.routes[k]
-	m.routesMu.RUnlock()
-	if ok {
-		return r
-	}
-	m.routesMu.Lock()
-	defer m.routesMu.Unlock()
-	if r, ok := m.routes[k]; ok {
-		return r
-	}
-	r = &GatewayRoute{
-		requests: m.gatewayRequests.MustCurryWith(prometheus.Labels{"route": route, "upstream": upstream}),
-		duration: m.gatewayDuration.WithLabelValues(route, upstream),
-	}
-	m.routes[k] = r
-	return r
-}
-
-type routeKey struct{ route, upstream string }
-
-// maxStatus bounds the status codes whose counters GatewayRoute keeps at
-// hand; HTTP defines none above 599.
-const maxStatus = 600
-
-// GatewayRoute records the requests of one gateway route
-// (kitshop_gateway_requests_total, kitshop_gateway_request_duration_seconds)
-// with its labels resolved: recording costs a few atomic operations and no
-// allocation.
-type GatewayRoute struct {
-	requests *prometheus.CounterVec // curried: only "code" is left
-	duration prometheus.Observer
-	codes    [maxStatus]atomic.Pointer[prometheus.Counter]
-}
-
-// Request records one request answered with the status code after took.
-func (r *GatewayRoute) Request(code int, took time.Duration) {
-	r.counter(code).Inc()
-	r.duration.Observe(took.Seconds())
-}
-
-func (r *GatewayRoute) counter(code int) prometheus.Counter {
-	if code < 0 || code >= maxStatus {
-		return r.requests.WithLabelValues(strconv.Itoa(code))
-	}
-	if c := r.codes[code].Load(); c != nil {
-		return *c
-	}
-	c := r.requests.WithLabelValues(strconv.Itoa(code))
-	r.codes[code].Store(&c)
-	return c
 }

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	kitmetrics "github.com/go-kit/kit/metrics"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -108,17 +107,12 @@ func TestBreaker(t *testing.T) {
 	)
 }
 
-func TestRateLimitedAndGateway(t *testing.T) {
+func TestRateLimited(t *testing.T) {
 	m := metrics.New("gateway")
 	m.RateLimited("client")
 	m.RateLimited("client")
-	m.GatewayRequest("/api/v1/products", "product", 200, 3*time.Millisecond)
-	m.GatewayRequest("", "", 404, time.Millisecond)
 	wantLines(t, scrape(t, m),
 		`kitshop_ratelimit_rejections_total{limiter="client"} 2`,
-		`kitshop_gateway_requests_total{code="200",route="/api/v1/products",upstream="product"} 1`,
-		`kitshop_gateway_requests_total{code="404",route="unmatched",upstream="none"} 1`,
-		`kitshop_gateway_request_duration_seconds_bucket{route="/api/v1/products",upstream="product",le="0.005"} 1`,
 	)
 }
 
@@ -188,28 +182,6 @@ func TestEndpointMiddlewareNoIdleSeries(t *testing.T) {
 	if text := scrape(t, m); strings.Contains(text, `method="ListOrders"`) {
 		t.Errorf("series before any call:\n%s", text)
 	}
-}
-
-func TestGatewayRoute(t *testing.T) {
-	m := metrics.New("gateway")
-	r := m.GatewayRoute("/api/v1/orders", "order")
-	if again := m.GatewayRoute("/api/v1/orders", "order"); again != r {
-		t.Error("GatewayRoute built the same route twice")
-	}
-	if m.GatewayRoute("/api/v1/orders", "order2") == r {
-		t.Error("GatewayRoute returned another upstream's route")
-	}
-	for _, code := range []int{201, 201, 0, 499, 999, -1} {
-		r.Request(code, 20*time.Millisecond)
-	}
-	wantLines(t, scrape(t, m),
-		`kitshop_gateway_requests_total{code="201",route="/api/v1/orders",upstream="order"} 2`,
-		`kitshop_gateway_requests_total{code="0",route="/api/v1/orders",upstream="order"} 1`,
-		`kitshop_gateway_requests_total{code="499",route="/api/v1/orders",upstream="order"} 1`,
-		`kitshop_gateway_requests_total{code="999",route="/api/v1/orders",upstream="order"} 1`,
-		`kitshop_gateway_requests_total{code="-1",route="/api/v1/orders",upstream="order"} 1`,
-		`kitshop_gateway_request_duration_seconds_count{route="/api/v1/orders",upstream="order"} 6`,
-	)
 }
 
 // lateBreaker gives up at once and starts run afterwards on another

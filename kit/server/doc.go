@@ -31,8 +31,8 @@
 // also serves the net/http/pprof profiles there, on a listener of their own
 // that the public port never shares.
 //
-// TuneGC, called first thing in main, sets the garbage collector for small,
-// allocation-heavy services (GOGC 400 with a 192 MiB soft memory limit)
-// unless GOGC or GOMEMLIMIT say otherwise; Run gives the grown heap back to
-// the operating system once the process goes idle.
+// TuneGC, which a main may call first thing, sets the garbage collector's
+// percentage and soft memory limit unless GOGC or GOMEMLIMIT say otherwise;
+// Run gives the grown heap back to the operating system once the process
+// goes idle.
 package server

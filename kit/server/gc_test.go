@@ -23,9 +23,9 @@ func TestTuneGC(t *testing.T) {
 		wantPercent int
 		wantLimit   int64
 	}{
-		{name: "defaults", wantPercent: server.DefaultGCPercent, wantLimit: server.DefaultMemoryLimit},
-		{name: "operator's GOGC wins", env: map[string]string{"GOGC": "150"}, wantPercent: 100, wantLimit: server.DefaultMemoryLimit},
-		{name: "operator's GOMEMLIMIT wins", env: map[string]string{"GOMEMLIMIT": "1GiB"}, wantPercent: server.DefaultGCPercent, wantLimit: math.MaxInt64},
+		{name: "defaults", wantPercent: 400, wantLimit: 192 << 20},
+		{name: "operator's GOGC wins", env: map[string]string{"GOGC": "150"}, wantPercent: 100, wantLimit: 192 << 20},
+		{name: "operator's GOMEMLIMIT wins", env: map[string]string{"GOMEMLIMIT": "1GiB"}, wantPercent: 400, wantLimit: math.MaxInt64},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,7 +40,7 @@ func TestTuneGC(t *testing.T) {
 			debug.SetGCPercent(100)
 			debug.SetMemoryLimit(math.MaxInt64)
 
-			server.TuneGC()
+			server.TuneGC(400, 192<<20)
 
 			percent := debug.SetGCPercent(100)
 			if percent != tc.wantPercent {

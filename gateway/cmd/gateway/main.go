@@ -66,8 +66,18 @@ import (
 // envPrefix prefixes the environment variables that back the flags.
 const envPrefix = "GATEWAY"
 
+// The gateway's garbage collector (kit/server.TuneGC): the heap may grow to
+// five times what is live before a collection, up to a soft limit below the
+// 256 MiB of deploy/k8s. At Go's default of 100 the collector's mark phase
+// showed as the p99 through the gateway on two cores (6.1 ms at half its
+// peak, 3.9 ms with 400; peak 13.7k to 16.7k requests/s; make bench).
+const (
+	gcPercent   = 400
+	memoryLimit = 192 << 20
+)
+
 func main() {
-	server.TuneGC() // GOGC and GOMEMLIMIT win when set
+	server.TuneGC(gcPercent, memoryLimit) // GOGC and GOMEMLIMIT win when set
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -8,7 +8,8 @@
 //	inventory/                        service.go, endpoint.go, transport_http.go,
 //	                                  transport_grpc.go, middleware.go, postgres.go
 //	                                  and their tests (unit, Postgres, HTTP, gRPC)
-//	inventory/cmd/inventory/main.go   the command, wired like product's
+//	inventory/cmd/inventory/          main.go and flags.go: the command on
+//	                                  kit/app, wired like product's
 //	proto/inventory/v1/               inventory.proto and the code protoc generates
 //	migrations/inventory/00001_items.sql
 //	deploy/local/services/inventory.json        the local stack (make run)

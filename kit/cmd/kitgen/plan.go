@@ -40,6 +40,7 @@ type data struct {
 	APIPrefix string // /api/v1/inventory: the public path prefix
 
 	HTTPPort, GRPCPort int // the service's fixed ports in the local stack and containers
+	MetricsPort        int // its internal /metrics port in the local stack
 }
 
 func newData(name string, httpPort, grpcPort int) data {
@@ -51,6 +52,8 @@ func newData(name string, httpPort, grpcPort int) data {
 		APIPrefix: "/api/v1/" + name,
 		HTTPPort:  httpPort,
 		GRPCPort:  grpcPort,
+		// MetricsPort: the local stack's convention (product 8081/9281).
+		MetricsPort: httpPort + metricsOffset,
 	}
 }
 
@@ -190,12 +193,14 @@ func checkTaken(root, name string) error {
 	return nil
 }
 
-// Ports are chosen in this range, gRPC being HTTP + grpcOffset as for the
-// services of the sample app (8081/9081, 8083/9083, ...).
+// Ports are chosen in this range, gRPC being HTTP + grpcOffset and the
+// internal metrics listener HTTP + metricsOffset, as for the services of
+// the sample app (8081/9081/9281, 8083/9083/9283, ...).
 const (
 	firstHTTPPort = 8081
-	lastHTTPPort  = 8999
+	lastHTTPPort  = 8799 // so that HTTP + metricsOffset stays below 10000
 	grpcOffset    = 1000
+	metricsOffset = 1200
 )
 
 // portFiles are where the repository writes down the ports it uses.
@@ -210,10 +215,11 @@ var portFiles = []string{
 var portNumber = regexp.MustCompile(`\b[89][0-9]{3}\b`)
 
 // choosePorts returns the first HTTP port from firstHTTPPort on such that
-// neither it nor its gRPC port appears in portFiles: the next free pair after
-// the existing services, the same on every run for the same repository.
+// neither it nor its gRPC and metrics ports appear in portFiles: the next
+// free set after the existing services, the same on every run for the same
+// repository.
 // Being generous with what counts as used (any 8xxx or 9xxx number) only
-// skips a pair.
+// skips a set.
 func choosePorts(root string) (httpPort, grpcPort int, err error) {
 	used := map[int]bool{}
 	for _, pattern := range portFiles {
@@ -236,11 +242,11 @@ func choosePorts(root string) (httpPort, grpcPort int, err error) {
 		}
 	}
 	for p := firstHTTPPort; p <= lastHTTPPort; p++ {
-		if !used[p] && !used[p+grpcOffset] {
+		if !used[p] && !used[p+grpcOffset] && !used[p+metricsOffset] {
 			return p, p + grpcOffset, nil
 		}
 	}
-	return 0, 0, fmt.Errorf("no free port pair between %d and %d", firstHTTPPort, lastHTTPPort)
+	return 0, 0, fmt.Errorf("no free set of ports with HTTP between %d and %d", firstHTTPPort, lastHTTPPort)
 }
 
 // renderFiles renders templates/files for d: Go sources gofmt'd, JSON

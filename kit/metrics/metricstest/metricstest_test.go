@@ -4,7 +4,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/metrics/metricstest"
@@ -70,11 +69,11 @@ func TestParseMalformed(t *testing.T) {
 
 func TestScrape(t *testing.T) {
 	m := metrics.New("product")
-	m.GatewayRequest("/api/v1/products", "product", 200, time.Millisecond)
+	m.RateLimited("client")
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	got := metricstest.Scrape(t, srv.URL)
-	if v, _ := got.Value("kitshop_gateway_requests_total", map[string]string{"code": "200"}); v != 1 {
-		t.Errorf("gateway requests = %v, want 1\n%s", v, got)
+	if v, _ := got.Value("kitshop_ratelimit_rejections_total", map[string]string{"limiter": "client"}); v != 1 {
+		t.Errorf("rate limit rejections = %v, want 1\n%s", v, got)
 	}
 }

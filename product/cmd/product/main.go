@@ -95,6 +95,6 @@ func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, erro
 
 	a.Handle(requestid.HTTPMiddleware(product.NewHTTPHandler(eps, a.Log("http"))))
 	productv1.RegisterProductServiceServer(a.GRPC(), product.NewGRPCServer(eps, a.Log("grpc"), product.WithStock(stockEps)))
-	a.Register(app.Registration{Prefixes: []string{product.CollectionPath}, Public: []string{product.PublicRoutes}})
+	a.Register(app.Registration{Prefixes: []string{product.CollectionPath}, Public: product.PublicRoutes})
 	return a, nil
 }

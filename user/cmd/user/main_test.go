@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -16,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +23,10 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/kit/app"
+	"github.com/kitshop/kitshop/kit/app/apptest"
 	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/config"
 	"github.com/kitshop/kitshop/kit/grpcx"
 	"github.com/kitshop/kitshop/kit/metrics/metricstest"
 	"github.com/kitshop/kitshop/kit/requestid"
@@ -38,110 +39,12 @@ func TestMain(m *testing.M) {
 	testenv.Main(m)
 }
 
-// logBuffer collects the program's log lines; run writes from several
-// goroutines while the test reads.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the JSON log lines written so far.
-func (b *logBuffer) lines() []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// instance is the program running in the test.
-type instance struct {
-	httpAddr, grpcAddr string
-	logs               *logBuffer
-	stop               func() error // cancels run and returns its error
-}
-
-// start runs the program with args (plus test defaults: port 0, JSON logs,
-// the fastest bcrypt) until the test ends or stop is called, and waits
-// until it listens.
-func start(t *testing.T, args ...string) *instance {
+// start runs the program with args (plus apptest's defaults and the
+// fastest bcrypt) until the test ends or Stop is called, and waits until it
+// is ready.
+func start(t *testing.T, args ...string) *apptest.Service {
 	t.Helper()
-	args = append([]string{
-		"-http-addr", "127.0.0.1:0",
-		"-grpc-addr", "127.0.0.1:0",
-		"-log-format", "json",
-		"-deregister-delay", "0",
-		"-drain-timeout", "5s",
-		"-bcrypt-cost", "4",
-	}, args...)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, logs) }()
-
-	var once sync.Once
-	var runErr error
-	inst := &instance{logs: logs, stop: func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(20 * time.Second):
-				runErr = errors.New("run did not return within 20s of cancel")
-			}
-		})
-		return runErr
-	}}
-	t.Cleanup(func() {
-		if err := inst.stop(); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-
-	deadline := time.Now().Add(30 * time.Second)
-	for inst.httpAddr == "" || inst.grpcAddr == "" {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned early: %v\nlogs:\n%s", err, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not listening after 30s; logs:\n%s", logs)
-		}
-		for _, l := range logs.lines() {
-			if l["msg"] != "listening" {
-				continue
-			}
-			addr, _ := l["addr"].(string)
-			switch l["transport"] {
-			case "http":
-				inst.httpAddr = addr
-			case "grpc":
-				inst.grpcAddr = addr
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return inst
+	return apptest.Start(t, build, append([]string{"-bcrypt-cost", "4"}, args...)...)
 }
 
 // call sends a JSON request (body "" for none) with an optional bearer
@@ -205,7 +108,7 @@ func TestRunServes(t *testing.T) {
 	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "",
 		"-signing-key-file", keyFile, "-generate-key",
 		"-admin-email", "Root@Example.com", "-admin-password", adminPassword)
-	base := "http://" + inst.httpAddr
+	base := "http://" + inst.HTTPAddr
 
 	if status, _ := call(t, http.MethodGet, base+"/readyz", "", "", nil); status != http.StatusOK {
 		t.Errorf("/readyz = %d, want 200", status)
@@ -243,7 +146,7 @@ func TestRunServes(t *testing.T) {
 
 	// gRPC: the bootstrapped admin may read Ann; Ann may read herself.
 	admin := login(t, base, "root@example.com", adminPassword)
-	cc, err := grpcx.Dial(inst.grpcAddr)
+	cc, err := grpcx.Dial(inst.GRPCAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,8 +175,8 @@ func TestRunServes(t *testing.T) {
 		t.Errorf("service token verifies as %+v, %v; want the service order", id, err)
 	}
 
-	// The calls above, as Prometheus sees them on the HTTP port.
-	got := metricstest.Scrape(t, base+"/metrics")
+	// The calls above, as Prometheus sees them on the internal listener.
+	got := metricstest.Scrape(t, "http://"+inst.MetricsAddr+"/metrics")
 	for method, min := range map[string]float64{"SignUp": 1, "Login": 2, "GetMe": 1, "GetJWKS": 1, "GetUser": 2, "ServiceToken": 1} {
 		labels := map[string]string{"service": "user", "method": method, "outcome": "success"}
 		if v, _ := got.Value("kitshop_requests_total", labels); v < min {
@@ -295,10 +198,10 @@ func TestRunServes(t *testing.T) {
 		t.Errorf("rate-limit rejections without any:\n%s", got)
 	}
 
-	if err := inst.stop(); err != nil {
+	if err := inst.Stop(); err != nil {
 		t.Fatalf("run after cancel: %v", err)
 	}
-	logs := inst.logs.String()
+	logs := inst.Logs.String()
 	for _, want := range []string{`"msg":"signing key ready"`, `"generated":true`, `"op":"ensure_admin"`, `"created":true`,
 		`"method":"Login"`, `"msg":"service accounts","names":"order"`, `"op":"service_token"`, `"subject":"service:order"`,
 		`"msg":"drained"`, `"msg":"stopped"`} {
@@ -320,13 +223,13 @@ func TestRunMetricsLoginThrottle(t *testing.T) {
 	inst := start(t, "-database-url", testenv.Database(t), "-consul-addr", "",
 		"-signing-key-file", filepath.Join(t.TempDir(), "signing.pem"), "-generate-key",
 		"-login-account-failures", "1", "-login-client-failures", "0")
-	base := "http://" + inst.httpAddr
+	base := "http://" + inst.HTTPAddr
 	for i, want := range []int{http.StatusUnauthorized, http.StatusTooManyRequests} {
 		if status, _ := call(t, http.MethodPost, base+user.LoginPath, `{"email":"nobody@example.com","password":"Wr0ng-passw0rd"}`, "", nil); status != want {
 			t.Fatalf("login %d = %d, want %d", i, status, want)
 		}
 	}
-	got := metricstest.Scrape(t, base+"/metrics")
+	got := metricstest.Scrape(t, "http://"+inst.MetricsAddr+"/metrics")
 	for _, tt := range []struct {
 		name   string
 		labels map[string]string
@@ -350,25 +253,25 @@ func TestRunRestart(t *testing.T) {
 		"-admin-email", "root@example.com", "-admin-password", adminPassword}
 
 	first := start(t, args...)
-	base := "http://" + first.httpAddr
+	base := "http://" + first.HTTPAddr
 	tok := login(t, base, "root@example.com", adminPassword)
-	if err := first.stop(); err != nil {
+	if err := first.Stop(); err != nil {
 		t.Fatal(err)
 	}
 
 	// Another admin password on the second start changes nothing.
 	args[len(args)-1] = "Changed-pw-123"
 	second := start(t, args...)
-	base = "http://" + second.httpAddr
+	base = "http://" + second.HTTPAddr
 	// A token from the first run still verifies: same key.
 	if status, _ := call(t, http.MethodGet, base+user.MePath, "", tok.AccessToken, nil); status != http.StatusOK {
 		t.Errorf("GET /me with a token of the previous run = %d, want 200", status)
 	}
 	login(t, base, "root@example.com", adminPassword)
-	if err := second.stop(); err != nil {
+	if err := second.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	logs := second.logs.String()
+	logs := second.Logs.String()
 	for _, want := range []string{`"generated":false`, `"created":false`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("second run's logs lack %s", want)
@@ -398,14 +301,15 @@ func TestRunRefusesToPromoteACustomer(t *testing.T) {
 	args := []string{"-database-url", db, "-consul-addr", "", "-signing-key-file", keyFile, "-generate-key"}
 	first := start(t, args...)
 	body := `{"email":"Root@example.com","password":"attacker-pw-1","name":"Mallory"}`
-	call(t, http.MethodPost, "http://"+first.httpAddr+user.UsersPath, body, "", nil)
-	if err := first.stop(); err != nil {
+	call(t, http.MethodPost, "http://"+first.HTTPAddr+user.UsersPath, body, "", nil)
+	if err := first.Stop(); err != nil {
 		t.Fatal(err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := run(ctx, append(args, "-http-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0",
+	t.Setenv(config.DevEnv, "1") // the test database's password is the local stack's
+	err := app.Start(ctx, build, append(args, "-http-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0",
 		"-admin-email", "root@example.com", "-admin-password", adminPassword), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "refusing to promote") {
 		t.Fatalf("run with a customer's email as -admin-email = %v, want a refusal", err)
@@ -429,7 +333,9 @@ func TestRunWithoutKey(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "missing.pem")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := run(ctx, []string{"-database-url", "postgres://127.0.0.1:1/none", "-consul-addr", "", "-signing-key-file", keyFile}, io.Discard)
+	t.Setenv(config.DevEnv, "1") // the test database's password is the local stack's
+	err := app.Start(ctx, build, []string{"-database-url", testenv.Database(t), "-consul-addr", "", "-signing-key-file", keyFile,
+		"-http-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "signing key") {
 		t.Errorf("run without a key file = %v, want a signing key error", err)
 	}
@@ -451,7 +357,7 @@ func TestRunRegistersInConsul(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for svc == nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("not registered after 20s; logs:\n%s", inst.logs)
+			t.Fatalf("not registered after 20s; logs:\n%s", inst.Logs)
 		}
 		services, err := client.Agent().Services()
 		if err == nil {
@@ -459,8 +365,8 @@ func TestRunRegistersInConsul(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if svc.Service != "user" || !strings.HasSuffix(inst.httpAddr, ":"+strconv.Itoa(svc.Port)) {
-		t.Errorf("registered %+v, want service user on the port of %s", svc, inst.httpAddr)
+	if svc.Service != "user" || !strings.HasSuffix(inst.HTTPAddr, ":"+strconv.Itoa(svc.Port)) {
+		t.Errorf("registered %+v, want service user on the port of %s", svc, inst.HTTPAddr)
 	}
 	if got, want := svc.Meta["api_prefix"], "/api/v1/users,/api/v1/auth"; got != want {
 		t.Errorf("api_prefix = %q, want %q", got, want)
@@ -470,10 +376,10 @@ func TestRunRegistersInConsul(t *testing.T) {
 	if got := strings.Split(svc.Meta["public_routes"], ","); !slices.Equal(got, wantPublic) {
 		t.Errorf("public_routes = %v, want %v", got, wantPublic)
 	}
-	if !strings.HasSuffix(inst.grpcAddr, ":"+svc.Meta["grpc_port"]) {
-		t.Errorf("grpc_port meta %q, want the port of %s", svc.Meta["grpc_port"], inst.grpcAddr)
+	if !strings.HasSuffix(inst.GRPCAddr, ":"+svc.Meta["grpc_port"]) {
+		t.Errorf("grpc_port meta %q, want the port of %s", svc.Meta["grpc_port"], inst.GRPCAddr)
 	}
-	if err := inst.stop(); err != nil {
+	if err := inst.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	services, err := client.Agent().Services()
@@ -521,12 +427,13 @@ func TestParseOptions(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			o, err := parseOptions(tt.args, io.Discard)
+			var f flags
+			o, err := app.Parse(spec(&f), tt.args, io.Discard)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("parseOptions: %v", err)
 				}
-				if o.databaseURL != "postgres://x" || o.signingKeyFile != "/k.pem" || !strings.HasPrefix(o.instanceID, "user-") {
+				if o.DatabaseURL != "postgres://x" || f.signingKeyFile != "/k.pem" || !strings.HasPrefix(o.InstanceID, "user-") {
 					t.Errorf("options %+v", o)
 				}
 				return
@@ -539,19 +446,21 @@ func TestParseOptions(t *testing.T) {
 }
 
 func TestParseOptionsDefaults(t *testing.T) {
-	o, err := parseOptions([]string{"-database-url", "x", "-signing-key-file", "k"}, io.Discard)
+	var f flags
+	o, err := app.Parse(spec(&f), []string{"-database-url", "x", "-signing-key-file", "k"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.httpAddr != ":8083" || o.grpcAddr != ":9083" || o.tokenTTL != 15*time.Minute || o.refreshTTL != 720*time.Hour ||
-		o.issuer != "kitshop-user" || o.audience != "kitshop" || o.bcryptCost != 12 || o.trustForwardedFor || o.generateKey {
+	if o.HTTPAddr != ":8083" || o.GRPCAddr != ":9083" || f.tokenTTL != 15*time.Minute || f.refreshTTL != 720*time.Hour ||
+		o.Issuer != "kitshop-user" || o.Audience != "kitshop" || f.bcryptCost != 12 || f.trustForwardedFor || f.generateKey {
 		t.Errorf("defaults %+v", o)
 	}
 }
 
 func TestParseOptionsHelp(t *testing.T) {
 	var usage bytes.Buffer
-	_, err := parseOptions([]string{"-h"}, &usage)
+	var f flags
+	_, err := app.Parse(spec(&f), []string{"-h"}, &usage)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("error %v, want flag.ErrHelp", err)
 	}
@@ -593,7 +502,8 @@ func TestParseOptionsServiceAccounts(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var usage bytes.Buffer
-			o, err := parseOptions(append(slices.Clone(required), tt.args...), &usage)
+			var f flags
+			o, err := app.Parse(spec(&f), append(slices.Clone(required), tt.args...), &usage)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one mentioning %q", err, tt.wantErr)
@@ -606,10 +516,10 @@ func TestParseOptionsServiceAccounts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parseOptions: %v", err)
 			}
-			if got := o.serviceAccounts.Names(); !slices.Equal(got, tt.wantNames) {
+			if got := f.serviceAccounts.Names(); !slices.Equal(got, tt.wantNames) {
 				t.Errorf("service accounts = %v, want %v", got, tt.wantNames)
 			}
-			if s := fmt.Sprintf("%+v %#v", o, o); strings.Contains(s, orderSecret) {
+			if s := fmt.Sprintf("%+v %#v %+v", o, o, f.serviceAccounts); strings.Contains(s, orderSecret) {
 				t.Errorf("printed options contain the secret: %s", s)
 			}
 		})
