@@ -74,7 +74,7 @@ func TestEveryServiceRouteIsDocumented(t *testing.T) {
 		{
 			name:     "user",
 			handler:  user.NewHTTPHandler(user.Endpoints{}, nop),
-			prefixes: strings.Split(user.APIPrefixes, ","),
+			prefixes: user.APIPrefixes,
 			// user.JWKSPath (/.well-known/jwks.json) is for callers that
 			// reach the service directly: the gateway does not route it.
 			paths: []string{user.UsersPath, user.MePath, user.LoginPath, user.RefreshPath, user.LogoutPath, user.AuthJWKSPath, user.TokenPath},
