@@ -113,6 +113,13 @@ $(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
 		cd tools/consul && $(GO) build -o $(CURDIR)/$@.tmp github.com/hashicorp/consul && mv $(CURDIR)/$@.tmp $(CURDIR)/$@; \
 	fi
 
+# buf (make buf) at the version pinned in tools/buf, a module of its own
+# like tools/consul, so its dependencies stay out of ours.
+$(BIN)/buf: tools/buf/go.mod tools/buf/go.sum
+	@mkdir -p $(BIN)
+	@echo "==> building buf from tools/buf into $@"
+	cd tools/buf && $(GO) build -o $(CURDIR)/$@.tmp github.com/bufbuild/buf/cmd/buf && mv $(CURDIR)/$@.tmp $(CURDIR)/$@
+
 # protoc plugins at the versions pinned by go.mod's tool directives.
 $(BIN)/protoc-gen-go: go.mod go.sum
 	$(GO) build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
@@ -122,10 +129,19 @@ $(BIN)/protoc-gen-go-grpc: go.mod go.sum
 
 ##@ develop
 
+# Every binary knows its build (kit/version): -version prints it and /healthz
+# answers with it. Outside a Git checkout the version and commit stay empty
+# and kit/version falls back to what the go command recorded.
+VERSION_PKG := github.com/kitshop/kitshop/kit/version
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_TIME  ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).BuildTime=$(BUILD_TIME)
+
 .PHONY: build
-build: ## build every command (*/cmd/*) into bin/
+build: ## build every command (*/cmd/*) into bin/; bin/<cmd> -version says which build it is
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(CMDS)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS)
 
 .PHONY: run
 run: deps build ## run the whole system locally (gateway :8080, Consul UI :8500); Ctrl-C stops it
@@ -149,6 +165,25 @@ service: deps-protoc ## add a service in the house layers: make service NAME=inv
 	@if [ -z "$(NAME)" ]; then echo "usage: make service NAME=<name>" >&2; exit 2; fi
 	$(GO) run ./kit/cmd/kitgen new "$(NAME)"
 
+# What buf breaking compares proto/ with: the previous commit, unless told
+# otherwise (make buf BUF_AGAINST='.git#tag=v0.1.0,subdir=proto').
+BUF_AGAINST ?= .git\#ref=HEAD~1,subdir=proto
+
+.PHONY: buf
+buf: $(BIN)/buf ## lint the protobuf contracts and check them for breaking changes against the previous commit
+	$(BIN)/buf lint proto
+	@echo "==> buf lint: ok"
+	@if [ "$(BUF_AGAINST)" = '.git#ref=HEAD~1,subdir=proto' ] && ! git rev-parse -q --verify 'HEAD~1^{commit}' >/dev/null 2>&1; then \
+		if ! git rev-parse --git-dir >/dev/null 2>&1; then why="this is not a Git checkout"; \
+		elif [ "$$(git rev-parse --is-shallow-repository)" = true ]; then why="the clone is shallow (fetch with --depth 2 or more)"; \
+		else why="HEAD is the first commit"; fi; \
+		echo "==> buf breaking: SKIPPED, no previous commit to compare with: $$why"; \
+	else \
+		echo "==> buf breaking proto --against '$(BUF_AGAINST)'"; \
+		$(BIN)/buf breaking proto --against '$(BUF_AGAINST)'; \
+		echo "==> buf breaking: ok"; \
+	fi
+
 .PHONY: fmt
 fmt: ## gofmt all Go files (except generated *.pb.go)
 	@$(GOFMT) -w $(GO_FILES)
@@ -169,7 +204,7 @@ vet: ## go vet every package
 	@echo "==> go vet: ok"
 
 .PHONY: test
-test: deps build vet fmt-check validate-deploy ## deps, vet, gofmt check, deployment checks, all tests (race detector, real Postgres and Consul), then compose-test if Docker answers
+test: deps build vet fmt-check buf validate-deploy ## deps, vet, gofmt check, buf, deployment checks, all tests (race detector, real Postgres and Consul), then compose-test if Docker answers
 	@mkdir -p $(RUN)
 	@echo "==> go test $(RACE) -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)"
 	@start=$$(date +%s); status=0; \

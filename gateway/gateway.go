@@ -143,6 +143,7 @@ type Gateway struct {
 	proxy             *httputil.ReverseProxy
 	breakers          *breakers
 	handler           http.Handler
+	openAPI           http.Handler // OpenAPIPath
 	stopOnce          sync.Once
 }
 
@@ -187,6 +188,11 @@ func New(cfg Config) (*Gateway, error) {
 		BufferPool:     newBufferPool(),
 		ErrorLog:       stdlog.New(log.NewStdlibAdapter(level.Warn(log.With(cfg.Logger, "component", "reverse_proxy"))), "", 0),
 	}
+	openAPI, err := newOpenAPIHandler(cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	g.openAPI = openAPI
 	g.handler = g.chain(http.HandlerFunc(g.route))
 	if rc, ok := cfg.Source.(interface{ RefusedClaims() int }); ok && cfg.Metrics != nil {
 		// Registering twice (a second gateway on the same Metrics) keeps
@@ -319,6 +325,10 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := refuseUpgrade(r); err != nil {
 		httpx.WriteError(w, r, g.logger, err)
+		return
+	}
+	if r.URL.Path == OpenAPIPath {
+		g.openAPI.ServeHTTP(w, r)
 		return
 	}
 	table := g.source.Table()

@@ -67,9 +67,9 @@ func NewTable(routes ...Route) (*Table, error) {
 // slash. A prefix is an absolute, clean path of at least one segment:
 // "/api/v1/products". The root "/" is refused because it would swallow every
 // unknown path, including typos that deserve a 404. So are the gateway's own
-// endpoints (/healthz, /readyz, /metrics) and the paths below them: a
-// service must not be able to claim, or seem to serve, the gateway's health
-// checks and metrics.
+// endpoints (/healthz, /readyz, /metrics, /api/openapi.json) and the paths
+// below them: a service must not be able to claim, or seem to serve, the
+// gateway's health checks, metrics or API description.
 func CleanPrefix(prefix string) (string, error) {
 	p := strings.TrimSuffix(prefix, "/")
 	switch {
@@ -82,16 +82,21 @@ func CleanPrefix(prefix string) (string, error) {
 	case strings.ContainsAny(p, "?#%{} \t\r\n"):
 		return "", fmt.Errorf("prefix %q: contains a character not allowed in a prefix", prefix)
 	case reserved(p):
-		return "", fmt.Errorf("prefix %q: reserved for the gateway's own endpoints (/healthz, /readyz, /metrics)", prefix)
+		return "", fmt.Errorf("prefix %q: reserved for the gateway's own endpoints (/healthz, /readyz, /metrics, "+OpenAPIPath+")", prefix)
 	}
 	return p, nil
 }
 
 // reserved reports whether the clean prefix p is one of the paths
 // kit/server serves on the gateway's port itself, in front of the routes
-// (/healthz, /readyz, /metrics), or lies below one. Letter case is ignored to
-// keep clear of look-alikes, though paths are matched case-sensitively.
+// (/healthz, /readyz, /metrics), or the gateway's OpenAPIPath, or lies below
+// one. Letter case is ignored to keep clear of look-alikes, though paths are
+// matched case-sensitively.
 func reserved(p string) bool {
+	if len(p) >= len(OpenAPIPath) && strings.EqualFold(p[:len(OpenAPIPath)], OpenAPIPath) &&
+		(len(p) == len(OpenAPIPath) || p[len(OpenAPIPath)] == '/') {
+		return true
+	}
 	first, _, _ := strings.Cut(p[1:], "/")
 	switch strings.ToLower(first) {
 	case "healthz", "readyz", "metrics":

@@ -94,6 +94,9 @@ func TestNewTableRejects(t *testing.T) {
 		{"below metrics", []gateway.Route{{Prefix: "/metrics/v1", Service: "a"}}, "reserved"},
 		{"healthz", []gateway.Route{{Prefix: "/healthz/", Service: "a"}}, "reserved"},
 		{"readyz in other case", []gateway.Route{{Prefix: "/ReadyZ", Service: "a"}}, "reserved"},
+		{"openapi", []gateway.Route{{Prefix: "/api/openapi.json", Service: "a"}}, "reserved"},
+		{"below openapi", []gateway.Route{{Prefix: "/api/openapi.json/v2", Service: "a"}}, "reserved"},
+		{"openapi in other case", []gateway.Route{{Prefix: "/API/OpenAPI.JSON/", Service: "a"}}, "reserved"},
 		{"duplicate", []gateway.Route{{Prefix: "/api", Service: "a"}, {Prefix: "/api/", Service: "b"}}, `claimed by services "a" and "b"`},
 	}
 	for _, tt := range tests {

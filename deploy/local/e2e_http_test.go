@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitshop/kitshop/internal/apispec"
 	"github.com/kitshop/kitshop/internal/devenv"
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
@@ -37,6 +38,21 @@ type client struct {
 
 func newClient(base string) *client {
 	return &client{base: base, http: &http.Client{Timeout: requestTimeout}}
+}
+
+// newGatewayClient is newClient for the gateway, whose every exchange is
+// also checked against the gateway's OpenAPI document (internal/apispec): a
+// response the document does not allow, or a malformed request the gateway
+// did not refuse, fails t, so the document cannot drift from the code.
+func newGatewayClient(t *testing.T, base string) *client {
+	t.Helper()
+	v, err := apispec.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(base)
+	c.http.Transport = &apispec.Transport{Validator: v, Report: func(err error) { t.Error(err) }}
+	return c
 }
 
 // response is an answer read in full.

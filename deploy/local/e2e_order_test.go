@@ -821,6 +821,7 @@ func testOrderCrash(t *testing.T, e *orderEnv) {
 	)
 	stop := make(chan struct{})
 	c := newClient(e.c.base)
+	c.http.Transport = e.c.http.Transport // checked against the OpenAPI document too
 	c.http.Timeout = streamClient
 	for w := range workers {
 		token := e.customers[w%len(e.customers)].token

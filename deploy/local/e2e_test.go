@@ -56,7 +56,7 @@ func TestEndToEnd(t *testing.T) {
 
 	stack := startStack(t, cfg)
 	t.Logf("stack up in %s (build took %s)", time.Since(built).Round(time.Millisecond), built.Sub(began).Round(time.Millisecond))
-	c := newClient(stack.GatewayURL())
+	c := newGatewayClient(t, stack.GatewayURL())
 	sec := &secrets{}
 	sec.add(cfg.AdminPassword, cfg.ServiceSecret)
 

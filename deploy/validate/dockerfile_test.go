@@ -160,10 +160,35 @@ func TestDockerfileBuildFlags(t *testing.T) {
 	}
 	for _, want := range []string{
 		"go build -trimpath -ldflags='-s -w' -o /out/healthcheck ./deploy/cmd/healthcheck",
-		`go build -trimpath -ldflags='-s -w' -o /out/service "./$SERVICE/cmd/$SERVICE"`,
+		`go build -trimpath -ldflags="-s -w -X $v.Version=$VERSION -X $v.Commit=$REVISION -X $v.BuildTime=$CREATED" -o /out/service "./$SERVICE/cmd/$SERVICE"`,
+		"v=github.com/kitshop/kitshop/kit/version;",
 	} {
 		if !strings.Contains(runs.String(), want) {
 			t.Errorf("no RUN %s", want)
+		}
+	}
+}
+
+// The image says what it is with the OCI annotations: the build arguments
+// that name the build reach the labels, and the service binary (above).
+func TestDockerfileLabels(t *testing.T) {
+	d := dockerfile(t)
+	var labels strings.Builder
+	for _, in := range d.Final().Instructions {
+		if in.Cmd == "LABEL" {
+			labels.WriteString(in.Args + "\n")
+		}
+	}
+	for _, want := range []string{
+		`org.opencontainers.image.title="kitshop-${SERVICE}"`,
+		`org.opencontainers.image.source="https://github.com/kitshop/kitshop"`,
+		`org.opencontainers.image.licenses="Apache-2.0"`,
+		`org.opencontainers.image.version="${VERSION}"`,
+		`org.opencontainers.image.revision="${REVISION}"`,
+		`org.opencontainers.image.created="${CREATED}"`,
+	} {
+		if !strings.Contains(labels.String(), want) {
+			t.Errorf("no LABEL %s in the final stage", want)
 		}
 	}
 }

@@ -1,8 +1,8 @@
 // Package server runs a service's HTTP and gRPC servers with a graceful
 // lifecycle; every kitshop command's main ends in server.Run.
 //
-// Run serves /healthz and /readyz (kit/health) in front of the service's
-// handler and the grpc.health.v1 service on the gRPC server, becomes ready
+// Run serves /healthz (200 {"status":"ok","version":…,"commit":…}, see
+// kit/version) and /readyz (kit/health) in front of the service's handler and the grpc.health.v1 service on the gRPC server, becomes ready
 // and registers in service discovery once serving. When its context ends
 // (SIGTERM) or a server fails, it shuts down in the order that loses no
 // request:

@@ -25,7 +25,7 @@ func TestRunRoutesLikeRouter(t *testing.T) {
 	h := health.New()
 	h.SetReady(true)
 	want := httpx.NewRouter(log.NewNopLogger())
-	want.Handle(http.MethodGet, "/healthz", h.LiveHandler())
+	want.Handle(http.MethodGet, "/healthz", server.LiveHandler())
 	want.Handle(http.MethodGet, "/readyz", h.ReadyHandler())
 	want.Handle(http.MethodGet, "/metrics", metrics)
 	want.Handle("", "/", service)

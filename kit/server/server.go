@@ -258,7 +258,7 @@ func (c *Config) setDefaults() {
 // routes puts the health endpoints (and metrics) in front of the handler.
 func (c *Config) routes() http.Handler {
 	r := httpx.NewRouter(c.Logger)
-	r.Handle(http.MethodGet, pathLive, c.Health.LiveHandler())
+	r.Handle(http.MethodGet, pathLive, liveHandler())
 	r.Handle(http.MethodGet, pathReady, c.Health.ReadyHandler())
 	if c.Metrics != nil && c.MetricsListener == nil {
 		r.Handle(http.MethodGet, pathMetrics, c.Metrics)

@@ -14,7 +14,7 @@
 //
 // Every flag can also be set as KITBENCH_<FLAG> in the environment. `make
 // bench` builds everything and runs it; `make bench BENCH_FLAGS="-duration
-// 3s -rounds 1"` is a quick look.
+// 3s -rounds 1"` is a quick look. -version prints the build and exits.
 package main
 
 import (
@@ -37,6 +37,7 @@ import (
 	local "github.com/kitshop/kitshop/deploy/local"
 	"github.com/kitshop/kitshop/internal/devenv"
 	"github.com/kitshop/kitshop/kit/config"
+	"github.com/kitshop/kitshop/kit/version"
 )
 
 func main() {
@@ -78,6 +79,8 @@ type options struct {
 
 	adminEmail    string
 	adminPassword string
+
+	showVersion bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -103,8 +106,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	only := fs.String("only", "", "comma-separated targets to measure (keys: "+strings.Join(targetKeys(), ", ")+"); default all")
 	fs.StringVar(&o.adminEmail, "admin-email", local.DefaultAdminEmail, "admin account that creates the bench product")
 	fs.StringVar(&o.adminPassword, "admin-password", local.DefaultAdminPassword, "its password (prefer KITBENCH_ADMIN_PASSWORD)")
+	showVersion := version.Flag(fs)
 	if err := config.Parse(fs, "KITBENCH", args); err != nil {
 		return o, err
+	}
+	if *showVersion {
+		return options{showVersion: true}, nil
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -161,6 +168,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.showVersion {
+		version.Print(stdout, "kitbench")
+		return nil
 	}
 	if path, err := exec.LookPath(o.wrk); err != nil {
 		return fmt.Errorf("wrk not found (%v): run `make deps` or install it (apt-get install wrk)", err)

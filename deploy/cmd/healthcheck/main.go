@@ -7,7 +7,8 @@
 // `docker inspect` shows under State.Health). The kitshop images are built
 // FROM scratch, without a shell or curl, so Docker's HEALTHCHECK and compose's
 // healthcheck run this static binary instead. Redirects are not followed: a
-// probe that redirects is misconfigured, not healthy.
+// probe that redirects is misconfigured, not healthy. -version prints the
+// build (kit/version) and exits 0.
 package main
 
 import (
@@ -20,6 +21,8 @@ import (
 	"net/url"
 	"os"
 	"time"
+
+	"github.com/kitshop/kitshop/kit/version"
 )
 
 // Exit codes, as Docker's HEALTHCHECK expects them.
@@ -32,20 +35,26 @@ const (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run probes the URL in args and returns the exit code.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+// run probes the URL in args and returns the exit code; -version prints to
+// stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 2*time.Second, "time limit for the whole request")
+	showVersion := version.Flag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: healthcheck [-timeout 2s] http://127.0.0.1:8081/readyz")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
+	}
+	if *showVersion {
+		version.Print(stdout, "healthcheck")
+		return exitHealthy
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitshop/kitshop/kit/version"
 )
 
 func TestRun(t *testing.T) {
@@ -54,8 +56,8 @@ func TestRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			got := run(context.Background(), tt.args, &stderr)
+			var stdout, stderr bytes.Buffer
+			got := run(context.Background(), tt.args, &stdout, &stderr)
 			if got != tt.want {
 				t.Errorf("exit code = %d, want %d (stderr %q)", got, tt.want, stderr.String())
 			}
@@ -65,6 +67,21 @@ func TestRun(t *testing.T) {
 			case !strings.Contains(stderr.String(), tt.wantStderr):
 				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.wantStderr)
 			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout = %q, want empty", stdout.String())
+			}
 		})
+	}
+}
+
+// TestRunVersion checks that -version prints the build and exits 0 without
+// probing anything.
+func TestRunVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if got := run(context.Background(), []string{"-version"}, &stdout, &stderr); got != 0 {
+		t.Errorf("exit code = %d, want 0 (stderr %q)", got, stderr.String())
+	}
+	if want := "healthcheck " + version.Get().String() + "\n"; stdout.String() != want {
+		t.Errorf("stdout = %q, want %q", stdout.String(), want)
 	}
 }

@@ -24,6 +24,9 @@
 // net/http/pprof profiles; keep it on a private address. The log, an access
 // line per request among it, is written in batches, at most 100ms late.
 //
+// -version prints the version, commit and build time (kit/version) and
+// exits.
+//
 // Every flag can also be set through the environment: -rate-limit is
 // GATEWAY_RATE_LIMIT, and so on. Flags win over the environment.
 //
@@ -56,6 +59,7 @@ import (
 	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/server"
+	"github.com/kitshop/kitshop/kit/version"
 	"github.com/kitshop/kitshop/user/userapi"
 )
 
@@ -76,7 +80,7 @@ func main() {
 	server.TuneGC(gcPercent, memoryLimit) // GOGC and GOMEMLIMIT win when set
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
@@ -106,6 +110,7 @@ type settings struct {
 	routeOwners       gateway.Owners
 	readTimeout       time.Duration
 	maxConnsPerClient int
+	showVersion       bool
 }
 
 // parse reads the flags from args and, for flags not given, from the
@@ -132,8 +137,14 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	routeOwners := fs.String("route-owners", "", "`prefixes` pinned to the only service that may serve them, as \"/api/v1/users=user,/api/v1/auth=user\"; paths below a pinned prefix are pinned too")
 	fs.DurationVar(&s.readTimeout, "read-timeout", server.DefaultReadTimeout, "time a client gets to send a whole request, body included, before its connection is cut")
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", 256, "connections one client address (IPv4 address or IPv6 /64) may keep open (0: no limit, for use behind a load balancer)")
+	showVersion := version.Flag(fs)
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		return s, err
+	}
+	if *showVersion {
+		// Nothing else matters: the version prints even when the rest of
+		// the configuration would not do.
+		return settings{showVersion: true}, nil
 	}
 	var problems []error
 	if fs.NArg() > 0 {
@@ -185,11 +196,15 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 
 // run is the whole program: it serves until ctx ends, then shuts down
 // gracefully. Configuration comes from args and the process environment
-// (kit/config); logs go to stderr.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+// (kit/config); logs go to stderr, and -version to stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s, err := parse(args, stderr)
 	if err != nil {
 		return err
+	}
+	if s.showVersion {
+		version.Print(stdout, "gateway")
+		return nil
 	}
 	// The access log writes a line per request. Buffered, the lines of a
 	// busy gateway go out in batches, a write system call per 32 KiB rather

@@ -24,6 +24,7 @@ import (
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/metrics/metricstest"
+	"github.com/kitshop/kitshop/kit/version"
 	"github.com/kitshop/kitshop/user/userapi"
 )
 
@@ -107,12 +108,28 @@ func TestParse(t *testing.T) {
 
 func TestRunHelp(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"-h"}, &out)
+	err := run(context.Background(), []string{"-h"}, io.Discard, &out)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("run -h = %v, want flag.ErrHelp", err)
 	}
 	if !strings.Contains(out.String(), "-upstream-timeout") || !strings.Contains(out.String(), "-auth-service") {
 		t.Errorf("usage does not list the flags:\n%s", out.String())
+	}
+}
+
+// TestRunVersion checks that -version prints the build to stdout and ends
+// run without serving, even when other settings are wrong.
+func TestRunVersion(t *testing.T) {
+	t.Setenv("GATEWAY_RATE_BURST", "0") // invalid, and beside the point
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-version", "-http-addr", "256.0.0.1:1"}, &stdout, &stderr); err != nil {
+		t.Fatalf("run -version = %v, want nil", err)
+	}
+	if want := "gateway " + version.Get().String() + "\n"; stdout.String() != want {
+		t.Errorf("stdout %q, want %q", stdout.String(), want)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr %q, want nothing", stderr.String())
 	}
 }
 
@@ -150,7 +167,7 @@ func TestRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
-			"-auth-service", name + "-user"}, logs)
+			"-auth-service", name + "-user"}, io.Discard, logs)
 	}()
 	addr := waitFor(t, logs, done, regexp.MustCompile(`msg=listening transport=http addr=(\S+)`))
 	base := "http://" + addr
@@ -237,7 +254,7 @@ func TestRunMetricsNotRoutable(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
-			"-rate-limit", "0.001", "-rate-burst", "3"}, logs)
+			"-rate-limit", "0.001", "-rate-burst", "3"}, io.Discard, logs)
 	}()
 	addr := waitFor(t, logs, done, regexp.MustCompile(`msg=listening transport=http addr=(\S+)`))
 	base := "http://" + addr
@@ -387,7 +404,7 @@ func TestRunCutsSlowBody(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-consul-addr", consulAddr,
-			"-drain-timeout", "1s", "-read-timeout", "300ms"}, logs)
+			"-drain-timeout", "1s", "-read-timeout", "300ms"}, io.Discard, logs)
 	}()
 	defer func() {
 		cancel()

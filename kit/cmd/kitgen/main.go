@@ -44,6 +44,8 @@ import (
 	"os"
 	"strconv"
 	"text/tabwriter"
+
+	"github.com/kitshop/kitshop/kit/version"
 )
 
 // failAfterEnv names an environment variable for kitgen's own tests: when
@@ -63,6 +65,7 @@ func main() {
 }
 
 const usageText = `usage: kitgen new [-dry-run] <name>
+       kitgen version
 
 Adds the service <name> to the kitshop repository that contains the working
 directory: its package in the house layers with tests, its command, its
@@ -83,6 +86,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runNew(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageText)
+		return nil
+	case "version", "-version", "--version":
+		version.Print(stdout, "kitgen")
 		return nil
 	default:
 		fmt.Fprint(stderr, usageText)

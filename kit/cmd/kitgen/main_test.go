@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -406,4 +407,16 @@ func editFile(t *testing.T, path, old, new string) {
 		t.Fatalf("%s does not contain %q", path, old)
 	}
 	writeFile(t, path, strings.Replace(string(b), old, new, 1))
+}
+
+// TestVersion checks that kitgen version (and -version) prints the build and
+// exits 0, outside a repository too.
+func TestVersion(t *testing.T) {
+	want := regexp.MustCompile(`^kitgen \S+ \(commit \S+, built \S+, go\S+\)\n$`)
+	for _, arg := range []string{"version", "-version", "--version"} {
+		r := kitgen(t, t.TempDir(), nil, arg)
+		if r.err != nil || !want.MatchString(r.stdout) {
+			t.Errorf("kitgen %s = %v, stdout %q (stderr %q), want %v", arg, r.err, r.stdout, r.stderr, want)
+		}
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	local "github.com/kitshop/kitshop/deploy/local"
+	"github.com/kitshop/kitshop/kit/version"
 )
 
 // adminPasswordEnv names the environment variable with the password of the
@@ -50,8 +51,13 @@ func run(args []string) error {
 	fs.StringVar(&cfg.BinDir, "bin-dir", "", "directory with the service and gateway binaries (default: <repo>/bin)")
 	fs.DurationVar(&cfg.ReadyTimeout, "ready-timeout", 60*time.Second, "how long services and gateway may take to become ready")
 	fs.StringVar(&cfg.AdminEmail, "admin-email", cfg.AdminEmail, "email of the admin account created at the first run (its password: $"+adminPasswordEnv+", default "+local.DefaultAdminPassword+")")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		version.Print(os.Stdout, "kitshop-local")
+		return nil
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
