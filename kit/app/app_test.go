@@ -219,3 +219,10 @@ func TestNewRefusesBadFlags(t *testing.T) {
 		}
 	})
 }
+
+func TestVersionNeedsNoOtherFlag(t *testing.T) {
+	var closed []string
+	if _, err := widget(&closed)(context.Background(), []string{"-version"}, io.Discard); !errors.Is(err, app.ErrVersion) {
+		t.Errorf("-version = %v, want app.ErrVersion before any other check", err)
+	}
+}

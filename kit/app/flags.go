@@ -15,6 +15,7 @@ import (
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/server"
+	"github.com/kitshop/kitshop/kit/version"
 )
 
 // Options are the settings every service shares, from flags and the
@@ -44,6 +45,10 @@ type Options struct {
 	Issuer      string
 	Audience    string
 }
+
+// ErrVersion is what Parse (and so New) returns for -version: Main prints
+// the version (kit/version) and exits 0.
+var ErrVersion = errors.New("app: -version")
 
 // Parse registers the common flags and the service's own (Spec.Flags) on one
 // flag set, reads args and the environment, and checks the result, without
@@ -82,9 +87,13 @@ func Parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 	if spec.Flags != nil {
 		check = spec.Flags(fs)
 	}
+	showVersion := version.Flag(fs)
 
 	if err := config.Parse(fs, spec.envPrefix(), args); err != nil {
 		return o, err
+	}
+	if *showVersion {
+		return o, ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/kitshop/kitshop/kit/version"
 )
 
 // BuildFunc builds a service: it calls New, wires the service's layers on
@@ -34,6 +36,8 @@ func Main(name string, build BuildFunc) {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		// -h: the usage is printed; not a failure.
+	case errors.Is(err, ErrVersion):
+		version.Print(os.Stdout, name)
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
