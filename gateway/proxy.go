@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,16 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
-	"github.com/kitshop/kitshop/kit/breaker"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
 
@@ -325,224 +321,4 @@ func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
 	return err
-}
-
-// body is a request body prepared for forwarding: either fully buffered
-// (small bodies, which any attempt can resend) or streamed once from the
-// client (large ones, resendable only if the first attempt never read them).
-type body struct {
-	buf    []byte   // the whole body when buffered
-	stream *tracked // the rest of the body when streamed; nil when buffered or empty
-}
-
-// prepareBody limits the body of r to maxBytes and buffers it when it fits in
-// bufBytes. It returns errBodyTooBig when the declared or actual size is over
-// the limit, and an Invalid error when the body cannot be read.
-func prepareBody(w http.ResponseWriter, r *http.Request, maxBytes, bufBytes int64) (*body, error) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return &body{}, nil
-	}
-	if r.ContentLength > maxBytes {
-		return nil, errBodyTooBig
-	}
-	limited := http.MaxBytesReader(w, r.Body, maxBytes)
-	head := make([]byte, 0, min(bufBytes+1, max(r.ContentLength+1, 512)))
-	head, err := readUpTo(limited, head, bufBytes+1)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, errBodyTooBig
-	case err != nil:
-		return nil, errs.Wrap(err, errs.Invalid, "could not read the request body")
-	case int64(len(head)) <= bufBytes:
-		return &body{buf: head}, nil
-	}
-	return &body{stream: &tracked{r: io.MultiReader(bytes.NewReader(head), limited)}}, nil
-}
-
-// readUpTo appends from r to buf until EOF or until buf holds n bytes.
-func readUpTo(r io.Reader, buf []byte, n int64) ([]byte, error) {
-	for int64(len(buf)) < n {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		m, err := r.Read(buf[len(buf):min(int64(cap(buf)), n)])
-		buf = buf[:len(buf)+m]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-	return buf, nil
-}
-
-// open returns a fresh reader over the body for one attempt, with GetBody set
-// for buffered bodies so the transport itself may also resend them.
-func (b *body) open() (io.ReadCloser, func() (io.ReadCloser, error)) {
-	switch {
-	case b.stream != nil:
-		return b.stream, nil
-	case len(b.buf) == 0:
-		// NoBody rather than an empty reader: with a non-nil body and a
-		// zero length the transport would send an empty chunked body.
-		return http.NoBody, nil
-	}
-	get := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b.buf)), nil }
-	rc, _ := get()
-	return rc, get
-}
-
-// replayable reports whether another attempt can send the whole body again:
-// it is buffered, or no byte of the stream has been read yet.
-func (b *body) replayable() bool {
-	return b.stream == nil || b.stream.n.Load() == 0
-}
-
-// tracked counts the bytes read from a streamed body. The transport reads it
-// from its own goroutine, hence the atomic. Close is a no-op: the server
-// closes the client's body, and an attempt that failed before reading must
-// leave it intact for the next one.
-type tracked struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (t *tracked) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	t.n.Add(int64(n))
-	return n, err
-}
-
-func (t *tracked) Close() error { return nil }
-
-// breakers holds one circuit breaker per upstream instance, created on first
-// use. Hystrix keeps its circuits in a process-wide registry by name, so the
-// name ("gateway/<service>/<instance-id>") must be unique per instance.
-//
-// Like hystrix's circuits, breakers (and their metrics series) are kept for
-// the life of the process, also after their instance has gone: one small
-// entry per instance ever seen.
-type breakers struct {
-	settings breaker.Settings
-	logger   log.Logger
-	metrics  *metrics.Metrics // nil: not instrumented
-	mu       sync.RWMutex
-	m        map[instanceKey]*instanceBreaker
-	// pruned is the routing table the breakers were last pruned for.
-	pruned atomic.Pointer[Table]
-}
-
-type instanceKey struct{ service, id string }
-
-type instanceBreaker struct {
-	*breaker.Hystrix
-	// exec runs the calls: the Hystrix itself, or the Hystrix instrumented
-	// by kit/metrics (state and rejections per instance).
-	exec breaker.Breaker
-	// nextProbe (unix nanoseconds) paces the requests let through to an
-	// instance whose circuit is open; see skip.
-	nextProbe atomic.Int64
-}
-
-func newBreakers(s breaker.Settings, logger log.Logger, m *metrics.Metrics) *breakers {
-	return &breakers{settings: s, logger: logger, metrics: m, m: make(map[instanceKey]*instanceBreaker)}
-}
-
-func (b *breakers) get(service, id string) *instanceBreaker {
-	k := instanceKey{service, id}
-	b.mu.RLock()
-	ib, ok := b.m[k]
-	b.mu.RUnlock()
-	if ok {
-		return ib
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if ib, ok := b.m[k]; ok {
-		return ib
-	}
-	name := breakerName(k)
-	h := breaker.NewHystrix(name, b.settings)
-	ib = &instanceBreaker{Hystrix: h, exec: h}
-	if b.metrics != nil {
-		ib.exec = b.metrics.Breaker(name, h)
-	}
-	b.m[k] = ib
-	return ib
-}
-
-// prune drops the breakers of instances t no longer lists, once per table:
-// instances come and go (every deployment brings new ids), and a breaker
-// kept for each one ever seen would grow the gateway's memory and its
-// metrics without end. An instance that comes back starts with a closed
-// breaker. The check for a table already pruned is one atomic load, so
-// calling it per request costs nothing.
-//
-// A request still in flight on an old table may recreate the breaker of an
-// instance that has just left; the next table drops it again.
-func (b *breakers) prune(t *Table) {
-	if b.pruned.Load() == t {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.pruned.Swap(t) == t {
-		return
-	}
-	live := make(map[instanceKey]bool)
-	for _, r := range t.routes {
-		for _, in := range r.Instances {
-			live[instanceKey{r.Service, in.ID}] = true
-		}
-	}
-	for k := range b.m {
-		if live[k] {
-			continue
-		}
-		delete(b.m, k)
-		if b.metrics != nil {
-			b.metrics.ForgetBreaker(breakerName(k))
-		}
-	}
-}
-
-// len returns the number of breakers kept.
-func (b *breakers) len() int {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return len(b.m)
-}
-
-func breakerName(k instanceKey) string { return "gateway/" + k.service + "/" + k.id }
-
-// skip reports whether round robin should pass over an instance. An open
-// circuit is skipped, except that one request per sleep window is let
-// through to it: the breaker closes only after a successful probe, and an
-// instance that never receives traffic would stay shunned forever after it
-// recovered. If the breaker still refuses the probe, the request never left
-// and is retried on another instance.
-func (b *breakers) skip(service, id string) bool {
-	ib := b.get(service, id)
-	next := ib.nextProbe.Load()
-	if !ib.Open() {
-		if next != 0 && ib.nextProbe.CompareAndSwap(next, 0) {
-			level.Info(b.logger).Log("msg", "circuit breaker closed; instance back in rotation", "service", service, "instance", id)
-		}
-		return false
-	}
-	now := time.Now().UnixNano()
-	if next == 0 {
-		// Just opened: the breaker would refuse a probe before its sleep
-		// window is over, so do not waste a request on it.
-		if ib.nextProbe.CompareAndSwap(0, now+int64(b.settings.SleepWindow)) {
-			level.Warn(b.logger).Log("msg", "circuit breaker open; skipping instance", "service", service, "instance", id)
-		}
-		return true
-	}
-	if now < next {
-		return true
-	}
-	return !ib.nextProbe.CompareAndSwap(next, now+int64(b.settings.SleepWindow))
 }
