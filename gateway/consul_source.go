@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"cmp"
+	"context"
 	"maps"
 	"slices"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/health"
 )
 
 // ConsulSource is the production Source: it follows the services that Consul
@@ -126,6 +129,20 @@ func (s *ConsulSource) Table() *Table { return s.routes.Table() }
 // keeps serving. Use it as a readiness check, so a gateway that has never
 // reached Consul takes no traffic it would answer with 404s.
 func (s *ConsulSource) Synced() bool { return s.synced.Load() }
+
+// HealthCheck is the gateway's readiness: not ready until the routes are
+// known, since a gateway that has not heard from Consul would answer every
+// request with a 404. The signing keys are not a condition: public routes
+// (login among them) work without them, and a user service that is down
+// must not take the gateway out of rotation.
+func (s *ConsulSource) HealthCheck() health.Check {
+	return health.Check{Name: "routes", Func: func(context.Context) error {
+		if !s.Synced() {
+			return errs.New(errs.Unavailable, "waiting for the service catalog")
+		}
+		return nil
+	}}
+}
 
 // Stop ends all watches and waits for them. The last table stays readable.
 func (s *ConsulSource) Stop() {

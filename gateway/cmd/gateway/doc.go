@@ -1,0 +1,34 @@
+// Command gateway is kitshop's HTTP entry point. It routes every public API
+// path to the service that registered its prefix in Consul, and lets a
+// request through to a route the service did not declare public only with a
+// valid access token, checked against the keys of the -auth-service (found
+// in Consul as well).
+//
+// Besides the routes, the HTTP port serves the gateway's own /healthz and
+// /readyz. The metrics, for Prometheus, are served at /metrics on the
+// internal -metrics-addr only (127.0.0.1:9180 by default), never on the
+// public port: requests by route prefix, upstream service and status with
+// their latency, rate-limit rejections (limiters "client" and "user"), the
+// state of each instance's circuit breaker, refused route claims and the Go
+// runtime. No service can claim /healthz, /readyz or /metrics as a route.
+//
+// A service may only take a prefix no other service serves, and a prefix
+// pinned with -route-owners ("/api/v1/users=user,…") only its pinned
+// service; the signing keys come from the -auth-service only.
+//
+// The public port cuts a request whose body has not arrived within
+// -read-timeout and keeps at most -max-conns-per-client connections per
+// client address (IPv4 address or IPv6 /64).
+//
+// With -debug-addr (off by default) a separate listener serves the
+// net/http/pprof profiles; keep it on a private address. The log, an access
+// line per request among it, is written in batches, at most 100ms late.
+//
+// -version prints the version, commit and build time (kit/version) and
+// exits.
+//
+// Every flag can also be set through the environment: -rate-limit is
+// GATEWAY_RATE_LIMIT, and so on. Flags win over the environment.
+//
+//	gateway -http-addr :8080 -consul-addr 127.0.0.1:8500
+package main
