@@ -4,9 +4,13 @@
 // The package reads top to bottom as its layers: service.go (the domain: types,
 // rules and the Service interface), reservation.go (the Stock API other
 // services reserve and release stock with), postgres.go (the Repository and
-// StockRepository on Postgres), endpoint.go (go-kit endpoints),
+// StockRepository on Postgres), cache.go (the read cache in front of it,
+// kept correct by Postgres notifications), stale.go (marking what the cache
+// serves while the database is out), endpoint.go (go-kit endpoints),
 // transport_http.go and transport_grpc.go (the two wire formats) and
-// middleware.go (service middleware). cmd/product wires them together.
+// middleware.go (service middleware). cmd/product wires them together:
+// main.go builds the layers on kit/app, flags.go holds the service's own
+// settings.
 //
 // Anyone may read the catalog; only admins may change it. The rule is
 // enforced at the endpoints (NewEndpoints), which both transports share, with
