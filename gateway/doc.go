@@ -100,4 +100,13 @@
 // another (Owners), is refused, logged and counted. Requests to switch
 // protocols (WebSocket) are refused with a 400, and refused (429) requests
 // are logged at most once per client and second.
+//
+// Files, in reading order: gateway.go (Config and the handler), routes.go,
+// public.go and owners.go (the routing table, public routes and prefix
+// pins), consul_source.go (the table from Consul), middleware.go (request
+// ids, rate limits, the access log; logsample.go thins the log of refused
+// requests), auth.go (token checks), proxy.go (forwarding with retries),
+// body.go (request bodies a retry can send again), breakers.go (a circuit
+// breaker per instance), instruments.go (the gateway's metrics) and
+// openapi.go (the API description it serves).
 package gateway
