@@ -195,12 +195,16 @@ func TestDBPause(t *testing.T) {
 	resume()
 	t.Logf("postgres continued after %v", resumed.Sub(paused).Round(time.Millisecond))
 
-	// Let the stream run until an order started after the SIGCONT goes
-	// through, or for twice the allowed time.
+	// Let the streams run until an order started after the SIGCONT goes
+	// through on each (through the gateway and straight at the instance),
+	// or for twice the allowed time.
 	deadline := time.Now().Add(2 * maxResume)
+	succeeded := func(list []outcome) bool {
+		return slices.ContainsFunc(list, func(o outcome) bool { return o.start.After(resumed) && o.status == http.StatusCreated })
+	}
 	for time.Now().Before(deadline) {
 		mu.Lock()
-		done := slices.ContainsFunc(orders, func(o outcome) bool { return o.start.After(resumed) && o.status == http.StatusCreated })
+		done := succeeded(orders) && succeeded(directOrders)
 		mu.Unlock()
 		if done {
 			break
