@@ -267,6 +267,27 @@ compose-test: $(BIN)/consul deps-compose-test ## run docker-compose.yml: README 
 	KITSHOP_COMPOSE_PROJECT=$$project KITSHOP_CONSUL=$${KITSHOP_CONSUL:-$(CURDIR)/$(BIN)/consul} \
 		$(GO) test -tags composetest -count=1 -v -timeout $(COMPOSE_TEST_TIMEOUT) ./deploy/composetest/
 
+# images builds the kitshop images from deploy/docker/Dockerfile, tagged by
+# commit and as :dev (what deploy/k8s/overlays/local uses), for a cluster's
+# image loader (kind load docker-image, minikube image load). With
+# KITSHOP_OFFLINE=1 they are built from host binaries, nothing pulled.
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+
+.PHONY: images
+images: ## build kitshop/<service>:<commit> and :dev for Kubernetes (KITSHOP_OFFLINE=1: from host binaries)
+	@offline=""; \
+	if [ "$${KITSHOP_OFFLINE:-0}" = 1 ]; then \
+		bash deploy/docker/offline/images.sh; \
+		offline="--build-arg BINARIES=prebuilt --build-arg GO_IMAGE=kitshop-offline/prebuilt:latest"; \
+	fi; \
+	for svc in product user order gateway; do \
+		echo "==> kitshop/$$svc:$(IMAGE_TAG) and kitshop/$$svc:dev"; \
+		docker build -q -f deploy/docker/Dockerfile $$offline --build-arg SERVICE=$$svc \
+			--build-arg VERSION=$(VERSION) --build-arg REVISION=$(COMMIT) --build-arg CREATED=$(BUILD_TIME) \
+			-t kitshop/$$svc:$(IMAGE_TAG) -t kitshop/$$svc:dev . >/dev/null; \
+	done; \
+	docker image ls --filter reference='kitshop/*:$(IMAGE_TAG)' --format '{{.Repository}}:{{.Tag}}  {{.Size}}'
+
 # compose-test-if-docker: compose-test when a Docker engine answers; under
 # CI a missing engine is an error, never a skip.
 .PHONY: compose-test-if-docker
