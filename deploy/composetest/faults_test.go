@@ -87,7 +87,7 @@ func testFaults(t *testing.T, s *stack, adminPassword string) {
 	c := &client{base: s.gateway, http: &http.Client{Timeout: 3 * time.Second}}
 	admin := c.login(t, "admin@kitshop.local", adminPassword)
 	email := "load-" + randomHex(t, 4) + "@example.com"
-	if st, body := c.do("POST", "/api/v1/users", "", map[string]any{"email": email, "password": "correct-horse-42", "name": "Load"}); st != 201 {
+	if st, body := c.do("POST", "/api/v1/users", "", map[string]any{"email": email, "password": "correct-horse-42", "name": "Load"}); st != 202 {
 		t.Fatalf("sign up: %d %s", st, body)
 	}
 	customer := c.login(t, email, "correct-horse-42")
