@@ -20,6 +20,7 @@ import (
 	"github.com/kitshop/kitshop/bench"
 	local "github.com/kitshop/kitshop/deploy/local"
 	"github.com/kitshop/kitshop/internal/devenv"
+	"github.com/kitshop/kitshop/kit/config"
 )
 
 // Rate limits for a stack kitbench starts itself: high enough never to cut
@@ -205,11 +206,16 @@ func (env *environment) startUncached(ctx context.Context, o options, log io.Wri
 	if err != nil {
 		return err
 	}
+	metricsPort, err := devenv.FreePort()
+	if err != nil {
+		return err
+	}
 	addr := "127.0.0.1:" + strconv.Itoa(httpPort)
 	proc, err := startHelper(ctx, o, "product-nocache", "product", "/readyz",
 		[]string{
 			"-http-addr", addr,
 			"-grpc-addr", "127.0.0.1:" + strconv.Itoa(grpcPort),
+			"-metrics-addr", "127.0.0.1:" + strconv.Itoa(metricsPort),
 			"-consul-addr", "",
 			"-jwks-url", "http://" + users[0].HTTPAddr + "/.well-known/jwks.json",
 			"-instance-id", "product-nocache",
@@ -219,6 +225,8 @@ func (env *environment) startUncached(ctx context.Context, o options, log io.Wri
 			"PRODUCT_DATABASE_URL=" + env.productDB,
 			"PRODUCT_RATE_LIMIT=" + serviceRateLimit,
 			"PRODUCT_RATE_BURST=" + serviceRateBurst,
+			// The local stack's database, with its published password.
+			config.DevEnv + "=1",
 		},
 		addr)
 	if err != nil {
