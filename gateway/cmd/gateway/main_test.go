@@ -42,7 +42,7 @@ func TestParse(t *testing.T) {
 			return s.httpAddr == ":8080" && s.consulAddr == "127.0.0.1:8500" && s.rateLimit == 100 && s.rateBurst == 200 &&
 				s.upstreamTimeout == 10*time.Second && s.logFormat == "logfmt" && s.drainTimeout == 15*time.Second && !s.trustForwardedFor &&
 				s.authService == "user" && s.issuer == userapi.Issuer && s.audience == userapi.Audience && s.userRateLimit == 50 && s.userRateBurst == 100 &&
-				s.metricsAddr == "127.0.0.1:9180" && s.readTimeout == 10*time.Second && s.maxConnsPerClient == 256 && len(s.routeOwners) == 0
+				s.metricsAddr == "127.0.0.1:9180" && s.readTimeout == 10*time.Second && s.maxConnsPerClient == 1024 && len(s.routeOwners) == 0
 		}},
 		{name: "auth flags", args: []string{"-auth-service", "accounts", "-issuer", "me", "-audience", "you", "-user-rate-limit", "0", "-user-rate-burst", "3"},
 			want: func(s settings) bool {
