@@ -36,7 +36,7 @@ func RefuseDevSecret(name, value string, dev bool, known ...string) error {
 	for _, c := range candidates {
 		for _, k := range known {
 			if c == k {
-				return fmt.Errorf("-%s holds a well-known development value; set a secret of your own (or set " + DevEnv + "=1 for a local development stack)", name)
+				return fmt.Errorf("-%s holds a well-known development value; set a secret of your own (or set "+DevEnv+"=1 for a local development stack)", name)
 			}
 		}
 	}
