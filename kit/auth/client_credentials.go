@@ -162,7 +162,7 @@ type ClientCredentials struct {
 
 // NewClientCredentials returns a TokenSource for the service account
 // clientID with clientSecret. tokenURLs is called on every fetch, so it can
-// follow service discovery, for example the instances of "user" from a
+// follow service discovery, for example the instances of the issuing service from a
 // kit/consul Watcher as "http://" + i.HTTPAddr() + "/oauth/token". A nil client
 // means a plain client with DefaultTokenFetchTimeout. Nothing is fetched
 // until the first Token call.

@@ -35,8 +35,8 @@
 //     it on outgoing gRPC calls, so a service acts with its caller's rights.
 //   - Authenticate, Optional and Admin are endpoint middleware. Inside a
 //     service, RequireRole and RequireOwnerOrAdmin decide per resource.
-//   - A service that calls another as itself (the order service reserving
-//     stock) is a service account: ClientCredentials, a TokenSource, gets
+//   - A service that calls another as itself (to reserve stock, say) is a
+//     service account: ClientCredentials, a TokenSource, gets
 //     and caches its token from the issuer's token endpoint with a client
 //     id and secret. ServiceTokenInterceptor (plain gRPC clients), or
 //     ServiceTokenMiddleware with ServiceTokenToGRPC (go-kit clients), send

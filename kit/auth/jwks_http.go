@@ -28,7 +28,7 @@ const defaultJWKSClientTimeout = 5 * time.Second
 // HTTPJWKSFetcher returns a fetch function for NewJWKSCache that GETs a
 // JWKS document from the URLs urls returns, trying them in order until one
 // answers with a well-formed set. urls is called on every fetch, so it can
-// follow service discovery, for example the instances of "user" from a
+// follow service discovery, for example the instances of the issuing service from a
 // kit/consul Watcher as "http://" + i.HTTPAddr() + JWKSPath. A nil client
 // means a plain client with a 5 second timeout.
 //

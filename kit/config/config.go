@@ -10,7 +10,7 @@ import (
 )
 
 // FileSuffix ends the name of the environment variable that names a file
-// holding a flag's value: PRODUCT_DATABASE_URL_FILE=/run/secrets/product_db
+// holding a flag's value: CATALOG_DATABASE_URL_FILE=/run/secrets/catalog_db
 // sets -database-url to the file's content. This is the convention of Docker
 // and Kubernetes secrets (and of the official postgres image's
 // POSTGRES_PASSWORD_FILE), which keeps secrets out of the environment and

@@ -14,7 +14,7 @@ import (
 // contract between a registering service and its callers (the gateway reads
 // MetaAPIPrefix to route public paths).
 const (
-	MetaAPIPrefix = "api_prefix" // public HTTP path prefix, such as "/api/v1/products"
+	MetaAPIPrefix = "api_prefix" // public HTTP path prefix, such as "/api/v1/widgets"
 	MetaHTTPPort  = "http_port"  // HTTP port (also the service's Port)
 	MetaGRPCPort  = "grpc_port"  // gRPC port; absent when the service has none
 	// MetaMetricsPort is the port of the internal listener serving

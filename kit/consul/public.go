@@ -6,12 +6,12 @@ import "strings"
 // routes a gateway lets through without an access token, as comma-separated
 // "METHOD /path/prefix" or "METHOD =/exact/path" entries:
 //
-//	GET /api/v1/products,POST =/api/v1/auth/login
+//	GET /api/v1/widgets,POST =/api/v1/sessions
 //
 // A prefix entry makes the path and everything below it public; an exact
 // entry, marked with "=" as in nginx's "location = /path", only the path
-// itself. "POST /api/v1/users" would let every POST below the collection
-// through without a token; "POST =/api/v1/users" lets only the sign-up
+// itself. "POST /api/v1/accounts" would let every POST below the collection
+// through without a token; "POST =/api/v1/accounts" lets only the sign-up
 // through. Everything else under the service's prefixes needs a valid token.
 const MetaPublicRoutes = "public_routes"
 
@@ -24,7 +24,7 @@ type PublicRoute struct {
 	Exact  bool   // only Path itself, not the paths below it
 }
 
-// exactMark marks an exact entry in MetaPublicRoutes: "POST =/api/v1/users".
+// exactMark marks an exact entry in MetaPublicRoutes: "POST =/api/v1/accounts".
 const exactMark = "="
 
 // String returns the entry as it is written in MetaPublicRoutes.

@@ -45,7 +45,7 @@ const (
 // health service at Address:GRPCPort in plaintext. Both must pass for callers
 // to see the instance.
 type Registration struct {
-	Name      string            // service name, such as "product"; required
+	Name      string            // service name, such as "catalog"; required
 	ID        string            // unique instance ID; "" means Name-<random hex>
 	Address   string            // address Consul and callers reach the instance on; required
 	HTTPPort  int               // required

@@ -4,7 +4,7 @@
 // Unauthenticated, Forbidden, RateLimited, Unavailable, Internal). The kind decides
 // the HTTP status and the gRPC code, and it is recovered from either on the way
 // back in, so an error keeps its meaning across every hop: a NotFound raised in
-// the product service is a NotFound in the order service that called it over
+// one service is a NotFound in the service that called it over
 // gRPC and a 404 at the gateway.
 //
 // An *Error separates what a client may see (Message, Fields) from what only the

@@ -40,7 +40,7 @@ func NewRouter(logger log.Logger) *Router {
 }
 
 // Handle registers h for method and pattern, a Go 1.22 ServeMux path pattern
-// such as "/api/v1/products/{id}". An empty method matches every method;
+// such as "/api/v1/widgets/{id}". An empty method matches every method;
 // "GET" also matches HEAD. Like http.ServeMux, it panics on conflicting
 // patterns: that is a wiring bug found at startup.
 func (r *Router) Handle(method, pattern string, h http.Handler) {

@@ -22,8 +22,8 @@ type Classifier struct {
 	// UniqueMessage is the client-safe message of those Conflicts.
 	UniqueMessage string
 	// CheckPrefix is stripped, with the "_check" suffix, from a violated
-	// CHECK constraint's name to name the field ("products_price_minor_check"
-	// is field "price_minor"); CheckMessage is the field's message.
+	// CHECK constraint's name to name the field ("widgets_weight_check"
+	// is field "weight"); CheckMessage is the field's message.
 	CheckPrefix, CheckMessage string
 	// Unavailable is the client-safe message of the 503 for a database that
 	// cannot be reached (see Unreachable).

@@ -13,8 +13,8 @@
 // the schema, not Go code, is the final word on integrity), an unreachable
 // database as a 503, and anything else as Internal. Use Listen to follow a
 // LISTEN/NOTIFY channel over a connection of its own, with reconnection and
-// callbacks that say when notifications may have been missed: the product
-// service keeps its read cache correct across instances with it.
+// callbacks that say when notifications may have been missed: a service
+// can keep a read cache correct across instances with it.
 //
 // When the database stops answering (paused, partitioned, its host gone),
 // statements do not fail: they wait. Pass a Guard to Open (WithGuard) so

@@ -37,7 +37,7 @@ const (
 // served by 32 concurrent clients: the same requests per second with 4, 8
 // or 16), since each one is a Postgres process competing for the same CPUs.
 // Where the database has cores of its own, raise the limit in the URL:
-// "…/product?pool_max_conns=16".
+// "…/catalog?pool_max_conns=16".
 //
 // Options bound how long the pool's work may wait (WithConnectTimeout,
 // WithStatementTimeout, WithLockTimeout) and guard it against a database
