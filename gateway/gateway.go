@@ -327,6 +327,13 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, g.logger, err)
 		return
 	}
+	// httputil.ReverseProxy drops query parameters it cannot parse, so
+	// ?q=%zz would reach the service as no filter at all: refuse them here,
+	// naming the parameter, as the services do.
+	if _, err := httpx.ParseQuery(r.URL.RawQuery); err != nil {
+		httpx.WriteError(w, r, g.logger, err)
+		return
+	}
 	if r.URL.Path == OpenAPIPath {
 		g.openAPI.ServeHTTP(w, r)
 		return
