@@ -60,7 +60,7 @@ help: ## show this help
 ##@ setup
 
 .PHONY: deps
-deps: deps-postgres deps-protoc $(BIN)/consul $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc deps-optional ## install/build everything the tests and the local stack need
+deps: deps-postgres deps-protoc $(BIN)/consul $(BIN)/nats-server $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc deps-optional ## install/build everything the tests and the local stack need
 
 .PHONY: deps-postgres
 deps-postgres: # PostgreSQL server binaries (initdb, postgres) for tests and make run
@@ -111,6 +111,19 @@ $(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
 	else \
 		echo "==> building Consul from tools/consul into $@ (several minutes, done once)"; \
 		cd tools/consul && $(GO) build -o $(CURDIR)/$@.tmp github.com/hashicorp/consul && mv $(CURDIR)/$@.tmp $(CURDIR)/$@; \
+	fi
+
+# nats-server (JetStream, for the outbox relay's tests) comes from PATH when
+# installed there, otherwise it is built from the version pinned in
+# tools/nats, a module of its own like tools/consul.
+$(BIN)/nats-server: tools/nats/go.mod tools/nats/go.sum
+	@mkdir -p $(BIN)
+	@if path=$$(command -v nats-server 2>/dev/null) && [ "$$path" != "$(CURDIR)/$@" ]; then \
+		echo "==> copying $$path to $@"; \
+		cp "$$path" $@.tmp && mv $@.tmp $@; \
+	else \
+		echo "==> building nats-server from tools/nats into $@"; \
+		cd tools/nats && $(GO) build -o $(CURDIR)/$@.tmp github.com/nats-io/nats-server/v2 && mv $(CURDIR)/$@.tmp $(CURDIR)/$@; \
 	fi
 
 # buf (make buf) at the version pinned in tools/buf, a module of its own

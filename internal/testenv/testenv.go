@@ -1,4 +1,4 @@
-// Package testenv gives integration tests real PostgreSQL and Consul servers,
+// Package testenv gives integration tests real PostgreSQL, Consul and NATS servers,
 // started once per test binary and shared by all its tests.
 //
 // Starting a cluster costs a second or two; a fresh database in a running
@@ -45,6 +45,8 @@ type servers struct {
 	pgErr     error
 	consul    *devenv.Consul
 	consulErr error
+	nats      *devenv.NATS
+	natsErr   error
 }
 
 var shared servers
@@ -70,6 +72,11 @@ func Main(m *testing.M) {
 func (s *servers) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.nats != nil {
+		if err := s.nats.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: stop nats: %v\n", err)
+		}
+	}
 	if s.consul != nil {
 		if err := s.consul.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "testenv: stop consul: %v\n", err)

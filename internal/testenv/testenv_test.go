@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kitshop/kitshop/internal/devenv"
 	"github.com/kitshop/kitshop/internal/testenv"
 )
 
@@ -76,5 +79,41 @@ func TestConsul(t *testing.T) {
 	var leader string
 	if err := json.NewDecoder(resp.Body).Decode(&leader); err != nil || leader == "" {
 		t.Errorf("leader = %q, %v; want non-empty", leader, err)
+	}
+}
+
+func TestNATS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := testenv.NATS(t)
+	if again := testenv.NATS(t); again != n {
+		t.Error("NATS returned two servers, want one per test binary")
+	}
+	nc, err := nats.Connect(n.URL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		t.Errorf("JetStream account info: %v", err)
+	}
+}
+
+func TestOwnNATSIsStoppedAfterTheTest(t *testing.T) {
+	var n *devenv.NATS
+	t.Run("own", func(t *testing.T) {
+		n = testenv.OwnNATS(t)
+		if n == testenv.NATS(t) {
+			t.Error("OwnNATS returned the shared server")
+		}
+	})
+	select {
+	case <-n.Process().Done():
+	default:
+		t.Error("OwnNATS server still running after its test ended")
 	}
 }
