@@ -1,0 +1,33 @@
+// Package outbox publishes a service's domain events to NATS JetStream
+// exactly when the database change that caused them commits: a
+// transactional outbox.
+//
+// Writing to the database and then publishing loses the event when the
+// process dies in between; publishing first announces a change that may
+// roll back. Instead the service writes the event into an outbox table in
+// the same transaction as the change (Add), and a Relay copies committed
+// rows to JetStream afterwards. An event exists if and only if its change
+// committed, and it is published at least once — as often as the relay
+// retries — so every publish carries the event id as Nats-Msg-Id, and
+// JetStream drops a repeat within the stream's duplicate window (two
+// minutes by default). Consumers still see an event more than once if a
+// retry comes later than that, so they should be idempotent on the id.
+//
+// The table: a service includes Schema in one of its own goose migrations
+// (copy the constant's text into the migration, so the migration never
+// changes under it). Its trigger NOTIFYs the relay on commit; the relay
+// also polls, so a lost notification only delays an event.
+//
+// Order: events are published in the order of their seq column, which is
+// the order of their inserts. Within one aggregate that is the commit order
+// when writers of an aggregate serialize on it (lock its row, as any
+// read-modify-write must, before Add). A relay stops a batch at the first
+// failed publish, so a later event is never published before an earlier
+// one. Several relays may run on one table (one per service instance): an
+// advisory lock lets one of them work at a time and the others stand by,
+// which keeps the order without coordinating them otherwise.
+//
+// While the broker is down, Add keeps working and the backlog grows;
+// Backlog reports its size and age (and WithRegisterer exports them as
+// gauges) and the relay delivers it once the broker is back.
+package outbox
