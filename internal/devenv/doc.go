@@ -1,5 +1,5 @@
 // Package devenv runs the real infrastructure kitshop depends on — PostgreSQL,
-// Consul and the services' own binaries — as child processes on loopback.
+// Consul, NATS (JetStream) and the services' own binaries — as child processes on loopback.
 //
 // It is shared by two kinds of callers: integration tests (through
 // internal/testenv, which keeps one server of each kind per test binary) and
@@ -16,7 +16,7 @@
 // rather than wait.) Children also get a parent-death signal, so a test
 // binary killed by a timeout does not leave servers running.
 //
-// Postgres.Restart and Consul.Restart start a server that died again on the
+// Postgres.Restart, Consul.Restart and NATS.Restart start a server that died again on the
 // same data directory and ports, for a supervisor such as deploy/local's.
 //
 // PostgreSQL refuses to run as root. When we are root, initdb and postgres run
@@ -24,6 +24,6 @@
 // directory must therefore be reachable by it (somewhere under /tmp, not under
 // /root).
 //
-// The binaries are found through PostgresBinDir and ConsulBinary; when one is
+// The binaries are found through PostgresBinDir, ConsulBinary and NATSBinary; when one is
 // missing the error says to run `make deps`, which installs or builds them.
 package devenv

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,4 +292,40 @@ func gaugeValue(mfs []*dto.MetricFamily, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// failOnce fails the publish of one event, the first time only.
+type failOnce struct {
+	outbox.Publisher
+	id     string
+	failed atomic.Bool
+}
+
+func (f *failOnce) PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if m.Header.Get(outbox.AggregateHeader) != "" && string(m.Data) == f.id && f.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("broker hiccup")
+	}
+	return f.Publisher.PublishMsg(ctx, m, opts...)
+}
+
+// TestFailedPublishStopsTheBatch: when one event fails to publish, the
+// events after it wait for it rather than overtake it.
+func TestFailedPublishStopsTheBatch(t *testing.T) {
+	pool, js, stream, subj := setup(t, testenv.NATS(t))
+	want := addEvents(t, pool, subj+".e", "a", 5, true)
+	pub := &failOnce{Publisher: js, id: "a#1"} // the second event
+	relay, err := outbox.Start(pool, pub, outbox.WithPollInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Stop()
+	msgs := waitMsgs(t, stream, len(want))
+	for i, m := range msgs {
+		if got := m.Header.Get(jetstream.MsgIDHeader); got != want[i].String() {
+			t.Fatalf("message %d: Nats-Msg-Id = %s, want %s (seq order)", i, got, want[i])
+		}
+	}
+	if !pub.failed.Load() {
+		t.Error("the publish of a#1 never failed; the test tested nothing")
+	}
 }
