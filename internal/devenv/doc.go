@@ -1,5 +1,6 @@
 // Package devenv runs the real infrastructure kitshop depends on — PostgreSQL,
-// Consul, NATS (JetStream) and the services' own binaries — as child processes on loopback.
+// Consul, NATS (JetStream) and the services' own binaries — as child
+// processes on loopback.
 //
 // It is shared by two kinds of callers: integration tests (through
 // internal/testenv, which keeps one server of each kind per test binary) and
