@@ -24,7 +24,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/kitshop/kitshop/kit/errs"
@@ -348,19 +347,7 @@ func (v *validator) sku(s string) string {
 	return s
 }
 
-func (v *validator) name(s string) string {
-	s = strings.TrimSpace(s)
-	n := utf8.RuneCountInString(s)
-	switch {
-	case n == 0:
-		v.Add("name", "must not be empty")
-	case n > MaxNameLen:
-		v.Add("name", "must be at most 200 characters")
-	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
-		v.Add("name", "must be valid UTF-8 text without control characters")
-	}
-	return s
-}
+func (v *validator) name(s string) string { return v.Line("name", s, MaxNameLen) }
 
 func (v *validator) description(s string) {
 	switch {

@@ -58,7 +58,7 @@ func (s *service) Update(ctx context.Context, id string, patch Patch) (User, err
 		}
 		var v validator
 		v.password(*patch.Password, acct.Email)
-		if err := v.err(); err != nil {
+		if err := v.Err(); err != nil {
 			return User{}, err
 		}
 		// A stolen access token must not be a way to guess the password

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/text/secure/precis"
 
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/validate"
 )
 
 // Identifiers and the other text fields of the service are checked here,
@@ -32,7 +33,7 @@ import (
 func NormalizeEmail(email string) (string, error) {
 	var v validator
 	email = v.email(email)
-	return email, v.err()
+	return email, v.Err()
 }
 
 // maxRawEmailBytes bounds an email before it is normalised, so that a
@@ -43,7 +44,7 @@ const maxRawEmailBytes = 4 * MaxEmailLen
 func (v *validator) email(s string) string {
 	email, problem := normalizeEmail(s)
 	if problem != "" {
-		v.add("email", problem)
+		v.Add("email", problem)
 	}
 	return email
 }
@@ -195,7 +196,7 @@ func ValidateNew(u NewUser) (NewUser, error) {
 	u.Email = v.email(u.Email)
 	v.password(u.Password, u.Email)
 	u.Name = v.name(u.Name)
-	return u, v.err()
+	return u, v.Err()
 }
 
 // ValidatePatch normalises and checks the fields set in patch. An empty
@@ -213,28 +214,21 @@ func ValidatePatch(patch Patch) (Patch, error) {
 	}
 	switch {
 	case patch.Password != nil && (patch.CurrentPassword == nil || *patch.CurrentPassword == ""):
-		v.add("current_password", "is required to change the password")
+		v.Add("current_password", "is required to change the password")
 	case patch.Password == nil && patch.CurrentPassword != nil:
-		v.add("current_password", "is only used together with password")
+		v.Add("current_password", "is only used together with password")
 	case patch.CurrentPassword != nil:
 		v.text("current_password", *patch.CurrentPassword, maxPresentedBytes)
 	}
 	if patch.Password != nil {
 		v.password(*patch.Password, "")
 	}
-	return patch, v.err()
+	return patch, v.Err()
 }
 
-// validator collects field errors so that one response lists them all.
-type validator struct {
-	fields []errs.FieldError
-}
-
-func (v *validator) add(field, msg string) {
-	v.fields = append(v.fields, errs.FieldError{Field: field, Message: msg})
-}
-
-func (v *validator) err() error { return errs.InvalidFields(v.fields...) }
+// validator collects field errors so that one response lists them all,
+// with the account rules as methods.
+type validator struct{ validate.Fields }
 
 // maxPresentedBytes bounds a password or a token presented to be checked
 // (not one being set): far above anything valid, it only keeps hostile
@@ -246,11 +240,11 @@ const maxPresentedBytes = 1024
 func (v *validator) text(field, s string, max int) bool {
 	switch {
 	case len(s) > max:
-		v.add(field, "is too long")
+		v.Add(field, "is too long")
 	case !utf8.ValidString(s):
-		v.add(field, "must be valid UTF-8")
+		v.Add(field, "must be valid UTF-8")
 	case strings.IndexByte(s, 0) >= 0:
-		v.add(field, "must not contain NUL bytes")
+		v.Add(field, "must not contain NUL bytes")
 	default:
 		return true
 	}
@@ -261,7 +255,7 @@ func (v *validator) text(field, s string, max int) bool {
 // text, since the policy may have changed since it was set.
 func (v *validator) loginPassword(p string) {
 	if p == "" {
-		v.add("password", "must not be empty")
+		v.Add("password", "must not be empty")
 		return
 	}
 	v.text("password", p, maxPresentedBytes)
@@ -274,12 +268,12 @@ func (v *validator) loginPassword(p string) {
 func (v *validator) password(p, email string) {
 	switch {
 	case p == "":
-		v.add("password", "must not be empty")
+		v.Add("password", "must not be empty")
 	case len(p) < MinPasswordBytes || len(p) > MaxPasswordBytes:
-		v.add("password", "must be 8 to 72 bytes long")
+		v.Add("password", "must be 8 to 72 bytes long")
 	case !v.text("password", p, MaxPasswordBytes):
 	case email != "" && (strings.EqualFold(p, email) || strings.EqualFold(p, localPart(email))):
-		v.add("password", "must not be the email address or its part before the @")
+		v.Add("password", "must not be the email address or its part before the @")
 	}
 }
 
@@ -290,19 +284,7 @@ func localPart(email string) string {
 	return email
 }
 
-func (v *validator) name(s string) string {
-	s = strings.TrimSpace(s)
-	n := utf8.RuneCountInString(s)
-	switch {
-	case n == 0:
-		v.add("name", "must not be empty")
-	case n > MaxNameLen:
-		v.add("name", "must be at most 100 characters")
-	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
-		v.add("name", "must be valid UTF-8 text without control characters")
-	}
-	return s
-}
+func (v *validator) name(s string) string { return v.Line("name", s, MaxNameLen) }
 
 // maxRefreshTokenBytes bounds a presented refresh token; a real one has 43
 // bytes, but clients that mix up their tokens send an access token (which is
@@ -315,12 +297,9 @@ const maxRefreshTokenBytes = 8 << 10
 func checkRefreshToken(token string) error {
 	var v validator
 	if token == "" {
-		v.add("refresh_token", "must not be empty")
+		v.Add("refresh_token", "must not be empty")
 	} else if v.text("refresh_token", token, maxRefreshTokenBytes) && strings.ContainsFunc(token, unicode.IsControl) {
-		v.add("refresh_token", "must not contain control characters")
+		v.Add("refresh_token", "must not contain control characters")
 	}
-	if len(v.fields) > 0 {
-		return &errs.Error{Kind: errs.Invalid, Message: "invalid input", Fields: v.fields}
-	}
-	return nil
+	return v.Err()
 }

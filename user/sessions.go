@@ -35,7 +35,7 @@ func (s *service) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 	var v validator
 	email := v.email(c.Email)
 	v.loginPassword(c.Password)
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return TokenPair{}, err
 	}
 
@@ -123,12 +123,12 @@ func (s *service) JWKS(context.Context) (auth.JWKS, error) {
 func (s *service) ServiceToken(_ context.Context, c ClientCredentials) (AccessToken, error) {
 	var v validator
 	if c.ClientID == "" {
-		v.add("client_id", "must not be empty")
+		v.Add("client_id", "must not be empty")
 	}
 	if c.ClientSecret == "" {
-		v.add("client_secret", "must not be empty")
+		v.Add("client_secret", "must not be empty")
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return AccessToken{}, err
 	}
 

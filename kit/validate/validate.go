@@ -102,3 +102,20 @@ func LogID(id string) string {
 	}
 	return "(malformed)"
 }
+
+// Line returns s without surrounding spaces, recording an error for field
+// when it is empty, longer than max characters, or not one line of valid
+// UTF-8 text (no control characters at all): a name, a title.
+func (v *Fields) Line(field, s string, max int) string {
+	s = strings.TrimSpace(s)
+	n := utf8.RuneCountInString(s)
+	switch {
+	case n == 0:
+		v.Add(field, "must not be empty")
+	case n > max:
+		v.Add(field, "must be at most "+strconv.Itoa(max)+" characters")
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
+		v.Add(field, "must be valid UTF-8 text without control characters")
+	}
+	return s
+}

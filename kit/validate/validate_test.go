@@ -64,3 +64,31 @@ func TestID(t *testing.T) {
 		t.Errorf("ID(42) = %v, want Invalid with the caller's message", err)
 	}
 }
+
+func TestLine(t *testing.T) {
+	tests := []struct {
+		in      string
+		max     int
+		want    string
+		wantMsg string
+	}{
+		{"  Demo mug ", 20, "Demo mug", ""},
+		{"   ", 20, "", "must not be empty"},
+		{"abcdef", 5, "abcdef", "must be at most 5 characters"},
+		{"two\nlines", 20, "two\nlines", "must be valid UTF-8 text without control characters"},
+		{"bad\xff", 20, "bad\xff", "must be valid UTF-8 text without control characters"},
+	}
+	for _, tt := range tests {
+		var v validate.Fields
+		if got := v.Line("name", tt.in, tt.max); got != tt.want {
+			t.Errorf("Line(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		fields := errs.FieldsOf(v.Err())
+		switch {
+		case tt.wantMsg == "" && len(fields) != 0:
+			t.Errorf("Line(%q): unexpected %v", tt.in, fields)
+		case tt.wantMsg != "" && (len(fields) != 1 || fields[0].Field != "name" || fields[0].Message != tt.wantMsg):
+			t.Errorf("Line(%q): fields %v, want name: %s", tt.in, fields, tt.wantMsg)
+		}
+	}
+}
