@@ -18,6 +18,8 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"github.com/kitshop/kitshop/kit/auth"
@@ -67,6 +69,9 @@ type Spec struct {
 	// it is parsed, and returns a check that runs after parsing (nil when
 	// there is nothing to check).
 	Flags func(fs *flag.FlagSet) (check func() error)
+	// Events connects the service to NATS JetStream (-nats-url), for
+	// Publish and Subscribe.
+	Events bool
 }
 
 // The database's timeouts: a connection attempt, a statement, and a wait
@@ -111,6 +116,10 @@ type App struct {
 	Consul consul.Client
 	// Verifier checks access tokens, nil without Spec.Auth.
 	Verifier *auth.Verifier
+	// NATS and JetStream are the broker connection, nil without
+	// Spec.Events. The connection reconnects forever.
+	NATS      *nats.Conn
+	JetStream jetstream.JetStream
 
 	httpLn, grpcLn, metricsLn, debugLn net.Listener
 	degraded                           func() bool
@@ -168,6 +177,11 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 	}
 	if spec.Auth.Issuer != "" && spec.Auth.Service != "" {
 		a.Verifier = auth.NewVerifier(a.Keys(o.AuthService, o.JWKSURLs), o.Issuer, o.Audience)
+	}
+	if spec.Events {
+		if err = a.connectNATS(); err != nil {
+			return a, err
+		}
 	}
 	a.limiter = ratelimit.NewTokenBucket(o.RateLimit, o.RateBurst)
 

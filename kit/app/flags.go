@@ -44,6 +44,11 @@ type Options struct {
 	JWKSURLs    []string
 	Issuer      string
 	Audience    string
+
+	// NATSURL is the broker (JetStream), with Spec.Events; StreamReplicas
+	// is the replication of the streams the service creates.
+	NATSURL        string
+	StreamReplicas int
 }
 
 // ErrVersion is what Parse (and so New) returns for -version: Main prints
@@ -67,6 +72,10 @@ func Parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 	fs.StringVar(&o.ConsulAddr, "consul-addr", "127.0.0.1:8500", `Consul agent address; "" disables registration`)
 	if spec.Schema != nil {
 		fs.StringVar(&o.DatabaseURL, "database-url", "", "Postgres URL, e.g. postgres://user:pass@127.0.0.1:5432/"+spec.Name+" (required)")
+	}
+	if spec.Events {
+		fs.StringVar(&o.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server(s) with JetStream, comma-separated; the service starts and keeps its events in its outbox while none answers")
+		fs.IntVar(&o.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream streams this service creates: 1 on a single server, 3 on a three-node cluster")
 	}
 	fs.StringVar(&o.LogFormat, "log-format", "logfmt", "log format: logfmt or json")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", server.DefaultDrainTimeout, "how long in-flight requests may finish at shutdown")
@@ -122,6 +131,9 @@ func Parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 	}
 	if o.DrainTimeout < 0 || o.DeregisterDelay < 0 || o.RequestTimeout < 0 {
 		problems = append(problems, errors.New("-drain-timeout, -deregister-delay and -request-timeout must not be negative"))
+	}
+	if spec.Events && (o.NATSURL == "" || o.StreamReplicas < 1 || o.StreamReplicas > 5) {
+		problems = append(problems, errors.New("-nats-url must not be empty and -stream-replicas must be 1 to 5"))
 	}
 	if o.ConsulAddr != "" && o.AdvertiseAddr == "" {
 		problems = append(problems, errors.New("-advertise-addr is required to register in Consul"))

@@ -11,6 +11,7 @@ import (
 // counters are the subscriber's metrics; a nil *counters counts nothing.
 type counters struct {
 	consumedVec, redeliveries, deadLetters *prometheus.CounterVec
+	lag                                    *prometheus.GaugeVec
 }
 
 func newCounters(reg prometheus.Registerer) *counters {
@@ -27,6 +28,30 @@ func newCounters(reg prometheus.Registerer) *counters {
 			Namespace: metrics.Namespace, Subsystem: "subscriber", Name: "dead_letters_total",
 			Help: "Messages dead-lettered: undecodable, or failing on their last delivery.",
 		}, []string{"stream"})),
+		lag: registerGauge(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: metrics.Namespace, Subsystem: "subscriber", Name: "lag_messages",
+			Help: "Messages of the stream not yet delivered to the consumer, as of its latest delivery.",
+		}, []string{"stream", "consumer"})),
+	}
+}
+
+// registerGauge is register for a gauge vector.
+func registerGauge(reg prometheus.Registerer, g *prometheus.GaugeVec) *prometheus.GaugeVec {
+	if err := reg.Register(g); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.GaugeVec); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return g
+}
+
+func (c *counters) pending(stream, consumer string, n uint64) {
+	if c != nil {
+		c.lag.WithLabelValues(stream, consumer).Set(float64(n))
 	}
 }
 

@@ -114,8 +114,9 @@ func Timeout(d time.Duration) Option {
 func Logger(l log.Logger) Option { return func(s *Subscriber) { s.logger = l } }
 
 // Metrics counts into reg, by stream: kitshop_subscriber_consumed_total
-// (with outcome "ok" or "rejected"), kitshop_subscriber_redeliveries_total
-// and kitshop_subscriber_dead_letters_total. Subscribers sharing reg share
+// (with outcome "ok" or "rejected"), kitshop_subscriber_redeliveries_total,
+// kitshop_subscriber_dead_letters_total, and the consumer's lag,
+// kitshop_subscriber_lag_messages. Subscribers sharing reg share
 // the counters.
 func Metrics(reg prometheus.Registerer) Option {
 	return func(s *Subscriber) { s.m = newCounters(reg) }
@@ -173,6 +174,7 @@ func (s *Subscriber) Handle(msg jetstream.Msg) {
 	stream := ""
 	if md != nil {
 		delivered, stream = md.NumDelivered, md.Stream
+		s.m.pending(md.Stream, md.Consumer, md.NumPending)
 	}
 
 	req, err := s.dec(ctx, msg)

@@ -40,6 +40,8 @@ const (
 	OrderStatus_ORDER_STATUS_FAILED OrderStatus = 4
 	// Cancelled by its owner or an admin; its stock was given back.
 	OrderStatus_ORDER_STATUS_CANCELLED OrderStatus = 5
+	// The payment succeeded.
+	OrderStatus_ORDER_STATUS_PAID OrderStatus = 6
 )
 
 // Enum value maps for OrderStatus.
@@ -51,6 +53,7 @@ var (
 		3: "ORDER_STATUS_REJECTED",
 		4: "ORDER_STATUS_FAILED",
 		5: "ORDER_STATUS_CANCELLED",
+		6: "ORDER_STATUS_PAID",
 	}
 	OrderStatus_value = map[string]int32{
 		"ORDER_STATUS_UNSPECIFIED": 0,
@@ -59,6 +62,7 @@ var (
 		"ORDER_STATUS_REJECTED":    3,
 		"ORDER_STATUS_FAILED":      4,
 		"ORDER_STATUS_CANCELLED":   5,
+		"ORDER_STATUS_PAID":        6,
 	}
 )
 
@@ -91,15 +95,19 @@ func (OrderStatus) EnumDescriptor() ([]byte, []int) {
 
 // Order is one order. Amounts are integers in the currency's minor unit.
 type Order struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Status        OrderStatus            `protobuf:"varint,3,opt,name=status,proto3,enum=kitshop.order.v1.OrderStatus" json:"status,omitempty"`
-	Items         []*OrderItem           `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`
-	TotalMinor    int64                  `protobuf:"varint,5,opt,name=total_minor,json=totalMinor,proto3" json:"total_minor,omitempty"`
-	Currency      string                 `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	UserId     string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Status     OrderStatus            `protobuf:"varint,3,opt,name=status,proto3,enum=kitshop.order.v1.OrderStatus" json:"status,omitempty"`
+	Items      []*OrderItem           `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`
+	TotalMinor int64                  `protobuf:"varint,5,opt,name=total_minor,json=totalMinor,proto3" json:"total_minor,omitempty"`
+	Currency   string                 `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The test payment method it is paid with ("pm_card_visa").
+	PaymentMethod string `protobuf:"bytes,9,opt,name=payment_method,json=paymentMethod,proto3" json:"payment_method,omitempty"`
+	// Why a cancelled order was cancelled: "customer" or "payment_declined".
+	CancelReason  string `protobuf:"bytes,10,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -188,6 +196,20 @@ func (x *Order) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Order) GetPaymentMethod() string {
+	if x != nil {
+		return x.PaymentMethod
+	}
+	return ""
+}
+
+func (x *Order) GetCancelReason() string {
+	if x != nil {
+		return x.CancelReason
+	}
+	return ""
 }
 
 // OrderItem is one line of an order, priced by the catalog when the order
@@ -335,8 +357,11 @@ type CreateOrderRequest struct {
 	Items []*LineRequest `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
 	// Optional, 1 to 255 printable ASCII characters, unique per caller.
 	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Optional: pm_card_visa (the default), pm_card_chargeDeclined or
+	// pm_card_slow.
+	PaymentMethod string `protobuf:"bytes,3,opt,name=payment_method,json=paymentMethod,proto3" json:"payment_method,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateOrderRequest) Reset() {
@@ -379,6 +404,13 @@ func (x *CreateOrderRequest) GetItems() []*LineRequest {
 func (x *CreateOrderRequest) GetIdempotencyKey() string {
 	if x != nil {
 		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreateOrderRequest) GetPaymentMethod() string {
+	if x != nil {
+		return x.PaymentMethod
 	}
 	return ""
 }
@@ -732,7 +764,7 @@ var File_order_v1_order_proto protoreflect.FileDescriptor
 
 const file_order_v1_order_proto_rawDesc = "" +
 	"\n" +
-	"\x14order/v1/order.proto\x12\x10kitshop.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x02\n" +
+	"\x14order/v1/order.proto\x12\x10kitshop.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x03\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x125\n" +
@@ -744,7 +776,10 @@ const file_order_v1_order_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xc0\x01\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12%\n" +
+	"\x0epayment_method\x18\t \x01(\tR\rpaymentMethod\x12#\n" +
+	"\rcancel_reason\x18\n" +
+	" \x01(\tR\fcancelReason\"\xc0\x01\n" +
 	"\tOrderItem\x12\x1d\n" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tR\tproductId\x12\x10\n" +
@@ -756,10 +791,11 @@ const file_order_v1_order_proto_rawDesc = "" +
 	"\vLineRequest\x12\x1d\n" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1a\n" +
-	"\bquantity\x18\x02 \x01(\x03R\bquantity\"r\n" +
+	"\bquantity\x18\x02 \x01(\x03R\bquantity\"\x99\x01\n" +
 	"\x12CreateOrderRequest\x123\n" +
 	"\x05items\x18\x01 \x03(\v2\x1d.kitshop.order.v1.LineRequestR\x05items\x12'\n" +
-	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"`\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12%\n" +
+	"\x0epayment_method\x18\x03 \x01(\tR\rpaymentMethod\"`\n" +
 	"\x13CreateOrderResponse\x12-\n" +
 	"\x05order\x18\x01 \x01(\v2\x17.kitshop.order.v1.OrderR\x05order\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\"!\n" +
@@ -778,14 +814,15 @@ const file_order_v1_order_proto_rawDesc = "" +
 	"\x12CancelOrderRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"D\n" +
 	"\x13CancelOrderResponse\x12-\n" +
-	"\x05order\x18\x01 \x01(\v2\x17.kitshop.order.v1.OrderR\x05order*\xb1\x01\n" +
+	"\x05order\x18\x01 \x01(\v2\x17.kitshop.order.v1.OrderR\x05order*\xc8\x01\n" +
 	"\vOrderStatus\x12\x1c\n" +
 	"\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ORDER_STATUS_PENDING\x10\x01\x12\x1a\n" +
 	"\x16ORDER_STATUS_CONFIRMED\x10\x02\x12\x19\n" +
 	"\x15ORDER_STATUS_REJECTED\x10\x03\x12\x17\n" +
 	"\x13ORDER_STATUS_FAILED\x10\x04\x12\x1a\n" +
-	"\x16ORDER_STATUS_CANCELLED\x10\x052\xf2\x02\n" +
+	"\x16ORDER_STATUS_CANCELLED\x10\x05\x12\x15\n" +
+	"\x11ORDER_STATUS_PAID\x10\x062\xf2\x02\n" +
 	"\fOrderService\x12Z\n" +
 	"\vCreateOrder\x12$.kitshop.order.v1.CreateOrderRequest\x1a%.kitshop.order.v1.CreateOrderResponse\x12Q\n" +
 	"\bGetOrder\x12!.kitshop.order.v1.GetOrderRequest\x1a\".kitshop.order.v1.GetOrderResponse\x12W\n" +
