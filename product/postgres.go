@@ -2,7 +2,6 @@ package product
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -10,14 +9,18 @@ import (
 
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/postgres"
+	productv1 "github.com/kitshop/kitshop/proto/product/v1"
 )
 
 // Postgres is the Repository on a Postgres database migrated with
 // migrations.For("product").
 //
-// Every method is a single SQL statement, which Postgres runs atomically in
-// its own transaction; an explicit transaction would add round trips and no
-// safety. Uniqueness and value ranges are enforced by the schema too, so a
+// Reads are single statements. Every write is one transaction that makes
+// the change and adds its product.changed events (events.go) to the
+// outbox, built from the rows the change returns: the events are published
+// if and only if the change commits. The transactions are pipelined
+// (postgres_tx.go): two round trips for a change and its events.
+// Uniqueness and value ranges are enforced by the schema too, so a
 // concurrent writer cannot slip past a check made in Go.
 type Postgres struct {
 	pool *pgxpool.Pool
@@ -83,14 +86,20 @@ func (r *Postgres) Get(ctx context.Context, id string) (Product, error) {
 	return p, nil
 }
 
-// Create implements Repository.
+// Create implements Repository; its event is CHANGE_CREATED.
 func (r *Postgres) Create(ctx context.Context, np NewProduct) (Product, error) {
-	row := r.pool.QueryRow(ctx, `
-		INSERT INTO products (sku, name, description, price_minor, currency, stock)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		RETURNING `+productColumns,
-		np.SKU, np.Name, np.Description, np.PriceMinor, np.Currency, np.Stock)
-	p, err := scanProduct(row)
+	var p Product
+	err := r.write(ctx, func(b *pgx.Batch) {
+		b.Queue(`
+			INSERT INTO products (sku, name, description, price_minor, currency, stock)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			RETURNING `+productColumns,
+			np.SKU, np.Name, np.Description, np.PriceMinor, np.Currency, np.Stock).QueryRow(func(row pgx.Row) error {
+			var err error
+			p, err = scanProduct(row)
+			return err
+		})
+	}, func() []changed { return []changed{{productv1.ProductChanged_CHANGE_CREATED, p}} })
 	if err != nil {
 		return Product{}, dbError(err, "creating product")
 	}
@@ -99,50 +108,100 @@ func (r *Postgres) Create(ctx context.Context, np NewProduct) (Product, error) {
 
 // Update implements Repository. Absent fields are NULL parameters and keep
 // their value (COALESCE). updated_at moves only when a value actually
-// changes, so a retried or redundant PATCH does not look like an edit.
+// changes, so a retried or redundant PATCH does not look like an edit, and
+// it has no event either. The event is CHANGE_STOCK when only the stock
+// changed, CHANGE_UPDATED when anything else did. old reads the row FOR
+// UPDATE, so it holds the values this update changes whatever runs
+// concurrently.
 func (r *Postgres) Update(ctx context.Context, id string, patch Patch) (Product, error) {
-	row := r.pool.QueryRow(ctx, `
-		UPDATE products SET
-			sku         = COALESCE($2, sku),
-			name        = COALESCE($3, name),
-			description = COALESCE($4, description),
-			price_minor = COALESCE($5, price_minor),
-			currency    = COALESCE($6, currency),
-			stock       = COALESCE($7, stock),
-			updated_at  = CASE
-				WHEN (sku, name, description, price_minor, currency, stock) IS DISTINCT FROM
-				     (COALESCE($2, sku), COALESCE($3, name), COALESCE($4, description),
-				      COALESCE($5, price_minor), COALESCE($6, currency), COALESCE($7, stock))
-				THEN now() ELSE updated_at END
-		WHERE id = $1
-		RETURNING `+productColumns,
-		id, patch.SKU, patch.Name, patch.Description, patch.PriceMinor, patch.Currency, patch.Stock)
-	p, err := scanProduct(row)
+	var (
+		p                    Product
+		edited, stockChanged bool
+	)
+	err := r.write(ctx, func(b *pgx.Batch) {
+		b.Queue(`
+			WITH old AS (
+				SELECT id, sku, name, description, price_minor, currency, stock
+				FROM products WHERE id = $1 FOR UPDATE
+			)
+			UPDATE products p SET
+				sku         = COALESCE($2, p.sku),
+				name        = COALESCE($3, p.name),
+				description = COALESCE($4, p.description),
+				price_minor = COALESCE($5, p.price_minor),
+				currency    = COALESCE($6, p.currency),
+				stock       = COALESCE($7, p.stock),
+				updated_at  = CASE
+					WHEN (p.sku, p.name, p.description, p.price_minor, p.currency, p.stock) IS DISTINCT FROM
+					     (COALESCE($2, p.sku), COALESCE($3, p.name), COALESCE($4, p.description),
+					      COALESCE($5, p.price_minor), COALESCE($6, p.currency), COALESCE($7, p.stock))
+					THEN now() ELSE p.updated_at END
+			FROM old
+			WHERE p.id = old.id
+			RETURNING p.id::text, p.sku, p.name, p.description, p.price_minor, p.currency, p.stock,
+				p.created_at, p.updated_at, -- productColumns, of the new row
+				(old.sku, old.name, old.description, old.price_minor, old.currency) IS DISTINCT FROM
+				(p.sku, p.name, p.description, p.price_minor, p.currency),
+				old.stock <> p.stock`,
+			id, patch.SKU, patch.Name, patch.Description, patch.PriceMinor, patch.Currency, patch.Stock).QueryRow(func(row pgx.Row) error {
+			var err error
+			p, err = scanProduct(row, &edited, &stockChanged)
+			return err
+		})
+	}, func() []changed {
+		switch {
+		case edited:
+			return []changed{{productv1.ProductChanged_CHANGE_UPDATED, p}}
+		case stockChanged:
+			return []changed{{productv1.ProductChanged_CHANGE_STOCK, p}}
+		}
+		return nil
+	})
 	if err != nil {
 		return Product{}, dbError(err, "updating product")
 	}
 	return p, nil
 }
 
-// Delete implements Repository.
+// Delete implements Repository; its event is CHANGE_DELETED.
 func (r *Postgres) Delete(ctx context.Context, id string) error {
-	tag, err := r.pool.Exec(ctx, `DELETE FROM products WHERE id = $1`, id)
+	err := r.write(ctx, func(b *pgx.Batch) {
+		b.Queue(`DELETE FROM products WHERE id = $1 RETURNING id::text`, id).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&id)
+		})
+	}, func() []changed { return []changed{{productv1.ProductChanged_CHANGE_DELETED, Product{ID: id}}} })
 	if err != nil {
 		return dbError(err, "deleting product")
 	}
-	if tag.RowsAffected() == 0 {
-		return errNotFound
-	}
 	return nil
+}
+
+// write runs a write of the catalog as a pipelinedTx: the statements
+// change queues, then the events changes returns (once the statements'
+// callbacks have run) with COMMIT.
+func (r *Postgres) write(ctx context.Context, change func(b *pgx.Batch), changes func() []changed) error {
+	t, err := r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.end(ctx)
+	if err := t.send(ctx, change); err != nil {
+		return err
+	}
+	evs, err := changedEvents(ctx, changes())
+	if err != nil {
+		return err
+	}
+	return t.commit(ctx, nil, evs)
 }
 
 var errNotFound = errs.New(errs.NotFound, "product not found")
 
 // scanProduct reads the productColumns of one row (pgx.Row or
-// pgx.CollectableRow).
-func scanProduct(row interface{ Scan(dest ...any) error }) (Product, error) {
+// pgx.CollectableRow), and then the columns after them into more.
+func scanProduct(row interface{ Scan(dest ...any) error }, more ...any) (Product, error) {
 	var p Product
-	err := row.Scan(&p.ID, &p.SKU, &p.Name, &p.Description, &p.PriceMinor, &p.Currency, &p.Stock, &p.CreatedAt, &p.UpdatedAt)
+	err := row.Scan(append([]any{&p.ID, &p.SKU, &p.Name, &p.Description, &p.PriceMinor, &p.Currency, &p.Stock, &p.CreatedAt, &p.UpdatedAt}, more...)...)
 	// pgx returns timestamps in the local zone; the API speaks UTC.
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
 	return p, err
@@ -164,225 +223,3 @@ var dbErrors = postgres.Classifier{
 }
 
 func dbError(err error, op string) error { return dbErrors.Classify(err, op) }
-
-var _ StockRepository = (*Postgres)(nil)
-
-// ProductsByID implements StockRepository.
-func (r *Postgres) ProductsByID(ctx context.Context, ids []string) ([]Product, error) {
-	rows, err := r.pool.Query(ctx, `SELECT `+productColumns+` FROM products WHERE id = ANY ($1::uuid[]) ORDER BY sku`, ids)
-	if err != nil {
-		return nil, dbError(err, "getting products")
-	}
-	products, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Product, error) { return scanProduct(row) })
-	if err != nil {
-		return nil, dbError(err, "getting products")
-	}
-	return products, nil
-}
-
-// Reserve implements StockRepository, in one transaction:
-//
-//  1. insert the reservation row; if the order has one already, its status
-//     is the answer (reserved: success, nothing more to do; released: the
-//     tombstone refuses);
-//  2. for each item, in product id order (so that concurrent reservations
-//     lock rows in the same order and cannot deadlock), take the quantity
-//     with a conditional UPDATE … WHERE stock >= quantity. Under READ
-//     COMMITTED a concurrent writer's update is waited for and the condition
-//     re-checked on the new row, so stock can never be oversold; the CHECK
-//     (stock >= 0) backs this up;
-//  3. any miss: read what is left of each short product and roll
-//     everything back (the reservation row too); otherwise record the items.
-//
-// A single item, by far the most common order, takes reserveOne's shorter
-// way to the same result.
-func (r *Postgres) Reserve(ctx context.Context, orderID string, items []StockItem) ([]Shortage, error) {
-	if len(items) == 1 {
-		return r.reserveOne(ctx, orderID, items[0])
-	}
-	var shortages []Shortage
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO stock_reservations (order_id, status) VALUES ($1, 'reserved')
-			ON CONFLICT (order_id) DO NOTHING`, orderID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			var status string
-			if err := tx.QueryRow(ctx, `SELECT status FROM stock_reservations WHERE order_id = $1`, orderID).Scan(&status); err != nil {
-				return err
-			}
-			if status == "released" {
-				return errs.Wrap(ErrReservationReleased, errs.Conflict, "stock reservation already released")
-			}
-			return nil // reserved by an earlier call: idempotent success
-		}
-		for _, it := range items {
-			var left int64
-			err := tx.QueryRow(ctx, `
-				UPDATE products SET stock = stock - $2, updated_at = now()
-				WHERE id = $1 AND stock >= $2
-				RETURNING stock`, it.ProductID, it.Quantity).Scan(&left)
-			if err == nil {
-				continue
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			sh := Shortage{ProductID: it.ProductID}
-			switch err := tx.QueryRow(ctx, `SELECT stock FROM products WHERE id = $1`, it.ProductID).Scan(&sh.Available); {
-			case errors.Is(err, pgx.ErrNoRows):
-				sh.Missing = true
-			case err != nil:
-				return err
-			}
-			shortages = append(shortages, sh)
-		}
-		if len(shortages) > 0 {
-			return errRollback
-		}
-		productIDs := make([]string, len(items))
-		quantities := make([]int64, len(items))
-		for i, it := range items {
-			productIDs[i], quantities[i] = it.ProductID, it.Quantity
-		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO stock_reservation_items (order_id, product_id, quantity)
-			SELECT $1, p, q FROM unnest($2::uuid[], $3::bigint[]) AS i(p, q)`,
-			orderID, productIDs, quantities)
-		return err
-	})
-	var classified *errs.Error
-	switch {
-	case errors.Is(err, errRollback):
-		return shortages, nil
-	case errors.As(err, &classified):
-		return nil, err // the tombstone's Conflict, or InTx's Unavailable
-	case err != nil:
-		return nil, dbError(err, "reserving stock")
-	}
-	return nil, nil
-}
-
-// reserveOne is Reserve for a single item in one statement, so one round
-// trip when the stock is there: take the quantity, insert the reservation and
-// its item, all or nothing, committed at once. The multi-statement
-// transaction Reserve runs otherwise costs five round trips, and the
-// product's row stays locked from its UPDATE to the COMMIT, two round trips
-// later, which is what limits the orders per second on a popular product.
-//
-// The UPDATE takes nothing when the order has a reservation already (or a
-// tombstone), when the stock is short or when the product does not exist; a
-// second query then says which, as Reserve's answers require. Two concurrent
-// calls for the same order cannot both take the stock: the later one's
-// INSERT of the reservation violates its primary key, which fails its whole
-// statement, UPDATE included; it then finds the earlier one's reservation,
-// like any retry.
-func (r *Postgres) reserveOne(ctx context.Context, orderID string, it StockItem) ([]Shortage, error) {
-	var taken int
-	err := r.pool.QueryRow(ctx, `
-		WITH taken AS (
-			UPDATE products SET stock = stock - $3, updated_at = now()
-			WHERE id = $2 AND stock >= $3
-			  AND NOT EXISTS (SELECT 1 FROM stock_reservations WHERE order_id = $1)
-			RETURNING id
-		), reservation AS (
-			INSERT INTO stock_reservations (order_id, status) SELECT $1, 'reserved' FROM taken
-		), item AS (
-			INSERT INTO stock_reservation_items (order_id, product_id, quantity) SELECT $1, id, $3 FROM taken
-		)
-		SELECT count(*) FROM taken`,
-		orderID, it.ProductID, it.Quantity).Scan(&taken)
-	if err != nil {
-		if constraint, ok := postgres.UniqueViolation(err); !ok ||
-			(constraint != "stock_reservations_pkey" && constraint != "stock_reservation_items_pkey") {
-			return nil, dbError(err, "reserving stock")
-		}
-		// A concurrent call for the same order got there first: both passed
-		// NOT EXISTS, the second waited for the product row, and one of its
-		// inserts (in no set order) met the first's rows. The statement was
-		// rolled back whole, its stock update included.
-	} else if taken == 1 {
-		return nil, nil
-	}
-	var (
-		status    *string
-		available *int64
-	)
-	err = r.pool.QueryRow(ctx, `
-		SELECT (SELECT status FROM stock_reservations WHERE order_id = $1),
-		       (SELECT stock FROM products WHERE id = $2)`,
-		orderID, it.ProductID).Scan(&status, &available)
-	switch {
-	case err != nil:
-		return nil, dbError(err, "reserving stock")
-	case status != nil && *status == "released":
-		return nil, errs.Wrap(ErrReservationReleased, errs.Conflict, "stock reservation already released")
-	case status != nil:
-		return nil, nil // reserved by an earlier call: idempotent success
-	case available == nil:
-		return []Shortage{{ProductID: it.ProductID, Missing: true}}, nil
-	}
-	return []Shortage{{ProductID: it.ProductID, Available: *available}}, nil
-}
-
-// errRollback makes InTx roll back a transaction that found short stock.
-var errRollback = errors.New("rollback")
-
-// Release implements StockRepository, in one transaction: a tombstone is
-// inserted if the order has no reservation row (a release that overtook its
-// reservation); otherwise the row is locked, and if still reserved its
-// quantities go back, in product id order like Reserve, and it is marked
-// released. A product deleted meanwhile has no stock to give back to (its
-// items went with it). Stock given back is capped at MaxStock, so a
-// release never fails on the stock range check.
-func (r *Postgres) Release(ctx context.Context, orderID string) error {
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO stock_reservations (order_id, status, released_at) VALUES ($1, 'released', now())
-			ON CONFLICT (order_id) DO NOTHING`, orderID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 1 {
-			return nil // tombstone: nothing was reserved, nothing ever will be
-		}
-		var status string
-		if err := tx.QueryRow(ctx, `SELECT status FROM stock_reservations WHERE order_id = $1 FOR UPDATE`, orderID).Scan(&status); err != nil {
-			return err
-		}
-		if status == "released" {
-			return nil
-		}
-		rows, err := tx.Query(ctx, `
-			SELECT product_id::text, quantity FROM stock_reservation_items
-			WHERE order_id = $1 ORDER BY product_id`, orderID)
-		if err != nil {
-			return err
-		}
-		items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StockItem, error) {
-			var it StockItem
-			err := row.Scan(&it.ProductID, &it.Quantity)
-			return it, err
-		})
-		if err != nil {
-			return err
-		}
-		for _, it := range items {
-			if _, err := tx.Exec(ctx, `
-				UPDATE products SET stock = LEAST(stock + $2, $3), updated_at = now()
-				WHERE id = $1`, it.ProductID, it.Quantity, int64(MaxStock)); err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(ctx, `
-			UPDATE stock_reservations SET status = 'released', released_at = now()
-			WHERE order_id = $1`, orderID)
-		return err
-	})
-	if err != nil {
-		return dbError(err, "releasing stock")
-	}
-	return nil
-}

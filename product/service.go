@@ -3,14 +3,23 @@
 //
 // The package reads top to bottom as its layers: service.go (the domain: types,
 // rules and the Service interface), reservation.go (the Stock API other
-// services reserve and release stock with), postgres.go (the Repository and
-// StockRepository on Postgres), cache.go (the read cache in front of it,
-// kept correct by Postgres notifications), stale.go (marking what the cache
-// serves while the database is out), endpoint.go (go-kit endpoints),
-// transport_http.go and transport_grpc.go (the two wire formats) and
-// middleware.go (service middleware). cmd/product wires them together:
-// main.go builds the layers on kit/app, flags.go holds the service's own
-// settings.
+// services reserve and release stock with), events.go (the events the
+// catalog publishes), postgres.go and postgres_stock.go (the Repository and
+// StockRepository on Postgres), postgres_tx.go (the pipelined transactions
+// they write in), cache.go (the read cache in front of it, kept correct by
+// Postgres notifications), stale.go (marking what the cache serves while the
+// database is out), endpoint.go (go-kit endpoints), transport_http.go and
+// transport_grpc.go (the two wire formats) and middleware.go (service
+// middleware). cmd/product wires them together: main.go builds the layers on
+// kit/app, flags.go holds the service's own settings.
+//
+// Every change to a product is published as a product.changed event
+// (kitshop.product.v1.ProductChanged on EventStream): created, updated,
+// deleted, or its stock changed, by an admin or by a reservation or a
+// release. The event is written to the outbox (kit/outbox) in the
+// transaction that makes the change, so it is published if and only if the
+// change commits, and carries the product as the change left it. Other
+// services keep their copies of the catalog with it.
 //
 // Anyone may read the catalog; only admins may change it. The rule is
 // enforced at the endpoints (NewEndpoints), which both transports share, with

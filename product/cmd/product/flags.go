@@ -28,6 +28,7 @@ func spec(f *flags) app.Spec {
 		// second: fewer collections buy throughput (kit/server.TuneGC).
 		GCPercent: 400, MemoryLimit: 192 << 20,
 		Schema:     schema,
+		Events:     true, // product.changed, through the outbox
 		Auth:       app.Auth{Issuer: userapi.Issuer, Audience: userapi.Audience, Service: "user"},
 		DevSecrets: devsecrets.Values,
 		Flags: func(fs *flag.FlagSet) func() error {

@@ -9,6 +9,12 @@
 // (BatchGetProducts, ReserveStock, ReleaseStock) to callers with the
 // "service" or "admin" role, such as the order service.
 //
+// Every change to a product (created, updated, deleted, its stock moved by
+// an admin or by an order's reservation or release) is published as a
+// kitshop.product.v1.changed event through the transactional outbox to
+// NATS JetStream (-nats-url). The service starts and serves while the
+// broker is down; the events wait in the outbox.
+//
 // A read cache (-cache-items) serves GetProduct and the list pages from
 // memory while a connection of its own listens for every committed change.
 // While the database does not answer, writes and the reads the cache cannot
@@ -41,7 +47,7 @@ import (
 func main() { app.Main("product", build) }
 
 // build wires the catalog on the App: repository (behind the read cache),
-// service, endpoints, transports, registration.
+// service, event relay, endpoints, transports, registration.
 func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, error) {
 	var f flags
 	a, err := app.New(ctx, spec(&f), args, stderr)
@@ -90,6 +96,11 @@ func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, erro
 		}
 		return a.Endpoint(method, nil)
 	}
+	// The outbox relay publishes the catalog's events.
+	if err := a.Publish(product.EventStream); err != nil {
+		return a.Fail(err)
+	}
+
 	eps := product.NewEndpoints(svc, a.Verifier).Wrap(mw)
 	stockEps := product.NewStockEndpoints(stock, a.Verifier).Wrap(mw)
 

@@ -38,8 +38,10 @@ func TestMain(m *testing.M) {
 // ends or Stop is called, and waits until it is ready.
 func start(t *testing.T, args ...string) *apptest.Service {
 	t.Helper()
-	// Tokens come from authtest signers, with their own issuer and audience.
-	return apptest.Start(t, build, append([]string{"-issuer", authtest.Issuer, "-audience", authtest.Audience}, args...)...)
+	// Tokens come from authtest signers, with their own issuer and audience;
+	// events go to the test binary's broker.
+	return apptest.Start(t, build, append([]string{"-issuer", authtest.Issuer, "-audience", authtest.Audience,
+		"-nats-url", testenv.NATS(t).URL()}, args...)...)
 }
 
 func get(t *testing.T, url string) (int, http.Header, []byte) {
