@@ -17,8 +17,10 @@ import (
 // migrations.For("user").
 //
 // Single-statement methods rely on Postgres running each statement
-// atomically. The refresh token state machine needs several statements and
-// decisions in between; postgres_sessions.go says how it locks.
+// atomically. Creating an account is a transaction: the insert and its
+// user.registered event in the outbox (events.go). The refresh token state
+// machine needs several statements and decisions in between;
+// postgres_sessions.go says how it locks.
 type Postgres struct {
 	pool *pgxpool.Pool
 }
@@ -32,14 +34,22 @@ var _ Repository = (*Postgres)(nil)
 
 const userColumns = `id::text, email, name, roles, created_at`
 
-// CreateUser implements Repository.
+// CreateUser implements Repository, with the account's user.registered
+// event. An email taken is a Conflict, and no event.
 func (r *Postgres) CreateUser(ctx context.Context, a NewAccount) (User, error) {
-	row := r.pool.QueryRow(ctx, `
-		INSERT INTO users (email, name, password_hash, roles)
-		VALUES ($1, $2, $3, $4)
-		RETURNING `+userColumns,
-		a.Email, a.Name, a.PasswordHash, normalizeRoles(a.Roles))
-	u, err := scanUser(row)
+	var u User
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRow(ctx, `
+			INSERT INTO users (email, name, password_hash, roles)
+			VALUES ($1, $2, $3, $4)
+			RETURNING `+userColumns,
+			a.Email, a.Name, a.PasswordHash, normalizeRoles(a.Roles)))
+		if err != nil {
+			return err
+		}
+		return addRegistered(ctx, tx, u)
+	})
 	if err != nil {
 		return User{}, dbError(err, "creating user")
 	}
@@ -48,15 +58,24 @@ func (r *Postgres) CreateUser(ctx context.Context, a NewAccount) (User, error) {
 
 // EnsureAdmin implements Repository. The insert is one statement, so two
 // instances bootstrapping the same admin at once cannot both insert: the
-// loser finds the winner's account, which has the admin role.
+// loser finds the winner's account, which has the admin role. Only the
+// instance that inserts adds the user.registered event, in the insert's
+// transaction.
 func (r *Postgres) EnsureAdmin(ctx context.Context, a NewAccount) (User, bool, error) {
-	row := r.pool.QueryRow(ctx, `
-		INSERT INTO users (email, name, password_hash, roles)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT ((lower(email))) DO NOTHING
-		RETURNING `+userColumns,
-		a.Email, a.Name, a.PasswordHash, normalizeRoles(a.Roles))
-	u, err := scanUser(row)
+	var u User
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRow(ctx, `
+			INSERT INTO users (email, name, password_hash, roles)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT ((lower(email))) DO NOTHING
+			RETURNING `+userColumns,
+			a.Email, a.Name, a.PasswordHash, normalizeRoles(a.Roles)))
+		if err != nil {
+			return err // pgx.ErrNoRows: the account exists; nothing to commit
+		}
+		return addRegistered(ctx, tx, u)
+	})
 	if err == nil {
 		return u, true, nil
 	}

@@ -135,9 +135,10 @@ func (p Patch) Fields() []string {
 // while logins are throttled, and Unavailable or Internal when the database
 // fails.
 type Service interface {
-	// SignUp creates a customer account and returns it. The email is
-	// normalised (see NormalizeEmail). If an account with the email exists
-	// it changes nothing and returns a zero User and no error, after the
+	// SignUp creates a customer account, publishes its user.registered
+	// event and returns it. The email is normalised (see NormalizeEmail).
+	// If an account with the email exists it changes nothing (and publishes
+	// nothing) and returns a zero User and no error, after the
 	// same work (a password hash) as a sign-up: nobody learns from the
 	// answer or its timing whether an email has an account (its owner
 	// would be mailed a notice; kitshop only logs one). Invalid if a field
@@ -272,11 +273,12 @@ type Rotation struct {
 // missing user, Conflict for a duplicate email, Unavailable or Internal for
 // database failures.
 type Repository interface {
-	// CreateUser inserts a and returns the stored user.
+	// CreateUser inserts a, with its user.registered event in the same
+	// transaction, and returns the stored user.
 	CreateUser(ctx context.Context, a NewAccount) (User, error)
-	// EnsureAdmin inserts a, or, if an account with its email exists,
-	// returns it unchanged if it is an admin and ErrAdminEmailTaken if not.
-	// created reports which.
+	// EnsureAdmin inserts a with its user.registered event, or, if an
+	// account with its email exists, returns it unchanged if it is an admin
+	// and ErrAdminEmailTaken if not. created reports which.
 	EnsureAdmin(ctx context.Context, a NewAccount) (user User, created bool, err error)
 	// AccountByEmail returns the account with email (normalised).
 	AccountByEmail(ctx context.Context, email string) (Account, error)

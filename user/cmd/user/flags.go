@@ -43,6 +43,7 @@ func spec(f *flags) app.Spec {
 		Name: "user", HTTPAddr: ":8083", GRPCAddr: ":9083", MetricsAddr: "127.0.0.1:9283",
 		RateLimit: 1000, RateBurst: 2000,
 		Schema:      schema,
+		Events:      true, // user.registered, through the outbox
 		Auth:        app.Auth{Issuer: userapi.Issuer, Audience: userapi.Audience},
 		SecretFlags: []string{"admin-password", "service-accounts"},
 		DevSecrets:  devsecrets.Values,

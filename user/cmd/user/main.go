@@ -11,6 +11,12 @@
 // account with that email must already be an admin, or the service refuses
 // to start.
 //
+// Every account created (by sign-up, or the admin's at start) is published
+// as a kitshop.user.v1.registered event through the transactional outbox to
+// NATS JetStream (-nats-url); a sign-up with an email that has an account
+// creates nothing and publishes nothing. The service starts and serves while
+// the broker is down; the events wait in the outbox.
+//
 // Behind the gateway, set -trust-forwarded-for so that the login and
 // sign-up throttles count per client rather than per gateway; only do so
 // when the service's port is reachable solely through the gateway.
@@ -45,7 +51,8 @@ import (
 func main() { app.Main("user", build) }
 
 // build wires the account service on the App: signing key, repository,
-// service, admin bootstrap, endpoints, transports and registration.
+// service, event relay, admin bootstrap, endpoints, transports and
+// registration.
 func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, error) {
 	var f flags
 	a, err := app.New(ctx, spec(&f), args, stderr)
@@ -77,6 +84,10 @@ func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, erro
 	}
 	level.Info(a.Logger).Log("msg", "service accounts", "names", strings.Join(f.serviceAccounts.Names(), ","))
 	svc := user.LoggingMiddleware(a.Log("service"))(base)
+	// The outbox relay publishes the accounts' events.
+	if err := a.Publish(user.EventStream); err != nil {
+		return a.Fail(err)
+	}
 	if f.adminEmail != "" {
 		// Creates the account once; never promotes an existing one.
 		if _, _, err := svc.EnsureAdmin(ctx, user.NewUser{Email: f.adminEmail, Password: f.adminPassword, Name: f.adminName}); err != nil {

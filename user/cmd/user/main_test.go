@@ -39,12 +39,12 @@ func TestMain(m *testing.M) {
 	testenv.Main(m)
 }
 
-// start runs the program with args (plus apptest's defaults and the
-// fastest bcrypt) until the test ends or Stop is called, and waits until it
-// is ready.
+// start runs the program with args (plus apptest's defaults, the fastest
+// bcrypt and the test binary's broker) until the test ends or Stop is
+// called, and waits until it is ready.
 func start(t *testing.T, args ...string) *apptest.Service {
 	t.Helper()
-	return apptest.Start(t, build, append([]string{"-bcrypt-cost", "4"}, args...)...)
+	return apptest.Start(t, build, append([]string{"-bcrypt-cost", "4", "-nats-url", testenv.NATS(t).URL()}, args...)...)
 }
 
 // call sends a JSON request (body "" for none) with an optional bearer
