@@ -3,6 +3,7 @@ package product
 import (
 	"context"
 
+	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/events"
 	"github.com/kitshop/kitshop/kit/outbox"
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
@@ -36,7 +37,7 @@ func changedEvents(ctx context.Context, changes []changed) ([]outbox.Event, erro
 		}
 		var err error
 		if evs[i], err = events.New(ctx, Source, productv1.SubjectChanged, "product/"+c.product.ID, data); err != nil {
-			return nil, err
+			return nil, errs.Wrap(err, errs.Internal, "building a product event") // a bug, not the database
 		}
 	}
 	return evs, nil

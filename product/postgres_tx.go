@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/outbox"
 )
 
@@ -40,8 +41,8 @@ type pipelinedTx struct {
 }
 
 // errCommitRolledBack is commit's error when Postgres answered COMMIT with
-// ROLLBACK: the transaction had failed.
-var errCommitRolledBack = errors.New("commit unexpectedly resulted in rollback")
+// ROLLBACK: the transaction had failed without saying so, a bug.
+var errCommitRolledBack = errs.Wrap(errors.New("commit unexpectedly resulted in rollback"), errs.Internal, "committing")
 
 // begin acquires a connection for a pipelinedTx; BEGIN goes with the
 // first send.

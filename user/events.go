@@ -5,6 +5,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/events"
 	"github.com/kitshop/kitshop/kit/outbox"
 	userv1 "github.com/kitshop/kitshop/proto/user/v1"
@@ -24,7 +25,7 @@ func addRegistered(ctx context.Context, tx pgx.Tx, u User) error {
 	e, err := events.New(ctx, Source, userv1.SubjectRegistered, "user/"+u.ID,
 		&userv1.UserRegistered{UserId: u.ID, Email: u.Email, Name: u.Name})
 	if err != nil {
-		return err
+		return errs.Wrap(err, errs.Internal, "building the user.registered event") // a bug, not the database
 	}
 	return outbox.Add(ctx, tx, e)
 }
