@@ -2,6 +2,7 @@ package product_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,6 +268,79 @@ func TestNoEventsWithoutAChange(t *testing.T) {
 		})
 	}
 	f.wantStock(t, map[string]int64{a: 2, b: 2})
+}
+
+// TestConcurrentReservationEventsInOrder: reservations racing for two
+// products, of one item and of both, and releases of some of them: every
+// committed change has its event, and the events of each product, in
+// outbox order, show its stock moving one step at a time, as the changes
+// committed.
+func TestConcurrentReservationEventsInOrder(t *testing.T) {
+	f := newStockFixture(t)
+	out := &outboxReader{pool: f.pool}
+	a, b := f.add(t, "RACE-A", 12), f.add(t, "RACE-B", 6)
+	out.next(t)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		changes = map[string]int{} // committed changes per product
+		failed  []error
+	)
+	start := make(chan struct{})
+	for i := range 24 {
+		wg.Go(func() {
+			<-start
+			ctx, order := context.Background(), uuid.NewString()
+			its := items(a, 1)
+			if i%2 == 1 {
+				its = items(a, 1, b, 1)
+			}
+			err := f.stock.Reserve(ctx, order, its)
+			if err == nil && i%3 == 0 {
+				err = f.stock.Release(ctx, order)
+				if err == nil {
+					its = append(its, its...) // given back: a second change each
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				for _, it := range its {
+					changes[it.ProductID]++
+				}
+			case !errs.Is(err, errs.Conflict):
+				failed = append(failed, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("unexpected errors: %v", failed)
+	}
+
+	stocks := map[string][]int64{}
+	for _, ev := range out.next(t) {
+		if ev.GetChange() != stocked {
+			t.Fatalf("event %v, want stock changes only", ev)
+		}
+		stocks[ev.GetProductId()] = append(stocks[ev.GetProductId()], ev.GetProduct().GetStock())
+	}
+	for id, start := range map[string]int64{a: 12, b: 6} {
+		got := stocks[id]
+		if len(got) != changes[id] {
+			t.Errorf("%s: %d events, want one per committed change: %d", id, len(got), changes[id])
+		}
+		prev := start
+		for i, n := range got {
+			if n != prev-1 && n != prev+1 {
+				t.Fatalf("%s: stock in event %d is %d after %d: events out of commit order: %v", id, i, n, prev, got)
+			}
+			prev = n
+		}
+		f.wantStock(t, map[string]int64{id: prev})
+	}
 }
 
 // TestRolledBackChangesHaveNoEvents: when the event cannot be written, the
