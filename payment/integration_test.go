@@ -15,6 +15,7 @@ import (
 	"github.com/kitshop/kitshop/kit/events"
 	"github.com/kitshop/kitshop/kit/outbox"
 	"github.com/kitshop/kitshop/kit/subscriber"
+	"github.com/kitshop/kitshop/order"
 	"github.com/kitshop/kitshop/payment"
 	orderv1 "github.com/kitshop/kitshop/proto/order/v1"
 	paymentv1 "github.com/kitshop/kitshop/proto/payment/v1"
@@ -199,7 +200,7 @@ func (p *pipeline) status(orderID string) payment.Status {
 // of them at once: one charge, one payment, one payment.succeeded.
 func TestEventsConfirmedOnce(t *testing.T) {
 	p := newPipeline(t, payment.SimulatedOptions{SlowDelay: 200 * time.Millisecond})
-	o := order(payment.TestCardSlow)
+	o := newOrder(payment.TestCardSlow)
 	ev := p.publish(t, orderv1.SubjectConfirmed, &orderv1.OrderConfirmed{Order: orderProto(o)}, o.ID, false)
 	for range 3 {
 		p.publishEvent(t, ev, true)
@@ -224,7 +225,7 @@ func TestEventsConfirmedOnce(t *testing.T) {
 
 func TestEventsDeclined(t *testing.T) {
 	p := newPipeline(t, payment.SimulatedOptions{})
-	o := order(payment.TestCardDeclined)
+	o := newOrder(payment.TestCardDeclined)
 	p.publish(t, orderv1.SubjectConfirmed, &orderv1.OrderConfirmed{Order: orderProto(o)}, o.ID, false)
 	p.settle(t)
 	evs := p.paymentEvents(t)
@@ -238,7 +239,7 @@ func TestEventsDeclined(t *testing.T) {
 
 func TestEventsCancelledAfterSuccessRefunds(t *testing.T) {
 	p := newPipeline(t, payment.SimulatedOptions{})
-	o := order(payment.TestCardVisa)
+	o := newOrder(payment.TestCardVisa)
 	p.publish(t, orderv1.SubjectConfirmed, &orderv1.OrderConfirmed{Order: orderProto(o)}, o.ID, false)
 	waitFor(t, "the charge", func() bool { return p.status(o.ID) == payment.StatusSucceeded })
 	p.publish(t, orderv1.SubjectCancelled, &orderv1.OrderCancelled{Order: orderProto(o), PreviousStatus: "paid", Reason: "customer"}, o.ID, false)
@@ -264,7 +265,7 @@ func TestEventsCancelledAfterSuccessRefunds(t *testing.T) {
 
 func TestEventsCancelledBeforeConfirmedVoids(t *testing.T) {
 	p := newPipeline(t, payment.SimulatedOptions{})
-	o := order(payment.TestCardVisa)
+	o := newOrder(payment.TestCardVisa)
 	p.publish(t, orderv1.SubjectCancelled, &orderv1.OrderCancelled{Order: orderProto(o), PreviousStatus: "confirmed", Reason: "customer"}, o.ID, false)
 	waitFor(t, "the void", func() bool { return p.status(o.ID) == payment.StatusVoided })
 	p.publish(t, orderv1.SubjectConfirmed, &orderv1.OrderConfirmed{Order: orderProto(o)}, o.ID, false)
@@ -286,7 +287,7 @@ func TestEventsCancelledBeforeConfirmedVoids(t *testing.T) {
 // refunded.
 func TestEventsCancelledWhileCharging(t *testing.T) {
 	p := newPipeline(t, payment.SimulatedOptions{SlowDelay: time.Second})
-	o := order(payment.TestCardSlow)
+	o := newOrder(payment.TestCardSlow)
 	p.publish(t, orderv1.SubjectConfirmed, &orderv1.OrderConfirmed{Order: orderProto(o)}, o.ID, false)
 	waitFor(t, "the pending payment", func() bool { return p.status(o.ID) == payment.StatusPending })
 	p.publish(t, orderv1.SubjectCancelled, &orderv1.OrderCancelled{Order: orderProto(o), PreviousStatus: "confirmed", Reason: "customer"}, o.ID, false)
@@ -307,10 +308,10 @@ func TestEventsCancelledWhileCharging(t *testing.T) {
 // dead letters at once, and nothing is stored.
 func TestEventsPoisonIsDeadLettered(t *testing.T) {
 	p := newPipeline(t, payment.SimulatedOptions{})
-	bad := order(payment.TestCardVisa)
+	bad := newOrder(payment.TestCardVisa)
 	bad.Currency = "euro"
 	p.publish(t, orderv1.SubjectConfirmed, &orderv1.OrderConfirmed{Order: orderProto(bad)}, bad.ID, false)
-	wrong := order(payment.TestCardVisa)
+	wrong := newOrder(payment.TestCardVisa)
 	p.publish(t, orderv1.SubjectConfirmed, &orderv1.OrderCancelled{Order: orderProto(wrong)}, wrong.ID, false)
 	p.publish(t, orderv1.SubjectCancelled, &orderv1.OrderCancelled{}, uuid.NewString(), false)
 	garbage := nats.NewMsg(orderv1.SubjectConfirmed)
@@ -351,4 +352,38 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestEventsOfTheOrderService feeds the pipeline the events exactly as the
+// order service builds them (order.EventFor), so a change of the contract
+// on either side shows here: a paid order, then its cancellation, is
+// charged once and refunded once.
+func TestEventsOfTheOrderService(t *testing.T) {
+	p := newPipeline(t, payment.SimulatedOptions{})
+	ctx := context.Background()
+	o := order.Order{ID: uuid.NewString(), UserID: uuid.NewString(), Status: order.StatusConfirmed, TotalMinor: 1800,
+		Currency: "EUR", PaymentMethod: order.PaymentCardVisa, Items: []order.Item{}}
+	confirmed, ok, err := order.EventFor(ctx, order.StatusPending, o, order.Transition{To: order.StatusConfirmed})
+	if err != nil || !ok {
+		t.Fatalf("EventFor(confirmed) = %v, %v", ok, err)
+	}
+	p.publishEvent(t, confirmed, false)
+	waitFor(t, "the charge", func() bool { return p.status(o.ID) == payment.StatusSucceeded })
+
+	o.Status = order.StatusCancelled
+	cancelled, ok, err := order.EventFor(ctx, order.StatusPaid, o, order.Transition{To: order.StatusCancelled, CancelReason: order.CancelledByCustomer})
+	if err != nil || !ok || cancelled.Subject != orderv1.SubjectCancelled {
+		t.Fatalf("EventFor(cancelled) = %+v, %v, %v", cancelled, ok, err)
+	}
+	p.publishEvent(t, cancelled, false)
+	p.settle(t)
+
+	evs := p.paymentEvents(t)
+	if got := types(evs); len(got) != 2 || got[0] != paymentv1.SubjectSucceeded || got[1] != paymentv1.SubjectRefunded {
+		t.Fatalf("payment events %v, want succeeded then refunded", got)
+	}
+	if got := evs[0].Data.(*paymentv1.PaymentSucceeded); got.GetOrderId() != o.ID || got.GetUserId() != o.UserID ||
+		got.GetAmountMinor() != 1800 || got.GetMethod() != order.PaymentCardVisa {
+		t.Errorf("payment.succeeded %v", got)
+	}
 }

@@ -71,8 +71,8 @@ func newFixtureWith(t *testing.T, o payment.SimulatedOptions, wrap func(payment.
 	return f
 }
 
-// order returns an order of a new user, paid with method.
-func order(method string) payment.Order {
+// newOrder returns an order of a new user, paid with method.
+func newOrder(method string) payment.Order {
 	return payment.Order{ID: uuid.NewString(), UserID: uuid.NewString(), TotalMinor: 2500, Currency: "EUR", PaymentMethod: method}
 }
 

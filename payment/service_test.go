@@ -28,7 +28,7 @@ func TestOrderConfirmedCharges(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
 			f := newFixture(t)
-			o := order(tt.method)
+			o := newOrder(tt.method)
 			got, err := f.svc.OrderConfirmed(context.Background(), event(o))
 			if err != nil {
 				t.Fatal(err)
@@ -70,7 +70,7 @@ func TestOrderConfirmedCharges(t *testing.T) {
 func TestOrderConfirmedOnce(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	o := order(payment.TestCardVisa)
+	o := newOrder(payment.TestCardVisa)
 	e := event(o)
 
 	var (
@@ -118,7 +118,7 @@ func TestOrderConfirmedOnce(t *testing.T) {
 func TestOrderConfirmedAfterCrash(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	o := order(payment.TestCardVisa)
+	o := newOrder(payment.TestCardVisa)
 	p, err := f.repo.CreatePending(ctx, payment.Payment{ID: uuid.NewString(), OrderID: o.ID, UserID: o.UserID,
 		AmountMinor: o.TotalMinor, Currency: o.Currency, Method: o.PaymentMethod})
 	if err != nil {
@@ -169,7 +169,7 @@ func TestProviderOutageIsRetried(t *testing.T) {
 		return failing
 	})
 	ctx := context.Background()
-	confirmed := event(order(payment.TestCardVisa))
+	confirmed := event(newOrder(payment.TestCardVisa))
 
 	// The failure is retryable (a nak, not an ack), and leaves the payment
 	// pending with nothing published.
@@ -200,7 +200,7 @@ func TestOrderCancelled(t *testing.T) {
 	ctx := context.Background()
 	t.Run("after success: refunded", func(t *testing.T) {
 		f := newFixture(t)
-		o := order(payment.TestCardVisa)
+		o := newOrder(payment.TestCardVisa)
 		charged, err := f.svc.OrderConfirmed(ctx, event(o))
 		if err != nil {
 			t.Fatal(err)
@@ -226,7 +226,7 @@ func TestOrderCancelled(t *testing.T) {
 
 	t.Run("before confirmed: voided, never charged", func(t *testing.T) {
 		f := newFixture(t)
-		o := order(payment.TestCardVisa)
+		o := newOrder(payment.TestCardVisa)
 		e := event(o)
 		r, err := f.svc.OrderCancelled(ctx, e)
 		if err != nil || r.Effect != payment.EffectVoided || r.Payment.Status != payment.StatusVoided {
@@ -248,7 +248,7 @@ func TestOrderCancelled(t *testing.T) {
 
 	t.Run("while pending: retried, then refunded", func(t *testing.T) {
 		f := newFixture(t)
-		o := order(payment.TestCardVisa)
+		o := newOrder(payment.TestCardVisa)
 		// A charge in flight on another instance.
 		if _, err := f.repo.CreatePending(ctx, payment.Payment{ID: uuid.NewString(), OrderID: o.ID, UserID: o.UserID,
 			AmountMinor: o.TotalMinor, Currency: o.Currency, Method: o.PaymentMethod}); err != nil {
@@ -272,7 +272,7 @@ func TestOrderCancelled(t *testing.T) {
 
 	t.Run("after decline: nothing", func(t *testing.T) {
 		f := newFixture(t)
-		o := order(payment.TestCardDeclined)
+		o := newOrder(payment.TestCardDeclined)
 		if _, err := f.svc.OrderConfirmed(ctx, event(o)); err != nil {
 			t.Fatal(err)
 		}
@@ -288,7 +288,7 @@ func TestOrderCancelled(t *testing.T) {
 
 func TestOrderEventsAreValidated(t *testing.T) {
 	f := newFixture(t)
-	valid := event(order(payment.TestCardVisa))
+	valid := event(newOrder(payment.TestCardVisa))
 	tests := []struct {
 		name   string
 		change func(*payment.OrderEvent)

@@ -48,7 +48,7 @@ func newGRPCClient(t *testing.T) (paymentv1.PaymentServiceClient, callers, payme
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	o := order(payment.TestCardVisa)
+	o := newOrder(payment.TestCardVisa)
 	o.UserID = who.ownerID
 	r, err := f.svc.OrderConfirmed(context.Background(), event(o))
 	if err != nil {

@@ -27,7 +27,7 @@ func newHTTPServer(t *testing.T) (*httptest.Server, callers, payment.Payment) {
 	h := payment.NewHTTPHandler(payment.NewEndpoints(f.svc, who.signer.Verifier()), log.NewNopLogger())
 	srv := httptest.NewServer(requestid.HTTPMiddleware(h))
 	t.Cleanup(srv.Close)
-	o := order(payment.TestCardDeclined)
+	o := newOrder(payment.TestCardDeclined)
 	o.UserID = who.ownerID
 	r, err := f.svc.OrderConfirmed(context.Background(), event(o))
 	if err != nil {
