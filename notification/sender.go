@@ -162,17 +162,23 @@ func (s *Sender) loop(ctx context.Context) {
 // sendOne claims one due email, sends it and settles it; false when none
 // was due.
 func (s *Sender) sendOne(ctx context.Context) (bool, error) {
-	q, ok, err := s.queue.ClaimEmail(ctx, 2*s.o.SendTimeout)
+	// The claim is never cut off: a statement Postgres has received runs
+	// even when its client gives up, and would leave an email claimed by
+	// nobody until the claim ran out. One claimed while stopping is
+	// released below.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	q, ok, err := s.queue.ClaimEmail(claimCtx, 2*s.o.SendTimeout)
+	cancel()
 	if err != nil || !ok {
 		return false, err
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, s.o.SendTimeout)
-	err = s.send(sendCtx, q)
+	err = s.send(sendCtx, q) // fails at once when stopping
 	cancel()
 	// Settle even while stopping, so that a cut-off email is due again at
 	// once rather than after its claim runs out.
-	settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelSettle()
 	logger := log.With(s.o.Logger, "notification_id", q.NotificationID, "attempt", q.Attempts)
 	switch {
 	case err == nil:

@@ -230,3 +230,36 @@ func TestClaimKeepsAnEmailFromOtherSenders(t *testing.T) {
 		t.Fatalf("a sent email was claimed: %v, %v", ok, err)
 	}
 }
+
+// blockingMailer sends nothing: it holds every email until its context
+// ends, as a hung SMTP server would.
+type blockingMailer struct{ called chan struct{} }
+
+func (m blockingMailer) Send(ctx context.Context, _ notification.Email) error {
+	m.called <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestStopReleasesTheEmailInHand: an email cut off by Stop is due again at
+// once, not after its claim runs out.
+func TestStopReleasesTheEmailInHand(t *testing.T) {
+	store, _ := newStore(t)
+	h := newHandler(t, store, notification.WithEmails(nil))
+	register(t, h, uuid.NewString(), "ada@example.com")
+	m := blockingMailer{called: make(chan struct{}, 1)}
+	s, err := notification.StartSender(store, m, notification.SenderOptions{Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the email was never sent")
+	}
+	s.Stop()
+	q, ok, err := store.ClaimEmail(context.Background(), time.Minute)
+	if err != nil || !ok || q.Attempts != 2 {
+		t.Errorf("after Stop: ClaimEmail = %+v, %v, %v; want the email due again", q, ok, err)
+	}
+}
