@@ -89,395 +89,6 @@ func (PaymentStatus) EnumDescriptor() ([]byte, []int) {
 	return file_payment_v1_payment_proto_rawDescGZIP(), []int{0}
 }
 
-// Item is left from the service's scaffold; nothing uses it.
-//
-// Deprecated: Marked as deprecated in payment/v1/payment.proto.
-type Item struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	Quantity      int64                  `protobuf:"varint,4,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Item) Reset() {
-	*x = Item{}
-	mi := &file_payment_v1_payment_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Item) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Item) ProtoMessage() {}
-
-func (x *Item) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Item.ProtoReflect.Descriptor instead.
-func (*Item) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *Item) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *Item) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *Item) GetDescription() string {
-	if x != nil {
-		return x.Description
-	}
-	return ""
-}
-
-func (x *Item) GetQuantity() int64 {
-	if x != nil {
-		return x.Quantity
-	}
-	return 0
-}
-
-func (x *Item) GetCreatedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.CreatedAt
-	}
-	return nil
-}
-
-func (x *Item) GetUpdatedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.UpdatedAt
-	}
-	return nil
-}
-
-// Deprecated: Marked as deprecated in payment/v1/payment.proto.
-type ListItemsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Limit         int32                  `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
-	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListItemsRequest) Reset() {
-	*x = ListItemsRequest{}
-	mi := &file_payment_v1_payment_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListItemsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListItemsRequest) ProtoMessage() {}
-
-func (x *ListItemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListItemsRequest.ProtoReflect.Descriptor instead.
-func (*ListItemsRequest) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *ListItemsRequest) GetLimit() int32 {
-	if x != nil {
-		return x.Limit
-	}
-	return 0
-}
-
-func (x *ListItemsRequest) GetPageToken() string {
-	if x != nil {
-		return x.PageToken
-	}
-	return ""
-}
-
-// Deprecated: Marked as deprecated in payment/v1/payment.proto.
-type ListItemsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Items         []*Item                `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListItemsResponse) Reset() {
-	*x = ListItemsResponse{}
-	mi := &file_payment_v1_payment_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListItemsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListItemsResponse) ProtoMessage() {}
-
-func (x *ListItemsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListItemsResponse.ProtoReflect.Descriptor instead.
-func (*ListItemsResponse) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *ListItemsResponse) GetItems() []*Item {
-	if x != nil {
-		return x.Items
-	}
-	return nil
-}
-
-func (x *ListItemsResponse) GetNextPageToken() string {
-	if x != nil {
-		return x.NextPageToken
-	}
-	return ""
-}
-
-// Deprecated: Marked as deprecated in payment/v1/payment.proto.
-type GetItemRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetItemRequest) Reset() {
-	*x = GetItemRequest{}
-	mi := &file_payment_v1_payment_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetItemRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetItemRequest) ProtoMessage() {}
-
-func (x *GetItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetItemRequest.ProtoReflect.Descriptor instead.
-func (*GetItemRequest) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *GetItemRequest) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-// Deprecated: Marked as deprecated in payment/v1/payment.proto.
-type GetItemResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Item          *Item                  `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetItemResponse) Reset() {
-	*x = GetItemResponse{}
-	mi := &file_payment_v1_payment_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetItemResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetItemResponse) ProtoMessage() {}
-
-func (x *GetItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetItemResponse.ProtoReflect.Descriptor instead.
-func (*GetItemResponse) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *GetItemResponse) GetItem() *Item {
-	if x != nil {
-		return x.Item
-	}
-	return nil
-}
-
-// Deprecated: Marked as deprecated in payment/v1/payment.proto.
-type CreateItemRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Quantity      int64                  `protobuf:"varint,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CreateItemRequest) Reset() {
-	*x = CreateItemRequest{}
-	mi := &file_payment_v1_payment_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CreateItemRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CreateItemRequest) ProtoMessage() {}
-
-func (x *CreateItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CreateItemRequest.ProtoReflect.Descriptor instead.
-func (*CreateItemRequest) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *CreateItemRequest) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *CreateItemRequest) GetDescription() string {
-	if x != nil {
-		return x.Description
-	}
-	return ""
-}
-
-func (x *CreateItemRequest) GetQuantity() int64 {
-	if x != nil {
-		return x.Quantity
-	}
-	return 0
-}
-
-// Deprecated: Marked as deprecated in payment/v1/payment.proto.
-type CreateItemResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Item          *Item                  `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CreateItemResponse) Reset() {
-	*x = CreateItemResponse{}
-	mi := &file_payment_v1_payment_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CreateItemResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CreateItemResponse) ProtoMessage() {}
-
-func (x *CreateItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CreateItemResponse.ProtoReflect.Descriptor instead.
-func (*CreateItemResponse) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *CreateItemResponse) GetItem() *Item {
-	if x != nil {
-		return x.Item
-	}
-	return nil
-}
-
 // Payment is the payment of one order. Amounts are integers in the
 // currency's minor unit.
 type Payment struct {
@@ -501,7 +112,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_payment_v1_payment_proto_msgTypes[7]
+	mi := &file_payment_v1_payment_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +124,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[7]
+	mi := &file_payment_v1_payment_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +137,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{7}
+	return file_payment_v1_payment_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Payment) GetId() string {
@@ -609,7 +220,7 @@ type ListPaymentsRequest struct {
 
 func (x *ListPaymentsRequest) Reset() {
 	*x = ListPaymentsRequest{}
-	mi := &file_payment_v1_payment_proto_msgTypes[8]
+	mi := &file_payment_v1_payment_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +232,7 @@ func (x *ListPaymentsRequest) String() string {
 func (*ListPaymentsRequest) ProtoMessage() {}
 
 func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[8]
+	mi := &file_payment_v1_payment_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +245,7 @@ func (x *ListPaymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListPaymentsRequest) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{8}
+	return file_payment_v1_payment_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ListPaymentsRequest) GetOrderId() string {
@@ -653,7 +264,7 @@ type ListPaymentsResponse struct {
 
 func (x *ListPaymentsResponse) Reset() {
 	*x = ListPaymentsResponse{}
-	mi := &file_payment_v1_payment_proto_msgTypes[9]
+	mi := &file_payment_v1_payment_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +276,7 @@ func (x *ListPaymentsResponse) String() string {
 func (*ListPaymentsResponse) ProtoMessage() {}
 
 func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payment_v1_payment_proto_msgTypes[9]
+	mi := &file_payment_v1_payment_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +289,7 @@ func (x *ListPaymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPaymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListPaymentsResponse) Descriptor() ([]byte, []int) {
-	return file_payment_v1_payment_proto_rawDescGZIP(), []int{9}
+	return file_payment_v1_payment_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListPaymentsResponse) GetPayments() []*Payment {
@@ -692,33 +303,7 @@ var File_payment_v1_payment_proto protoreflect.FileDescriptor
 
 const file_payment_v1_payment_proto_rawDesc = "" +
 	"\n" +
-	"\x18payment/v1/payment.proto\x12\x12kitshop.payment.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x01\n" +
-	"\x04Item\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x1a\n" +
-	"\bquantity\x18\x04 \x01(\x03R\bquantity\x129\n" +
-	"\n" +
-	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
-	"\n" +
-	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt:\x02\x18\x01\"K\n" +
-	"\x10ListItemsRequest\x12\x14\n" +
-	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
-	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken:\x02\x18\x01\"o\n" +
-	"\x11ListItemsResponse\x12.\n" +
-	"\x05items\x18\x01 \x03(\v2\x18.kitshop.payment.v1.ItemR\x05items\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken:\x02\x18\x01\"$\n" +
-	"\x0eGetItemRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id:\x02\x18\x01\"C\n" +
-	"\x0fGetItemResponse\x12,\n" +
-	"\x04item\x18\x01 \x01(\v2\x18.kitshop.payment.v1.ItemR\x04item:\x02\x18\x01\"i\n" +
-	"\x11CreateItemRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1a\n" +
-	"\bquantity\x18\x03 \x01(\x03R\bquantity:\x02\x18\x01\"F\n" +
-	"\x12CreateItemResponse\x12,\n" +
-	"\x04item\x18\x01 \x01(\v2\x18.kitshop.payment.v1.ItemR\x04item:\x02\x18\x01\"\xf9\x02\n" +
+	"\x18payment/v1/payment.proto\x12\x12kitshop.payment.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x02\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x129\n" +
@@ -743,12 +328,8 @@ const file_payment_v1_payment_proto_rawDesc = "" +
 	"\x18PAYMENT_STATUS_SUCCEEDED\x10\x02\x12\x19\n" +
 	"\x15PAYMENT_STATUS_FAILED\x10\x03\x12\x1b\n" +
 	"\x17PAYMENT_STATUS_REFUNDED\x10\x04\x12\x19\n" +
-	"\x15PAYMENT_STATUS_VOIDED\x10\x052\x8d\x03\n" +
-	"\x0ePaymentService\x12]\n" +
-	"\tListItems\x12$.kitshop.payment.v1.ListItemsRequest\x1a%.kitshop.payment.v1.ListItemsResponse\"\x03\x88\x02\x01\x12W\n" +
-	"\aGetItem\x12\".kitshop.payment.v1.GetItemRequest\x1a#.kitshop.payment.v1.GetItemResponse\"\x03\x88\x02\x01\x12`\n" +
-	"\n" +
-	"CreateItem\x12%.kitshop.payment.v1.CreateItemRequest\x1a&.kitshop.payment.v1.CreateItemResponse\"\x03\x88\x02\x01\x12a\n" +
+	"\x15PAYMENT_STATUS_VOIDED\x10\x052s\n" +
+	"\x0ePaymentService\x12a\n" +
 	"\fListPayments\x12'.kitshop.payment.v1.ListPaymentsRequest\x1a(.kitshop.payment.v1.ListPaymentsResponseB7Z5github.com/kitshop/kitshop/proto/payment/v1;paymentv1b\x06proto3"
 
 var (
@@ -764,44 +345,26 @@ func file_payment_v1_payment_proto_rawDescGZIP() []byte {
 }
 
 var file_payment_v1_payment_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_payment_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_payment_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_payment_v1_payment_proto_goTypes = []any{
 	(PaymentStatus)(0),            // 0: kitshop.payment.v1.PaymentStatus
-	(*Item)(nil),                  // 1: kitshop.payment.v1.Item
-	(*ListItemsRequest)(nil),      // 2: kitshop.payment.v1.ListItemsRequest
-	(*ListItemsResponse)(nil),     // 3: kitshop.payment.v1.ListItemsResponse
-	(*GetItemRequest)(nil),        // 4: kitshop.payment.v1.GetItemRequest
-	(*GetItemResponse)(nil),       // 5: kitshop.payment.v1.GetItemResponse
-	(*CreateItemRequest)(nil),     // 6: kitshop.payment.v1.CreateItemRequest
-	(*CreateItemResponse)(nil),    // 7: kitshop.payment.v1.CreateItemResponse
-	(*Payment)(nil),               // 8: kitshop.payment.v1.Payment
-	(*ListPaymentsRequest)(nil),   // 9: kitshop.payment.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),  // 10: kitshop.payment.v1.ListPaymentsResponse
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*Payment)(nil),               // 1: kitshop.payment.v1.Payment
+	(*ListPaymentsRequest)(nil),   // 2: kitshop.payment.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),  // 3: kitshop.payment.v1.ListPaymentsResponse
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_payment_v1_payment_proto_depIdxs = []int32{
-	11, // 0: kitshop.payment.v1.Item.created_at:type_name -> google.protobuf.Timestamp
-	11, // 1: kitshop.payment.v1.Item.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 2: kitshop.payment.v1.ListItemsResponse.items:type_name -> kitshop.payment.v1.Item
-	1,  // 3: kitshop.payment.v1.GetItemResponse.item:type_name -> kitshop.payment.v1.Item
-	1,  // 4: kitshop.payment.v1.CreateItemResponse.item:type_name -> kitshop.payment.v1.Item
-	0,  // 5: kitshop.payment.v1.Payment.status:type_name -> kitshop.payment.v1.PaymentStatus
-	11, // 6: kitshop.payment.v1.Payment.created_at:type_name -> google.protobuf.Timestamp
-	11, // 7: kitshop.payment.v1.Payment.updated_at:type_name -> google.protobuf.Timestamp
-	8,  // 8: kitshop.payment.v1.ListPaymentsResponse.payments:type_name -> kitshop.payment.v1.Payment
-	2,  // 9: kitshop.payment.v1.PaymentService.ListItems:input_type -> kitshop.payment.v1.ListItemsRequest
-	4,  // 10: kitshop.payment.v1.PaymentService.GetItem:input_type -> kitshop.payment.v1.GetItemRequest
-	6,  // 11: kitshop.payment.v1.PaymentService.CreateItem:input_type -> kitshop.payment.v1.CreateItemRequest
-	9,  // 12: kitshop.payment.v1.PaymentService.ListPayments:input_type -> kitshop.payment.v1.ListPaymentsRequest
-	3,  // 13: kitshop.payment.v1.PaymentService.ListItems:output_type -> kitshop.payment.v1.ListItemsResponse
-	5,  // 14: kitshop.payment.v1.PaymentService.GetItem:output_type -> kitshop.payment.v1.GetItemResponse
-	7,  // 15: kitshop.payment.v1.PaymentService.CreateItem:output_type -> kitshop.payment.v1.CreateItemResponse
-	10, // 16: kitshop.payment.v1.PaymentService.ListPayments:output_type -> kitshop.payment.v1.ListPaymentsResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	0, // 0: kitshop.payment.v1.Payment.status:type_name -> kitshop.payment.v1.PaymentStatus
+	4, // 1: kitshop.payment.v1.Payment.created_at:type_name -> google.protobuf.Timestamp
+	4, // 2: kitshop.payment.v1.Payment.updated_at:type_name -> google.protobuf.Timestamp
+	1, // 3: kitshop.payment.v1.ListPaymentsResponse.payments:type_name -> kitshop.payment.v1.Payment
+	2, // 4: kitshop.payment.v1.PaymentService.ListPayments:input_type -> kitshop.payment.v1.ListPaymentsRequest
+	3, // 5: kitshop.payment.v1.PaymentService.ListPayments:output_type -> kitshop.payment.v1.ListPaymentsResponse
+	5, // [5:6] is the sub-list for method output_type
+	4, // [4:5] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_payment_v1_payment_proto_init() }
@@ -815,7 +378,7 @@ func file_payment_v1_payment_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payment_v1_payment_proto_rawDesc), len(file_payment_v1_payment_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,9 +22,6 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PaymentService_ListItems_FullMethodName    = "/kitshop.payment.v1.PaymentService/ListItems"
-	PaymentService_GetItem_FullMethodName      = "/kitshop.payment.v1.PaymentService/GetItem"
-	PaymentService_CreateItem_FullMethodName   = "/kitshop.payment.v1.PaymentService/CreateItem"
 	PaymentService_ListPayments_FullMethodName = "/kitshop.payment.v1.PaymentService/ListPayments"
 )
 
@@ -45,17 +42,6 @@ const (
 // may not see, RESOURCE_EXHAUSTED when rate limited and UNAVAILABLE when the
 // service cannot serve right now.
 type PaymentServiceClient interface {
-	// Deprecated: Do not use.
-	// ListItems is left from the service's scaffold and not served
-	// (UNIMPLEMENTED). It stays declared because buf breaking compares every
-	// commit with its parent.
-	ListItems(ctx context.Context, in *ListItemsRequest, opts ...grpc.CallOption) (*ListItemsResponse, error)
-	// Deprecated: Do not use.
-	// GetItem is left from the scaffold and not served (UNIMPLEMENTED).
-	GetItem(ctx context.Context, in *GetItemRequest, opts ...grpc.CallOption) (*GetItemResponse, error)
-	// Deprecated: Do not use.
-	// CreateItem is left from the scaffold and not served (UNIMPLEMENTED).
-	CreateItem(ctx context.Context, in *CreateItemRequest, opts ...grpc.CallOption) (*CreateItemResponse, error)
 	// ListPayments returns the payments of one order, oldest first: to its
 	// owner (the token's subject is the order's user) and to admins. For
 	// anyone else it answers NOT_FOUND, as for an order without a payment, so
@@ -69,39 +55,6 @@ type paymentServiceClient struct {
 
 func NewPaymentServiceClient(cc grpc.ClientConnInterface) PaymentServiceClient {
 	return &paymentServiceClient{cc}
-}
-
-// Deprecated: Do not use.
-func (c *paymentServiceClient) ListItems(ctx context.Context, in *ListItemsRequest, opts ...grpc.CallOption) (*ListItemsResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListItemsResponse)
-	err := c.cc.Invoke(ctx, PaymentService_ListItems_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// Deprecated: Do not use.
-func (c *paymentServiceClient) GetItem(ctx context.Context, in *GetItemRequest, opts ...grpc.CallOption) (*GetItemResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetItemResponse)
-	err := c.cc.Invoke(ctx, PaymentService_GetItem_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// Deprecated: Do not use.
-func (c *paymentServiceClient) CreateItem(ctx context.Context, in *CreateItemRequest, opts ...grpc.CallOption) (*CreateItemResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CreateItemResponse)
-	err := c.cc.Invoke(ctx, PaymentService_CreateItem_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func (c *paymentServiceClient) ListPayments(ctx context.Context, in *ListPaymentsRequest, opts ...grpc.CallOption) (*ListPaymentsResponse, error) {
@@ -131,17 +84,6 @@ func (c *paymentServiceClient) ListPayments(ctx context.Context, in *ListPayment
 // may not see, RESOURCE_EXHAUSTED when rate limited and UNAVAILABLE when the
 // service cannot serve right now.
 type PaymentServiceServer interface {
-	// Deprecated: Do not use.
-	// ListItems is left from the service's scaffold and not served
-	// (UNIMPLEMENTED). It stays declared because buf breaking compares every
-	// commit with its parent.
-	ListItems(context.Context, *ListItemsRequest) (*ListItemsResponse, error)
-	// Deprecated: Do not use.
-	// GetItem is left from the scaffold and not served (UNIMPLEMENTED).
-	GetItem(context.Context, *GetItemRequest) (*GetItemResponse, error)
-	// Deprecated: Do not use.
-	// CreateItem is left from the scaffold and not served (UNIMPLEMENTED).
-	CreateItem(context.Context, *CreateItemRequest) (*CreateItemResponse, error)
 	// ListPayments returns the payments of one order, oldest first: to its
 	// owner (the token's subject is the order's user) and to admins. For
 	// anyone else it answers NOT_FOUND, as for an order without a payment, so
@@ -157,15 +99,6 @@ type PaymentServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedPaymentServiceServer struct{}
 
-func (UnimplementedPaymentServiceServer) ListItems(context.Context, *ListItemsRequest) (*ListItemsResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method ListItems not implemented")
-}
-func (UnimplementedPaymentServiceServer) GetItem(context.Context, *GetItemRequest) (*GetItemResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method GetItem not implemented")
-}
-func (UnimplementedPaymentServiceServer) CreateItem(context.Context, *CreateItemRequest) (*CreateItemResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method CreateItem not implemented")
-}
 func (UnimplementedPaymentServiceServer) ListPayments(context.Context, *ListPaymentsRequest) (*ListPaymentsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListPayments not implemented")
 }
@@ -188,60 +121,6 @@ func RegisterPaymentServiceServer(s grpc.ServiceRegistrar, srv PaymentServiceSer
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&PaymentService_ServiceDesc, srv)
-}
-
-func _PaymentService_ListItems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListItemsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(PaymentServiceServer).ListItems(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: PaymentService_ListItems_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PaymentServiceServer).ListItems(ctx, req.(*ListItemsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _PaymentService_GetItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetItemRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(PaymentServiceServer).GetItem(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: PaymentService_GetItem_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PaymentServiceServer).GetItem(ctx, req.(*GetItemRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _PaymentService_CreateItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CreateItemRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(PaymentServiceServer).CreateItem(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: PaymentService_CreateItem_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PaymentServiceServer).CreateItem(ctx, req.(*CreateItemRequest))
-	}
-	return interceptor(ctx, in, info, handler)
 }
 
 func _PaymentService_ListPayments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -269,18 +148,6 @@ var PaymentService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "kitshop.payment.v1.PaymentService",
 	HandlerType: (*PaymentServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
-		{
-			MethodName: "ListItems",
-			Handler:    _PaymentService_ListItems_Handler,
-		},
-		{
-			MethodName: "GetItem",
-			Handler:    _PaymentService_GetItem_Handler,
-		},
-		{
-			MethodName: "CreateItem",
-			Handler:    _PaymentService_CreateItem_Handler,
-		},
 		{
 			MethodName: "ListPayments",
 			Handler:    _PaymentService_ListPayments_Handler,
