@@ -157,7 +157,7 @@ build: ## build every command (*/cmd/*) into bin/; bin/<cmd> -version says which
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS)
 
 .PHONY: run
-run: deps build ## run the whole system locally (gateway :8080, Consul UI :8500); Ctrl-C stops it
+run: deps build ## run the whole system locally (gateway :8080, Consul UI :8500, NATS :4222, its monitoring :8222); Ctrl-C stops it
 	exec ./$(BIN)/kitshop-local
 
 .PHONY: bench
