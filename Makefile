@@ -265,7 +265,7 @@ deps-compose-test: # docker-compose, and debootstrap for the offline images (roo
 	fi
 
 .PHONY: compose-test
-compose-test: $(BIN)/consul deps-compose-test ## run docker-compose.yml: README flow, faults under load, database consistency
+compose-test: $(BIN)/consul $(BIN)/nats-server deps-compose-test ## run docker-compose.yml: README flow, events (an order paid), faults under load, database consistency
 	@project=kitshoptest$$$$; \
 	cleanup() { \
 		ids=$$(docker ps -aq --filter label=com.docker.compose.project=$$project); \
@@ -285,6 +285,8 @@ compose-test: $(BIN)/consul deps-compose-test ## run docker-compose.yml: README 
 # image loader (kind load docker-image, minikube image load). With
 # KITSHOP_OFFLINE=1 they are built from host binaries, nothing pulled.
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+# Every service the Dockerfile can build (<name>/cmd/<name>), and the gateway.
+IMAGE_SERVICES = $(sort $(foreach m,$(wildcard */cmd/*/main.go),$(if $(filter $(word 1,$(subst /, ,$(m))),$(word 3,$(subst /, ,$(m)))),$(word 1,$(subst /, ,$(m))))))
 
 .PHONY: images
 images: ## build kitshop/<service>:<commit> and :dev for Kubernetes (KITSHOP_OFFLINE=1: from host binaries)
@@ -293,7 +295,7 @@ images: ## build kitshop/<service>:<commit> and :dev for Kubernetes (KITSHOP_OFF
 		bash deploy/docker/offline/images.sh; \
 		offline="--build-arg BINARIES=prebuilt --build-arg GO_IMAGE=kitshop-offline/prebuilt:latest"; \
 	fi; \
-	for svc in product user order gateway; do \
+	for svc in $(IMAGE_SERVICES); do \
 		echo "==> kitshop/$$svc:$(IMAGE_TAG) and kitshop/$$svc:dev"; \
 		docker build -q -f deploy/docker/Dockerfile $$offline --build-arg SERVICE=$$svc \
 			--build-arg VERSION=$(VERSION) --build-arg REVISION=$(COMMIT) --build-arg CREATED=$(BUILD_TIME) \

@@ -23,7 +23,8 @@ import (
 )
 
 // The bases docker-compose.yml pulls (directly or in the Dockerfile).
-var ordinaryBases = []string{"postgres:15.13-bookworm", "hashicorp/consul:1.15.4", "golang:1.26.8-bookworm", "prom/prometheus:v2.55.1"}
+var ordinaryBases = []string{"postgres:15.13-bookworm", "hashicorp/consul:1.15.4", "nats:2.15.3-alpine", "axllent/mailpit:v1.33.1",
+	"golang:1.26.8-bookworm", "prom/prometheus:v2.55.1"}
 
 // notOffline are the services the offline images leave out
 // (deploy/compose/offline.yml says why).
@@ -31,13 +32,16 @@ var notOffline = []string{"prometheus"}
 
 // stack is one compose project.
 type stack struct {
-	t        *testing.T
-	root     string
-	compose  []string // the command and the -p/-f arguments
-	project  string
-	env      []string
-	gateway  string // base URL on 127.0.0.1
-	services []string
+	t       *testing.T
+	root    string
+	compose []string // the command and the -p/-f arguments
+	project string
+	env     []string
+	gateway string // base URL on 127.0.0.1
+	// natsMonitor and mailpit are NATS's monitoring and Mailpit's UI and
+	// API base URLs on 127.0.0.1.
+	natsMonitor, mailpit string
+	services             []string
 }
 
 func TestCompose(t *testing.T) {
@@ -68,7 +72,8 @@ func TestCompose(t *testing.T) {
 			t.Fatalf("readme-flow.sh: %v", err)
 		}
 	})
-	// Not a subtest: the stack helpers fail the top-level test.
+	// Not subtests: the stack helpers fail the top-level test.
+	testEvents(t, s, password)
 	testFaults(t, s, password)
 	t.Logf("compose test took %s", time.Since(began).Round(time.Second))
 }
@@ -119,13 +124,17 @@ func newStack(t *testing.T, root string, offline bool) *stack {
 	if offline {
 		s.compose = append(s.compose, "-f", filepath.Join(root, "deploy/compose/offline.yml"))
 	}
-	gw, consul, prom := freePort(t), freePort(t), freePort(t)
+	gw, consul, prom, natsMon, mail := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 	s.env = []string{
 		"KITSHOP_GATEWAY_PORT=" + strconv.Itoa(gw),
 		"KITSHOP_CONSUL_PORT=" + strconv.Itoa(consul),
 		"KITSHOP_PROMETHEUS_PORT=" + strconv.Itoa(prom),
+		"KITSHOP_NATS_MONITOR_PORT=" + strconv.Itoa(natsMon),
+		"KITSHOP_MAILPIT_PORT=" + strconv.Itoa(mail),
 	}
 	s.gateway = "http://127.0.0.1:" + strconv.Itoa(gw)
+	s.natsMonitor = "http://127.0.0.1:" + strconv.Itoa(natsMon)
+	s.mailpit = "http://127.0.0.1:" + strconv.Itoa(mail)
 
 	all := strings.Fields(s.composeOut(time.Minute, "config", "--services"))
 	for _, svc := range all {
