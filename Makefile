@@ -236,9 +236,10 @@ test: deps build vet fmt-check buf validate-deploy ## deps, vet, gofmt check, bu
 
 # The deployment files are checked by a separate module (deploy/validate),
 # so kustomize and the Kubernetes API types stay out of go.mod. No Docker
-# engine or cluster is needed; docker-compose (from deps-optional) is.
+# engine or cluster is needed; docker-compose (from deps-optional) is, and
+# bin/nats-server, which checks the Kubernetes NATS cluster's configuration.
 .PHONY: validate-deploy
-validate-deploy: deps-optional ## check docker-compose.yml, deploy/k8s, the Dockerfile and the Prometheus/Grafana files
+validate-deploy: deps-optional $(BIN)/nats-server ## check docker-compose.yml, deploy/k8s, the Dockerfile and the Prometheus/Grafana files
 	@echo "==> deploy/validate: go vet and go test"
 	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m $(TEST_FLAGS) ./...
 
