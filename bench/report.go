@@ -158,6 +158,8 @@ type Report struct {
 	Rows     []Row           `json:"targets"`
 	Memory   []ProcessMemory `json:"memory"`
 	HalfRate *HalfRate       `json:"half_rate,omitempty"`
+	Events   *EventLatency   `json:"event_latency,omitempty"`
+	Orders   *OrderPipeline  `json:"order_pipeline,omitempty"`
 	Notes    []string        `json:"notes,omitempty"`
 }
 
@@ -392,6 +394,12 @@ func (r *Report) Text() string {
 	if line := r.HalfRateLine(); line != "" {
 		fmt.Fprintf(&b, "\nhalf rate: %s\n", line)
 	}
+	if r.Events != nil {
+		fmt.Fprintf(&b, "events: %s\n", r.Events.Line())
+	}
+	if r.Orders != nil {
+		fmt.Fprintf(&b, "order pipeline: %s\n", r.Orders.Line())
+	}
 	if len(r.Memory) > 0 {
 		b.WriteString("\nresident memory (VmRSS):\n")
 		h, rows := r.memoryTable()
@@ -434,6 +442,12 @@ func (r *Report) Markdown() string {
 	}
 	if line := r.HalfRateLine(); line != "" {
 		fmt.Fprintf(&b, "\n**Half rate:** %s.\n", line)
+	}
+	if r.Events != nil {
+		fmt.Fprintf(&b, "\n**Events:** %s.\n", r.Events.Line())
+	}
+	if r.Orders != nil {
+		fmt.Fprintf(&b, "\n**Order pipeline:** %s.\n", r.Orders.Line())
 	}
 	if len(r.Memory) > 0 {
 		b.WriteString("\n## Resident memory (VmRSS)\n\n")

@@ -2,101 +2,225 @@ package notification
 
 import (
 	"context"
+	"errors"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/postgres"
+	"github.com/kitshop/kitshop/kit/subscriber"
 )
 
-// Postgres is the Repository on a Postgres database migrated with
-// migrations.For("notification").
-//
-// Every method is a single SQL statement, which Postgres runs atomically in
-// its own transaction. Uniqueness and value ranges are enforced by the
-// schema too, so a concurrent writer cannot slip past a check made in Go.
-// A method that needs several statements runs them in one transaction with
-// postgres.InTx.
+// Postgres is the Repository, the EventStore and the EmailQueue on a
+// Postgres database migrated with migrations.For("notification").
 type Postgres struct {
 	pool *pgxpool.Pool
 }
 
-// NewPostgres returns a Repository using pool.
+// NewPostgres returns the storage on pool.
 func NewPostgres(pool *pgxpool.Pool) *Postgres {
 	return &Postgres{pool: pool}
 }
 
-var _ Repository = (*Postgres)(nil)
+var (
+	_ Repository = (*Postgres)(nil)
+	_ EventStore = (*Postgres)(nil)
+	_ EmailQueue = (*Postgres)(nil)
+)
 
-const itemColumns = `id::text, name, description, quantity, created_at, updated_at`
+const notificationColumns = `id::text, user_id::text, event_id::text, kind, title, body,
+	COALESCE(order_id::text, ''), read_at, created_at`
 
-// List implements Repository. The keyset (name > $1) rides on the unique
-// index on name, so every page costs the same however deep it is, and an
-// item inserted between two pages neither shifts nor repeats the others.
-func (r *Postgres) List(ctx context.Context, f Filter) ([]Item, error) {
+// List implements Repository. The keyset (created_at, id) < (…) rides on
+// the index of the same columns (the partial one for the unread), so every
+// page costs the same however deep it is.
+func (r *Postgres) List(ctx context.Context, f Filter) ([]Notification, error) {
+	args := []any{f.UserID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := "user_id = $1"
+	if f.UnreadOnly {
+		where += " AND read_at IS NULL"
+	}
+	if f.Before != nil {
+		where += " AND (created_at, id) < (" + arg(f.Before.CreatedAt) + ", " + arg(f.Before.ID) + "::uuid)"
+	}
 	rows, err := r.pool.Query(ctx, `
-		SELECT `+itemColumns+`
-		FROM items
-		WHERE name > $1
-		ORDER BY name
-		LIMIT $2`,
-		f.AfterName, f.Limit)
+		SELECT `+notificationColumns+` FROM notifications WHERE `+where+`
+		ORDER BY created_at DESC, id DESC
+		LIMIT `+arg(f.Limit), args...)
 	if err != nil {
-		return nil, dbError(err, "listing items")
+		return nil, dbError(err, "listing notifications")
 	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Item, error) { return scanItem(row) })
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) { return scanNotification(row) })
 	if err != nil {
-		return nil, dbError(err, "listing items")
+		return nil, dbError(err, "listing notifications")
 	}
-	return items, nil
+	return list, nil
 }
 
-// Get implements Repository.
-func (r *Postgres) Get(ctx context.Context, id string) (Item, error) {
-	it, err := scanItem(r.pool.QueryRow(ctx, `SELECT `+itemColumns+` FROM items WHERE id = $1`, id))
+// UnreadCount implements Repository.
+func (r *Postgres) UnreadCount(ctx context.Context, userID string) (int64, error) {
+	var n int64
+	err := r.pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL`, userID).Scan(&n)
 	if err != nil {
-		return Item{}, dbError(err, "getting item")
+		return 0, dbError(err, "counting unread notifications")
 	}
-	return it, nil
+	return n, nil
 }
 
-// Create implements Repository.
-func (r *Postgres) Create(ctx context.Context, it NewItem) (Item, error) {
-	row := r.pool.QueryRow(ctx, `
-		INSERT INTO items (name, description, quantity)
-		VALUES ($1, $2, $3)
-		RETURNING `+itemColumns,
-		it.Name, it.Description, it.Quantity)
-	created, err := scanItem(row)
+// MarkRead implements Repository: one conditional UPDATE, so another user's
+// notification is NotFound exactly like an unknown one.
+func (r *Postgres) MarkRead(ctx context.Context, userID, id string) (Notification, error) {
+	n, err := scanNotification(r.pool.QueryRow(ctx, `
+		UPDATE notifications SET read_at = COALESCE(read_at, now())
+		WHERE id = $1 AND user_id = $2
+		RETURNING `+notificationColumns, id, userID))
 	if err != nil {
-		return Item{}, dbError(err, "creating item")
+		return Notification{}, dbError(err, "marking notification read")
 	}
-	return created, nil
+	return n, nil
 }
 
-var errNotFound = errs.New(errs.NotFound, "item not found")
+// MarkAllRead implements Repository.
+func (r *Postgres) MarkAllRead(ctx context.Context, userID string) (int64, error) {
+	tag, err := r.pool.Exec(ctx, `UPDATE notifications SET read_at = now() WHERE user_id = $1 AND read_at IS NULL`, userID)
+	if err != nil {
+		return 0, dbError(err, "marking notifications read")
+	}
+	return tag.RowsAffected(), nil
+}
 
-// scanItem reads the itemColumns of one row (pgx.Row or
-// pgx.CollectableRow).
-func scanItem(row interface{ Scan(dest ...any) error }) (Item, error) {
-	var it Item
-	err := row.Scan(&it.ID, &it.Name, &it.Description, &it.Quantity, &it.CreatedAt, &it.UpdatedAt)
+// Record implements EventStore. A concurrent delivery of the same event
+// waits on the inbox row until the first transaction ends, then finds it
+// (subscriber.Once). The notification's UNIQUE event_id is the second
+// guard: should the inbox ever forget an event, ON CONFLICT still makes no
+// second notification, and no second email.
+func (r *Postgres) Record(ctx context.Context, e Effect) (bool, error) {
+	n := e.Notification
+	queued := false
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		first, err := subscriber.Once(ctx, tx, Consumer, n.EventID)
+		if err != nil || !first {
+			return err
+		}
+		if rc := e.Recipient; rc != nil {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO recipients (user_id, email, name) VALUES ($1, $2, $3)
+				ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, updated_at = now()`,
+				rc.UserID, rc.Email, rc.Name); err != nil {
+				return err
+			}
+		}
+		var id string
+		err = tx.QueryRow(ctx, `
+			INSERT INTO notifications (user_id, event_id, kind, title, body, order_id)
+			VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid)
+			ON CONFLICT (event_id) DO NOTHING
+			RETURNING id::text`,
+			n.UserID, n.EventID, n.Kind, n.Title, n.Body, n.OrderID).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // made already
+		}
+		if err != nil || !e.Email {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO emails (notification_id)
+			SELECT $1 WHERE EXISTS (SELECT 1 FROM recipients WHERE user_id = $2)`, id, n.UserID)
+		queued = err == nil && tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil {
+		return false, dbError(err, "recording event")
+	}
+	return queued, nil
+}
+
+// ClaimEmail implements EmailQueue. SKIP LOCKED passes over a row another
+// sender is claiming at this moment, and the claim itself (next_attempt_at
+// moved lease ahead) keeps the row from every sender until then.
+func (r *Postgres) ClaimEmail(ctx context.Context, lease time.Duration) (QueuedEmail, bool, error) {
+	var q QueuedEmail
+	err := r.pool.QueryRow(ctx, `
+		WITH due AS (
+			SELECT notification_id FROM emails
+			WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
+			ORDER BY next_attempt_at
+			LIMIT 1
+			FOR UPDATE SKIP LOCKED
+		), claimed AS (
+			UPDATE emails e SET attempts = e.attempts + 1, next_attempt_at = now() + make_interval(secs => $1)
+			FROM due WHERE e.notification_id = due.notification_id
+			RETURNING e.notification_id, e.attempts
+		)
+		SELECT c.notification_id::text, c.attempts, n.event_id::text, n.title, n.body,
+			COALESCE(r.email, ''), COALESCE(r.name, '')
+		FROM claimed c
+		JOIN notifications n ON n.id = c.notification_id
+		LEFT JOIN recipients r ON r.user_id = n.user_id`,
+		lease.Seconds()).Scan(&q.NotificationID, &q.Attempts, &q.EventID, &q.Subject, &q.Text, &q.To.Address, &q.To.Name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return QueuedEmail{}, false, nil
+	}
+	if err != nil {
+		return QueuedEmail{}, false, dbError(err, "claiming an email")
+	}
+	return q, true, nil
+}
+
+// EmailSent implements EmailQueue.
+func (r *Postgres) EmailSent(ctx context.Context, notificationID string) error {
+	_, err := r.pool.Exec(ctx, `UPDATE emails SET sent_at = now(), last_error = NULL WHERE notification_id = $1`, notificationID)
+	return dbError(err, "marking an email sent")
+}
+
+// RetryEmail implements EmailQueue.
+func (r *Postgres) RetryEmail(ctx context.Context, notificationID string, after time.Duration, cause string) error {
+	_, err := r.pool.Exec(ctx, `
+		UPDATE emails SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3
+		WHERE notification_id = $1 AND sent_at IS NULL`, notificationID, after.Seconds(), cause)
+	return dbError(err, "rescheduling an email")
+}
+
+// GiveUpEmail implements EmailQueue.
+func (r *Postgres) GiveUpEmail(ctx context.Context, notificationID, cause string) error {
+	_, err := r.pool.Exec(ctx, `
+		UPDATE emails SET failed_at = now(), last_error = $2
+		WHERE notification_id = $1 AND sent_at IS NULL`, notificationID, cause)
+	return dbError(err, "giving up an email")
+}
+
+// scanNotification reads the notificationColumns of one row.
+func scanNotification(row pgx.Row) (Notification, error) {
+	var (
+		n      Notification
+		readAt *time.Time
+	)
+	err := row.Scan(&n.ID, &n.UserID, &n.EventID, &n.Kind, &n.Title, &n.Body, &n.OrderID, &readAt, &n.CreatedAt)
 	// pgx returns timestamps in the local zone; the API speaks UTC.
-	it.CreatedAt, it.UpdatedAt = it.CreatedAt.UTC(), it.UpdatedAt.UTC()
-	return it, err
+	n.CreatedAt = n.CreatedAt.UTC()
+	if readAt != nil {
+		n.ReadAt = readAt.UTC()
+	}
+	return n, err
 }
 
-// dbErrors classifies the database's errors (kit/postgres): a duplicate
-// name is the client's doing (Conflict), as is a value the validation let
-// through (Invalid); failing to reach the server is Unavailable, worth a
-// retry; anything else the server reports is a bug (Internal).
-var dbErrors = postgres.Classifier{
-	NotFound:      errNotFound,
-	Unique:        map[string]errs.FieldError{"items_name_key": {Field: "name", Message: "already exists"}},
-	UniqueMessage: "an item with this name already exists",
-	CheckPrefix:   "items_", CheckMessage: "is out of range",
-	Unavailable: "notification database unavailable",
-}
+// dbErrors classifies the database's errors (kit/postgres): a missing row is
+// NotFound; failing to reach the server is Unavailable, worth a retry (and
+// an event's redelivery); anything else the server reports, constraint
+// violations included, is a bug (Internal): the service writes only what it
+// checked.
+var dbErrors = postgres.Classifier{NotFound: errNotFound, Unavailable: "notification database unavailable"}
 
-func dbError(err error, op string) error { return dbErrors.Classify(err, op) }
+// dbError classifies err; nil stays nil.
+func dbError(err error, op string) error {
+	if err == nil {
+		return nil
+	}
+	return dbErrors.Classify(err, op)
+}

@@ -1,116 +1,130 @@
-// Package notification is the notification service: items with a unique name, a
-// description and a quantity, listed, read and created over HTTP and gRPC.
-//
-// The package reads top to bottom as its layers: service.go (the domain:
-// types, rules and the Service interface), postgres.go (the Repository on
-// Postgres), endpoint.go (go-kit endpoints and the access rules),
-// transport_http.go and transport_grpc.go (the two wire formats) and
-// middleware.go (service middleware). cmd/notification wires them together.
-//
-// Anyone may read the items; only admins may create them. The rule is
-// enforced at the endpoints (NewEndpoints), which both transports share,
-// with access tokens verified by kit/auth.
-//
-// docs/adding-a-service.md walks through the layers and shows how to add an
-// endpoint, a middleware, a migration or a call to another service.
 package notification
 
 import (
 	"context"
-	"strings"
+	"strconv"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/paging"
 	"github.com/kitshop/kitshop/kit/validate"
 )
 
-// Limits on item fields. The database schema repeats them as CHECK
-// constraints (migrations/notification).
-//
-// A page token carries the last name of its page (kit/paging), so a name
-// must fit in one: MaxNameLen characters of up to 4 bytes each stay within
-// paging.MaxTokenLen. A longer keyset field needs a shorter token, such as
-// the time and id that order's pages carry.
+// Page sizes of List.
 const (
-	MaxNameLen        = 40 // characters, after trimming spaces
-	MaxDescriptionLen = 2000
-	MaxQuantity       = 1_000_000_000
-	DefaultPageSize   = paging.DefaultLimit
-	MaxPageSize       = paging.MaxLimit
+	DefaultPageSize = paging.DefaultLimit
+	MaxPageSize     = paging.MaxLimit
 )
 
-// Item is one item of the notification service.
-type Item struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Quantity    int64     `json:"quantity"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+// Kind says what a notification is about; each kind has one template.
+type Kind string
+
+// The kinds, one per event the service consumes.
+const (
+	KindWelcome            Kind = "welcome"              // kitshop.user.v1.registered
+	KindOrderConfirmed     Kind = "order_confirmed"      // kitshop.order.v1.confirmed
+	KindOrderRejected      Kind = "order_rejected"       // kitshop.order.v1.rejected
+	KindOrderCancelled     Kind = "order_cancelled"      // kitshop.order.v1.cancelled
+	KindOrderPaid          Kind = "order_paid"           // kitshop.order.v1.paid
+	KindOrderPaymentFailed Kind = "order_payment_failed" // kitshop.order.v1.payment_failed
+	KindPaymentRefunded    Kind = "payment_refunded"     // kitshop.payment.v1.refunded
+)
+
+// Kinds are all the kinds, in the order of the constants.
+var Kinds = []Kind{KindWelcome, KindOrderConfirmed, KindOrderRejected, KindOrderCancelled,
+	KindOrderPaid, KindOrderPaymentFailed, KindPaymentRefunded}
+
+// Notification is one notification of one user.
+type Notification struct {
+	ID      string
+	UserID  string
+	EventID string // the event it was made from
+	Kind    Kind
+	Title   string
+	Body    string
+	OrderID string    // the order it is about; "" when none
+	ReadAt  time.Time // zero while unread
+	// CreatedAt is when the notification was made (not when the event
+	// happened): the list is newest first by it.
+	CreatedAt time.Time
 }
 
-// NewItem is the input of Create.
-type NewItem struct {
-	Name        string
-	Description string
-	Quantity    int64
-}
+// Read reports whether the notification was marked read.
+func (n Notification) Read() bool { return !n.ReadAt.IsZero() }
 
-// ListQuery selects one page of items.
+// ListQuery selects one page of the caller's notifications.
 type ListQuery struct {
 	// Limit is the page size, 1..MaxPageSize; 0 means DefaultPageSize.
 	Limit int
-	// PageToken is the NextPageToken of the previous page, or empty for the
-	// first page. It is opaque to clients.
+	// PageToken is the NextPageToken of the previous page, or empty.
 	PageToken string
+	// UnreadOnly lists only the notifications not yet read.
+	UnreadOnly bool
 }
 
-// Page is one page of items in name order.
+// Page is one page of notifications, newest first.
 type Page struct {
-	Items []Item
+	Notifications []Notification
+	// UnreadCount is how many of the caller's notifications are unread,
+	// on every page (the badge a client shows).
+	UnreadCount int64
 	// NextPageToken fetches the following page; empty on the last page.
 	NextPageToken string
 }
 
-// Service manages the items.
+// Service is what users do with their notifications. The caller is the
+// identity on the context (kit/auth), and every method works on the
+// caller's own notifications only, whatever the caller's roles.
 //
-// Every method returns *errs.Error values: Invalid (with one errs.FieldError
-// per bad field) for bad input including a malformed id, NotFound for an
-// unknown id, Conflict for a duplicate name, and Unavailable or Internal
+// Every method returns *errs.Error values: Unauthenticated without a
+// caller, Forbidden for a caller that is not a user (a service account),
+// Invalid (with one errs.FieldError per bad field) for bad input, NotFound
+// for a notification the caller does not have, and Unavailable or Internal
 // when the database fails.
 type Service interface {
-	// List returns one page of items ordered by name. Invalid for a bad
-	// limit or page token.
+	// List returns one page of the caller's notifications, newest first,
+	// and their unread count. Invalid for a bad limit or page token.
 	List(ctx context.Context, q ListQuery) (Page, error)
 
-	// Get returns the item with the given id. Invalid if id is not a UUID,
-	// NotFound if there is no such item.
-	Get(ctx context.Context, id string) (Item, error)
+	// MarkRead marks the caller's notification id read and returns it;
+	// one already read keeps its first ReadAt. Invalid if id is not a
+	// UUID, NotFound if the caller has no such notification.
+	MarkRead(ctx context.Context, id string) (Notification, error)
 
-	// Create adds an item and returns it with its id and timestamps.
-	// Invalid if a field breaks the rules (see ValidateNew), Conflict if
-	// the name is taken.
-	Create(ctx context.Context, it NewItem) (Item, error)
+	// MarkAllRead marks every unread notification of the caller read and
+	// returns how many it marked.
+	MarkAllRead(ctx context.Context) (int64, error)
+}
+
+// Position is where a page ends in the list order.
+type Position struct {
+	CreatedAt time.Time
+	ID        string
 }
 
 // Filter is a validated ListQuery as the Repository sees it.
 type Filter struct {
-	AfterName string // keyset: only names strictly greater; empty for the start
-	Limit     int    // maximum number of items to return, > 0
+	UserID     string
+	UnreadOnly bool
+	Before     *Position // keyset: only notifications after it in the list order
+	Limit      int       // > 0
 }
 
-// Repository stores items. It receives validated, normalised input and
-// reports failures as *errs.Error: NotFound for a missing row, Conflict for
-// a duplicate name, Unavailable or Internal for database failures.
+// Repository stores notifications. It receives validated input and reports
+// failures as *errs.Error: NotFound for a missing notification, Unavailable
+// or Internal for database failures.
 type Repository interface {
-	// List returns up to f.Limit items in name order.
-	List(ctx context.Context, f Filter) ([]Item, error)
-	// Get returns the item with id (a canonical UUID).
-	Get(ctx context.Context, id string) (Item, error)
-	// Create inserts it and returns the stored item.
-	Create(ctx context.Context, it NewItem) (Item, error)
+	// List returns up to f.Limit notifications of f.UserID, newest first.
+	List(ctx context.Context, f Filter) ([]Notification, error)
+	// UnreadCount returns how many notifications of userID are unread.
+	UnreadCount(ctx context.Context, userID string) (int64, error)
+	// MarkRead sets ReadAt of userID's notification id unless it is set,
+	// and returns the notification; NotFound when userID has no such one.
+	MarkRead(ctx context.Context, userID, id string) (Notification, error)
+	// MarkAllRead sets ReadAt of every unread notification of userID and
+	// returns how many.
+	MarkAllRead(ctx context.Context, userID string) (int64, error)
 }
 
 // Middleware decorates a Service with a cross-cutting concern.
@@ -125,126 +139,115 @@ type service struct {
 	repo Repository
 }
 
+var (
+	errNotFound = errs.New(errs.NotFound, "notification not found")
+	// Only user accounts have notifications; their ids are UUIDs.
+	errNotAUser = errs.New(errs.Forbidden, "only user accounts have notifications")
+)
+
+// caller returns the user id of the caller on ctx.
+func caller(ctx context.Context) (string, error) {
+	id, ok := auth.FromContext(ctx)
+	if !ok || id.UserID == "" {
+		return "", errs.New(errs.Unauthenticated, "authentication required")
+	}
+	userID, ok := validate.ParseUUID(id.UserID)
+	if !ok {
+		return "", errNotAUser
+	}
+	return userID, nil
+}
+
 func (s *service) List(ctx context.Context, q ListQuery) (Page, error) {
+	userID, err := caller(ctx)
+	if err != nil {
+		return Page{}, err
+	}
 	f, err := validateListQuery(q)
 	if err != nil {
 		return Page{}, err
 	}
+	f.UserID = userID
 	limit := f.Limit
 	f.Limit++ // one more tells whether there is a next page
-	items, err := s.repo.List(ctx, f)
+	list, err := s.repo.List(ctx, f)
 	if err != nil {
 		return Page{}, err
 	}
-	page := Page{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.NextPageToken = encodePageToken(page.Items[limit-1].Name)
+	page := Page{Notifications: list}
+	if len(list) > limit {
+		page.Notifications = list[:limit]
+		last := page.Notifications[limit-1]
+		page.NextPageToken = encodePageToken(Position{CreatedAt: last.CreatedAt, ID: last.ID})
 	}
-	if page.Items == nil {
-		page.Items = []Item{} // an empty list, not null, on the wire
+	if page.Notifications == nil {
+		page.Notifications = []Notification{} // an empty list, not null, on the wire
+	}
+	if page.UnreadCount, err = s.repo.UnreadCount(ctx, userID); err != nil {
+		return Page{}, err
 	}
 	return page, nil
 }
 
-func (s *service) Get(ctx context.Context, id string) (Item, error) {
-	id, err := ParseID(id)
+func (s *service) MarkRead(ctx context.Context, id string) (Notification, error) {
+	userID, err := caller(ctx)
 	if err != nil {
-		return Item{}, err
+		return Notification{}, err
 	}
-	return s.repo.Get(ctx, id)
+	if id, err = ParseID(id); err != nil {
+		return Notification{}, err
+	}
+	return s.repo.MarkRead(ctx, userID, id)
 }
 
-func (s *service) Create(ctx context.Context, it NewItem) (Item, error) {
-	it, err := ValidateNew(it)
+func (s *service) MarkAllRead(ctx context.Context) (int64, error) {
+	userID, err := caller(ctx)
 	if err != nil {
-		return Item{}, err
+		return 0, err
 	}
-	return s.repo.Create(ctx, it)
+	return s.repo.MarkAllRead(ctx, userID)
 }
 
-// ParseID returns id in canonical form (lower-case, hyphenated) or an
-// Invalid error. Only the canonical 36-character form is accepted, so one
-// item has one URL. A malformed id is the client's mistake (400), not a
-// missing item (404).
-func ParseID(id string) (string, error) { return validate.ID(id, "malformed item id") }
-
-// ValidateNew normalises it (trims the name) and checks every field,
-// returning an Invalid error that lists all bad fields.
-func ValidateNew(it NewItem) (NewItem, error) {
-	var v validator
-	it.Name = v.name(it.Name)
-	v.description(it.Description)
-	v.quantity(it.Quantity)
-	return it, v.Err()
-}
+// ParseID returns id in canonical form or an Invalid error naming "id": a
+// malformed id is the client's mistake (400), not a missing notification.
+func ParseID(id string) (string, error) { return validate.ID(id, "malformed notification id") }
 
 func validateListQuery(q ListQuery) (Filter, error) {
-	var v validator
-	f := Filter{Limit: q.Limit}
+	var v validate.Fields
+	f := Filter{Limit: q.Limit, UnreadOnly: q.UnreadOnly}
 	if limit, ok := paging.DefaultSizes.Limit(q.Limit); ok {
 		f.Limit = limit
 	} else {
 		v.Add("limit", paging.DefaultSizes.RangeMessage())
 	}
 	if q.PageToken != "" {
-		after, ok := decodePageToken(q.PageToken)
-		if !ok {
+		if pos, ok := decodePageToken(q.PageToken); ok {
+			f.Before = &pos
+		} else {
 			v.Add("page_token", "is not a token returned by this API")
 		}
-		f.AfterName = after
 	}
 	return f, v.Err()
 }
 
-// validator collects field errors so that one response lists them all,
-// with the service's own rules as methods.
-type validator struct{ validate.Fields }
-
-func (v *validator) name(s string) string {
-	s = strings.TrimSpace(s)
-	if msg := nameProblem(s); msg != "" {
-		v.Add("name", msg)
-	}
-	return s
+// Page tokens carry the position of a page's last notification
+// (kit/paging), its time in microseconds, Postgres's precision.
+func encodePageToken(p Position) string {
+	return paging.Encode(strconv.FormatInt(p.CreatedAt.UnixMicro(), 10), p.ID)
 }
 
-// nameProblem says what is wrong with a trimmed name, or "" if nothing.
-func nameProblem(s string) string {
-	switch n := utf8.RuneCountInString(s); {
-	case n == 0:
-		return "must not be empty"
-	case n > MaxNameLen:
-		return "must be at most 40 characters"
-	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
-		return "must be valid UTF-8 text without control characters"
+func decodePageToken(token string) (Position, bool) {
+	fields, ok := paging.Decode(token, 2)
+	if !ok {
+		return Position{}, false
 	}
-	return ""
-}
-
-func (v *validator) description(s string) {
-	switch {
-	case utf8.RuneCountInString(s) > MaxDescriptionLen:
-		v.Add("description", "must be at most 2000 characters")
-	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
-		// Postgres text cannot hold NUL; let it through and it is a 500.
-		v.Add("description", "must be valid UTF-8 text without NUL characters")
+	us, err := strconv.ParseInt(fields[0], 10, 64)
+	if err != nil || us < 0 {
+		return Position{}, false
 	}
-}
-
-func (v *validator) quantity(n int64) {
-	if n < 0 || n > MaxQuantity {
-		v.Add("quantity", "must be between 0 and 1000000000")
+	id, ok := validate.ParseUUID(fields[1])
+	if !ok {
+		return Position{}, false
 	}
-}
-
-// Page tokens carry the last name of a page (kit/paging).
-func encodePageToken(lastName string) string { return paging.Encode(lastName) }
-
-func decodePageToken(token string) (lastName string, ok bool) {
-	fields, ok := paging.Decode(token, 1)
-	if !ok || fields[0] != strings.TrimSpace(fields[0]) || nameProblem(fields[0]) != "" {
-		return "", false
-	}
-	return fields[0], true
+	return Position{CreatedAt: time.UnixMicro(us).UTC(), ID: id}, true
 }

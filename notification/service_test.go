@@ -2,307 +2,175 @@ package notification_test
 
 import (
 	"context"
-	"encoding/base64"
-	"fmt"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/paging"
 	"github.com/kitshop/kitshop/notification"
 )
 
-// memRepo is an in-memory notification.Repository for unit tests of the
-// service's rules. It behaves like the Postgres one where the service can
-// tell.
-type memRepo struct {
-	mu    sync.Mutex
-	items map[string]notification.Item
-	lists []notification.Filter // filters received, to check what the service asked for
-	calls int
+// newService returns the real service on a fresh database and a handler
+// that makes notifications in it.
+func newService(t *testing.T) (notification.Service, *notification.EventHandler) {
+	t.Helper()
+	store, _ := newStore(t)
+	return notification.NewService(store), newHandler(t, store)
 }
 
-func newMemRepo() *memRepo {
-	return &memRepo{items: map[string]notification.Item{}}
-}
-
-func (r *memRepo) List(_ context.Context, f notification.Filter) ([]notification.Item, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	r.lists = append(r.lists, f)
-	var all []notification.Item
-	for _, it := range r.items {
-		if it.Name > f.AfterName {
-			all = append(all, it)
-		}
-	}
-	slices.SortFunc(all, func(a, b notification.Item) int { return strings.Compare(a.Name, b.Name) })
-	if len(all) > f.Limit {
-		all = all[:f.Limit]
-	}
-	return all, nil
-}
-
-func (r *memRepo) Get(_ context.Context, id string) (notification.Item, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	it, ok := r.items[id]
-	if !ok {
-		return notification.Item{}, errs.New(errs.NotFound, "item not found")
-	}
-	return it, nil
-}
-
-func (r *memRepo) Create(_ context.Context, in notification.NewItem) (notification.Item, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	for _, it := range r.items {
-		if it.Name == in.Name {
-			return notification.Item{}, errs.New(errs.Conflict, "an item with this name already exists")
-		}
-	}
-	now := time.Now().UTC()
-	it := notification.Item{
-		ID: uuid.NewString(), Name: in.Name, Description: in.Description, Quantity: in.Quantity,
-		CreatedAt: now, UpdatedAt: now,
-	}
-	r.items[it.ID] = it
-	return it, nil
-}
-
-func (r *memRepo) callCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.calls
-}
-
-func validNew() notification.NewItem {
-	return notification.NewItem{Name: "Blue widget", Description: "The blue one", Quantity: 12}
-}
-
-// fieldNames returns the fields an Invalid error names, in order.
-func fieldNames(err error) []string {
-	var names []string
-	for _, f := range errs.FieldsOf(err) {
-		names = append(names, f.Field)
-	}
-	return names
-}
-
-func TestCreateValidation(t *testing.T) {
-	tests := []struct {
-		name       string
-		edit       func(*notification.NewItem)
-		wantFields []string // nil: valid
-	}{
-		{"valid", func(*notification.NewItem) {}, nil},
-		{"zero quantity", func(it *notification.NewItem) { it.Quantity = 0 }, nil},
-		{"max quantity", func(it *notification.NewItem) { it.Quantity = notification.MaxQuantity }, nil},
-		{"empty description", func(it *notification.NewItem) { it.Description = "" }, nil},
-		{"name of 40 characters", func(it *notification.NewItem) { it.Name = strings.Repeat("é", 40) }, nil},
-		{"description of 2000 characters", func(it *notification.NewItem) { it.Description = strings.Repeat("ü", 2000) }, nil},
-		{"empty name", func(it *notification.NewItem) { it.Name = "" }, []string{"name"}},
-		{"blank name", func(it *notification.NewItem) { it.Name = " \t " }, []string{"name"}},
-		{"name too long", func(it *notification.NewItem) { it.Name = strings.Repeat("x", 41) }, []string{"name"}},
-		{"name with newline", func(it *notification.NewItem) { it.Name = "two\nlines" }, []string{"name"}},
-		{"name invalid UTF-8", func(it *notification.NewItem) { it.Name = "a\xffb" }, []string{"name"}},
-		{"description too long", func(it *notification.NewItem) { it.Description = strings.Repeat("x", 2001) }, []string{"description"}},
-		{"description with NUL", func(it *notification.NewItem) { it.Description = "a\x00b" }, []string{"description"}},
-		{"negative quantity", func(it *notification.NewItem) { it.Quantity = -1 }, []string{"quantity"}},
-		{"quantity too high", func(it *notification.NewItem) { it.Quantity = notification.MaxQuantity + 1 }, []string{"quantity"}},
-		{"every field bad", func(it *notification.NewItem) {
-			*it = notification.NewItem{Name: "", Description: strings.Repeat("x", 2001), Quantity: -5}
-		}, []string{"name", "description", "quantity"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			repo := newMemRepo()
-			svc := notification.NewService(repo)
-			in := validNew()
-			tt.edit(&in)
-			_, err := svc.Create(context.Background(), in)
-			if tt.wantFields == nil {
-				if err != nil {
-					t.Fatalf("Create: %v", err)
-				}
-				return
-			}
-			if got := errs.KindOf(err); got != errs.Invalid {
-				t.Fatalf("Create error kind = %v (%v), want invalid", got, err)
-			}
-			if got := fieldNames(err); !slices.Equal(got, tt.wantFields) {
-				t.Errorf("fields = %v, want %v", got, tt.wantFields)
-			}
-			if got := repo.callCount(); got != 0 {
-				t.Errorf("repository called %d times for invalid input, want 0", got)
-			}
-		})
-	}
-}
-
-func TestCreateTrimsName(t *testing.T) {
-	svc := notification.NewService(newMemRepo())
-	got, err := svc.Create(context.Background(), notification.NewItem{Name: "  Blue widget\t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "Blue widget"; got.Name != want {
-		t.Errorf("name = %q, want %q", got.Name, want)
-	}
-}
-
-func TestMalformedIDs(t *testing.T) {
-	ids := []string{
-		"",
-		"not-a-uuid",
-		"6ba7b8109dad11d180b400c04fd430c8",       // valid UUID, not canonical
-		"{6ba7b810-9dad-11d1-80b4-00c04fd430c8}", // braces
-		"6ba7b810-9dad-11d1-80b4-00c04fd430c8 ",  // trailing space
-	}
-	repo := newMemRepo()
-	svc := notification.NewService(repo)
-	for _, id := range ids {
-		t.Run(fmt.Sprintf("%q", id), func(t *testing.T) {
-			_, err := svc.Get(context.Background(), id)
-			if got := errs.KindOf(err); got != errs.Invalid {
-				t.Errorf("Get error kind = %v (%v), want invalid", got, err)
-			}
-			if got := fieldNames(err); !slices.Equal(got, []string{"id"}) {
-				t.Errorf("fields = %v, want [id]", got)
-			}
-		})
-	}
-	if got := repo.callCount(); got != 0 {
-		t.Errorf("repository called %d times for malformed ids, want 0", got)
-	}
-}
-
-func TestListPages(t *testing.T) {
-	svc := notification.NewService(newMemRepo())
-	ctx := context.Background()
-	var want []string
-	for i := range 5 {
-		name := fmt.Sprintf("item %02d", i)
-		want = append(want, name)
-		if _, err := svc.Create(ctx, notification.NewItem{Name: name}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var got []string
-	q := notification.ListQuery{Limit: 2}
+// listAll walks every page of q for ctx's caller and returns the event
+// ids, in the order listed, and the pages' unread counts.
+func listAll(t *testing.T, svc notification.Service, ctx context.Context, q notification.ListQuery) (ids []string, unread []int64) {
+	t.Helper()
 	for pages := 0; ; pages++ {
-		if pages > 5 {
-			t.Fatal("more pages than items")
+		if pages > 50 {
+			t.Fatal("more pages than notifications")
 		}
 		page, err := svc.List(ctx, q)
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}
-		if len(page.Items) > 2 {
-			t.Fatalf("page of %d items, want at most 2", len(page.Items))
+		for _, n := range page.Notifications {
+			ids = append(ids, n.EventID)
 		}
-		for _, it := range page.Items {
-			got = append(got, it.Name)
+		unread = append(unread, page.UnreadCount)
+		if q.PageToken = page.NextPageToken; q.PageToken == "" {
+			return ids, unread
 		}
-		if page.NextPageToken == "" {
-			break
-		}
-		q.PageToken = page.NextPageToken
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("listed %v, want %v", got, want)
 	}
 }
 
-// TestListPagesOfLongestNames pages past names of MaxNameLen characters of
-// 4 bytes each: the token that carries such a name must still be one the
-// service accepts (kit/paging bounds a token's length).
-func TestListPagesOfLongestNames(t *testing.T) {
-	svc := notification.NewService(newMemRepo())
-	ctx := context.Background()
-	var want []string
-	for _, last := range []string{"a", "b", "c"} {
-		name := strings.Repeat("\U0001F600", notification.MaxNameLen-1) + last
-		want = append(want, name)
-		if _, err := svc.Create(ctx, notification.NewItem{Name: name}); err != nil {
-			t.Fatal(err)
-		}
+// TestListPagesNewestFirst walks the pages: every notification once, newest
+// first, only the caller's, with the same unread count on every page.
+func TestListPagesNewestFirst(t *testing.T) {
+	svc, h := newService(t)
+	ada, bob := uuid.NewString(), uuid.NewString()
+	adas := seed(t, h, ada, 7)
+	seed(t, h, bob, 2)
+	slices.Reverse(adas)
+
+	ids, unread := listAll(t, svc, as(ada), notification.ListQuery{Limit: 3})
+	if !slices.Equal(ids, adas) {
+		t.Errorf("listed %v\nwant   %v", ids, adas)
 	}
-	var got []string
-	q := notification.ListQuery{Limit: 1}
-	for range len(want) + 1 {
-		page, err := svc.List(ctx, q)
-		if err != nil {
-			t.Fatalf("List with a token of %d bytes: %v", len(q.PageToken), err)
-		}
-		for _, it := range page.Items {
-			got = append(got, it.Name)
-		}
-		if page.NextPageToken == "" {
-			break
-		}
-		q.PageToken = page.NextPageToken
+	if !slices.Equal(unread, []int64{7, 7, 7}) {
+		t.Errorf("unread counts per page = %v, want 7 on each of 3 pages", unread)
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("listed %d items, want all %d in order", len(got), len(want))
+	page, err := svc.List(as(ada), notification.ListQuery{})
+	if err != nil || len(page.Notifications) != 7 || page.NextPageToken != "" {
+		t.Errorf("default page: %d notifications, token %q, %v", len(page.Notifications), page.NextPageToken, err)
+	}
+	n := page.Notifications[0]
+	if n.UserID != ada || n.Kind != notification.KindOrderPaid || n.OrderID == "" || n.Read() || n.CreatedAt.Location() != time.UTC {
+		t.Errorf("newest = %+v", n)
+	}
+	empty, err := svc.List(as(uuid.NewString()), notification.ListQuery{})
+	if err != nil || empty.Notifications == nil || len(empty.Notifications) != 0 || empty.UnreadCount != 0 {
+		t.Errorf("a user without notifications: %+v, %v", empty, err)
 	}
 }
 
-func TestListEmptyIsNotNil(t *testing.T) {
-	page, err := notification.NewService(newMemRepo()).List(context.Background(), notification.ListQuery{})
+func TestMarkRead(t *testing.T) {
+	svc, h := newService(t)
+	ada, bob := uuid.NewString(), uuid.NewString()
+	seed(t, h, ada, 5)
+	bobs := seed(t, h, bob, 1)
+	page, err := svc.List(as(ada), notification.ListQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if page.Items == nil || len(page.Items) != 0 || page.NextPageToken != "" {
-		t.Errorf("empty list = %#v, want an empty, non-nil page without a token", page)
+	first := page.Notifications[1]
+
+	read, err := svc.MarkRead(as(ada), first.ID)
+	if err != nil || !read.Read() || read.ID != first.ID || read.ReadAt.Location() != time.UTC {
+		t.Fatalf("MarkRead = %+v, %v", read, err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	again, err := svc.MarkRead(as(ada), first.ID)
+	if err != nil || !again.ReadAt.Equal(read.ReadAt) {
+		t.Errorf("MarkRead again: read_at %v, want the first %v (%v)", again.ReadAt, read.ReadAt, err)
+	}
+
+	unread, _ := listAll(t, svc, as(ada), notification.ListQuery{UnreadOnly: true, Limit: 2})
+	if len(unread) != 4 || slices.Contains(unread, first.EventID) {
+		t.Errorf("unread = %v: want the 4 others", unread)
+	}
+	if p, _ := svc.List(as(ada), notification.ListQuery{}); p.UnreadCount != 4 {
+		t.Errorf("unread count = %d, want 4", p.UnreadCount)
+	}
+
+	// Bob's notification is not Ada's to read: NotFound, as for an unknown
+	// id, and it stays unread.
+	bobsPage, _ := svc.List(as(bob), notification.ListQuery{})
+	if bobsPage.Notifications[0].EventID != bobs[0] {
+		t.Fatal("bob's notification not found")
+	}
+	for name, id := range map[string]string{"another user's": bobsPage.Notifications[0].ID, "unknown": uuid.NewString()} {
+		if _, err := svc.MarkRead(as(ada), id); !errs.Is(err, errs.NotFound) {
+			t.Errorf("MarkRead(%s) error = %v, want not_found", name, err)
+		}
+	}
+	if p, _ := svc.List(as(bob), notification.ListQuery{}); p.UnreadCount != 1 {
+		t.Errorf("bob's unread count = %d, want 1", p.UnreadCount)
+	}
+	// Admins see and mark only their own, too.
+	if _, err := svc.MarkRead(as(uuid.NewString(), auth.RoleCustomer, auth.RoleAdmin), first.ID); !errs.Is(err, errs.NotFound) {
+		t.Errorf("MarkRead by an admin: %v, want not_found", err)
+	}
+
+	n, err := svc.MarkAllRead(as(ada))
+	if err != nil || n != 4 {
+		t.Errorf("MarkAllRead = %d, %v; want 4", n, err)
+	}
+	if n, err := svc.MarkAllRead(as(ada)); err != nil || n != 0 {
+		t.Errorf("MarkAllRead again = %d, %v; want 0", n, err)
+	}
+	if p, _ := svc.List(as(bob), notification.ListQuery{}); p.UnreadCount != 1 {
+		t.Errorf("bob's unread count after ada's read-all = %d, want 1", p.UnreadCount)
 	}
 }
 
-func TestListValidation(t *testing.T) {
-	token := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+func TestServiceRefuses(t *testing.T) {
+	svc, _ := newService(t)
+	ada := as(uuid.NewString())
 	tests := []struct {
 		name       string
-		q          notification.ListQuery
-		wantFields []string // nil: valid
-		wantLimit  int      // the limit the repository is asked for (one more than the page)
+		call       func() error
+		want       errs.Kind
+		wantFields []string
 	}{
-		{"default limit", notification.ListQuery{}, nil, notification.DefaultPageSize + 1},
-		{"largest page", notification.ListQuery{Limit: notification.MaxPageSize}, nil, notification.MaxPageSize + 1},
-		{"negative limit", notification.ListQuery{Limit: -1}, []string{"limit"}, 0},
-		{"limit too high", notification.ListQuery{Limit: notification.MaxPageSize + 1}, []string{"limit"}, 0},
-		{"token not base64", notification.ListQuery{PageToken: "%%%"}, []string{"page_token"}, 0},
-		{"token without version", notification.ListQuery{PageToken: token("Blue widget")}, []string{"page_token"}, 0},
-		{"token with a bad name", notification.ListQuery{PageToken: paging.Encode(" padded ")}, []string{"page_token"}, 0},
-		{"token with two fields", notification.ListQuery{PageToken: paging.Encode("a", "b")}, []string{"page_token"}, 0},
-		{"token of a name", notification.ListQuery{PageToken: paging.Encode("Blue widget")}, nil, notification.DefaultPageSize + 1},
-		{"token too long", notification.ListQuery{PageToken: strings.Repeat("A", 2000)}, []string{"page_token"}, 0},
+		{"list without a caller", func() error { _, err := svc.List(context.Background(), notification.ListQuery{}); return err }, errs.Unauthenticated, nil},
+		{"mark without a caller", func() error { _, err := svc.MarkRead(context.Background(), uuid.NewString()); return err }, errs.Unauthenticated, nil},
+		{"read-all without a caller", func() error { _, err := svc.MarkAllRead(context.Background()); return err }, errs.Unauthenticated, nil},
+		{"a service account", func() error {
+			_, err := svc.List(as(auth.ServiceSubject("order"), auth.RoleService), notification.ListQuery{})
+			return err
+		}, errs.Forbidden, nil},
+		{"limit too large", func() error { _, err := svc.List(ada, notification.ListQuery{Limit: 101}); return err }, errs.Invalid, []string{"limit"}},
+		{"negative limit", func() error { _, err := svc.List(ada, notification.ListQuery{Limit: -1}); return err }, errs.Invalid, []string{"limit"}},
+		{"forged page token", func() error {
+			_, err := svc.List(ada, notification.ListQuery{PageToken: "djEfMTIzH25vcGU"})
+			return err
+		}, errs.Invalid, []string{"page_token"}},
+		{"both bad", func() error { _, err := svc.List(ada, notification.ListQuery{Limit: 1000, PageToken: "x"}); return err }, errs.Invalid, []string{"limit", "page_token"}},
+		{"malformed id", func() error { _, err := svc.MarkRead(ada, "42"); return err }, errs.Invalid, []string{"id"}},
+		{"id with braces", func() error { _, err := svc.MarkRead(ada, "{0b7e9d3c-8a44-4b8f-9f4e-3c2b1a0d9e8f}"); return err }, errs.Invalid, []string{"id"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			repo := newMemRepo()
-			_, err := notification.NewService(repo).List(context.Background(), tt.q)
-			if tt.wantFields == nil {
-				if err != nil {
-					t.Fatalf("List: %v", err)
-				}
-				if got := repo.lists[0].Limit; got != tt.wantLimit {
-					t.Errorf("repository limit = %d, want %d", got, tt.wantLimit)
-				}
-				return
+			err := tt.call()
+			if !errs.Is(err, tt.want) {
+				t.Fatalf("error = %v, want %s", err, tt.want)
 			}
-			if got := fieldNames(err); !errs.Is(err, errs.Invalid) || !slices.Equal(got, tt.wantFields) {
-				t.Errorf("List error = %v with fields %v, want invalid %v", err, got, tt.wantFields)
+			var got []string
+			for _, f := range errs.FieldsOf(err) {
+				got = append(got, f.Field)
 			}
-			if got := repo.callCount(); got != 0 {
-				t.Errorf("repository called %d times for an invalid query, want 0", got)
+			if !slices.Equal(got, tt.wantFields) {
+				t.Errorf("fields = %v, want %v", got, tt.wantFields)
 			}
 		})
 	}

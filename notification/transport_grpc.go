@@ -12,105 +12,83 @@ import (
 )
 
 // NewGRPCServer serves the endpoints as kitshop.notification.v1.NotificationService.
-// Handlers return the service's *errs.Error values unchanged; the server's
+// The caller's bearer token is read from the "authorization" metadata; the
+// access rules are those of the HTTP API (see NewEndpoints). Handlers
+// return the service's *errs.Error values unchanged; the server's
 // interceptors (kit/grpcx) turn them into gRPC statuses, so the server must
 // be built with grpcx.NewServer.
-//
-// CreateItem needs an admin's access token in the "authorization" metadata
-// ("Bearer <token>"), exactly as over HTTP: without a valid one it fails
-// with codes.Unauthenticated, for other roles with codes.PermissionDenied.
-// gRPC calls never pass the gateway, so this check (in the endpoints, see
-// NewEndpoints) is the only one they meet.
 func NewGRPCServer(eps Endpoints, logger log.Logger) notificationv1.NotificationServiceServer {
 	opts := grpcx.ServerOptions(logger)
 	return &grpcServer{
-		list:   grpctransport.NewServer(eps.List, decodeGRPCListRequest, encodeGRPCListResponse, opts...),
-		get:    grpctransport.NewServer(eps.Get, decodeGRPCGetRequest, encodeGRPCGetResponse, opts...),
-		create: grpctransport.NewServer(eps.Create, decodeGRPCCreateRequest, encodeGRPCCreateResponse, opts...),
+		list:        grpctransport.NewServer(eps.List, decodeGRPCListRequest, encodeGRPCListResponse, opts...),
+		markRead:    grpctransport.NewServer(eps.MarkRead, decodeGRPCMarkReadRequest, encodeGRPCMarkReadResponse, opts...),
+		markAllRead: grpctransport.NewServer(eps.MarkAllRead, decodeGRPCMarkAllReadRequest, encodeGRPCMarkAllReadResponse, opts...),
 	}
 }
 
 type grpcServer struct {
 	notificationv1.UnimplementedNotificationServiceServer
-	list, get, create grpctransport.Handler
+	list, markRead, markAllRead grpctransport.Handler
 }
 
-func (s *grpcServer) ListItems(ctx context.Context, req *notificationv1.ListItemsRequest) (*notificationv1.ListItemsResponse, error) {
-	return grpcx.Serve[*notificationv1.ListItemsResponse](ctx, s.list, req)
+func (s *grpcServer) ListNotifications(ctx context.Context, req *notificationv1.ListNotificationsRequest) (*notificationv1.ListNotificationsResponse, error) {
+	return grpcx.Serve[*notificationv1.ListNotificationsResponse](ctx, s.list, req)
 }
 
-func (s *grpcServer) GetItem(ctx context.Context, req *notificationv1.GetItemRequest) (*notificationv1.GetItemResponse, error) {
-	return grpcx.Serve[*notificationv1.GetItemResponse](ctx, s.get, req)
+func (s *grpcServer) MarkRead(ctx context.Context, req *notificationv1.MarkReadRequest) (*notificationv1.MarkReadResponse, error) {
+	return grpcx.Serve[*notificationv1.MarkReadResponse](ctx, s.markRead, req)
 }
 
-func (s *grpcServer) CreateItem(ctx context.Context, req *notificationv1.CreateItemRequest) (*notificationv1.CreateItemResponse, error) {
-	return grpcx.Serve[*notificationv1.CreateItemResponse](ctx, s.create, req)
+func (s *grpcServer) MarkAllRead(ctx context.Context, req *notificationv1.MarkAllReadRequest) (*notificationv1.MarkAllReadResponse, error) {
+	return grpcx.Serve[*notificationv1.MarkAllReadResponse](ctx, s.markAllRead, req)
 }
 
 func decodeGRPCListRequest(_ context.Context, r any) (any, error) {
-	req := r.(*notificationv1.ListItemsRequest)
-	return ListRequest{Limit: int(req.GetLimit()), PageToken: req.GetPageToken()}, nil
+	req := r.(*notificationv1.ListNotificationsRequest)
+	return ListRequest{Limit: int(req.GetLimit()), PageToken: req.GetPageToken(), UnreadOnly: req.GetUnreadOnly()}, nil
 }
 
 func encodeGRPCListResponse(_ context.Context, r any) (any, error) {
 	resp := r.(ListResponse)
-	out := &notificationv1.ListItemsResponse{
-		Items:         make([]*notificationv1.Item, 0, len(resp.Items)),
+	out := &notificationv1.ListNotificationsResponse{
+		Notifications: make([]*notificationv1.Notification, 0, len(resp.Notifications)),
+		UnreadCount:   resp.UnreadCount,
 		NextPageToken: resp.NextPageToken,
 	}
-	for _, it := range resp.Items {
-		out.Items = append(out.Items, ToProto(it))
+	for _, n := range resp.Notifications {
+		out.Notifications = append(out.Notifications, ToProto(n))
 	}
 	return out, nil
 }
 
-func decodeGRPCGetRequest(_ context.Context, r any) (any, error) {
-	return GetRequest{ID: r.(*notificationv1.GetItemRequest).GetId()}, nil
+func decodeGRPCMarkReadRequest(_ context.Context, r any) (any, error) {
+	return MarkReadRequest{ID: r.(*notificationv1.MarkReadRequest).GetId()}, nil
 }
 
-func encodeGRPCGetResponse(_ context.Context, r any) (any, error) {
-	return &notificationv1.GetItemResponse{Item: ToProto(r.(GetResponse).Item)}, nil
+func encodeGRPCMarkReadResponse(_ context.Context, r any) (any, error) {
+	return &notificationv1.MarkReadResponse{Notification: ToProto(r.(MarkReadResponse).Notification)}, nil
 }
 
-func decodeGRPCCreateRequest(_ context.Context, r any) (any, error) {
-	req := r.(*notificationv1.CreateItemRequest)
-	return CreateRequest{Item: NewItem{
-		Name:        req.GetName(),
-		Description: req.GetDescription(),
-		Quantity:    req.GetQuantity(),
-	}}, nil
+func decodeGRPCMarkAllReadRequest(context.Context, any) (any, error) {
+	return MarkAllReadRequest{}, nil
 }
 
-func encodeGRPCCreateResponse(_ context.Context, r any) (any, error) {
-	return &notificationv1.CreateItemResponse{Item: ToProto(r.(CreateResponse).Item)}, nil
+func encodeGRPCMarkAllReadResponse(_ context.Context, r any) (any, error) {
+	return &notificationv1.MarkAllReadResponse{MarkedRead: r.(MarkAllReadResponse).MarkedRead}, nil
 }
 
-// ToProto converts an item to its protobuf message.
-func ToProto(it Item) *notificationv1.Item {
-	return &notificationv1.Item{
-		Id:          it.ID,
-		Name:        it.Name,
-		Description: it.Description,
-		Quantity:    it.Quantity,
-		CreatedAt:   timestamppb.New(it.CreatedAt),
-		UpdatedAt:   timestamppb.New(it.UpdatedAt),
+// ToProto converts a notification to its protobuf message.
+func ToProto(n Notification) *notificationv1.Notification {
+	m := &notificationv1.Notification{
+		Id:        n.ID,
+		Kind:      string(n.Kind),
+		Title:     n.Title,
+		Body:      n.Body,
+		OrderId:   n.OrderID,
+		CreatedAt: timestamppb.New(n.CreatedAt),
 	}
-}
-
-// FromProto converts a protobuf item back, for gRPC clients. Missing
-// timestamps become the zero time.
-func FromProto(m *notificationv1.Item) Item {
-	it := Item{
-		ID:          m.GetId(),
-		Name:        m.GetName(),
-		Description: m.GetDescription(),
-		Quantity:    m.GetQuantity(),
+	if n.Read() {
+		m.ReadAt = timestamppb.New(n.ReadAt)
 	}
-	if m.GetCreatedAt() != nil {
-		it.CreatedAt = m.GetCreatedAt().AsTime()
-	}
-	if m.GetUpdatedAt() != nil {
-		it.UpdatedAt = m.GetUpdatedAt().AsTime()
-	}
-	return it
+	return m
 }

@@ -18,16 +18,20 @@ import (
 	notificationv1 "github.com/kitshop/kitshop/proto/notification/v1"
 )
 
-// newGRPCClient serves the real service on a fresh database over a loopback
-// listener with the kit's server and client, verifying tokens of the
-// returned callers' signer.
+// newGRPCClient serves the real service on a fresh database over a
+// loopback listener with the kit's server and client; ada has 3
+// notifications, bob 1.
 func newGRPCClient(t *testing.T) (notificationv1.NotificationServiceClient, callers) {
 	t.Helper()
 	who := newCallers(t)
-	svc, _ := newPostgresService(t)
+	store, _ := newStore(t)
+	h := newHandler(t, store)
+	seed(t, h, who.ada, 3)
+	seed(t, h, who.bob, 1)
 	logger := log.NewNopLogger()
 	srv := grpcx.NewServer(logger)
-	notificationv1.RegisterNotificationServiceServer(srv, notification.NewGRPCServer(notification.NewEndpoints(svc, who.signer.Verifier()), logger))
+	eps := notification.NewEndpoints(notification.NewService(store), who.signer.Verifier())
+	notificationv1.RegisterNotificationServiceServer(srv, notification.NewGRPCServer(eps, logger))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,68 +65,72 @@ func grpcContext(t *testing.T, token string) context.Context {
 	return ctx
 }
 
-func TestGRPCCreateGetList(t *testing.T) {
+func TestGRPC(t *testing.T) {
 	client, who := newGRPCClient(t)
+	ada := grpcContext(t, who.customer)
 
-	cr, err := client.CreateItem(grpcContext(t, who.admin), &notificationv1.CreateItemRequest{Name: "Blue widget", Quantity: 3})
+	first, err := client.ListNotifications(ada, &notificationv1.ListNotificationsRequest{Limit: 2})
 	if err != nil {
-		t.Fatalf("CreateItem: %v", err)
+		t.Fatal(err)
 	}
-	created := notification.FromProto(cr.GetItem())
-	if created.Name != "Blue widget" || created.Quantity != 3 || created.CreatedAt.IsZero() {
-		t.Errorf("created %+v", created)
+	if len(first.GetNotifications()) != 2 || first.GetUnreadCount() != 3 || first.GetNextPageToken() == "" {
+		t.Fatalf("first page = %v", first)
+	}
+	n := first.GetNotifications()[0]
+	if n.GetKind() != string(notification.KindOrderPaid) || n.GetOrderId() == "" || n.GetReadAt() != nil || n.GetCreatedAt() == nil {
+		t.Errorf("notification = %v", n)
+	}
+	rest, err := client.ListNotifications(ada, &notificationv1.ListNotificationsRequest{Limit: 2, PageToken: first.GetNextPageToken()})
+	if err != nil || len(rest.GetNotifications()) != 1 || rest.GetNextPageToken() != "" {
+		t.Fatalf("second page = %v, %v", rest, err)
 	}
 
-	// Reading needs no token.
-	gr, err := client.GetItem(grpcContext(t, ""), &notificationv1.GetItemRequest{Id: created.ID})
-	if err != nil {
-		t.Fatalf("GetItem: %v", err)
+	read, err := client.MarkRead(ada, &notificationv1.MarkReadRequest{Id: n.GetId()})
+	if err != nil || read.GetNotification().GetReadAt() == nil {
+		t.Fatalf("MarkRead = %v, %v", read, err)
 	}
-	if got := notification.FromProto(gr.GetItem()); got != created {
-		t.Errorf("GetItem = %+v, want %+v", got, created)
+	unread, err := client.ListNotifications(ada, &notificationv1.ListNotificationsRequest{UnreadOnly: true})
+	if err != nil || len(unread.GetNotifications()) != 2 || unread.GetUnreadCount() != 2 {
+		t.Errorf("unread = %v, %v", unread, err)
 	}
-	lr, err := client.ListItems(grpcContext(t, ""), &notificationv1.ListItemsRequest{})
-	if err != nil {
-		t.Fatalf("ListItems: %v", err)
+	all, err := client.MarkAllRead(ada, &notificationv1.MarkAllReadRequest{})
+	if err != nil || all.GetMarkedRead() != 2 {
+		t.Errorf("MarkAllRead = %v, %v", all, err)
 	}
-	if len(lr.GetItems()) != 1 || lr.GetItems()[0].GetId() != created.ID || lr.GetNextPageToken() != "" {
-		t.Errorf("ListItems = %v, want the one item", lr)
-	}
-}
 
-// TestGRPCErrors checks that errors keep their meaning over gRPC: access
-// rules and bad input map to the canonical codes.
-func TestGRPCErrors(t *testing.T) {
-	client, who := newGRPCClient(t)
+	bobs, err := client.ListNotifications(grpcContext(t, who.otherUser), &notificationv1.ListNotificationsRequest{})
+	if err != nil || len(bobs.GetNotifications()) != 1 {
+		t.Fatalf("bob's = %v, %v", bobs, err)
+	}
 	tests := []struct {
 		name string
 		call func() error
 		want codes.Code
 	}{
-		{"create anonymous", func() error {
-			_, err := client.CreateItem(grpcContext(t, ""), &notificationv1.CreateItemRequest{Name: "x"})
+		{"anonymous", func() error {
+			_, err := client.ListNotifications(grpcContext(t, ""), &notificationv1.ListNotificationsRequest{})
 			return err
 		}, codes.Unauthenticated},
-		{"create as customer", func() error {
-			_, err := client.CreateItem(grpcContext(t, who.customer), &notificationv1.CreateItemRequest{Name: "x"})
+		{"service account", func() error {
+			_, err := client.MarkAllRead(grpcContext(t, who.serviceAccount), &notificationv1.MarkAllReadRequest{})
 			return err
 		}, codes.PermissionDenied},
-		{"create invalid", func() error {
-			_, err := client.CreateItem(grpcContext(t, who.admin), &notificationv1.CreateItemRequest{Name: "", Quantity: -1})
+		{"bad limit", func() error {
+			_, err := client.ListNotifications(ada, &notificationv1.ListNotificationsRequest{Limit: 500})
 			return err
 		}, codes.InvalidArgument},
-		{"get malformed id", func() error {
-			_, err := client.GetItem(grpcContext(t, ""), &notificationv1.GetItemRequest{Id: "nope"})
+		{"malformed id", func() error {
+			_, err := client.MarkRead(ada, &notificationv1.MarkReadRequest{Id: "42"})
 			return err
 		}, codes.InvalidArgument},
-		{"get unknown id", func() error {
-			_, err := client.GetItem(grpcContext(t, ""), &notificationv1.GetItemRequest{Id: uuid.NewString()})
+		{"another user's", func() error {
+			_, err := client.MarkRead(ada, &notificationv1.MarkReadRequest{Id: bobs.GetNotifications()[0].GetId()})
 			return err
 		}, codes.NotFound},
-		{"list bad limit", func() error {
-			_, err := client.ListItems(grpcContext(t, ""), &notificationv1.ListItemsRequest{Limit: 1000})
+		{"unknown", func() error {
+			_, err := client.MarkRead(ada, &notificationv1.MarkReadRequest{Id: uuid.NewString()})
 			return err
-		}, codes.InvalidArgument},
+		}, codes.NotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

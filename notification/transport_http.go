@@ -3,62 +3,50 @@ package notification
 import (
 	"context"
 	"net/http"
-	"net/url"
+	"time"
 
 	httptransport "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/kit/auth"
-	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/httpx"
 )
 
 // APIPrefix is the path prefix the service announces in its Consul
-// registration (app.Registration.Prefixes, see cmd/notification): the gateway forwards
-// every request under it here, with the path unchanged, so the routes are
-// the same behind the gateway and on the service's own port.
-const APIPrefix = "/api/v1/notification"
+// registration (see cmd/notification): the gateway forwards every request
+// under it here, with the path unchanged, so the routes are the same behind
+// the gateway and on the service's own port. None of them is public.
+const APIPrefix = "/api/v1/notifications"
 
 // HTTP routes of the service.
 const (
-	CollectionPath = APIPrefix + "/items"
-	ItemPath       = CollectionPath + "/{id}"
+	CollectionPath = APIPrefix
+	ReadPath       = APIPrefix + "/{id}/read"
+	ReadAllPath    = APIPrefix + "/read-all"
 )
 
-// PublicRoutes are the routes the service registers as public
-// (app.Registration.Public, see cmd/notification), which the gateway lets
-// through without a token: every read under APIPrefix. Everything else
-// under APIPrefix needs an access token. The service enforces the same
-// rules itself (see NewEndpoints); this only lets the gateway turn bad
-// requests away early.
-var PublicRoutes = []consul.PublicRoute{{Method: http.MethodGet, Path: APIPrefix}}
-
-// NewHTTPHandler serves the endpoints as a JSON API:
+// NewHTTPHandler serves the endpoints as a JSON API; every route needs the
+// access token of a customer or an admin (Authorization: Bearer …), and
+// works on the caller's own notifications:
 //
-//	GET  /api/v1/notification/items?limit=&page_token=  200 {"items":[…],"next_page_token":"…"}
-//	POST /api/v1/notification/items                     201 item, Location header
-//	GET  /api/v1/notification/items/{id}                200 item
+//	GET  /api/v1/notifications?limit=&page_token=&unread=true
+//	     200 {"notifications":[…],"unread_count":n,"next_page_token":"…"} newest first
+//	POST /api/v1/notifications/{id}/read   200 the notification, read (again: unchanged)
+//	POST /api/v1/notifications/read-all    200 {"marked_read":n}
 //
-// POST needs "Authorization: Bearer <access token>" of an admin (401 with a
-// WWW-Authenticate challenge without a valid token, 403 for other roles);
-// reads need nothing. The token is only taken off the request here; the
-// endpoints check it (NewEndpoints). The body is decoded before the endpoint
-// runs, so a malformed body is a 400 whoever sends it.
-//
-// Every error is an application/problem+json document (kit/httpx). Request
-// bodies are strict: JSON only, at most 1 MiB, no unknown fields.
+// A notification is {id, kind, title, body, order_id, read, read_at,
+// created_at}; order_id and read_at are null when they do not apply.
+// Without a valid token the answer is 401 with a WWW-Authenticate
+// challenge, for a service account's 403; another user's notification is
+// 404, like an unknown one. Every error is an application/problem+json
+// document (kit/httpx).
 func NewHTTPHandler(eps Endpoints, logger log.Logger) http.Handler {
 	opts := append(httpx.ServerOptions(logger), httptransport.ServerBefore(auth.HTTPToContext()))
 	r := httpx.NewRouter(logger)
 	r.Handle(http.MethodGet, CollectionPath, httptransport.NewServer(eps.List, decodeHTTPListRequest, encodeHTTPListResponse, opts...))
-	r.Handle(http.MethodPost, CollectionPath, httptransport.NewServer(eps.Create, decodeHTTPCreateRequest, encodeHTTPCreateResponse, opts...))
-	r.Handle(http.MethodGet, ItemPath, httptransport.NewServer(eps.Get, decodeHTTPGetRequest, encodeHTTPGetResponse, opts...))
+	r.Handle(http.MethodPost, ReadPath, httptransport.NewServer(eps.MarkRead, decodeHTTPMarkReadRequest, encodeHTTPMarkReadResponse, opts...))
+	r.Handle(http.MethodPost, ReadAllPath, httptransport.NewServer(eps.MarkAllRead, decodeHTTPMarkAllReadRequest, httpx.EncodeJSON, opts...))
 	return r
-}
-
-// ItemURL returns the path of the item with id, as used in Location.
-func ItemURL(id string) string {
-	return CollectionPath + "/" + url.PathEscape(id)
 }
 
 func decodeHTTPListRequest(_ context.Context, r *http.Request) (any, error) {
@@ -66,67 +54,66 @@ func decodeHTTPListRequest(_ context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := ListRequest{Limit: p.Limit("limit"), PageToken: p.String("page_token")}
+	req := ListRequest{Limit: p.Limit("limit"), PageToken: p.String("page_token"), UnreadOnly: p.Bool("unread")}
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return req, nil
 }
 
-func decodeHTTPGetRequest(_ context.Context, r *http.Request) (any, error) {
-	return GetRequest{ID: r.PathValue("id")}, nil
+func decodeHTTPMarkReadRequest(_ context.Context, r *http.Request) (any, error) {
+	return MarkReadRequest{ID: r.PathValue("id")}, nil
 }
 
-// createBody is the JSON body of POST /api/v1/notification/items. name is
-// required; description and quantity may be left out (empty, 0). Pointers
-// tell a missing member from a zero value; none may be null.
-type createBody struct {
-	Name        *string `json:"name"`
-	Description *string `json:"description"`
-	Quantity    *int64  `json:"quantity"`
-}
-
-func decodeHTTPCreateRequest(_ context.Context, r *http.Request) (any, error) {
-	var body createBody
-	if err := httpx.DecodeObject(r, &body, "name"); err != nil {
-		return nil, err
-	}
-	return CreateRequest{Item: NewItem{
-		Name:        *body.Name,
-		Description: deref(body.Description),
-		Quantity:    deref(body.Quantity),
-	}}, nil
-}
-
-func deref[T any](p *T) T {
-	var v T
-	if p != nil {
-		v = *p
-	}
-	return v
+func decodeHTTPMarkAllReadRequest(context.Context, *http.Request) (any, error) {
+	return MarkAllReadRequest{}, nil
 }
 
 func encodeHTTPListResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
-	return httpx.EncodeJSON(ctx, w, resp.(ListResponse))
+	page := resp.(ListResponse)
+	out := listJSON{
+		Notifications: make([]NotificationJSON, 0, len(page.Notifications)),
+		UnreadCount:   page.UnreadCount,
+		NextPageToken: page.NextPageToken,
+	}
+	for _, n := range page.Notifications {
+		out.Notifications = append(out.Notifications, ToJSON(n))
+	}
+	return httpx.EncodeJSON(ctx, w, out)
 }
 
-func encodeHTTPGetResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
-	return httpx.EncodeJSON(ctx, w, resp.(GetResponse).Item)
+func encodeHTTPMarkReadResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
+	return httpx.EncodeJSON(ctx, w, ToJSON(resp.(MarkReadResponse).Notification))
 }
 
-func encodeHTTPCreateResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
-	return httpx.EncodeJSON(ctx, w, created{Item: resp.(CreateResponse).Item})
+// listJSON is the body of GET /api/v1/notifications.
+type listJSON struct {
+	Notifications []NotificationJSON `json:"notifications"`
+	UnreadCount   int64              `json:"unread_count"`
+	NextPageToken string             `json:"next_page_token,omitempty"`
 }
 
-// created is an item just created: 201 with its Location.
-type created struct {
-	Item
+// NotificationJSON is a notification as the HTTP API shows it: order_id
+// and read_at are null when they do not apply.
+type NotificationJSON struct {
+	ID        string     `json:"id"`
+	Kind      Kind       `json:"kind"`
+	Title     string     `json:"title"`
+	Body      string     `json:"body"`
+	OrderID   *string    `json:"order_id"`
+	Read      bool       `json:"read"`
+	ReadAt    *time.Time `json:"read_at"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
-// StatusCode implements httptransport.StatusCoder.
-func (created) StatusCode() int { return http.StatusCreated }
-
-// Headers implements httptransport.Headerer.
-func (c created) Headers() http.Header {
-	return http.Header{"Location": {ItemURL(c.ID)}}
+// ToJSON returns n as the HTTP API shows it.
+func ToJSON(n Notification) NotificationJSON {
+	out := NotificationJSON{ID: n.ID, Kind: n.Kind, Title: n.Title, Body: n.Body, Read: n.Read(), CreatedAt: n.CreatedAt}
+	if n.OrderID != "" {
+		out.OrderID = &n.OrderID
+	}
+	if n.Read() {
+		out.ReadAt = &n.ReadAt
+	}
+	return out
 }

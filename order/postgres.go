@@ -1,6 +1,7 @@
 package order
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/outbox"
 	"github.com/kitshop/kitshop/kit/postgres"
+	"github.com/kitshop/kitshop/kit/subscriber"
 )
 
 // Postgres is the Repository on a Postgres database migrated with
@@ -33,12 +36,11 @@ func NewPostgres(pool *pgxpool.Pool) *Postgres {
 
 var _ Repository = (*Postgres)(nil)
 
-const orderColumns = `id::text, user_id::text, status, total_minor, currency, created_at, updated_at`
+const orderColumns = `id::text, user_id::text, status, total_minor, currency, payment_method, coalesce(cancel_reason, ''), created_at, updated_at`
 
 // CreatePending implements Repository. The order and its lines go in with
-// one statement (data-modifying CTEs), which Postgres runs atomically: one
-// round trip where BEGIN, two INSERTs and COMMIT took four, and the
-// connection is back in the pool that much sooner.
+// one statement (data-modifying CTEs), and its order.placed event into the
+// outbox in the same transaction.
 func (r *Postgres) CreatePending(ctx context.Context, o Order, key IdempotencyKey) (Order, error) {
 	var keyArg *string
 	var hashArg []byte
@@ -59,10 +61,12 @@ func (r *Postgres) CreatePending(ctx context.Context, o Order, key IdempotencyKe
 		quantities = append(quantities, it.Quantity)
 		totals = append(totals, it.LineTotalMinor)
 	}
-	row := r.pool.QueryRow(ctx, `
+	var stored Order
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `
 		WITH o AS (
-			INSERT INTO orders (id, user_id, status, total_minor, currency, idempotency_key, request_hash)
-			VALUES ($1, $2, 'pending', $3, $4, $5, $6)
+			INSERT INTO orders (id, user_id, status, total_minor, currency, payment_method, idempotency_key, request_hash)
+			VALUES ($1, $2, 'pending', $3, $4, $13, $5, $6)
 			RETURNING `+orderColumns+`
 		), items AS (
 			INSERT INTO order_items (order_id, line_no, product_id, sku, name, unit_price_minor, quantity, line_total_minor)
@@ -71,16 +75,25 @@ func (r *Postgres) CreatePending(ctx context.Context, o Order, key IdempotencyKe
 			     WITH ORDINALITY AS l(product_id, sku, name, price, quantity, total, ord)
 		)
 		SELECT * FROM o`,
-		o.ID, o.UserID, o.TotalMinor, o.Currency, keyArg, hashArg,
-		productIDs, skus, names, prices, quantities, totals)
-	stored, err := scanOrder(row)
+			o.ID, o.UserID, o.TotalMinor, o.Currency, keyArg, hashArg,
+			productIDs, skus, names, prices, quantities, totals, cmp.Or(o.PaymentMethod, DefaultPaymentMethod))
+		var err error
+		if stored, err = scanOrder(row); err != nil {
+			return err
+		}
+		stored.Items = append([]Item(nil), o.Items...)
+		placed, err := PlacedEvent(ctx, stored)
+		if err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, placed)
+	})
 	if err != nil {
 		if constraint, ok := postgres.UniqueViolation(err); ok && constraint == "orders_idempotency_key_key" {
 			return Order{}, errs.Wrap(ErrDuplicateKey, errs.Conflict, "idempotency key already used")
 		}
 		return Order{}, dbError(err, "creating order")
 	}
-	stored.Items = append([]Item(nil), o.Items...)
 	return stored, nil
 }
 
@@ -184,39 +197,86 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 	for i, s := range from {
 		fromText[i] = string(s)
 	}
-	// The update and the read of the lines go in one batch: one round trip.
-	// Their snapshots differ, but lines never change after the insert.
-	batch := &pgx.Batch{}
-	batch.Queue(`
+	var (
+		o    Order
+		prev string
+	)
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		if t.Inbox != "" {
+			first, err := subscriber.Once(ctx, tx, InboxConsumer, t.Inbox)
+			if err != nil {
+				return err
+			}
+			if !first {
+				return errAlreadyHandled
+			}
+		}
+		// The update and the read of the lines go in one batch: one round
+		// trip. Their snapshots differ, but lines never change after the
+		// insert. prev locks the row first, to report the status it left.
+		batch := &pgx.Batch{}
+		batch.Queue(`
+		WITH prev AS (
+			SELECT status FROM orders WHERE id = $1 AND status = ANY ($2) FOR UPDATE
+		)
 		UPDATE orders SET
 			status          = $3,
 			release_pending = release_pending OR $4,
 			idempotency_key = CASE WHEN $5 THEN NULL ELSE idempotency_key END,
 			request_hash    = CASE WHEN $5 THEN NULL ELSE request_hash END,
 			rejection       = COALESCE($6, rejection),
+			cancel_reason   = $7,
 			updated_at      = now()
-		WHERE id = $1 AND status = ANY ($2)
-		RETURNING `+orderColumns,
-		id, fromText, string(t.To), t.ReleasePending, t.DropIdempotencyKey, rejection)
-	batch.Queue(itemsQuery, []string{id})
-	br := r.pool.SendBatch(ctx, batch)
-	o, err := scanOrder(br.QueryRow())
-	if err == nil {
-		err = scanItems(br, []*Order{&o})
-	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
+		FROM prev
+		WHERE id = $1
+		RETURNING `+updatedColumns+`, prev.status`,
+			id, fromText, string(t.To), t.ReleasePending, t.DropIdempotencyKey, rejection, nullIfEmpty(t.CancelReason))
+		batch.Queue(itemsQuery, []string{id})
+		br := tx.SendBatch(ctx, batch)
+		var err error
+		o, err = scanOrder(br.QueryRow(), &prev)
+		if err == nil {
+			err = scanItems(br, []*Order{&o})
+		}
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		ev, ok, err := EventFor(ctx, Status(prev), o, t)
+		if err != nil || !ok {
+			return err
+		}
+		return outbox.Add(ctx, tx, ev)
+	})
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		// Not in a status it may leave (or no such order): report it as
-		// it is.
+	case errors.Is(err, pgx.ErrNoRows), errors.Is(err, errAlreadyHandled):
+		// Not in a status it may leave (or no such order), or the event
+		// that asks for it was handled before: report it as it is.
 		cur, err := r.Get(ctx, id)
 		return cur, false, err
 	case err != nil:
 		return Order{}, false, dbError(err, "changing order status")
 	}
 	return o, true, nil
+}
+
+// InboxConsumer names the order service in its inbox (kit/subscriber).
+const InboxConsumer = "order"
+
+// errAlreadyHandled ends a transition whose event is in the inbox.
+var errAlreadyHandled = errors.New("event already handled")
+
+// updatedColumns are orderColumns qualified with the table, which an
+// UPDATE ... FROM needs where prev has a column of the same name.
+const updatedColumns = `orders.id::text, user_id::text, orders.status, total_minor, currency, payment_method, coalesce(cancel_reason, ''), created_at, updated_at`
+
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // ClearReleasePending implements Repository.
@@ -330,7 +390,7 @@ func scanOrder(row interface{ Scan(dest ...any) error }, extra ...any) (Order, e
 		o      Order
 		status string
 	)
-	dest := append([]any{&o.ID, &o.UserID, &status, &o.TotalMinor, &o.Currency, &o.CreatedAt, &o.UpdatedAt}, extra...)
+	dest := append([]any{&o.ID, &o.UserID, &status, &o.TotalMinor, &o.Currency, &o.PaymentMethod, &o.CancelReason, &o.CreatedAt, &o.UpdatedAt}, extra...)
 	err := row.Scan(dest...)
 	o.Status = Status(status)
 	// pgx returns timestamps in the local zone; the API speaks UTC.

@@ -76,8 +76,8 @@ func TestTransitionIsConditional(t *testing.T) {
 		{[]order.Status{order.StatusPending}, order.Transition{To: order.StatusConfirmed}, true, order.StatusConfirmed},
 		// The recovery loop, late: the order is no longer pending.
 		{[]order.Status{order.StatusPending}, order.Transition{To: order.StatusFailed, ReleasePending: true, DropIdempotencyKey: true}, false, order.StatusConfirmed},
-		{[]order.Status{order.StatusPending, order.StatusConfirmed}, order.Transition{To: order.StatusCancelled, ReleasePending: true}, true, order.StatusCancelled},
-		{[]order.Status{order.StatusPending, order.StatusConfirmed}, order.Transition{To: order.StatusCancelled, ReleasePending: true}, false, order.StatusCancelled},
+		{[]order.Status{order.StatusPending, order.StatusConfirmed}, order.Transition{To: order.StatusCancelled, ReleasePending: true, CancelReason: order.CancelledByCustomer}, true, order.StatusCancelled},
+		{[]order.Status{order.StatusPending, order.StatusConfirmed}, order.Transition{To: order.StatusCancelled, ReleasePending: true, CancelReason: order.CancelledByCustomer}, false, order.StatusCancelled},
 	}
 	for i, s := range steps {
 		got, ok, err := repo.Transition(ctx, o.ID, s.from, s.t)

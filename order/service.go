@@ -2,6 +2,7 @@ package order
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,19 +35,45 @@ const (
 	StatusConfirmed Status = "confirmed" // stock reserved
 	StatusRejected  Status = "rejected"  // short stock: nothing reserved
 	StatusFailed    Status = "failed"    // catalog unreachable: nothing stays reserved
-	StatusCancelled Status = "cancelled" // cancelled; stock given back
+	StatusCancelled Status = "cancelled" // cancelled (CancelReason says why); stock given back
+	StatusPaid      Status = "paid"      // confirmed, and the payment succeeded
+)
+
+// Test payment methods (the payment service's simulated provider, after
+// Stripe's test cards). DefaultPaymentMethod is used when an order names
+// none.
+const (
+	PaymentCardVisa     = "pm_card_visa"           // succeeds
+	PaymentCardDeclined = "pm_card_chargeDeclined" // is declined
+	PaymentCardSlow     = "pm_card_slow"           // succeeds after a few seconds
+
+	DefaultPaymentMethod = PaymentCardVisa
+)
+
+// PaymentMethods are the methods an order may name.
+var PaymentMethods = []string{PaymentCardVisa, PaymentCardDeclined, PaymentCardSlow}
+
+// Why an order was cancelled.
+const (
+	CancelledByCustomer    = "customer"         // its owner (or an admin) cancelled it
+	CancelledPaymentDenied = "payment_declined" // its payment was declined
 )
 
 // Order is one order. Amounts are integers in the currency's minor unit.
 type Order struct {
-	ID         string    `json:"id"`
-	UserID     string    `json:"user_id"`
-	Status     Status    `json:"status"`
-	Items      []Item    `json:"items"`
-	TotalMinor int64     `json:"total_minor"`
-	Currency   string    `json:"currency"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ID         string `json:"id"`
+	UserID     string `json:"user_id"`
+	Status     Status `json:"status"`
+	Items      []Item `json:"items"`
+	TotalMinor int64  `json:"total_minor"`
+	Currency   string `json:"currency"`
+	// PaymentMethod is the test method the order is charged with.
+	PaymentMethod string `json:"payment_method"`
+	// CancelReason says why a cancelled order was cancelled
+	// (CancelledByCustomer, CancelledPaymentDenied); empty otherwise.
+	CancelReason string    `json:"cancel_reason,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // Item is one line of an order, as the catalog priced it when the order was
@@ -74,6 +101,9 @@ type NewOrder struct {
 	Items []LineRequest
 	// IdempotencyKey, if not empty, makes Create safe to retry: see Create.
 	IdempotencyKey string
+	// PaymentMethod is one of PaymentMethods; empty means
+	// DefaultPaymentMethod.
+	PaymentMethod string
 }
 
 // Created is the result of Create.
@@ -137,10 +167,11 @@ type Service interface {
 	// limit or page token.
 	List(ctx context.Context, q ListQuery) (Page, error)
 
-	// Cancel cancels a pending or confirmed order and gives its stock back
-	// (at once when the catalog answers, otherwise by the recovery loop;
-	// the order is cancelled either way). Get's rules on who may; Conflict
-	// for an order in any other status.
+	// Cancel cancels a pending, confirmed or paid order and gives its
+	// stock back (at once when the catalog answers, otherwise by the
+	// recovery loop; the order is cancelled either way); the payment
+	// service refunds a paid one when it sees the order.cancelled event.
+	// Get's rules on who may; Conflict for an order in any other status.
 	Cancel(ctx context.Context, id string) (Order, error)
 }
 
@@ -150,8 +181,9 @@ type Service interface {
 // happen only from the given statuses, atomically, and report whether they
 // did.
 type Repository interface {
-	// CreatePending inserts o (status pending, id set) with its items and,
-	// if key.Key is set, its idempotency key, in one transaction. If the
+	// CreatePending inserts o (status pending, id set) with its items,
+	// its order.placed event and, if key.Key is set, its idempotency key,
+	// in one transaction. If the
 	// caller already used the key, it inserts nothing and returns a
 	// Conflict error wrapping ErrDuplicateKey.
 	CreatePending(ctx context.Context, o Order, key IdempotencyKey) (Order, error)
@@ -166,7 +198,10 @@ type Repository interface {
 	List(ctx context.Context, f Filter) ([]Order, error)
 	// Transition moves the order from one of the statuses in from to t.To,
 	// and reports whether it did; the returned order is the current one
-	// either way. NotFound if there is no such order.
+	// either way. NotFound if there is no such order. The event the change
+	// makes (EventFor) is written to the outbox in the same transaction,
+	// and with t.Inbox the consumed event's id is recorded in the inbox
+	// there too: if it is already there, nothing changes (ok is false).
 	Transition(ctx context.Context, id string, from []Status, t Transition) (Order, bool, error)
 	// ClearReleasePending records that the order's stock was released.
 	ClearReleasePending(ctx context.Context, id string) error
@@ -195,6 +230,20 @@ type Transition struct {
 	DropIdempotencyKey bool
 	// Rejection is stored with a rejected order.
 	Rejection []errs.FieldError
+	// CancelReason is stored with a cancelled order.
+	CancelReason string
+	// Inbox is the id of the consumed event that causes the change
+	// (kit/subscriber.Once), if any.
+	Inbox string
+	// Payment is the payment a paid or declined order's event reports.
+	Payment PaymentOutcome
+}
+
+// PaymentOutcome is what the payment service reported about an order.
+type PaymentOutcome struct {
+	ID          string
+	DeclineCode string
+	Message     string
 }
 
 // Filter is a validated ListQuery as the Repository sees it.
@@ -260,7 +309,7 @@ func (s *service) Create(ctx context.Context, no NewOrder) (Created, error) {
 	}
 	key := IdempotencyKey{Key: no.IdempotencyKey}
 	if key.Key != "" {
-		key.RequestHash = RequestHash(lines)
+		key.RequestHash = RequestHash(lines, no.PaymentMethod)
 		// A repeated request is answered from the database alone: a client
 		// retrying after a lost response gets it even while the catalog is
 		// down.
@@ -274,6 +323,7 @@ func (s *service) Create(ctx context.Context, no NewOrder) (Created, error) {
 	if err != nil {
 		return Created{}, err
 	}
+	o.PaymentMethod = cmp.Or(no.PaymentMethod, DefaultPaymentMethod)
 
 	// Step 2: the pending order.
 	o, err = s.repo.CreatePending(ctx, o, key)
@@ -451,8 +501,8 @@ func (s *service) Cancel(ctx context.Context, id string) (Order, error) {
 	if err := visible(ctx, o); err != nil {
 		return Order{}, err
 	}
-	o, ok, err := s.repo.Transition(ctx, id, []Status{StatusPending, StatusConfirmed},
-		Transition{To: StatusCancelled, ReleasePending: true})
+	o, ok, err := s.repo.Transition(ctx, id, []Status{StatusPending, StatusConfirmed, StatusPaid},
+		Transition{To: StatusCancelled, ReleasePending: true, CancelReason: CancelledByCustomer})
 	if err != nil {
 		return Order{}, err
 	}

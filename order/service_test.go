@@ -72,10 +72,10 @@ func TestRequestHashIgnoresSpelling(t *testing.T) {
 	l1, _ := order.ValidateNew(order.NewOrder{Items: []order.LineRequest{{ProductID: a, Quantity: 1}, {ProductID: a, Quantity: 1}, {ProductID: b, Quantity: 1}}})
 	l2, _ := order.ValidateNew(order.NewOrder{Items: []order.LineRequest{{ProductID: strings.ToUpper(a), Quantity: 2}, {ProductID: b, Quantity: 1}}})
 	l3, _ := order.ValidateNew(order.NewOrder{Items: []order.LineRequest{{ProductID: a, Quantity: 2}, {ProductID: b, Quantity: 2}}})
-	if string(order.RequestHash(l1)) != string(order.RequestHash(l2)) {
+	if string(order.RequestHash(l1, "")) != string(order.RequestHash(l2, "")) {
 		t.Error("the same order spelt two ways hashes differently")
 	}
-	if string(order.RequestHash(l1)) == string(order.RequestHash(l3)) {
+	if string(order.RequestHash(l1, "")) == string(order.RequestHash(l3, "")) {
 		t.Error("different orders hash the same")
 	}
 }

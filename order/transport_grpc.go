@@ -50,7 +50,7 @@ func (s *grpcServer) CancelOrder(ctx context.Context, req *orderv1.CancelOrderRe
 
 func decodeGRPCCreateRequest(_ context.Context, r any) (any, error) {
 	req := r.(*orderv1.CreateOrderRequest)
-	no := NewOrder{IdempotencyKey: req.GetIdempotencyKey()}
+	no := NewOrder{IdempotencyKey: req.GetIdempotencyKey(), PaymentMethod: req.GetPaymentMethod()}
 	for _, l := range req.GetItems() {
 		no.Items = append(no.Items, LineRequest{ProductID: l.GetProductId(), Quantity: l.GetQuantity()})
 	}
@@ -98,6 +98,7 @@ var statusToProto = map[Status]orderv1.OrderStatus{
 	StatusRejected:  orderv1.OrderStatus_ORDER_STATUS_REJECTED,
 	StatusFailed:    orderv1.OrderStatus_ORDER_STATUS_FAILED,
 	StatusCancelled: orderv1.OrderStatus_ORDER_STATUS_CANCELLED,
+	StatusPaid:      orderv1.OrderStatus_ORDER_STATUS_PAID,
 }
 
 // ToProto converts an order to its protobuf message.
@@ -111,6 +112,9 @@ func ToProto(o Order) *orderv1.Order {
 		Currency:   o.Currency,
 		CreatedAt:  timestamppb.New(o.CreatedAt),
 		UpdatedAt:  timestamppb.New(o.UpdatedAt),
+
+		PaymentMethod: o.PaymentMethod,
+		CancelReason:  o.CancelReason,
 	}
 	for _, it := range o.Items {
 		m.Items = append(m.Items, &orderv1.OrderItem{
@@ -134,6 +138,9 @@ func FromProto(m *orderv1.Order) Order {
 		TotalMinor: m.GetTotalMinor(),
 		Currency:   m.GetCurrency(),
 		Items:      make([]Item, 0, len(m.GetItems())),
+
+		PaymentMethod: m.GetPaymentMethod(),
+		CancelReason:  m.GetCancelReason(),
 	}
 	for s, p := range statusToProto {
 		if p == m.GetStatus() {

@@ -33,7 +33,7 @@ const (
 // NewHTTPHandler serves the endpoints as a JSON API; every route needs an
 // access token (Authorization: Bearer …):
 //
-//	POST /api/v1/orders  {"items":[{"product_id":…,"quantity":n},…]}
+//	POST /api/v1/orders  {"items":[{"product_id":…,"quantity":n},…], "payment_method":"pm_card_visa"}
 //	     [Idempotency-Key: k]                   201 order, Location header
 //	                                            200 order + Idempotent-Replayed: true for a repeated request
 //	GET  /api/v1/orders?limit=&page_token=&all=true   200 {"orders":[…],"next_page_token":"…"} newest first
@@ -63,7 +63,8 @@ func ItemURL(id string) string {
 // createBody is the JSON body of POST /api/v1/orders. Pointers tell a
 // missing or null member from a zero one.
 type createBody struct {
-	Items *[]lineBody `json:"items"`
+	Items         *[]lineBody `json:"items"`
+	PaymentMethod *string     `json:"payment_method"`
 }
 
 type lineBody struct {
@@ -85,6 +86,12 @@ func decodeHTTPCreateRequest(_ context.Context, r *http.Request) (any, error) {
 		fields = append(fields, errs.FieldError{Field: "items", Message: "is required"})
 	}
 	var no NewOrder
+	if body.PaymentMethod != nil {
+		if *body.PaymentMethod == "" {
+			fields = append(fields, errs.FieldError{Field: "payment_method", Message: "must not be empty; leave it out for the default, " + DefaultPaymentMethod})
+		}
+		no.PaymentMethod = *body.PaymentMethod
+	}
 	if body.Items != nil {
 		for i, l := range *body.Items {
 			if l.ProductID == nil {

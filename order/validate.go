@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,6 +33,9 @@ func ValidateNew(o NewOrder) ([]LineRequest, error) {
 	}
 	if o.IdempotencyKey != "" && !ValidIdempotencyKey(o.IdempotencyKey) {
 		v.Add("idempotency_key", "must be 1 to 255 printable ASCII characters")
+	}
+	if o.PaymentMethod != "" && !slices.Contains(PaymentMethods, o.PaymentMethod) {
+		v.Add("payment_method", "must be one of "+strings.Join(PaymentMethods, ", "))
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -81,10 +86,17 @@ func ValidIdempotencyKey(key string) bool {
 }
 
 // RequestHash returns the SHA-256 a request's idempotency key is stored
-// with: of the merged lines, so that the same order sent again, however its
-// lines are spelt or split, matches.
-func RequestHash(lines []LineRequest) []byte {
+// with: of the merged lines and the payment method (empty meaning the
+// default), so that the same order sent again, however its lines are spelt
+// or split, matches.
+func RequestHash(lines []LineRequest, paymentMethod string) []byte {
 	h := sha256.New()
+	if paymentMethod != "" && paymentMethod != DefaultPaymentMethod {
+		// Orders with the default method hash as they did before
+		// payment methods existed.
+		h.Write([]byte(paymentMethod))
+		h.Write([]byte{0})
+	}
 	for _, l := range lines {
 		h.Write([]byte(l.ProductID))
 		var q [8]byte

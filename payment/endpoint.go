@@ -9,103 +9,76 @@ import (
 	"github.com/kitshop/kitshop/kit/endpointx"
 )
 
-// Method names, as in the gRPC service; endpoint middleware (logging,
-// metrics, rate limits) is keyed by them, so HTTP and gRPC calls are logged
-// and counted under the same method.
+// Method names, as in the gRPC service for the API and after the events
+// for the handlers; endpoint middleware (logging, metrics) is keyed by
+// them.
 const (
-	MethodList   = "ListItems"
-	MethodGet    = "GetItem"
-	MethodCreate = "CreateItem"
+	MethodList           = "ListPayments"
+	MethodOrderConfirmed = "OrderConfirmed"
+	MethodOrderCancelled = "OrderCancelled"
 )
 
-// Endpoints holds one go-kit endpoint per Service method; both transports
-// serve the same set, so middleware applied here applies to both.
+// Endpoints are the endpoints of the API, which both transports (HTTP and
+// gRPC) serve, so middleware applied here applies to both.
 //
 // Endpoints return the service's errors as the endpoint error (not inside
-// the response), so that endpoint middleware sees them: logging records the
-// kind, and a breaker can tell business errors from failures.
+// the response), so that endpoint middleware sees them.
 type Endpoints struct {
-	List   endpoint.Endpoint // ListRequest -> ListResponse
-	Get    endpoint.Endpoint // GetRequest -> GetResponse
-	Create endpoint.Endpoint // CreateRequest -> CreateResponse
+	List endpoint.Endpoint // ListRequest -> ListResponse
 }
 
-// NewEndpoints returns the endpoints of svc with the service's access rules
-// and no other middleware. Reading is open to everyone: List and Get look at
-// no token. Create is for admins only: it is built with auth.Authenticate(v)
-// and auth.Admin(), so a call without a valid access token (put on the
-// context by the transports) is errs.Unauthenticated and a caller without
-// the admin role errs.Forbidden, before the service is reached.
-//
-// The rules live here, not only in the gateway, because each service is
-// reachable on its own ports (and over gRPC, which the gateway never sees):
-// the gateway's check saves work, this one is what protects the data.
+// NewEndpoints returns the API's endpoints, built with auth.Authenticate(v):
+// they need a valid access token on the context (put there by the
+// transports). Who may see which payment is the service's rule (see
+// Service.List). No other middleware is applied.
 func NewEndpoints(svc Service, v *auth.Verifier) Endpoints {
-	adminOnly := endpoint.Chain(auth.Authenticate(v), auth.Admin())
 	return Endpoints{
-		List: endpointx.Typed(MethodList, func(ctx context.Context, req ListRequest) (ListResponse, error) {
-			page, err := svc.List(ctx, ListQuery(req))
-			return ListResponse{Items: page.Items, NextPageToken: page.NextPageToken}, err
-		}),
-		Get: endpointx.Typed(MethodGet, func(ctx context.Context, req GetRequest) (GetResponse, error) {
-			it, err := svc.Get(ctx, req.ID)
-			return GetResponse{Item: it}, err
-		}),
-		Create: adminOnly(endpointx.Typed(MethodCreate, func(ctx context.Context, req CreateRequest) (CreateResponse, error) {
-			it, err := svc.Create(ctx, req.Item)
-			return CreateResponse{Item: it}, err
+		List: auth.Authenticate(v)(endpointx.Typed(MethodList, func(ctx context.Context, req ListRequest) (ListResponse, error) {
+			ps, err := svc.List(ctx, req.OrderID)
+			return ListResponse{Payments: ps}, err
 		})),
 	}
 }
 
 // Wrap returns the endpoints with middleware applied, chosen per method by
-// mw (called once per method with its Method* name). Use it to add logging,
-// metrics, rate limiting or timeouts with the method name baked in:
-//
-//	eps = eps.Wrap(func(method string) endpoint.Middleware {
-//		return endpoint.Chain(logging.EndpointMiddleware(logger, method), middleware.Timeout(5*time.Second))
-//	})
-//
-// The first middleware in a chain is the outermost. The access rules of
-// NewEndpoints stay innermost, so every call is logged and counted, denied
-// ones included.
+// mw, outside the authentication: calls refused for a missing token are
+// logged and counted too.
 func (e Endpoints) Wrap(mw func(method string) endpoint.Middleware) Endpoints {
-	return Endpoints{
-		List:   mw(MethodList)(e.List),
-		Get:    mw(MethodGet)(e.Get),
-		Create: mw(MethodCreate)(e.Create),
+	return Endpoints{List: mw(MethodList)(e.List)}
+}
+
+// ListRequest is the request of the List endpoint.
+type ListRequest struct {
+	OrderID string
+}
+
+// ListResponse carries the payments of an order.
+type ListResponse struct {
+	Payments []Payment `json:"payments"`
+}
+
+// EventEndpoints are the handlers of the order events, which the event
+// transport (NewSubscriber) runs. They take no token: the broker is the
+// only way in, and its events come from the order service.
+type EventEndpoints struct {
+	OrderConfirmed endpoint.Endpoint // OrderEvent -> Result
+	OrderCancelled endpoint.Endpoint // OrderEvent -> Result
+}
+
+// NewEventEndpoints returns the event handlers of svc, without middleware.
+func NewEventEndpoints(svc Service) EventEndpoints {
+	return EventEndpoints{
+		OrderConfirmed: endpointx.Typed(MethodOrderConfirmed, svc.OrderConfirmed),
+		OrderCancelled: endpointx.Typed(MethodOrderCancelled, svc.OrderCancelled),
 	}
 }
 
-// ListRequest is the request of the List endpoint; see ListQuery.
-type ListRequest struct {
-	Limit     int
-	PageToken string
-}
-
-// ListResponse is one page of items; NextPageToken is empty on the last
-// page.
-type ListResponse struct {
-	Items         []Item `json:"items"`
-	NextPageToken string `json:"next_page_token,omitempty"`
-}
-
-// GetRequest is the request of the Get endpoint.
-type GetRequest struct {
-	ID string
-}
-
-// GetResponse carries the item found.
-type GetResponse struct {
-	Item Item
-}
-
-// CreateRequest is the request of the Create endpoint.
-type CreateRequest struct {
-	Item NewItem
-}
-
-// CreateResponse carries the item created.
-type CreateResponse struct {
-	Item Item
+// Wrap returns the handlers with middleware applied, chosen per method by
+// mw. Keep rate limits off them: a rejected event is acknowledged, and a
+// payment would be lost.
+func (e EventEndpoints) Wrap(mw func(method string) endpoint.Middleware) EventEndpoints {
+	return EventEndpoints{
+		OrderConfirmed: mw(MethodOrderConfirmed)(e.OrderConfirmed),
+		OrderCancelled: mw(MethodOrderCancelled)(e.OrderCancelled),
+	}
 }

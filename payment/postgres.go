@@ -2,22 +2,24 @@ package payment
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/outbox"
 	"github.com/kitshop/kitshop/kit/postgres"
+	"github.com/kitshop/kitshop/kit/subscriber"
 )
 
 // Postgres is the Repository on a Postgres database migrated with
-// migrations.For("payment").
+// migrations.For("payment"), which holds the payments, the outbox
+// (kit/outbox) and the inbox (kit/subscriber).
 //
-// Every method is a single SQL statement, which Postgres runs atomically in
-// its own transaction. Uniqueness and value ranges are enforced by the
-// schema too, so a concurrent writer cannot slip past a check made in Go.
-// A method that needs several statements runs them in one transaction with
-// postgres.InTx.
+// Every change an event makes commits with the event's inbox row, and the
+// events it publishes with it, in one transaction. Status changes are
+// conditional UPDATEs (WHERE status = the expected one): of two handlers
+// moving one payment, the second finds it moved and changes nothing.
 type Postgres struct {
 	pool *pgxpool.Pool
 }
@@ -29,74 +31,169 @@ func NewPostgres(pool *pgxpool.Pool) *Postgres {
 
 var _ Repository = (*Postgres)(nil)
 
-const itemColumns = `id::text, name, description, quantity, created_at, updated_at`
+const paymentColumns = `id::text, order_id::text, user_id::text, status, amount_minor, currency, method,
+	decline_code, message, created_at, updated_at`
 
-// List implements Repository. The keyset (name > $1) rides on the unique
-// index on name, so every page costs the same however deep it is, and an
-// item inserted between two pages neither shifts nor repeats the others.
-func (r *Postgres) List(ctx context.Context, f Filter) ([]Item, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT `+itemColumns+`
-		FROM items
-		WHERE name > $1
-		ORDER BY name
-		LIMIT $2`,
-		f.AfterName, f.Limit)
+// ByOrder implements Repository.
+func (r *Postgres) ByOrder(ctx context.Context, orderID string) (Payment, error) {
+	p, err := scanPayment(r.pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1`, orderID))
 	if err != nil {
-		return nil, dbError(err, "listing items")
+		return Payment{}, dbError(err, "getting payment")
 	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Item, error) { return scanItem(row) })
-	if err != nil {
-		return nil, dbError(err, "listing items")
-	}
-	return items, nil
+	return p, nil
 }
 
-// Get implements Repository.
-func (r *Postgres) Get(ctx context.Context, id string) (Item, error) {
-	it, err := scanItem(r.pool.QueryRow(ctx, `SELECT `+itemColumns+` FROM items WHERE id = $1`, id))
-	if err != nil {
-		return Item{}, dbError(err, "getting item")
-	}
-	return it, nil
-}
-
-// Create implements Repository.
-func (r *Postgres) Create(ctx context.Context, it NewItem) (Item, error) {
+// CreatePending implements Repository. The insert and the read of the
+// order's payment are one statement, so a concurrent insert for the same
+// order cannot slip between them: ON CONFLICT waits for it, and the
+// SELECT branch then sees its row.
+func (r *Postgres) CreatePending(ctx context.Context, p Payment) (Payment, error) {
 	row := r.pool.QueryRow(ctx, `
-		INSERT INTO items (name, description, quantity)
-		VALUES ($1, $2, $3)
-		RETURNING `+itemColumns,
-		it.Name, it.Description, it.Quantity)
-	created, err := scanItem(row)
-	if err != nil {
-		return Item{}, dbError(err, "creating item")
+		WITH ins AS (
+			INSERT INTO payments (id, order_id, user_id, status, amount_minor, currency, method)
+			VALUES ($1, $2, $3, 'pending', $4, $5, $6)
+			ON CONFLICT (order_id) DO NOTHING
+			RETURNING `+paymentColumns+`
+		)
+		SELECT * FROM ins
+		UNION ALL
+		SELECT `+paymentColumns+` FROM payments WHERE order_id = $2 AND NOT EXISTS (SELECT FROM ins)`,
+		p.ID, p.OrderID, p.UserID, p.AmountMinor, p.Currency, p.Method)
+	stored, err := scanPayment(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The conflicting row committed after this statement's snapshot
+		// was taken, so the SELECT branch missed it: read it now.
+		return r.ByOrder(ctx, p.OrderID)
 	}
-	return created, nil
+	if err != nil {
+		return Payment{}, dbError(err, "creating payment")
+	}
+	return stored, nil
 }
 
-var errNotFound = errs.New(errs.NotFound, "item not found")
+// Void implements Repository.
+func (r *Postgres) Void(ctx context.Context, eventID string, p Payment) (Payment, bool, error) {
+	var (
+		voided  Payment
+		created bool
+	)
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := once(ctx, tx, eventID); err != nil {
+			return err
+		}
+		var err error
+		voided, err = scanPayment(tx.QueryRow(ctx, `
+			INSERT INTO payments (id, order_id, user_id, status, amount_minor, currency, method)
+			VALUES ($1, $2, $3, 'voided', $4, $5, $6)
+			ON CONFLICT (order_id) DO NOTHING
+			RETURNING `+paymentColumns,
+			p.ID, p.OrderID, p.UserID, p.AmountMinor, p.Currency, p.Method))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errHasPayment // roll the inbox row back: the caller goes on
+		}
+		created = err == nil
+		return err
+	})
+	switch {
+	case errors.Is(err, errHasPayment):
+		existing, err := r.ByOrder(ctx, p.OrderID)
+		return existing, false, err
+	case errors.Is(err, ErrHandled):
+		return Payment{}, false, err
+	case err != nil:
+		return Payment{}, false, dbError(err, "voiding payment")
+	}
+	return voided, created, nil
+}
 
-// scanItem reads the itemColumns of one row (pgx.Row or
-// pgx.CollectableRow).
-func scanItem(row interface{ Scan(dest ...any) error }) (Item, error) {
-	var it Item
-	err := row.Scan(&it.ID, &it.Name, &it.Description, &it.Quantity, &it.CreatedAt, &it.UpdatedAt)
+// errHasPayment rolls Void's transaction back when the order has a payment.
+var errHasPayment = errors.New("order has a payment")
+
+// Transition implements Repository.
+func (r *Postgres) Transition(ctx context.Context, eventID, id string, from Status, t Transition, ev outbox.Event) (Payment, bool, error) {
+	var (
+		cur   Payment
+		moved bool
+	)
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := once(ctx, tx, eventID); err != nil {
+			return err
+		}
+		var err error
+		cur, err = scanPayment(tx.QueryRow(ctx, `
+			UPDATE payments SET status = $3, decline_code = $4, message = $5, updated_at = now()
+			WHERE id = $1 AND status = $2
+			RETURNING `+paymentColumns,
+			id, string(from), string(t.To), t.DeclineCode, t.Message))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // not in status from: the inbox row commits alone
+		}
+		if err != nil {
+			return err
+		}
+		moved = true
+		return outbox.Add(ctx, tx, ev)
+	})
+	if err != nil && !errors.Is(err, ErrHandled) {
+		return Payment{}, false, dbError(err, "changing payment status")
+	}
+	if !moved {
+		p, gerr := r.get(ctx, id)
+		if gerr != nil {
+			return Payment{}, false, gerr
+		}
+		return p, false, err
+	}
+	return cur, true, nil
+}
+
+// MarkHandled implements Repository.
+func (r *Postgres) MarkHandled(ctx context.Context, eventID string) error {
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return once(ctx, tx, eventID) })
+	if err != nil && !errors.Is(err, ErrHandled) {
+		return dbError(err, "recording event")
+	}
+	return err
+}
+
+// get returns the payment with id.
+func (r *Postgres) get(ctx context.Context, id string) (Payment, error) {
+	p, err := scanPayment(r.pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, id))
+	if err != nil {
+		return Payment{}, dbError(err, "getting payment")
+	}
+	return p, nil
+}
+
+// once records eventID in the inbox, first in its transaction: ErrHandled
+// if it was there.
+func once(ctx context.Context, tx pgx.Tx, eventID string) error {
+	first, err := subscriber.Once(ctx, tx, Consumer, eventID)
+	if err != nil {
+		return err
+	}
+	if !first {
+		return ErrHandled
+	}
+	return nil
+}
+
+// scanPayment reads the paymentColumns of one row.
+func scanPayment(row pgx.Row) (Payment, error) {
+	var (
+		p      Payment
+		status string
+	)
+	err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &status, &p.AmountMinor, &p.Currency, &p.Method,
+		&p.DeclineCode, &p.Message, &p.CreatedAt, &p.UpdatedAt)
+	p.Status = Status(status)
 	// pgx returns timestamps in the local zone; the API speaks UTC.
-	it.CreatedAt, it.UpdatedAt = it.CreatedAt.UTC(), it.UpdatedAt.UTC()
-	return it, err
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, err
 }
 
-// dbErrors classifies the database's errors (kit/postgres): a duplicate
-// name is the client's doing (Conflict), as is a value the validation let
-// through (Invalid); failing to reach the server is Unavailable, worth a
-// retry; anything else the server reports is a bug (Internal).
-var dbErrors = postgres.Classifier{
-	NotFound:      errNotFound,
-	Unique:        map[string]errs.FieldError{"items_name_key": {Field: "name", Message: "already exists"}},
-	UniqueMessage: "an item with this name already exists",
-	CheckPrefix:   "items_", CheckMessage: "is out of range",
-	Unavailable: "payment database unavailable",
-}
+// dbErrors classifies the database's errors (kit/postgres). The service
+// validates what it stores, so a violated constraint is a bug (Internal).
+var dbErrors = postgres.Classifier{NotFound: errNotFound, Unavailable: "payment database unavailable"}
 
 func dbError(err error, op string) error { return dbErrors.Classify(err, op) }

@@ -1,250 +1,373 @@
-// Package payment is the payment service: items with a unique name, a
-// description and a quantity, listed, read and created over HTTP and gRPC.
-//
-// The package reads top to bottom as its layers: service.go (the domain:
-// types, rules and the Service interface), postgres.go (the Repository on
-// Postgres), endpoint.go (go-kit endpoints and the access rules),
-// transport_http.go and transport_grpc.go (the two wire formats) and
-// middleware.go (service middleware). cmd/payment wires them together.
-//
-// Anyone may read the items; only admins may create them. The rule is
-// enforced at the endpoints (NewEndpoints), which both transports share,
-// with access tokens verified by kit/auth.
-//
-// docs/adding-a-service.md walks through the layers and shows how to add an
-// endpoint, a middleware, a migration or a call to another service.
 package payment
 
 import (
 	"context"
-	"strings"
+	"errors"
+	"regexp"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
-	"github.com/kitshop/kitshop/kit/paging"
+	"github.com/google/uuid"
+
+	"github.com/kitshop/kitshop/kit/auth"
+	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/outbox"
 	"github.com/kitshop/kitshop/kit/validate"
 )
 
-// Limits on item fields. The database schema repeats them as CHECK
-// constraints (migrations/payment).
-//
-// A page token carries the last name of its page (kit/paging), so a name
-// must fit in one: MaxNameLen characters of up to 4 bytes each stay within
-// paging.MaxTokenLen. A longer keyset field needs a shorter token, such as
-// the time and id that order's pages carry.
+// Status is where a payment is in its life.
+type Status string
+
+// The statuses. Pending is transient: the handler of order.confirmed that
+// inserted it moves it on, or a redelivery of that event does.
 const (
-	MaxNameLen        = 40 // characters, after trimming spaces
-	MaxDescriptionLen = 2000
-	MaxQuantity       = 1_000_000_000
-	DefaultPageSize   = paging.DefaultLimit
-	MaxPageSize       = paging.MaxLimit
+	StatusPending   Status = "pending"   // the charge is being made
+	StatusSucceeded Status = "succeeded" // charged
+	StatusFailed    Status = "failed"    // declined; nothing charged
+	StatusRefunded  Status = "refunded"  // charged, then refunded in full
+	StatusVoided    Status = "voided"    // cancelled before any charge; never charged
 )
 
-// Item is one item of the payment service.
-type Item struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Quantity    int64     `json:"quantity"`
+// Limits of the stored fields; the schema repeats them (migrations/payment).
+const (
+	MaxMethodLen      = 255
+	MaxDeclineCodeLen = 100
+	MaxMessageLen     = 500
+)
+
+// Payment is the payment of one order. Amounts are integers in the
+// currency's minor unit.
+type Payment struct {
+	ID      string `json:"id"`
+	OrderID string `json:"order_id"`
+	// UserID is the order's owner, who may read the payment.
+	UserID      string    `json:"-"`
+	Status      Status    `json:"status"`
+	AmountMinor int64     `json:"amount_minor"`
+	Currency    string    `json:"currency"`
+	Method      string    `json:"method"`
+	DeclineCode string    `json:"decline_code"`
+	Message     string    `json:"message"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-// NewItem is the input of Create.
-type NewItem struct {
-	Name        string
-	Description string
-	Quantity    int64
+// Order is what the service needs of an order, as its events report it.
+type Order struct {
+	ID, UserID    string
+	TotalMinor    int64
+	Currency      string
+	PaymentMethod string
 }
 
-// ListQuery selects one page of items.
-type ListQuery struct {
-	// Limit is the page size, 1..MaxPageSize; 0 means DefaultPageSize.
-	Limit int
-	// PageToken is the NextPageToken of the previous page, or empty for the
-	// first page. It is opaque to clients.
-	PageToken string
+// OrderEvent is an order event: its id, which the inbox records, and the
+// order it reports.
+type OrderEvent struct {
+	EventID string
+	Order   Order
 }
 
-// Page is one page of items in name order.
-type Page struct {
-	Items []Item
-	// NextPageToken fetches the following page; empty on the last page.
-	NextPageToken string
+// Effect is what handling an order event did.
+type Effect string
+
+// The effects.
+const (
+	// EffectNone: nothing changed. The event was handled before, or the
+	// payment's status asks for nothing (an order.confirmed for a payment
+	// already made or voided, an order.cancelled for a declined one).
+	EffectNone     Effect = "none"
+	EffectCharged  Effect = "charged"
+	EffectDeclined Effect = "declined"
+	EffectRefunded Effect = "refunded"
+	EffectVoided   Effect = "voided"
+)
+
+// Result is the outcome of handling an order event.
+type Result struct {
+	// Payment is the order's payment as the handler last saw it.
+	Payment Payment
+	Effect  Effect
 }
 
-// Service manages the items.
+// Service keeps the payments of orders.
 //
-// Every method returns *errs.Error values: Invalid (with one errs.FieldError
-// per bad field) for bad input including a malformed id, NotFound for an
-// unknown id, Conflict for a duplicate name, and Unavailable or Internal
-// when the database fails.
+// Every method returns *errs.Error values. The two event handlers are
+// called at least once per event (kit/subscriber); each has its effect
+// exactly once per order, however often and however concurrently it is
+// called. They return an error of a non-business kind (Unavailable,
+// Internal) for everything a retry may cure, so that the event is
+// redelivered, and Invalid for an event that can never be handled.
 type Service interface {
-	// List returns one page of items ordered by name. Invalid for a bad
-	// limit or page token.
-	List(ctx context.Context, q ListQuery) (Page, error)
+	// List returns the payments of the order orderID, oldest first, to its
+	// owner and to admins. Unauthenticated without a caller on ctx; Invalid
+	// (field order_id) for an id that is not a UUID; NotFound for an order
+	// without a payment and for another user's order.
+	List(ctx context.Context, orderID string) ([]Payment, error)
 
-	// Get returns the item with the given id. Invalid if id is not a UUID,
-	// NotFound if there is no such item.
-	Get(ctx context.Context, id string) (Item, error)
+	// OrderConfirmed charges the order: it inserts a pending payment (or
+	// finds the order's payment), charges it at the provider with the
+	// payment's id as idempotency key, and then, in one transaction,
+	// records the event in the inbox, settles the payment succeeded or
+	// failed and adds payment.succeeded or payment.failed to the outbox. A
+	// payment that is not pending (already settled, or voided by an
+	// earlier order.cancelled) is left alone. Unavailable when the provider
+	// cannot be reached: the payment stays pending, and a redelivery
+	// charges with the same key.
+	OrderConfirmed(ctx context.Context, e OrderEvent) (Result, error)
 
-	// Create adds an item and returns it with its id and timestamps.
-	// Invalid if a field breaks the rules (see ValidateNew), Conflict if
-	// the name is taken.
-	Create(ctx context.Context, it NewItem) (Item, error)
+	// OrderCancelled refunds the order's payment if it succeeded (with
+	// payment.refunded), voids the order if it has no payment yet, so that
+	// a late order.confirmed never charges, and leaves a declined, refunded
+	// or voided payment alone. A pending payment is a charge in flight,
+	// perhaps on another instance: Unavailable (ErrChargeInFlight), so the
+	// event comes back once the charge is settled.
+	OrderCancelled(ctx context.Context, e OrderEvent) (Result, error)
 }
 
-// Filter is a validated ListQuery as the Repository sees it.
-type Filter struct {
-	AfterName string // keyset: only names strictly greater; empty for the start
-	Limit     int    // maximum number of items to return, > 0
-}
-
-// Repository stores items. It receives validated, normalised input and
-// reports failures as *errs.Error: NotFound for a missing row, Conflict for
-// a duplicate name, Unavailable or Internal for database failures.
+// Repository stores payments, with the inbox and the outbox of the
+// service. It reports failures as *errs.Error (NotFound for a missing
+// payment, Unavailable or Internal for database failures), and ErrHandled
+// for an event the inbox has recorded already.
 type Repository interface {
-	// List returns up to f.Limit items in name order.
-	List(ctx context.Context, f Filter) ([]Item, error)
-	// Get returns the item with id (a canonical UUID).
-	Get(ctx context.Context, id string) (Item, error)
-	// Create inserts it and returns the stored item.
-	Create(ctx context.Context, it NewItem) (Item, error)
+	// ByOrder returns the payment of the order orderID.
+	ByOrder(ctx context.Context, orderID string) (Payment, error)
+	// CreatePending inserts p, pending, unless the order has a payment;
+	// it returns the order's payment either way.
+	CreatePending(ctx context.Context, p Payment) (Payment, error)
+	// Void inserts p, voided, and records eventID in the inbox, in one
+	// transaction; created is true. If the order has a payment already, it
+	// records nothing and returns that payment, with created false.
+	Void(ctx context.Context, eventID string, p Payment) (_ Payment, created bool, err error)
+	// Transition records eventID in the inbox, moves the payment id from
+	// status from to t, and adds ev to the outbox, in one transaction; ev
+	// only if the payment moved, which moved reports. It returns the
+	// payment as it is afterwards, also with ErrHandled.
+	Transition(ctx context.Context, eventID, id string, from Status, t Transition, ev outbox.Event) (_ Payment, moved bool, err error)
+	// MarkHandled records eventID in the inbox (ErrHandled if it was).
+	MarkHandled(ctx context.Context, eventID string) error
 }
+
+// Transition is a change of a payment's status.
+type Transition struct {
+	To Status
+	// DeclineCode and Message are set when To is StatusFailed.
+	DeclineCode, Message string
+}
+
+// Consumer is the service's name in its inbox and its durable consumer's
+// name.
+const Consumer = "payment"
+
+// ErrHandled is the Repository's answer for an event the inbox has
+// recorded: its effect is made, and it must not be made again.
+var ErrHandled = errors.New("payment: event already handled")
+
+// ErrChargeInFlight is the cause of the Unavailable error OrderCancelled
+// returns for an order whose charge is being made.
+var ErrChargeInFlight = errors.New("payment: the order's charge is in flight")
+
+// Errors the service returns.
+var (
+	errNotFound        = errs.New(errs.NotFound, "no payment for this order")
+	errUnauthenticated = errs.New(errs.Unauthenticated, "authentication required")
+	errChargeInFlight  = errs.Wrap(ErrChargeInFlight, errs.Unavailable, "the order's charge is in flight; retry")
+)
 
 // Middleware decorates a Service with a cross-cutting concern.
 type Middleware func(Service) Service
 
-// NewService returns the service backed by repo.
-func NewService(repo Repository) Service {
-	return &service{repo: repo}
+// NewService returns the payment service storing in repo and charging
+// through provider.
+func NewService(repo Repository, provider Provider) Service {
+	return &service{repo: repo, provider: provider}
 }
 
 type service struct {
-	repo Repository
+	repo     Repository
+	provider Provider
 }
 
-func (s *service) List(ctx context.Context, q ListQuery) (Page, error) {
-	f, err := validateListQuery(q)
+func (s *service) List(ctx context.Context, orderID string) ([]Payment, error) {
+	if caller, ok := auth.FromContext(ctx); !ok || caller.UserID == "" {
+		return nil, errUnauthenticated // log in first, whatever the id
+	}
+	id, err := ParseOrderID(orderID)
 	if err != nil {
-		return Page{}, err
+		return nil, err
 	}
-	limit := f.Limit
-	f.Limit++ // one more tells whether there is a next page
-	items, err := s.repo.List(ctx, f)
+	p, err := s.repo.ByOrder(ctx, id)
 	if err != nil {
-		return Page{}, err
+		return nil, err
 	}
-	page := Page{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.NextPageToken = encodePageToken(page.Items[limit-1].Name)
-	}
-	if page.Items == nil {
-		page.Items = []Item{} // an empty list, not null, on the wire
-	}
-	return page, nil
-}
-
-func (s *service) Get(ctx context.Context, id string) (Item, error) {
-	id, err := ParseID(id)
-	if err != nil {
-		return Item{}, err
-	}
-	return s.repo.Get(ctx, id)
-}
-
-func (s *service) Create(ctx context.Context, it NewItem) (Item, error) {
-	it, err := ValidateNew(it)
-	if err != nil {
-		return Item{}, err
-	}
-	return s.repo.Create(ctx, it)
-}
-
-// ParseID returns id in canonical form (lower-case, hyphenated) or an
-// Invalid error. Only the canonical 36-character form is accepted, so one
-// item has one URL. A malformed id is the client's mistake (400), not a
-// missing item (404).
-func ParseID(id string) (string, error) { return validate.ID(id, "malformed item id") }
-
-// ValidateNew normalises it (trims the name) and checks every field,
-// returning an Invalid error that lists all bad fields.
-func ValidateNew(it NewItem) (NewItem, error) {
-	var v validator
-	it.Name = v.name(it.Name)
-	v.description(it.Description)
-	v.quantity(it.Quantity)
-	return it, v.Err()
-}
-
-func validateListQuery(q ListQuery) (Filter, error) {
-	var v validator
-	f := Filter{Limit: q.Limit}
-	if limit, ok := paging.DefaultSizes.Limit(q.Limit); ok {
-		f.Limit = limit
-	} else {
-		v.Add("limit", paging.DefaultSizes.RangeMessage())
-	}
-	if q.PageToken != "" {
-		after, ok := decodePageToken(q.PageToken)
-		if !ok {
-			v.Add("page_token", "is not a token returned by this API")
+	// Another user's payment is not found: nobody learns which orders
+	// exist.
+	if err := auth.RequireOwnerOrAdmin(ctx, p.UserID); err != nil {
+		if errs.Is(err, errs.Forbidden) {
+			return nil, errNotFound
 		}
-		f.AfterName = after
+		return nil, err
 	}
-	return f, v.Err()
+	return []Payment{p}, nil
 }
 
-// validator collects field errors so that one response lists them all,
-// with the service's own rules as methods.
-type validator struct{ validate.Fields }
-
-func (v *validator) name(s string) string {
-	s = strings.TrimSpace(s)
-	if msg := nameProblem(s); msg != "" {
-		v.Add("name", msg)
+func (s *service) OrderConfirmed(ctx context.Context, e OrderEvent) (Result, error) {
+	e, err := ValidateOrderEvent(e)
+	if err != nil {
+		return Result{}, err
 	}
-	return s
+	p, err := s.repo.CreatePending(ctx, newPayment(e.Order, StatusPending))
+	if err != nil {
+		return Result{}, err
+	}
+	if p.Status != StatusPending {
+		return s.markHandled(ctx, e.EventID, p)
+	}
+	// Outside any transaction: the call may take seconds. A crash from
+	// here to the transition leaves the payment pending and the event
+	// unacknowledged; its redelivery charges again with the same key,
+	// which the provider answers without charging twice.
+	res, err := s.provider.Charge(ctx, ChargeRequest{
+		IdempotencyKey: p.ID, AmountMinor: p.AmountMinor, Currency: p.Currency, Method: p.Method,
+	})
+	if err != nil {
+		return Result{Payment: p}, providerError(err, "charge")
+	}
+	if res.Succeeded {
+		return s.transition(ctx, e.EventID, p, StatusPending, Transition{To: StatusSucceeded}, EffectCharged)
+	}
+	code := res.DeclineCode
+	if code == "" {
+		code = "declined"
+	}
+	t := Transition{To: StatusFailed, DeclineCode: truncate(code, MaxDeclineCodeLen), Message: truncate(res.Message, MaxMessageLen)}
+	return s.transition(ctx, e.EventID, p, StatusPending, t, EffectDeclined)
 }
 
-// nameProblem says what is wrong with a trimmed name, or "" if nothing.
-func nameProblem(s string) string {
-	switch n := utf8.RuneCountInString(s); {
-	case n == 0:
-		return "must not be empty"
-	case n > MaxNameLen:
-		return "must be at most 40 characters"
-	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
-		return "must be valid UTF-8 text without control characters"
+func (s *service) OrderCancelled(ctx context.Context, e OrderEvent) (Result, error) {
+	e, err := ValidateOrderEvent(e)
+	if err != nil {
+		return Result{}, err
 	}
-	return ""
+	p, err := s.repo.ByOrder(ctx, e.Order.ID)
+	if errs.Is(err, errs.NotFound) {
+		var created bool
+		p, created, err = s.repo.Void(ctx, e.EventID, newPayment(e.Order, StatusVoided))
+		switch {
+		case errors.Is(err, ErrHandled):
+			return Result{Effect: EffectNone}, nil
+		case err != nil:
+			return Result{}, err
+		case created:
+			return Result{Payment: p, Effect: EffectVoided}, nil
+		}
+		// An order.confirmed inserted its payment meanwhile: go on with it.
+	} else if err != nil {
+		return Result{}, err
+	}
+	switch p.Status {
+	case StatusPending:
+		return Result{Payment: p}, errChargeInFlight
+	case StatusSucceeded:
+		// Outside any transaction, idempotent by key, as the charge.
+		if err := s.provider.Refund(ctx, RefundRequest{
+			IdempotencyKey: RefundKey(p.ID), ChargeKey: p.ID, AmountMinor: p.AmountMinor, Currency: p.Currency,
+		}); err != nil {
+			return Result{Payment: p}, providerError(err, "refund")
+		}
+		return s.transition(ctx, e.EventID, p, StatusSucceeded, Transition{To: StatusRefunded}, EffectRefunded)
+	}
+	return s.markHandled(ctx, e.EventID, p)
 }
 
-func (v *validator) description(s string) {
+// transition settles p and publishes the event of its new status.
+func (s *service) transition(ctx context.Context, eventID string, p Payment, from Status, t Transition, effect Effect) (Result, error) {
+	ev, err := paymentEvent(ctx, p, t)
+	if err != nil {
+		return Result{Payment: p}, errs.Wrap(err, errs.Internal, "")
+	}
+	cur, moved, err := s.repo.Transition(ctx, eventID, p.ID, from, t, ev)
 	switch {
-	case utf8.RuneCountInString(s) > MaxDescriptionLen:
-		v.Add("description", "must be at most 2000 characters")
-	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
-		// Postgres text cannot hold NUL; let it through and it is a 500.
-		v.Add("description", "must be valid UTF-8 text without NUL characters")
+	case errors.Is(err, ErrHandled):
+		return Result{Payment: cur, Effect: EffectNone}, nil
+	case err != nil:
+		return Result{Payment: p}, err
+	case !moved:
+		// Another event settled it first (a second order.confirmed of the
+		// same order under another id, say): its effect stands.
+		return Result{Payment: cur, Effect: EffectNone}, nil
+	}
+	return Result{Payment: cur, Effect: effect}, nil
+}
+
+// markHandled records an event that asks for nothing.
+func (s *service) markHandled(ctx context.Context, eventID string, p Payment) (Result, error) {
+	if err := s.repo.MarkHandled(ctx, eventID); err != nil && !errors.Is(err, ErrHandled) {
+		return Result{Payment: p}, err
+	}
+	return Result{Payment: p, Effect: EffectNone}, nil
+}
+
+// newPayment is the payment of o, with a new id.
+func newPayment(o Order, status Status) Payment {
+	return Payment{
+		ID: uuid.NewString(), OrderID: o.ID, UserID: o.UserID, Status: status,
+		AmountMinor: o.TotalMinor, Currency: o.Currency, Method: o.PaymentMethod,
 	}
 }
 
-func (v *validator) quantity(n int64) {
-	if n < 0 || n > MaxQuantity {
-		v.Add("quantity", "must be between 0 and 1000000000")
+// providerError classifies a failed provider call: its outcome is unknown,
+// so the event must come back (a non-business kind), and a retry with the
+// same key may succeed. A reused key is a bug: Internal, dead-lettered
+// after the subscriber's last attempt.
+func providerError(err error, op string) error {
+	if errors.Is(err, ErrKeyReused) {
+		return errs.Wrap(err, errs.Internal, "")
 	}
+	return errs.Wrap(err, errs.Unavailable, "payment provider unavailable ("+op+")")
 }
 
-// Page tokens carry the last name of a page (kit/paging).
-func encodePageToken(lastName string) string { return paging.Encode(lastName) }
-
-func decodePageToken(token string) (lastName string, ok bool) {
-	fields, ok := paging.Decode(token, 1)
-	if !ok || fields[0] != strings.TrimSpace(fields[0]) || nameProblem(fields[0]) != "" {
-		return "", false
+// ParseOrderID returns id in canonical form, or an Invalid error naming
+// the field order_id.
+func ParseOrderID(id string) (string, error) {
+	var v validate.Fields
+	switch {
+	case id == "":
+		v.Add("order_id", "is required")
+	default:
+		id = v.UUID("order_id", id)
 	}
-	return fields[0], true
+	return id, v.Err()
+}
+
+var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// ValidateOrderEvent checks what the service stores of an order event, and
+// returns it with its ids in canonical form: an event id, UUIDs for the
+// order and its owner, an amount >= 0, an ISO 4217 currency code and a
+// payment method of at most MaxMethodLen characters. An event that breaks
+// them can never be handled: Invalid.
+func ValidateOrderEvent(e OrderEvent) (OrderEvent, error) {
+	var v validate.Fields
+	if e.EventID == "" {
+		v.Add("event_id", "is required")
+	}
+	e.Order.ID = v.UUID("order.id", e.Order.ID)
+	e.Order.UserID = v.UUID("order.user_id", e.Order.UserID)
+	if e.Order.TotalMinor < 0 {
+		v.Add("order.total_minor", "must not be negative")
+	}
+	if !currencyPattern.MatchString(e.Order.Currency) {
+		v.Add("order.currency", "must be an ISO 4217 code")
+	}
+	v.Text("order.payment_method", e.Order.PaymentMethod, MaxMethodLen)
+	return e, v.Err()
+}
+
+// truncate cuts s to at most n characters: a provider's text must fit the
+// schema.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
 }

@@ -2,308 +2,321 @@ package payment_test
 
 import (
 	"context"
-	"encoding/base64"
-	"fmt"
-	"slices"
-	"strings"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/paging"
 	"github.com/kitshop/kitshop/payment"
+	paymentv1 "github.com/kitshop/kitshop/proto/payment/v1"
 )
 
-// memRepo is an in-memory payment.Repository for unit tests of the
-// service's rules. It behaves like the Postgres one where the service can
-// tell.
-type memRepo struct {
-	mu    sync.Mutex
-	items map[string]payment.Item
-	lists []payment.Filter // filters received, to check what the service asked for
-	calls int
-}
-
-func newMemRepo() *memRepo {
-	return &memRepo{items: map[string]payment.Item{}}
-}
-
-func (r *memRepo) List(_ context.Context, f payment.Filter) ([]payment.Item, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	r.lists = append(r.lists, f)
-	var all []payment.Item
-	for _, it := range r.items {
-		if it.Name > f.AfterName {
-			all = append(all, it)
-		}
-	}
-	slices.SortFunc(all, func(a, b payment.Item) int { return strings.Compare(a.Name, b.Name) })
-	if len(all) > f.Limit {
-		all = all[:f.Limit]
-	}
-	return all, nil
-}
-
-func (r *memRepo) Get(_ context.Context, id string) (payment.Item, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	it, ok := r.items[id]
-	if !ok {
-		return payment.Item{}, errs.New(errs.NotFound, "item not found")
-	}
-	return it, nil
-}
-
-func (r *memRepo) Create(_ context.Context, in payment.NewItem) (payment.Item, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	for _, it := range r.items {
-		if it.Name == in.Name {
-			return payment.Item{}, errs.New(errs.Conflict, "an item with this name already exists")
-		}
-	}
-	now := time.Now().UTC()
-	it := payment.Item{
-		ID: uuid.NewString(), Name: in.Name, Description: in.Description, Quantity: in.Quantity,
-		CreatedAt: now, UpdatedAt: now,
-	}
-	r.items[it.ID] = it
-	return it, nil
-}
-
-func (r *memRepo) callCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.calls
-}
-
-func validNew() payment.NewItem {
-	return payment.NewItem{Name: "Blue widget", Description: "The blue one", Quantity: 12}
-}
-
-// fieldNames returns the fields an Invalid error names, in order.
-func fieldNames(err error) []string {
-	var names []string
-	for _, f := range errs.FieldsOf(err) {
-		names = append(names, f.Field)
-	}
-	return names
-}
-
-func TestCreateValidation(t *testing.T) {
+func TestOrderConfirmedCharges(t *testing.T) {
 	tests := []struct {
-		name       string
-		edit       func(*payment.NewItem)
-		wantFields []string // nil: valid
+		method     string
+		wantEffect payment.Effect
+		wantStatus payment.Status
+		wantCode   string
 	}{
-		{"valid", func(*payment.NewItem) {}, nil},
-		{"zero quantity", func(it *payment.NewItem) { it.Quantity = 0 }, nil},
-		{"max quantity", func(it *payment.NewItem) { it.Quantity = payment.MaxQuantity }, nil},
-		{"empty description", func(it *payment.NewItem) { it.Description = "" }, nil},
-		{"name of 40 characters", func(it *payment.NewItem) { it.Name = strings.Repeat("é", 40) }, nil},
-		{"description of 2000 characters", func(it *payment.NewItem) { it.Description = strings.Repeat("ü", 2000) }, nil},
-		{"empty name", func(it *payment.NewItem) { it.Name = "" }, []string{"name"}},
-		{"blank name", func(it *payment.NewItem) { it.Name = " \t " }, []string{"name"}},
-		{"name too long", func(it *payment.NewItem) { it.Name = strings.Repeat("x", 41) }, []string{"name"}},
-		{"name with newline", func(it *payment.NewItem) { it.Name = "two\nlines" }, []string{"name"}},
-		{"name invalid UTF-8", func(it *payment.NewItem) { it.Name = "a\xffb" }, []string{"name"}},
-		{"description too long", func(it *payment.NewItem) { it.Description = strings.Repeat("x", 2001) }, []string{"description"}},
-		{"description with NUL", func(it *payment.NewItem) { it.Description = "a\x00b" }, []string{"description"}},
-		{"negative quantity", func(it *payment.NewItem) { it.Quantity = -1 }, []string{"quantity"}},
-		{"quantity too high", func(it *payment.NewItem) { it.Quantity = payment.MaxQuantity + 1 }, []string{"quantity"}},
-		{"every field bad", func(it *payment.NewItem) {
-			*it = payment.NewItem{Name: "", Description: strings.Repeat("x", 2001), Quantity: -5}
-		}, []string{"name", "description", "quantity"}},
+		{payment.TestCardVisa, payment.EffectCharged, payment.StatusSucceeded, ""},
+		{payment.TestCardDeclined, payment.EffectDeclined, payment.StatusFailed, "card_declined"},
+		{"pm_card_unknown", payment.EffectDeclined, payment.StatusFailed, "invalid_payment_method"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			repo := newMemRepo()
-			svc := payment.NewService(repo)
-			in := validNew()
-			tt.edit(&in)
-			_, err := svc.Create(context.Background(), in)
-			if tt.wantFields == nil {
-				if err != nil {
-					t.Fatalf("Create: %v", err)
+		t.Run(tt.method, func(t *testing.T) {
+			f := newFixture(t)
+			o := newOrder(tt.method)
+			got, err := f.svc.OrderConfirmed(context.Background(), event(o))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := got.Payment
+			if got.Effect != tt.wantEffect || p.Status != tt.wantStatus || p.DeclineCode != tt.wantCode ||
+				p.OrderID != o.ID || p.UserID != o.UserID || p.AmountMinor != 2500 || p.Currency != "EUR" || p.Method != tt.method {
+				t.Fatalf("result %+v", got)
+			}
+			// The provider was asked once, with the payment's id as key.
+			if l := f.provider.Ledger(); len(l) != 1 || l[p.ID].Charge.AmountMinor != 2500 {
+				t.Errorf("ledger = %+v", l)
+			}
+			evs := outboxEvents(t, f.pool)
+			if len(evs) != 1 || evs[0].Aggregate != "payment/"+o.ID || evs[0].Message.Source != "payment" {
+				t.Fatalf("outbox = %+v, want one event of payment/%s", evs, o.ID)
+			}
+			switch tt.wantStatus {
+			case payment.StatusSucceeded:
+				want := &paymentv1.PaymentSucceeded{PaymentId: p.ID, OrderId: o.ID, UserId: o.UserID, AmountMinor: 2500, Currency: "EUR", Method: tt.method}
+				if evs[0].Subject != paymentv1.SubjectSucceeded || !protoEqual(evs[0].Message.Data, want) {
+					t.Errorf("event %s %v, want %v", evs[0].Subject, evs[0].Message.Data, want)
 				}
-				return
-			}
-			if got := errs.KindOf(err); got != errs.Invalid {
-				t.Fatalf("Create error kind = %v (%v), want invalid", got, err)
-			}
-			if got := fieldNames(err); !slices.Equal(got, tt.wantFields) {
-				t.Errorf("fields = %v, want %v", got, tt.wantFields)
-			}
-			if got := repo.callCount(); got != 0 {
-				t.Errorf("repository called %d times for invalid input, want 0", got)
+			case payment.StatusFailed:
+				want := &paymentv1.PaymentFailed{PaymentId: p.ID, OrderId: o.ID, UserId: o.UserID, AmountMinor: 2500, Currency: "EUR",
+					Method: tt.method, DeclineCode: tt.wantCode, Message: p.Message}
+				if evs[0].Subject != paymentv1.SubjectFailed || !protoEqual(evs[0].Message.Data, want) || p.Message == "" {
+					t.Errorf("event %s %v, want %v", evs[0].Subject, evs[0].Message.Data, want)
+				}
 			}
 		})
 	}
 }
 
-func TestCreateTrimsName(t *testing.T) {
-	svc := payment.NewService(newMemRepo())
-	got, err := svc.Create(context.Background(), payment.NewItem{Name: "  Blue widget\t"})
+// TestOrderConfirmedOnce delivers one order's confirmation in every way
+// JetStream and the order service might: the same event again, the same
+// event concurrently, and another event for the same order. One charge,
+// one payment, one event.
+func TestOrderConfirmedOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	o := newOrder(payment.TestCardVisa)
+	e := event(o)
+
+	var (
+		wg      sync.WaitGroup
+		charged atomic.Int32
+	)
+	for range 8 {
+		wg.Go(func() {
+			r, err := f.svc.OrderConfirmed(ctx, e)
+			if err != nil {
+				t.Errorf("OrderConfirmed: %v", err)
+			}
+			if r.Effect == payment.EffectCharged {
+				charged.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	for _, again := range []payment.OrderEvent{e, event(o)} {
+		r, err := f.svc.OrderConfirmed(ctx, again)
+		if err != nil || r.Effect != payment.EffectNone || r.Payment.Status != payment.StatusSucceeded {
+			t.Errorf("redelivery = %+v, %v; want no effect on the succeeded payment", r, err)
+		}
+	}
+	if n := charged.Load(); n != 1 {
+		t.Errorf("%d deliveries charged, want 1", n)
+	}
+	if n := len(f.provider.Ledger()); n != 1 {
+		t.Errorf("%d charges at the provider, want 1", n)
+	}
+	if n := count(t, f.pool, `SELECT count(*) FROM payments`); n != 1 {
+		t.Errorf("%d payments, want 1", n)
+	}
+	if evs := outboxEvents(t, f.pool); len(evs) != 1 {
+		t.Errorf("%d events, want 1", len(evs))
+	}
+	if n := count(t, f.pool, `SELECT count(*) FROM inbox`); n != 2 {
+		t.Errorf("%d inbox rows, want 2 (one per event id)", n)
+	}
+}
+
+// TestOrderConfirmedAfterCrash: an instance inserted the payment and
+// charged it, then died before settling it. The redelivered event settles
+// it without a second charge.
+func TestOrderConfirmedAfterCrash(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	o := newOrder(payment.TestCardVisa)
+	p, err := f.repo.CreatePending(ctx, payment.Payment{ID: uuid.NewString(), OrderID: o.ID, UserID: o.UserID,
+		AmountMinor: o.TotalMinor, Currency: o.Currency, Method: o.PaymentMethod})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "Blue widget"; got.Name != want {
-		t.Errorf("name = %q, want %q", got.Name, want)
-	}
-}
-
-func TestMalformedIDs(t *testing.T) {
-	ids := []string{
-		"",
-		"not-a-uuid",
-		"6ba7b8109dad11d180b400c04fd430c8",       // valid UUID, not canonical
-		"{6ba7b810-9dad-11d1-80b4-00c04fd430c8}", // braces
-		"6ba7b810-9dad-11d1-80b4-00c04fd430c8 ",  // trailing space
-	}
-	repo := newMemRepo()
-	svc := payment.NewService(repo)
-	for _, id := range ids {
-		t.Run(fmt.Sprintf("%q", id), func(t *testing.T) {
-			_, err := svc.Get(context.Background(), id)
-			if got := errs.KindOf(err); got != errs.Invalid {
-				t.Errorf("Get error kind = %v (%v), want invalid", got, err)
-			}
-			if got := fieldNames(err); !slices.Equal(got, []string{"id"}) {
-				t.Errorf("fields = %v, want [id]", got)
-			}
-		})
-	}
-	if got := repo.callCount(); got != 0 {
-		t.Errorf("repository called %d times for malformed ids, want 0", got)
-	}
-}
-
-func TestListPages(t *testing.T) {
-	svc := payment.NewService(newMemRepo())
-	ctx := context.Background()
-	var want []string
-	for i := range 5 {
-		name := fmt.Sprintf("item %02d", i)
-		want = append(want, name)
-		if _, err := svc.Create(ctx, payment.NewItem{Name: name}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var got []string
-	q := payment.ListQuery{Limit: 2}
-	for pages := 0; ; pages++ {
-		if pages > 5 {
-			t.Fatal("more pages than items")
-		}
-		page, err := svc.List(ctx, q)
-		if err != nil {
-			t.Fatalf("List: %v", err)
-		}
-		if len(page.Items) > 2 {
-			t.Fatalf("page of %d items, want at most 2", len(page.Items))
-		}
-		for _, it := range page.Items {
-			got = append(got, it.Name)
-		}
-		if page.NextPageToken == "" {
-			break
-		}
-		q.PageToken = page.NextPageToken
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("listed %v, want %v", got, want)
-	}
-}
-
-// TestListPagesOfLongestNames pages past names of MaxNameLen characters of
-// 4 bytes each: the token that carries such a name must still be one the
-// service accepts (kit/paging bounds a token's length).
-func TestListPagesOfLongestNames(t *testing.T) {
-	svc := payment.NewService(newMemRepo())
-	ctx := context.Background()
-	var want []string
-	for _, last := range []string{"a", "b", "c"} {
-		name := strings.Repeat("\U0001F600", payment.MaxNameLen-1) + last
-		want = append(want, name)
-		if _, err := svc.Create(ctx, payment.NewItem{Name: name}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var got []string
-	q := payment.ListQuery{Limit: 1}
-	for range len(want) + 1 {
-		page, err := svc.List(ctx, q)
-		if err != nil {
-			t.Fatalf("List with a token of %d bytes: %v", len(q.PageToken), err)
-		}
-		for _, it := range page.Items {
-			got = append(got, it.Name)
-		}
-		if page.NextPageToken == "" {
-			break
-		}
-		q.PageToken = page.NextPageToken
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("listed %d items, want all %d in order", len(got), len(want))
-	}
-}
-
-func TestListEmptyIsNotNil(t *testing.T) {
-	page, err := payment.NewService(newMemRepo()).List(context.Background(), payment.ListQuery{})
-	if err != nil {
+	if _, err := f.provider.Charge(ctx, payment.ChargeRequest{IdempotencyKey: p.ID, AmountMinor: p.AmountMinor, Currency: p.Currency, Method: p.Method}); err != nil {
 		t.Fatal(err)
 	}
-	if page.Items == nil || len(page.Items) != 0 || page.NextPageToken != "" {
-		t.Errorf("empty list = %#v, want an empty, non-nil page without a token", page)
+
+	r, err := f.svc.OrderConfirmed(ctx, event(o))
+	if err != nil || r.Effect != payment.EffectCharged || r.Payment.ID != p.ID {
+		t.Fatalf("OrderConfirmed = %+v, %v; want payment %s settled", r, err, p.ID)
+	}
+	if n := len(f.provider.Ledger()); n != 1 {
+		t.Errorf("%d charges at the provider, want 1", n)
 	}
 }
 
-func TestListValidation(t *testing.T) {
-	token := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+// failingProvider fails the first n calls of each kind, as an unreachable
+// provider would.
+type failingProvider struct {
+	payment.Provider
+	charges, refunds atomic.Int32
+}
+
+var errProviderDown = errors.New("connection refused")
+
+func (p *failingProvider) Charge(ctx context.Context, req payment.ChargeRequest) (payment.ChargeResult, error) {
+	if p.charges.Add(-1) >= 0 {
+		return payment.ChargeResult{}, errProviderDown
+	}
+	return p.Provider.Charge(ctx, req)
+}
+
+func (p *failingProvider) Refund(ctx context.Context, req payment.RefundRequest) error {
+	if p.refunds.Add(-1) >= 0 {
+		return errProviderDown
+	}
+	return p.Provider.Refund(ctx, req)
+}
+
+func TestProviderOutageIsRetried(t *testing.T) {
+	failing := &failingProvider{}
+	failing.charges.Store(1)
+	failing.refunds.Store(1)
+	f := newFixtureWith(t, payment.SimulatedOptions{SlowDelay: -1}, func(p payment.Provider) payment.Provider {
+		failing.Provider = p
+		return failing
+	})
+	ctx := context.Background()
+	confirmed := event(newOrder(payment.TestCardVisa))
+
+	// The failure is retryable (a nak, not an ack), and leaves the payment
+	// pending with nothing published.
+	_, err := f.svc.OrderConfirmed(ctx, confirmed)
+	if !errors.Is(err, errProviderDown) || errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("OrderConfirmed = %v, want Unavailable caused by the outage", err)
+	}
+	if p, _ := f.repo.ByOrder(ctx, confirmed.Order.ID); p.Status != payment.StatusPending {
+		t.Errorf("status %s, want pending", p.Status)
+	}
+	if r, err := f.svc.OrderConfirmed(ctx, confirmed); err != nil || r.Effect != payment.EffectCharged {
+		t.Fatalf("redelivery = %+v, %v; want charged", r, err)
+	}
+
+	cancelled := payment.OrderEvent{EventID: uuid.NewString(), Order: confirmed.Order}
+	if _, err := f.svc.OrderCancelled(ctx, cancelled); errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("OrderCancelled = %v, want Unavailable", err)
+	}
+	if r, err := f.svc.OrderCancelled(ctx, cancelled); err != nil || r.Effect != payment.EffectRefunded {
+		t.Fatalf("redelivery = %+v, %v; want refunded", r, err)
+	}
+	if n := len(outboxEvents(t, f.pool)); n != 2 {
+		t.Errorf("%d events, want 2 (succeeded, refunded)", n)
+	}
+}
+
+func TestOrderCancelled(t *testing.T) {
+	ctx := context.Background()
+	t.Run("after success: refunded", func(t *testing.T) {
+		f := newFixture(t)
+		o := newOrder(payment.TestCardVisa)
+		charged, err := f.svc.OrderConfirmed(ctx, event(o))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := event(o)
+		r, err := f.svc.OrderCancelled(ctx, e)
+		if err != nil || r.Effect != payment.EffectRefunded || r.Payment.Status != payment.StatusRefunded {
+			t.Fatalf("OrderCancelled = %+v, %v", r, err)
+		}
+		if again, err := f.svc.OrderCancelled(ctx, e); err != nil || again.Effect != payment.EffectNone {
+			t.Errorf("redelivery = %+v, %v; want no effect", again, err)
+		}
+		if !f.provider.Ledger()[charged.Payment.ID].Refunded {
+			t.Error("the provider refunded nothing")
+		}
+		evs := outboxEvents(t, f.pool)
+		want := &paymentv1.PaymentRefunded{PaymentId: charged.Payment.ID, OrderId: o.ID, UserId: o.UserID, AmountMinor: 2500, Currency: "EUR"}
+		if len(evs) != 2 || evs[0].Subject != paymentv1.SubjectSucceeded || evs[1].Subject != paymentv1.SubjectRefunded ||
+			evs[1].Aggregate != "payment/"+o.ID || !protoEqual(evs[1].Message.Data, want) {
+			t.Errorf("outbox = %+v, want succeeded then %v", evs, want)
+		}
+	})
+
+	t.Run("before confirmed: voided, never charged", func(t *testing.T) {
+		f := newFixture(t)
+		o := newOrder(payment.TestCardVisa)
+		e := event(o)
+		r, err := f.svc.OrderCancelled(ctx, e)
+		if err != nil || r.Effect != payment.EffectVoided || r.Payment.Status != payment.StatusVoided {
+			t.Fatalf("OrderCancelled = %+v, %v", r, err)
+		}
+		if again, err := f.svc.OrderCancelled(ctx, e); err != nil || again.Effect != payment.EffectNone {
+			t.Errorf("redelivery = %+v, %v; want no effect", again, err)
+		}
+		if late, err := f.svc.OrderConfirmed(ctx, event(o)); err != nil || late.Effect != payment.EffectNone || late.Payment.Status != payment.StatusVoided {
+			t.Errorf("late OrderConfirmed = %+v, %v; want the voided payment left alone", late, err)
+		}
+		if l := f.provider.Ledger(); len(l) != 0 {
+			t.Errorf("ledger = %+v, want no charge", l)
+		}
+		if evs := outboxEvents(t, f.pool); len(evs) != 0 {
+			t.Errorf("outbox = %+v, want nothing published", evs)
+		}
+	})
+
+	t.Run("while pending: retried, then refunded", func(t *testing.T) {
+		f := newFixture(t)
+		o := newOrder(payment.TestCardVisa)
+		// A charge in flight on another instance.
+		if _, err := f.repo.CreatePending(ctx, payment.Payment{ID: uuid.NewString(), OrderID: o.ID, UserID: o.UserID,
+			AmountMinor: o.TotalMinor, Currency: o.Currency, Method: o.PaymentMethod}); err != nil {
+			t.Fatal(err)
+		}
+		cancelled := event(o)
+		_, err := f.svc.OrderCancelled(ctx, cancelled)
+		if !errors.Is(err, payment.ErrChargeInFlight) || errs.KindOf(err).Business() {
+			t.Fatalf("OrderCancelled = %v, want a retryable ErrChargeInFlight", err)
+		}
+		if n := count(t, f.pool, `SELECT count(*) FROM inbox`); n != 0 {
+			t.Errorf("%d inbox rows, want none: the event is not handled yet", n)
+		}
+		if _, err := f.svc.OrderConfirmed(ctx, event(o)); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := f.svc.OrderCancelled(ctx, cancelled); err != nil || r.Effect != payment.EffectRefunded {
+			t.Errorf("redelivery = %+v, %v; want refunded", r, err)
+		}
+	})
+
+	t.Run("after decline: nothing", func(t *testing.T) {
+		f := newFixture(t)
+		o := newOrder(payment.TestCardDeclined)
+		if _, err := f.svc.OrderConfirmed(ctx, event(o)); err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.svc.OrderCancelled(ctx, event(o))
+		if err != nil || r.Effect != payment.EffectNone || r.Payment.Status != payment.StatusFailed {
+			t.Errorf("OrderCancelled = %+v, %v; want the failed payment left alone", r, err)
+		}
+		if evs := outboxEvents(t, f.pool); len(evs) != 1 {
+			t.Errorf("%d events, want only payment.failed", len(evs))
+		}
+	})
+}
+
+func TestOrderEventsAreValidated(t *testing.T) {
+	f := newFixture(t)
+	valid := event(newOrder(payment.TestCardVisa))
 	tests := []struct {
-		name       string
-		q          payment.ListQuery
-		wantFields []string // nil: valid
-		wantLimit  int      // the limit the repository is asked for (one more than the page)
+		name   string
+		change func(*payment.OrderEvent)
+		field  string
 	}{
-		{"default limit", payment.ListQuery{}, nil, payment.DefaultPageSize + 1},
-		{"largest page", payment.ListQuery{Limit: payment.MaxPageSize}, nil, payment.MaxPageSize + 1},
-		{"negative limit", payment.ListQuery{Limit: -1}, []string{"limit"}, 0},
-		{"limit too high", payment.ListQuery{Limit: payment.MaxPageSize + 1}, []string{"limit"}, 0},
-		{"token not base64", payment.ListQuery{PageToken: "%%%"}, []string{"page_token"}, 0},
-		{"token without version", payment.ListQuery{PageToken: token("Blue widget")}, []string{"page_token"}, 0},
-		{"token with a bad name", payment.ListQuery{PageToken: paging.Encode(" padded ")}, []string{"page_token"}, 0},
-		{"token with two fields", payment.ListQuery{PageToken: paging.Encode("a", "b")}, []string{"page_token"}, 0},
-		{"token of a name", payment.ListQuery{PageToken: paging.Encode("Blue widget")}, nil, payment.DefaultPageSize + 1},
-		{"token too long", payment.ListQuery{PageToken: strings.Repeat("A", 2000)}, []string{"page_token"}, 0},
+		{"no event id", func(e *payment.OrderEvent) { e.EventID = "" }, "event_id"},
+		{"bad order id", func(e *payment.OrderEvent) { e.Order.ID = "42" }, "order.id"},
+		{"bad user id", func(e *payment.OrderEvent) { e.Order.UserID = "" }, "order.user_id"},
+		{"negative total", func(e *payment.OrderEvent) { e.Order.TotalMinor = -1 }, "order.total_minor"},
+		{"bad currency", func(e *payment.OrderEvent) { e.Order.Currency = "eur" }, "order.currency"},
+		{"control characters in method", func(e *payment.OrderEvent) { e.Order.PaymentMethod = "pm\x00" }, "order.payment_method"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			repo := newMemRepo()
-			_, err := payment.NewService(repo).List(context.Background(), tt.q)
-			if tt.wantFields == nil {
-				if err != nil {
-					t.Fatalf("List: %v", err)
+			e := valid
+			tt.change(&e)
+			for name, handle := range map[string]func(context.Context, payment.OrderEvent) (payment.Result, error){
+				"OrderConfirmed": f.svc.OrderConfirmed, "OrderCancelled": f.svc.OrderCancelled,
+			} {
+				_, err := handle(context.Background(), e)
+				var ee *errs.Error
+				if !errors.As(err, &ee) || ee.Kind != errs.Invalid || len(ee.Fields) != 1 || ee.Fields[0].Field != tt.field {
+					t.Errorf("%s = %v, want Invalid naming %s", name, err, tt.field)
 				}
-				if got := repo.lists[0].Limit; got != tt.wantLimit {
-					t.Errorf("repository limit = %d, want %d", got, tt.wantLimit)
-				}
-				return
-			}
-			if got := fieldNames(err); !errs.Is(err, errs.Invalid) || !slices.Equal(got, tt.wantFields) {
-				t.Errorf("List error = %v with fields %v, want invalid %v", err, got, tt.wantFields)
-			}
-			if got := repo.callCount(); got != 0 {
-				t.Errorf("repository called %d times for an invalid query, want 0", got)
 			}
 		})
+	}
+	if n := count(t, f.pool, `SELECT count(*) FROM payments`); n != 0 {
+		t.Errorf("%d payments stored from invalid events", n)
 	}
 }

@@ -11,106 +11,89 @@ import (
 	paymentv1 "github.com/kitshop/kitshop/proto/payment/v1"
 )
 
-// NewGRPCServer serves the endpoints as kitshop.payment.v1.PaymentService.
-// Handlers return the service's *errs.Error values unchanged; the server's
-// interceptors (kit/grpcx) turn them into gRPC statuses, so the server must
-// be built with grpcx.NewServer.
-//
-// CreateItem needs an admin's access token in the "authorization" metadata
-// ("Bearer <token>"), exactly as over HTTP: without a valid one it fails
-// with codes.Unauthenticated, for other roles with codes.PermissionDenied.
-// gRPC calls never pass the gateway, so this check (in the endpoints, see
-// NewEndpoints) is the only one they meet.
+// NewGRPCServer serves the endpoints as kitshop.payment.v1.PaymentService,
+// for service-to-service calls. The caller's bearer token is read from the
+// "authorization" metadata, and the rules are those of HTTP: the order's
+// owner and admins see its payments, anyone else NOT_FOUND. Handlers return
+// the service's *errs.Error values unchanged; the server's interceptors
+// (kit/grpcx) turn them into gRPC statuses, so the server must be built
+// with grpcx.NewServer. The scaffold's item RPCs answer UNIMPLEMENTED.
 func NewGRPCServer(eps Endpoints, logger log.Logger) paymentv1.PaymentServiceServer {
 	opts := grpcx.ServerOptions(logger)
 	return &grpcServer{
-		list:   grpctransport.NewServer(eps.List, decodeGRPCListRequest, encodeGRPCListResponse, opts...),
-		get:    grpctransport.NewServer(eps.Get, decodeGRPCGetRequest, encodeGRPCGetResponse, opts...),
-		create: grpctransport.NewServer(eps.Create, decodeGRPCCreateRequest, encodeGRPCCreateResponse, opts...),
+		list: grpctransport.NewServer(eps.List, decodeGRPCListRequest, encodeGRPCListResponse, opts...),
 	}
 }
 
 type grpcServer struct {
 	paymentv1.UnimplementedPaymentServiceServer
-	list, get, create grpctransport.Handler
+	list grpctransport.Handler
 }
 
-func (s *grpcServer) ListItems(ctx context.Context, req *paymentv1.ListItemsRequest) (*paymentv1.ListItemsResponse, error) {
-	return grpcx.Serve[*paymentv1.ListItemsResponse](ctx, s.list, req)
-}
-
-func (s *grpcServer) GetItem(ctx context.Context, req *paymentv1.GetItemRequest) (*paymentv1.GetItemResponse, error) {
-	return grpcx.Serve[*paymentv1.GetItemResponse](ctx, s.get, req)
-}
-
-func (s *grpcServer) CreateItem(ctx context.Context, req *paymentv1.CreateItemRequest) (*paymentv1.CreateItemResponse, error) {
-	return grpcx.Serve[*paymentv1.CreateItemResponse](ctx, s.create, req)
+func (s *grpcServer) ListPayments(ctx context.Context, req *paymentv1.ListPaymentsRequest) (*paymentv1.ListPaymentsResponse, error) {
+	return grpcx.Serve[*paymentv1.ListPaymentsResponse](ctx, s.list, req)
 }
 
 func decodeGRPCListRequest(_ context.Context, r any) (any, error) {
-	req := r.(*paymentv1.ListItemsRequest)
-	return ListRequest{Limit: int(req.GetLimit()), PageToken: req.GetPageToken()}, nil
+	return ListRequest{OrderID: r.(*paymentv1.ListPaymentsRequest).GetOrderId()}, nil
 }
 
 func encodeGRPCListResponse(_ context.Context, r any) (any, error) {
 	resp := r.(ListResponse)
-	out := &paymentv1.ListItemsResponse{
-		Items:         make([]*paymentv1.Item, 0, len(resp.Items)),
-		NextPageToken: resp.NextPageToken,
-	}
-	for _, it := range resp.Items {
-		out.Items = append(out.Items, ToProto(it))
+	out := &paymentv1.ListPaymentsResponse{Payments: make([]*paymentv1.Payment, 0, len(resp.Payments))}
+	for _, p := range resp.Payments {
+		out.Payments = append(out.Payments, ToProto(p))
 	}
 	return out, nil
 }
 
-func decodeGRPCGetRequest(_ context.Context, r any) (any, error) {
-	return GetRequest{ID: r.(*paymentv1.GetItemRequest).GetId()}, nil
+var statusToProto = map[Status]paymentv1.PaymentStatus{
+	StatusPending:   paymentv1.PaymentStatus_PAYMENT_STATUS_PENDING,
+	StatusSucceeded: paymentv1.PaymentStatus_PAYMENT_STATUS_SUCCEEDED,
+	StatusFailed:    paymentv1.PaymentStatus_PAYMENT_STATUS_FAILED,
+	StatusRefunded:  paymentv1.PaymentStatus_PAYMENT_STATUS_REFUNDED,
+	StatusVoided:    paymentv1.PaymentStatus_PAYMENT_STATUS_VOIDED,
 }
 
-func encodeGRPCGetResponse(_ context.Context, r any) (any, error) {
-	return &paymentv1.GetItemResponse{Item: ToProto(r.(GetResponse).Item)}, nil
-}
-
-func decodeGRPCCreateRequest(_ context.Context, r any) (any, error) {
-	req := r.(*paymentv1.CreateItemRequest)
-	return CreateRequest{Item: NewItem{
-		Name:        req.GetName(),
-		Description: req.GetDescription(),
-		Quantity:    req.GetQuantity(),
-	}}, nil
-}
-
-func encodeGRPCCreateResponse(_ context.Context, r any) (any, error) {
-	return &paymentv1.CreateItemResponse{Item: ToProto(r.(CreateResponse).Item)}, nil
-}
-
-// ToProto converts an item to its protobuf message.
-func ToProto(it Item) *paymentv1.Item {
-	return &paymentv1.Item{
-		Id:          it.ID,
-		Name:        it.Name,
-		Description: it.Description,
-		Quantity:    it.Quantity,
-		CreatedAt:   timestamppb.New(it.CreatedAt),
-		UpdatedAt:   timestamppb.New(it.UpdatedAt),
+// ToProto converts a payment to its protobuf message.
+func ToProto(p Payment) *paymentv1.Payment {
+	return &paymentv1.Payment{
+		Id:          p.ID,
+		OrderId:     p.OrderID,
+		Status:      statusToProto[p.Status],
+		AmountMinor: p.AmountMinor,
+		Currency:    p.Currency,
+		Method:      p.Method,
+		DeclineCode: p.DeclineCode,
+		Message:     p.Message,
+		CreatedAt:   timestamppb.New(p.CreatedAt),
+		UpdatedAt:   timestamppb.New(p.UpdatedAt),
 	}
 }
 
-// FromProto converts a protobuf item back, for gRPC clients. Missing
-// timestamps become the zero time.
-func FromProto(m *paymentv1.Item) Item {
-	it := Item{
+// FromProto converts a protobuf payment back, for gRPC clients. Missing
+// timestamps become the zero time; an unknown status the empty Status. The
+// message carries no user id.
+func FromProto(m *paymentv1.Payment) Payment {
+	p := Payment{
 		ID:          m.GetId(),
-		Name:        m.GetName(),
-		Description: m.GetDescription(),
-		Quantity:    m.GetQuantity(),
+		OrderID:     m.GetOrderId(),
+		AmountMinor: m.GetAmountMinor(),
+		Currency:    m.GetCurrency(),
+		Method:      m.GetMethod(),
+		DeclineCode: m.GetDeclineCode(),
+		Message:     m.GetMessage(),
+	}
+	for s, ps := range statusToProto {
+		if ps == m.GetStatus() {
+			p.Status = s
+		}
 	}
 	if m.GetCreatedAt() != nil {
-		it.CreatedAt = m.GetCreatedAt().AsTime()
+		p.CreatedAt = m.GetCreatedAt().AsTime()
 	}
 	if m.GetUpdatedAt() != nil {
-		it.UpdatedAt = m.GetUpdatedAt().AsTime()
+		p.UpdatedAt = m.GetUpdatedAt().AsTime()
 	}
-	return it
+	return p
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -20,14 +21,15 @@ import (
 
 // newGRPCClient serves the real service on a fresh database over a loopback
 // listener with the kit's server and client, verifying tokens of the
-// returned callers' signer.
-func newGRPCClient(t *testing.T) (paymentv1.PaymentServiceClient, callers) {
+// returned callers' signer, and returns a succeeded payment of an order of
+// who.ownerID.
+func newGRPCClient(t *testing.T) (paymentv1.PaymentServiceClient, callers, payment.Payment) {
 	t.Helper()
 	who := newCallers(t)
-	svc, _ := newPostgresService(t)
+	f := newFixture(t)
 	logger := log.NewNopLogger()
 	srv := grpcx.NewServer(logger)
-	paymentv1.RegisterPaymentServiceServer(srv, payment.NewGRPCServer(payment.NewEndpoints(svc, who.signer.Verifier()), logger))
+	paymentv1.RegisterPaymentServiceServer(srv, payment.NewGRPCServer(payment.NewEndpoints(f.svc, who.signer.Verifier()), logger))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +48,13 @@ func newGRPCClient(t *testing.T) (paymentv1.PaymentServiceClient, callers) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return paymentv1.NewPaymentServiceClient(cc), who
+	o := newOrder(payment.TestCardVisa)
+	o.UserID = who.ownerID
+	r, err := f.svc.OrderConfirmed(context.Background(), event(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paymentv1.NewPaymentServiceClient(cc), who, r.Payment
 }
 
 // grpcContext returns a context for calls as the caller of token ("" for an
@@ -61,73 +69,57 @@ func grpcContext(t *testing.T, token string) context.Context {
 	return ctx
 }
 
-func TestGRPCCreateGetList(t *testing.T) {
-	client, who := newGRPCClient(t)
-
-	cr, err := client.CreateItem(grpcContext(t, who.admin), &paymentv1.CreateItemRequest{Name: "Blue widget", Quantity: 3})
-	if err != nil {
-		t.Fatalf("CreateItem: %v", err)
-	}
-	created := payment.FromProto(cr.GetItem())
-	if created.Name != "Blue widget" || created.Quantity != 3 || created.CreatedAt.IsZero() {
-		t.Errorf("created %+v", created)
-	}
-
-	// Reading needs no token.
-	gr, err := client.GetItem(grpcContext(t, ""), &paymentv1.GetItemRequest{Id: created.ID})
-	if err != nil {
-		t.Fatalf("GetItem: %v", err)
-	}
-	if got := payment.FromProto(gr.GetItem()); got != created {
-		t.Errorf("GetItem = %+v, want %+v", got, created)
-	}
-	lr, err := client.ListItems(grpcContext(t, ""), &paymentv1.ListItemsRequest{})
-	if err != nil {
-		t.Fatalf("ListItems: %v", err)
-	}
-	if len(lr.GetItems()) != 1 || lr.GetItems()[0].GetId() != created.ID || lr.GetNextPageToken() != "" {
-		t.Errorf("ListItems = %v, want the one item", lr)
+func TestGRPCListPayments(t *testing.T) {
+	client, who, paid := newGRPCClient(t)
+	for name, token := range map[string]string{"owner": who.owner, "admin": who.admin} {
+		t.Run(name, func(t *testing.T) {
+			resp, err := client.ListPayments(grpcContext(t, token), &paymentv1.ListPaymentsRequest{OrderId: paid.OrderID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.GetPayments()) != 1 || resp.GetPayments()[0].GetStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_SUCCEEDED {
+				t.Fatalf("ListPayments = %v", resp)
+			}
+			want := paid
+			want.UserID = "" // not on the wire
+			if got := payment.FromProto(resp.GetPayments()[0]); got != want {
+				t.Errorf("payment %+v, want %+v", got, want)
+			}
+		})
 	}
 }
 
-// TestGRPCErrors checks that errors keep their meaning over gRPC: access
-// rules and bad input map to the canonical codes.
+// TestGRPCErrors checks that errors keep their meaning over gRPC.
 func TestGRPCErrors(t *testing.T) {
-	client, who := newGRPCClient(t)
+	client, who, paid := newGRPCClient(t)
 	tests := []struct {
-		name string
-		call func() error
-		want codes.Code
+		name, token, orderID string
+		want                 codes.Code
 	}{
-		{"create anonymous", func() error {
-			_, err := client.CreateItem(grpcContext(t, ""), &paymentv1.CreateItemRequest{Name: "x"})
-			return err
-		}, codes.Unauthenticated},
-		{"create as customer", func() error {
-			_, err := client.CreateItem(grpcContext(t, who.customer), &paymentv1.CreateItemRequest{Name: "x"})
-			return err
-		}, codes.PermissionDenied},
-		{"create invalid", func() error {
-			_, err := client.CreateItem(grpcContext(t, who.admin), &paymentv1.CreateItemRequest{Name: "", Quantity: -1})
-			return err
-		}, codes.InvalidArgument},
-		{"get malformed id", func() error {
-			_, err := client.GetItem(grpcContext(t, ""), &paymentv1.GetItemRequest{Id: "nope"})
-			return err
-		}, codes.InvalidArgument},
-		{"get unknown id", func() error {
-			_, err := client.GetItem(grpcContext(t, ""), &paymentv1.GetItemRequest{Id: uuid.NewString()})
-			return err
-		}, codes.NotFound},
-		{"list bad limit", func() error {
-			_, err := client.ListItems(grpcContext(t, ""), &paymentv1.ListItemsRequest{Limit: 1000})
-			return err
-		}, codes.InvalidArgument},
+		{"anonymous", "", paid.OrderID, codes.Unauthenticated},
+		{"stranger", who.stranger, paid.OrderID, codes.NotFound},
+		{"unknown order", who.admin, uuid.NewString(), codes.NotFound},
+		{"malformed order id", who.owner, "nope", codes.InvalidArgument},
+		{"no order id", who.owner, "", codes.InvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := status.Code(tt.call()); got != tt.want {
-				t.Errorf("code = %v, want %v", got, tt.want)
+			_, err := client.ListPayments(grpcContext(t, tt.token), &paymentv1.ListPaymentsRequest{OrderId: tt.orderID})
+			st := status.Convert(err)
+			if st.Code() != tt.want {
+				t.Fatalf("code = %v (%v), want %v", st.Code(), err, tt.want)
+			}
+			if tt.want != codes.InvalidArgument {
+				return
+			}
+			var field string
+			for _, d := range st.Details() {
+				if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 {
+					field = br.GetFieldViolations()[0].GetField()
+				}
+			}
+			if field != "order_id" {
+				t.Errorf("details %v, want a BadRequest naming order_id", st.Details())
 			}
 		})
 	}

@@ -1,12 +1,11 @@
 package payment_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"slices"
 	"strings"
 	"testing"
 
@@ -19,15 +18,22 @@ import (
 )
 
 // newHTTPServer serves the real service on a fresh database, with request
-// ids as in production, verifying tokens of the returned callers' signer.
-func newHTTPServer(t *testing.T) (*httptest.Server, callers) {
+// ids as in production, verifying tokens of the returned callers' signer,
+// and returns a succeeded payment of an order of who.ownerID.
+func newHTTPServer(t *testing.T) (*httptest.Server, callers, payment.Payment) {
 	t.Helper()
 	who := newCallers(t)
-	svc, _ := newPostgresService(t)
-	h := payment.NewHTTPHandler(payment.NewEndpoints(svc, who.signer.Verifier()), log.NewNopLogger())
+	f := newFixture(t)
+	h := payment.NewHTTPHandler(payment.NewEndpoints(f.svc, who.signer.Verifier()), log.NewNopLogger())
 	srv := httptest.NewServer(requestid.HTTPMiddleware(h))
 	t.Cleanup(srv.Close)
-	return srv, who
+	o := newOrder(payment.TestCardDeclined)
+	o.UserID = who.ownerID
+	r, err := f.svc.OrderConfirmed(context.Background(), event(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, who, r.Payment
 }
 
 type httpResult struct {
@@ -36,23 +42,19 @@ type httpResult struct {
 	body   []byte
 }
 
-// do makes one request as the caller of token ("" for an anonymous one),
-// with a Content-Type when contentType is not empty.
-func do(t *testing.T, token, method, url, contentType, body string) httpResult {
+// get makes a GET request as the caller of token ("" for an anonymous one).
+func get(t *testing.T, token, url string) httpResult {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		t.Fatalf("GET %s: %v", url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -60,11 +62,6 @@ func do(t *testing.T, token, method, url, contentType, body string) httpResult {
 		t.Fatal(err)
 	}
 	return httpResult{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-func doJSON(t *testing.T, token, method, url, body string) httpResult {
-	t.Helper()
-	return do(t, token, method, url, "application/json", body)
 }
 
 // decodeProblem checks that r is a problem document for status and returns
@@ -90,144 +87,91 @@ func decodeProblem(t *testing.T, r httpResult, wantStatus int) httpx.Problem {
 	return p
 }
 
-func TestHTTPCreateGetList(t *testing.T) {
-	srv, who := newHTTPServer(t)
-	base := srv.URL + payment.CollectionPath
+func TestHTTPListPayments(t *testing.T) {
+	srv, who, paid := newHTTPServer(t)
+	url := srv.URL + payment.CollectionPath + "?order_id=" + paid.OrderID
 
-	r := doJSON(t, who.admin, http.MethodPost, base, `{"name":"Blue widget","description":"The blue one","quantity":12}`)
-	if r.status != http.StatusCreated {
-		t.Fatalf("POST status = %d, want 201; body %s", r.status, r.body)
-	}
-	var created payment.Item
-	if err := json.Unmarshal(r.body, &created); err != nil {
-		t.Fatal(err)
-	}
-	if created.Name != "Blue widget" || created.Description != "The blue one" || created.Quantity != 12 {
-		t.Errorf("created %+v", created)
-	}
-	loc := r.header.Get("Location")
-	if want := "/api/v1/payment/items/" + created.ID; loc != want {
-		t.Errorf("Location = %q, want %q", loc, want)
-	}
-
-	// Reading needs no token.
-	r = do(t, "", http.MethodGet, srv.URL+loc, "", "")
-	if r.status != http.StatusOK {
-		t.Fatalf("GET status = %d; body %s", r.status, r.body)
-	}
-	var got payment.Item
-	if err := json.Unmarshal(r.body, &got); err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != created.ID || got.Name != created.Name || !got.CreatedAt.Equal(created.CreatedAt) {
-		t.Errorf("GET = %+v, want %+v", got, created)
-	}
-
-	// Only the name is required.
-	if r := doJSON(t, who.admin, http.MethodPost, base, `{"name":"Red widget"}`); r.status != http.StatusCreated {
-		t.Fatalf("POST with the name only: status %d; body %s", r.status, r.body)
-	}
-	var names []string
-	next := base + "?limit=1"
-	for range 5 {
-		r = do(t, "", http.MethodGet, next, "", "")
-		if r.status != http.StatusOK {
-			t.Fatalf("LIST status = %d; body %s", r.status, r.body)
-		}
-		var page struct {
-			Items         []payment.Item `json:"items"`
-			NextPageToken string         `json:"next_page_token"`
-		}
-		if err := json.Unmarshal(r.body, &page); err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range page.Items {
-			names = append(names, it.Name)
-		}
-		if page.NextPageToken == "" {
-			break
-		}
-		next = base + "?limit=1&page_token=" + url.QueryEscape(page.NextPageToken)
-	}
-	if want := []string{"Blue widget", "Red widget"}; !slices.Equal(names, want) {
-		t.Errorf("listed %v, want %v", names, want)
-	}
-}
-
-// TestHTTPAccessRules checks who may create: only an admin. A request
-// without a valid token gets 401 with a Bearer challenge, a customer 403.
-func TestHTTPAccessRules(t *testing.T) {
-	srv, who := newHTTPServer(t)
-	base := srv.URL + payment.CollectionPath
-	tests := []struct {
-		name, token string
-		want        int
-	}{
-		{"anonymous", "", http.StatusUnauthorized},
-		{"garbage token", "not-a-token", http.StatusUnauthorized},
-		{"customer", who.customer, http.StatusForbidden},
-		{"admin", who.admin, http.StatusCreated},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := doJSON(t, tt.token, http.MethodPost, base, `{"name":"Made by `+tt.name+`"}`)
-			if tt.want == http.StatusCreated {
-				if r.status != tt.want {
-					t.Fatalf("status = %d, want %d; body %s", r.status, tt.want, r.body)
+	for name, token := range map[string]string{"owner": who.owner, "admin": who.admin} {
+		t.Run(name, func(t *testing.T) {
+			r := get(t, token, url)
+			if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+				t.Fatalf("status %d, Content-Type %q; body %s", r.status, r.header.Get("Content-Type"), r.body)
+			}
+			// Exactly the documented members, and no user id.
+			var raw struct {
+				Payments []map[string]any `json:"payments"`
+			}
+			if err := json.Unmarshal(r.body, &raw); err != nil || len(raw.Payments) != 1 {
+				t.Fatalf("body %s: %v", r.body, err)
+			}
+			want := []string{"id", "order_id", "status", "amount_minor", "currency", "method", "decline_code", "message", "created_at", "updated_at"}
+			if len(raw.Payments[0]) != len(want) {
+				t.Errorf("members %v, want %v", raw.Payments[0], want)
+			}
+			for _, k := range want {
+				if _, ok := raw.Payments[0][k]; !ok {
+					t.Errorf("payment lacks %s: %s", k, r.body)
 				}
-				return
 			}
-			decodeProblem(t, r, tt.want)
-			if tt.want == http.StatusUnauthorized && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
-				t.Errorf("WWW-Authenticate = %q, want a Bearer challenge", r.header.Get("WWW-Authenticate"))
+			var got payment.ListResponse
+			if err := json.Unmarshal(r.body, &got); err != nil {
+				t.Fatal(err)
+			}
+			p := got.Payments[0]
+			if p.ID != paid.ID || p.OrderID != paid.OrderID || p.Status != payment.StatusFailed || p.AmountMinor != 2500 ||
+				p.Currency != "EUR" || p.Method != payment.TestCardDeclined || p.DeclineCode != "card_declined" ||
+				p.Message != "Your card was declined." || !p.CreatedAt.Equal(paid.CreatedAt) || !p.UpdatedAt.Equal(paid.UpdatedAt) {
+				t.Errorf("payment %+v, want %+v", p, paid)
 			}
 		})
 	}
 }
 
-func TestHTTPBadRequests(t *testing.T) {
-	srv, who := newHTTPServer(t)
+// TestHTTPListPaymentsErrors: a stranger gets exactly the answer of an
+// order without a payment, so nothing leaks.
+func TestHTTPListPaymentsErrors(t *testing.T) {
+	srv, who, paid := newHTTPServer(t)
 	base := srv.URL + payment.CollectionPath
 	tests := []struct {
-		name, method, path, contentType, body string
-		wantStatus                            int
-		wantFields                            []string
+		name, token, query string
+		status             int
+		field              string // of the 400's field error
 	}{
-		{"missing name", http.MethodPost, "", "application/json", `{"quantity":1}`, http.StatusBadRequest, []string{"name"}},
-		{"null name", http.MethodPost, "", "application/json", `{"name":null}`, http.StatusBadRequest, []string{"name"}},
-		{"every field bad", http.MethodPost, "", "application/json", `{"name":"","quantity":-1}`, http.StatusBadRequest, []string{"name", "quantity"}},
-		{"unknown field", http.MethodPost, "", "application/json", `{"name":"x","colour":"blue"}`, http.StatusBadRequest, nil},
-		{"malformed JSON", http.MethodPost, "", "application/json", `{"name":`, http.StatusBadRequest, nil},
-		{"wrong type", http.MethodPost, "", "application/json", `{"name":"x","quantity":"many"}`, http.StatusBadRequest, nil},
-		{"not JSON", http.MethodPost, "", "text/plain", `name=x`, http.StatusBadRequest, nil},
-		{"bad limit", http.MethodGet, "?limit=x", "", "", http.StatusBadRequest, []string{"limit"}},
-		{"zero limit", http.MethodGet, "?limit=0", "", "", http.StatusBadRequest, []string{"limit"}},
-		{"bad page token", http.MethodGet, "?page_token=nope", "", "", http.StatusBadRequest, []string{"page_token"}},
-		{"malformed id", http.MethodGet, "/not-a-uuid", "", "", http.StatusBadRequest, []string{"id"}},
-		{"unknown id", http.MethodGet, "/" + uuid.NewString(), "", "", http.StatusNotFound, nil},
-		{"method not allowed", http.MethodDelete, "", "", "", http.StatusMethodNotAllowed, nil},
+		{"no token", "", "?order_id=" + paid.OrderID, http.StatusUnauthorized, ""},
+		{"forged token", "not-a-jwt", "?order_id=" + paid.OrderID, http.StatusUnauthorized, ""},
+		{"stranger", who.stranger, "?order_id=" + paid.OrderID, http.StatusNotFound, ""},
+		{"unknown order", who.owner, "?order_id=" + uuid.NewString(), http.StatusNotFound, ""},
+		{"unknown order as admin", who.admin, "?order_id=" + uuid.NewString(), http.StatusNotFound, ""},
+		{"no order_id", who.owner, "", http.StatusBadRequest, "order_id"},
+		{"empty order_id", who.owner, "?order_id=", http.StatusBadRequest, "order_id"},
+		{"malformed order_id", who.owner, "?order_id=42", http.StatusBadRequest, "order_id"},
+		{"order_id twice", who.owner, "?order_id=" + paid.OrderID + "&order_id=" + paid.OrderID, http.StatusBadRequest, "order_id"},
+		{"bad escape", who.owner, "?order_id=%zz", http.StatusBadRequest, "order_id"},
 	}
+	var notFound []byte
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := do(t, who.admin, tt.method, base+tt.path, tt.contentType, tt.body)
-			p := decodeProblem(t, r, tt.wantStatus)
-			if tt.wantFields == nil {
-				return
-			}
-			var got []string
-			for _, f := range p.Errors {
-				got = append(got, f.Field)
-			}
-			if !slices.Equal(got, tt.wantFields) {
-				t.Errorf("problem fields = %v, want %v", got, tt.wantFields)
+			r := get(t, tt.token, base+tt.query)
+			p := decodeProblem(t, r, tt.status)
+			switch tt.status {
+			case http.StatusUnauthorized:
+				if r.header.Get("WWW-Authenticate") == "" {
+					t.Error("401 without a WWW-Authenticate challenge")
+				}
+			case http.StatusBadRequest:
+				if len(p.Errors) != 1 || p.Errors[0].Field != tt.field {
+					t.Errorf("field errors %+v, want one for %s", p.Errors, tt.field)
+				}
+			case http.StatusNotFound:
+				// The same body for a stranger and for no payment, but
+				// for the request id.
+				p.RequestID = ""
+				b, _ := json.Marshal(p)
+				if notFound != nil && string(b) != string(notFound) {
+					t.Errorf("404 %s differs from %s", b, notFound)
+				}
+				notFound = b
 			}
 		})
-	}
-
-	// A name taken already is a conflict naming the field.
-	doJSON(t, who.admin, http.MethodPost, base, `{"name":"Blue widget"}`)
-	p := decodeProblem(t, doJSON(t, who.admin, http.MethodPost, base, `{"name":"Blue widget"}`), http.StatusConflict)
-	if len(p.Errors) != 1 || p.Errors[0].Field != "name" {
-		t.Errorf("conflict errors = %+v, want one for name", p.Errors)
 	}
 }

@@ -13,6 +13,11 @@
 // flag: command lines are visible to every user of the machine). The user
 // service must know the account (USER_SERVICE_ACCOUNTS="order:<secret>").
 //
+// Every change of an order is published as an event (kitshop.order.v1.*)
+// through the transactional outbox to NATS JetStream (-nats-url); the
+// payment service's outcomes (kitshop.payment.v1.succeeded, failed) move
+// confirmed orders to paid, or cancel them and release their stock.
+//
 // A recovery loop runs in every instance, at start and every
 // -recovery-interval: it finishes orders left pending by a crash and
 // releases stock owed by failed or cancelled orders (see package order).
@@ -40,7 +45,9 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/breaker"
 	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/events"
 	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/subscriber"
 	"github.com/kitshop/kitshop/order"
 	orderv1 "github.com/kitshop/kitshop/proto/order/v1"
 	"github.com/kitshop/kitshop/user/userapi"
@@ -96,6 +103,15 @@ func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, erro
 	// Every instance shares the database: while it is out, answering 503 at
 	// once beats being withdrawn.
 	a.DegradedWhen(func() bool { return true })
+
+	// The asynchronous half: the outbox relay publishes the order's events;
+	// the payment service's outcomes move orders to paid or cancelled.
+	if err := a.Publish(order.EventStream); err != nil {
+		return a.Fail(err)
+	}
+	payments := subscriber.New(order.MakePaymentEventsEndpoint(order.NewPaymentFollower(repo, catalog)),
+		events.Decode, a.SubscriberOptions("order")...)
+	a.Subscribe(order.PaymentStream, events.ConsumerConfig{Durable: "order", Subjects: order.PaymentSubjects}, payments.Handle)
 
 	eps := order.NewEndpoints(svc, a.Verifier).Wrap(func(method string) endpoint.Middleware { return a.Endpoint(method, nil) })
 	a.Handle(requestid.HTTPMiddleware(order.NewHTTPHandler(eps, a.Log("http"))))
