@@ -43,7 +43,8 @@ type eventful struct {
 // eventsTimeout; and mail for the customer in Mailpit. What a service does
 // with events is read from its binary (`service -h` in its container), so
 // the checks follow the services: the paid order needs order and payment
-// with events, the mail a notification service with -smtp-addr, and each is
+// with events, the mail a notification service with -smtp-addr and a user
+// service that publishes registrations (the addresses), and each is
 // skipped, saying why, until then.
 func testEvents(t *testing.T, s *stack, adminPassword string) {
 	if got := status(t, s.natsMonitor+"/healthz?js-enabled-only=true"); got != http.StatusOK {
@@ -140,6 +141,10 @@ func testEvents(t *testing.T, s *stack, adminPassword string) {
 		}
 		if !hasEvents("notification") {
 			t.Fatal("the notification service has -smtp-addr but no -nats-url: nothing would make it send")
+		}
+		// The notification service learns addresses from user.registered.
+		if !hasEvents("user") {
+			t.Skip("SKIPPED: the user service does not take -nats-url yet, so no address reaches the notification service")
 		}
 		waitFor(t, "mail for "+email+" in Mailpit", func() error {
 			var list struct {
