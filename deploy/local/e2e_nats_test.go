@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,10 +33,11 @@ const natsRecoverTimeout = 60 * time.Second
 // server with JetStream on loopback, its monitoring port answering, its file
 // storage under the run folder; every service and the gateway pointed at it
 // through <PREFIX>_NATS_URL in their environment, never a flag (the
-// notification service at no mail server); the server supervised — SIGKILLed,
-// it is restarted on the same port, its log continued, with its streams,
-// messages and consumer positions; and its storage kept after Stop, for the
-// next run.
+// notification service at no mail server), and every instance of a service
+// with events connected; the server supervised — SIGKILLed, it is restarted
+// on the same port, its log continued, with its streams, messages and
+// consumer positions, and the services connect again by themselves; and its
+// storage kept after Stop, for the next run.
 func TestNATSInStack(t *testing.T) {
 	cfg := local.DefaultConfig().WithFreePorts()
 	cfg.TempPostgres = true
@@ -62,6 +66,13 @@ func TestNATSInStack(t *testing.T) {
 	t.Run("every process gets the broker by its environment", func(t *testing.T) {
 		testNATSEnv(t, stack, cfg.Services)
 	})
+	// The instances of the services with events, which connect under
+	// their instance id.
+	clients := eventInstances(t, stack, cfg.BinDir, cfg.Services)
+	t.Logf("instances of services with events: %v", clients)
+	if err := awaitConnected(stack.NATSMonitorURL(), clients); err != nil {
+		t.Errorf("before any fault: %v", err)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -123,6 +134,9 @@ func TestNATSInStack(t *testing.T) {
 			old.Pid(), stack.NATS().Process().Pid(), time.Since(killedAt).Round(time.Millisecond))
 		if stack.NATSURL() != url {
 			t.Errorf("restarted on %s, want the same URL %s", stack.NATSURL(), url)
+		}
+		if err := awaitConnected(stack.NATSMonitorURL(), clients); err != nil {
+			t.Errorf("after the restart, the services did not reconnect: %v", err)
 		}
 		// Our client reconnects by itself, as the services' do. The
 		// messages are all there; the consumer's last acknowledgement may
@@ -199,6 +213,61 @@ func testNATSEnv(t *testing.T, stack *local.Stack, services []local.ServiceSpec)
 		if len(stack.Instances(name)) == 0 {
 			t.Errorf("no %s instance in the stack", name)
 		}
+	}
+}
+
+// eventInstances returns the ids of the instances whose binary takes
+// -nats-url (kit/app's Spec.Events): those that must connect to the broker.
+func eventInstances(t *testing.T, stack *local.Stack, binDir string, services []local.ServiceSpec) []string {
+	t.Helper()
+	var ids []string
+	for _, svc := range services {
+		out, _ := exec.Command(filepath.Join(binDir, svc.Name), "-h").CombinedOutput() // -h exits non-zero
+		if !bytes.Contains(out, []byte("-nats-url")) {
+			continue
+		}
+		for _, inst := range stack.Instances(svc.Name) {
+			ids = append(ids, inst.ID)
+		}
+	}
+	return ids
+}
+
+// awaitConnected waits until every one of ids is connected to NATS, as the
+// monitoring /connz tells (kit/app names a connection by its instance id).
+func awaitConnected(monitor string, ids []string) error {
+	deadline := time.Now().Add(natsRecoverTimeout)
+	for {
+		var connz struct {
+			Connections []struct {
+				Name string `json:"name"`
+			} `json:"connections"`
+		}
+		var missing []string
+		resp, err := http.Get(monitor + "/connz?limit=1024")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&connz)
+			resp.Body.Close()
+		}
+		if err == nil {
+			names := make([]string, 0, len(connz.Connections))
+			for _, c := range connz.Connections {
+				names = append(names, c.Name)
+			}
+			for _, id := range ids {
+				if !slices.Contains(names, id) {
+					missing = append(missing, id)
+				}
+			}
+			if len(missing) == 0 {
+				return nil
+			}
+			err = fmt.Errorf("not connected: %v", missing)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("within %s: %w", natsRecoverTimeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
