@@ -226,6 +226,20 @@ func (s *Stack) binaries() []string {
 	return names
 }
 
+// natsBinary is the nats-server `make deps` built into the stack's
+// repository (kitshop-local may run from elsewhere), unless $KITSHOP_NATS
+// names another; "" leaves the choice to devenv.NATSBinary.
+func (s *Stack) natsBinary() string {
+	if os.Getenv(devenv.EnvNATS) != "" {
+		return ""
+	}
+	path := filepath.Join(s.cfg.Root, "bin", "nats-server")
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		return path
+	}
+	return ""
+}
+
 // natsEnv is the variable that points the named service (or the gateway)
 // at the stack's NATS server, <PREFIX>_NATS_URL. It goes in the
 // environment, never on the command line: a service without events has no
@@ -282,6 +296,7 @@ func (s *Stack) start(ctx context.Context) error {
 		MonitorPort: s.cfg.NATSMonitorPort,
 		StoreDir:    s.cfg.NATSStoreDir,
 		LogPath:     s.logPath("nats"),
+		Binary:      s.natsBinary(),
 	})
 	if err != nil {
 		return err
