@@ -157,7 +157,7 @@ build: ## build every command (*/cmd/*) into bin/; bin/<cmd> -version says which
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS)
 
 .PHONY: run
-run: deps build ## run the whole system locally (gateway :8080, Consul UI :8500); Ctrl-C stops it
+run: deps build ## run the whole system locally (gateway :8080, Consul UI :8500, NATS :4222, its monitoring :8222); Ctrl-C stops it
 	exec ./$(BIN)/kitshop-local
 
 .PHONY: bench
@@ -236,9 +236,10 @@ test: deps build vet fmt-check buf validate-deploy ## deps, vet, gofmt check, bu
 
 # The deployment files are checked by a separate module (deploy/validate),
 # so kustomize and the Kubernetes API types stay out of go.mod. No Docker
-# engine or cluster is needed; docker-compose (from deps-optional) is.
+# engine or cluster is needed; docker-compose (from deps-optional) is, and
+# bin/nats-server, which checks the Kubernetes NATS cluster's configuration.
 .PHONY: validate-deploy
-validate-deploy: deps-optional ## check docker-compose.yml, deploy/k8s, the Dockerfile and the Prometheus/Grafana files
+validate-deploy: deps-optional $(BIN)/nats-server ## check docker-compose.yml, deploy/k8s, the Dockerfile and the Prometheus/Grafana files
 	@echo "==> deploy/validate: go vet and go test"
 	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m $(TEST_FLAGS) ./...
 
@@ -265,7 +266,7 @@ deps-compose-test: # docker-compose, and debootstrap for the offline images (roo
 	fi
 
 .PHONY: compose-test
-compose-test: $(BIN)/consul deps-compose-test ## run docker-compose.yml: README flow, faults under load, database consistency
+compose-test: $(BIN)/consul $(BIN)/nats-server deps-compose-test ## run docker-compose.yml: README flow, events (an order paid), faults under load, database consistency
 	@project=kitshoptest$$$$; \
 	cleanup() { \
 		ids=$$(docker ps -aq --filter label=com.docker.compose.project=$$project); \
@@ -285,6 +286,8 @@ compose-test: $(BIN)/consul deps-compose-test ## run docker-compose.yml: README 
 # image loader (kind load docker-image, minikube image load). With
 # KITSHOP_OFFLINE=1 they are built from host binaries, nothing pulled.
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+# Every service the Dockerfile can build (<name>/cmd/<name>), and the gateway.
+IMAGE_SERVICES = $(sort $(foreach m,$(wildcard */cmd/*/main.go),$(if $(filter $(word 1,$(subst /, ,$(m))),$(word 3,$(subst /, ,$(m)))),$(word 1,$(subst /, ,$(m))))))
 
 .PHONY: images
 images: ## build kitshop/<service>:<commit> and :dev for Kubernetes (KITSHOP_OFFLINE=1: from host binaries)
@@ -293,7 +296,7 @@ images: ## build kitshop/<service>:<commit> and :dev for Kubernetes (KITSHOP_OFF
 		bash deploy/docker/offline/images.sh; \
 		offline="--build-arg BINARIES=prebuilt --build-arg GO_IMAGE=kitshop-offline/prebuilt:latest"; \
 	fi; \
-	for svc in product user order gateway; do \
+	for svc in $(IMAGE_SERVICES); do \
 		echo "==> kitshop/$$svc:$(IMAGE_TAG) and kitshop/$$svc:dev"; \
 		docker build -q -f deploy/docker/Dockerfile $$offline --build-arg SERVICE=$$svc \
 			--build-arg VERSION=$(VERSION) --build-arg REVISION=$(COMMIT) --build-arg CREATED=$(BUILD_TIME) \

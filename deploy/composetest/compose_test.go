@@ -19,25 +19,33 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/kitshop/kitshop/internal/devenv"
 )
 
 // The bases docker-compose.yml pulls (directly or in the Dockerfile).
-var ordinaryBases = []string{"postgres:15.13-bookworm", "hashicorp/consul:1.15.4", "golang:1.26.8-bookworm", "prom/prometheus:v2.55.1"}
+var ordinaryBases = []string{"postgres:15.13-bookworm", "hashicorp/consul:1.15.4", "nats:2.15.3-alpine", "axllent/mailpit:v1.33.1",
+	"golang:1.26.8-bookworm", "prom/prometheus:v2.55.1"}
 
-// notOffline are the services the offline images leave out
-// (deploy/compose/offline.yml says why).
-var notOffline = []string{"prometheus"}
+// offlineImagePrefix names the images deploy/docker/offline/images.sh
+// builds and deploy/compose/offline.yml points the services at. Offline, a
+// service with another image is not started: Prometheus (offline.yml says
+// why), or a service kitgen added that has no offline entry yet.
+const offlineImagePrefix = "kitshop-offline/"
 
 // stack is one compose project.
 type stack struct {
-	t        *testing.T
-	root     string
-	compose  []string // the command and the -p/-f arguments
-	project  string
-	env      []string
-	gateway  string // base URL on 127.0.0.1
-	services []string
+	t       *testing.T
+	root    string
+	compose []string // the command and the -p/-f arguments
+	project string
+	env     []string
+	gateway string // base URL on 127.0.0.1
+	// natsMonitor and mailpit are NATS's monitoring and Mailpit's UI and
+	// API base URLs on 127.0.0.1.
+	natsMonitor, mailpit string
+	services             []string
 }
 
 func TestCompose(t *testing.T) {
@@ -68,7 +76,8 @@ func TestCompose(t *testing.T) {
 			t.Fatalf("readme-flow.sh: %v", err)
 		}
 	})
-	// Not a subtest: the stack helpers fail the top-level test.
+	// Not subtests: the stack helpers fail the top-level test.
+	testEvents(t, s, password)
 	testFaults(t, s, password)
 	t.Logf("compose test took %s", time.Since(began).Round(time.Second))
 }
@@ -119,20 +128,34 @@ func newStack(t *testing.T, root string, offline bool) *stack {
 	if offline {
 		s.compose = append(s.compose, "-f", filepath.Join(root, "deploy/compose/offline.yml"))
 	}
-	gw, consul, prom := freePort(t), freePort(t), freePort(t)
+	gw, consul, prom, natsMon, mail := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 	s.env = []string{
 		"KITSHOP_GATEWAY_PORT=" + strconv.Itoa(gw),
 		"KITSHOP_CONSUL_PORT=" + strconv.Itoa(consul),
 		"KITSHOP_PROMETHEUS_PORT=" + strconv.Itoa(prom),
+		"KITSHOP_NATS_MONITOR_PORT=" + strconv.Itoa(natsMon),
+		"KITSHOP_MAILPIT_PORT=" + strconv.Itoa(mail),
 	}
 	s.gateway = "http://127.0.0.1:" + strconv.Itoa(gw)
+	s.natsMonitor = "http://127.0.0.1:" + strconv.Itoa(natsMon)
+	s.mailpit = "http://127.0.0.1:" + strconv.Itoa(mail)
 
-	all := strings.Fields(s.composeOut(time.Minute, "config", "--services"))
-	for _, svc := range all {
-		if !offline || !slices.Contains(notOffline, svc) {
-			s.services = append(s.services, svc)
-		}
+	var config struct {
+		Services map[string]struct {
+			Image string `yaml:"image"`
+		} `yaml:"services"`
 	}
+	if err := yaml.Unmarshal([]byte(s.composeOut(time.Minute, "config")), &config); err != nil {
+		t.Fatalf("compose config: %v", err)
+	}
+	for svc, spec := range config.Services {
+		if offline && !strings.HasPrefix(spec.Image, offlineImagePrefix) {
+			t.Logf("offline: not starting %s, whose image %s has no offline counterpart in deploy/compose/offline.yml", svc, spec.Image)
+			continue
+		}
+		s.services = append(s.services, svc)
+	}
+	slices.Sort(s.services)
 	t.Logf("compose: %s; services: %s", strings.Join(s.compose, " "), strings.Join(s.services, " "))
 	t.Cleanup(s.down)
 	return s

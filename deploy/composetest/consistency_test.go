@@ -11,10 +11,10 @@ import (
 
 // checkConsistency waits for the order service's recovery loop to settle
 // every order (none pending, no release owed), then checks the order
-// database against the product database: a confirmed order, and only a
-// confirmed order, holds a live reservation of exactly its lines, and the
-// stock of the products made for the test (SKU prefix) went down by exactly
-// what is reserved.
+// database against the product database: a confirmed or paid order, and
+// only such an order, holds a live reservation of exactly its lines, and
+// the stock of the products made for the test (SKU prefix) went down by
+// exactly what is reserved.
 func checkConsistency(t *testing.T, s *stack, prefix string) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -46,20 +46,22 @@ func checkConsistency(t *testing.T, s *stack, prefix string) {
 		WHERE r.status = 'reserved' GROUP BY r.order_id`)) {
 		reservations[row[0]] = row[1]
 	}
+	// A paid order keeps its stock as a confirmed one does.
+	holds := func(status string) bool { return status == "confirmed" || status == "paid" }
 	for id, o := range orders {
 		r, live := reservations[id]
 		switch {
-		case o.status == "confirmed" && !live:
-			t.Errorf("confirmed order %s has no live reservation", id)
-		case o.status == "confirmed" && r != o.lines:
-			t.Errorf("confirmed order %s has lines %s but reserves %s", id, o.lines, r)
-		case o.status != "confirmed" && live:
+		case holds(o.status) && !live:
+			t.Errorf("%s order %s has no live reservation", o.status, id)
+		case holds(o.status) && r != o.lines:
+			t.Errorf("%s order %s has lines %s but reserves %s", o.status, id, o.lines, r)
+		case !holds(o.status) && live:
 			t.Errorf("%s order %s still holds a reservation of %s", o.status, id, r)
 		}
 	}
 	for id, r := range reservations {
-		if o, ok := orders[id]; !ok || o.status != "confirmed" {
-			t.Errorf("reservation %s (%s) belongs to no confirmed order (%+v)", id, r, o)
+		if o, ok := orders[id]; !ok || !holds(o.status) {
+			t.Errorf("reservation %s (%s) belongs to no confirmed or paid order (%+v)", id, r, o)
 		}
 	}
 

@@ -2,11 +2,15 @@
 // compose-test` does: it builds the images (from deploy/docker/offline on a
 // machine without a registry), starts every service with a unique project
 // name and waits for each health check, runs deploy/smoke/readme-flow.sh
-// through the published gateway, then, under a stream of catalog reads and
-// orders, kills a product container, restarts Consul and cuts a product
-// container off the network, prints the failed requests and the recovery
-// time of each phase, checks the order and product databases against each
-// other, and removes every container, network and volume it made.
+// through the published gateway, checks the events (events_test.go: NATS
+// healthy with JetStream, every service with -nats-url connected and the
+// streams of those that publish created, an order paid by the payment
+// service, the customer's mail in Mailpit), then, under a stream of catalog
+// reads and orders, kills a product container, restarts Consul, restarts
+// NATS and cuts a product container off the network, prints the failed
+// requests and the recovery time of each phase, checks the order and product
+// databases against each other, and removes every container, network and
+// volume it made.
 //
 // The test is behind the build tag composetest, so `go test ./...` does not
 // start containers:

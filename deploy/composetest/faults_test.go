@@ -155,6 +155,9 @@ func testFaults(t *testing.T, s *stack, adminPassword string) {
 		{name: "kill product-2", inject: func() { s.docker("kill", s.container("product-2")) },
 			hold: 10 * time.Second, heal: func() { s.docker("start", s.container("product-2")) }},
 		{name: "restart consul", inject: func() { s.docker("restart", "--time", "5", s.container("consul")) }},
+		// The broker away: reads and orders go on (events wait in the
+		// outboxes), and the services reconnect by themselves.
+		{name: "restart nats", inject: func() { s.docker("restart", "--time", "5", s.container("nats")) }},
 		{name: "disconnect product-1", inject: func() { s.docker("network", "disconnect", network, s.container("product-1")) },
 			hold: 10 * time.Second, heal: func() { s.docker("network", "connect", "--alias", "product-1", network, s.container("product-1")) }},
 	}

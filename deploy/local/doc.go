@@ -1,7 +1,10 @@
 // Package local runs the whole kitshop system on one machine, on loopback:
-// PostgreSQL, a Consul dev agent, every service (several instances each) and
+// PostgreSQL, a Consul dev agent, a NATS server with JetStream (its streams
+// on disk under the run folder), every service (several instances each) and
 // the gateway, as real processes built into bin/. `make run` uses it through
-// cmd/kitshop-local; the end-to-end test uses it with free ports.
+// cmd/kitshop-local; the end-to-end test uses it with free ports. Every
+// service and the gateway find the broker through <PREFIX>_NATS_URL in
+// their environment.
 //
 // A new service joins the stack by appending one ServiceSpec to
 // DefaultServices: its binary, whether it gets a database, its instances,

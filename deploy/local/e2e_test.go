@@ -485,12 +485,12 @@ func randomHex(t *testing.T, n int) string {
 // started, and everything those forked, is gone.
 func testStop(t *testing.T, stack *local.Stack, services []local.ServiceSpec) {
 	procs := stack.Processes()
-	want := 2 + 1 // postgres, consul, gateway
+	want := 3 + 1 // postgres, consul, nats, gateway
 	for _, svc := range services {
 		want += len(stack.Instances(svc.Name))
 	}
 	if len(procs) != want {
-		t.Errorf("stack has %d processes, want %d (postgres, consul, instances, gateway)", len(procs), want)
+		t.Errorf("stack has %d processes, want %d (postgres, consul, nats, instances, gateway)", len(procs), want)
 	}
 	began := time.Now()
 	if err := stack.Stop(); err != nil {

@@ -20,6 +20,9 @@ func (s *Stack) processes() []*devenv.Process {
 	if s.consul != nil {
 		procs = append(procs, s.consul.Process())
 	}
+	if s.nats != nil {
+		procs = append(procs, s.nats.Process())
+	}
 	s.mu.Lock()
 	for _, insts := range s.instances {
 		for _, inst := range insts {
@@ -83,9 +86,10 @@ func (s *Stack) waitExited(ctx context.Context) *devenv.Process {
 }
 
 // Stop stops everything in reverse dependency order: gateway first (no new
-// requests), then the services (they deregister from Consul and drain), then
-// Consul and PostgreSQL. Instances of one service stop in parallel. It is
-// safe to call more than once.
+// requests), then the services (they deregister from Consul, drain, and
+// stop consuming events), then NATS (its streams stay on disk), Consul and
+// PostgreSQL. Instances of one service stop in parallel. It is safe to call
+// more than once.
 func (s *Stack) Stop() error {
 	s.stopping.Store(true)
 	s.stopOnce.Do(func() {
@@ -107,6 +111,9 @@ func (s *Stack) Stop() error {
 			}
 			wg.Wait()
 			errs = append(errs, instErrs...)
+		}
+		if s.nats != nil {
+			errs = append(errs, s.nats.Stop())
 		}
 		if s.consul != nil {
 			errs = append(errs, s.consul.Stop())
@@ -134,6 +141,17 @@ func (s *Stack) ConsulURL() string { return s.consul.URL() }
 // ConsulAddr returns Consul's HTTP address, 127.0.0.1:port.
 func (s *Stack) ConsulAddr() string { return s.consul.Addr() }
 
+// NATSURL returns the NATS client URL, nats://127.0.0.1:port, which every
+// service gets as <PREFIX>_NATS_URL.
+func (s *Stack) NATSURL() string { return s.nats.URL() }
+
+// NATSMonitorURL returns the NATS monitoring base URL (/healthz, /jsz,
+// /connz), http://127.0.0.1:port.
+func (s *Stack) NATSMonitorURL() string { return s.nats.MonitorURL() }
+
+// NATS returns the stack's NATS server (its process, its storage).
+func (s *Stack) NATS() *devenv.NATS { return s.nats }
+
 // Postgres returns the stack's PostgreSQL server.
 func (s *Stack) Postgres() *devenv.Postgres { return s.pg }
 
@@ -141,7 +159,7 @@ func (s *Stack) Postgres() *devenv.Postgres { return s.pg }
 func (s *Stack) LogDir() string { return s.logDir }
 
 // Processes returns every process of the stack in start order: PostgreSQL,
-// Consul, the service instances and the gateway. Callers use it to check
+// Consul, NATS, the service instances and the gateway. Callers use it to check
 // that Stop left nothing running; stopping them is Stop's job.
 func (s *Stack) Processes() []*devenv.Process { return s.processes() }
 

@@ -62,14 +62,22 @@ func TestLoadServicesRejects(t *testing.T) {
 }
 
 // TestDefaultServicesAreDistinct checks the built-in services and those
-// added by file together: no name, instance id or fixed port twice, so
-// that a service added by file cannot collide with another.
+// added by file together: no name, instance id or fixed port twice (the
+// infrastructure's ports of DefaultConfig included), so that a service
+// added by file cannot collide with another, or with NATS or Consul.
 func TestDefaultServicesAreDistinct(t *testing.T) {
 	local.FileServices() // panics, naming the file, if one is broken
 	names := map[string]bool{}
 	ids := map[string]bool{}
-	ports := map[int]string{}
-	for _, svc := range local.DefaultServices() {
+	cfg := local.DefaultConfig()
+	ports := map[int]string{
+		cfg.PostgresPort: "postgres", cfg.ConsulPort: "consul", cfg.NATSPort: "nats", cfg.NATSMonitorPort: "nats monitoring",
+		cfg.GatewayPort: "gateway", cfg.GatewayMetricsPort: "gateway metrics",
+	}
+	if len(ports) != 6 {
+		t.Errorf("DefaultConfig's infrastructure ports %v: want six distinct ones", ports)
+	}
+	for _, svc := range cfg.Services {
 		if names[svc.Name] {
 			t.Errorf("service %q appears twice", svc.Name)
 		}
@@ -79,7 +87,10 @@ func TestDefaultServicesAreDistinct(t *testing.T) {
 				t.Errorf("instance id %q appears twice", inst.ID)
 			}
 			ids[inst.ID] = true
-			for _, p := range []int{inst.HTTPPort, inst.GRPCPort} {
+			for _, p := range []int{inst.HTTPPort, inst.GRPCPort, inst.MetricsPort} {
+				if p == 0 {
+					continue // a free one, picked at start
+				}
 				if other, ok := ports[p]; ok {
 					t.Errorf("port %d of %s is also %s's", p, inst.ID, other)
 				}

@@ -12,9 +12,10 @@ import (
 )
 
 // Example is a ready-to-paste command printed once the stack is up. In
-// Command, {gateway} and {consul} stand for the gateway's and Consul's base
-// URLs, and {admin_email} and {admin_password} for the bootstrapped admin's
-// credentials, escaped to sit inside a single-quoted JSON string.
+// Command, {gateway}, {consul} and {nats_monitor} stand for the gateway's,
+// Consul's and the NATS monitoring base URLs, and {admin_email} and
+// {admin_password} for the bootstrapped admin's credentials, escaped to sit
+// inside a single-quoted JSON string.
 type Example struct {
 	Title   string
 	Command string
@@ -91,7 +92,9 @@ type ServiceSpec struct {
 // in the product service as the service account "order": the user service
 // learns the account from USER_SERVICE_ACCOUNTS, the order service its
 // secret from ORDER_SERVICE_SECRET, both PlaceholderServiceSecret. After
-// them come the services added by file (FileServices), in file name order.
+// them come the services added by file (FileServices), in file name order:
+// payment and notification. Every service, and the gateway, also gets the
+// stack's NATS server as <PREFIX>_NATS_URL in its environment.
 func DefaultServices() []ServiceSpec {
 	// loginAs logs in and keeps the access token in the shell variable
 	// name; sed -n prints nothing when the login fails, so the variable is
@@ -236,6 +239,15 @@ type Config struct {
 	GatewayPort        int
 	GatewayMetricsPort int
 
+	// NATSPort (clients) and NATSMonitorPort (HTTP monitoring: /healthz,
+	// /jsz, /connz) are the NATS server's ports on 127.0.0.1; 0 picks free
+	// ones.
+	NATSPort        int
+	NATSMonitorPort int
+	// NATSStoreDir holds JetStream's file storage (streams, their messages
+	// and consumers), kept between runs; "" means <RunDir>/nats.
+	NATSStoreDir string
+
 	// Services are started in order and stopped in reverse order.
 	Services []ServiceSpec
 
@@ -264,13 +276,15 @@ type Config struct {
 
 // DefaultConfig is the stack of `make run`: gateway on 8080 (its metrics on
 // 9180), Consul on 8500, PostgreSQL on 55432 (not 5432, to stay clear of a
-// system cluster).
+// system cluster), NATS on its usual 4222 (monitoring on 8222).
 func DefaultConfig() Config {
 	return Config{
 		PostgresPort:       55432,
 		ConsulPort:         8500,
 		GatewayPort:        8080,
 		GatewayMetricsPort: 9180,
+		NATSPort:           4222,
+		NATSMonitorPort:    8222,
 		Services:           DefaultServices(),
 		AdminEmail:         DefaultAdminEmail,
 		AdminPassword:      DefaultAdminPassword,
@@ -281,6 +295,7 @@ func DefaultConfig() Config {
 // free ones: what a test needs to run beside `make run` or another test.
 func (c Config) WithFreePorts() Config {
 	c.PostgresPort, c.ConsulPort, c.GatewayPort, c.GatewayMetricsPort = 0, 0, 0, 0
+	c.NATSPort, c.NATSMonitorPort = 0, 0
 	services := make([]ServiceSpec, len(c.Services))
 	for i, svc := range c.Services {
 		svc.Instances = slices.Clone(svc.Instances)

@@ -38,6 +38,7 @@ type Stack struct {
 	logDir      string
 	pg          *devenv.Postgres
 	consul      *devenv.Consul
+	nats        *devenv.NATS
 	gateway     *devenv.Process
 	gatewayAddr string
 
@@ -59,10 +60,10 @@ const (
 	gatewayGrace = 20 * time.Second
 )
 
-// Start brings the stack up in dependency order — PostgreSQL, Consul,
-// databases, service instances, gateway — and returns once every instance
-// answers /readyz, is passing in Consul, and the gateway answers each
-// service's Routes as expected.
+// Start brings the stack up in dependency order — PostgreSQL, Consul, NATS
+// (JetStream), databases, service instances, gateway — and returns once
+// every instance answers /readyz, is passing in Consul, and the gateway
+// answers each service's Routes as expected.
 // On any failure it stops what it started and returns an error that names
 // the failing process and shows the end of its log.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
@@ -113,6 +114,9 @@ func resolve(cfg Config) (Config, error) {
 	} else if cfg.PostgresDataDir == "" {
 		cfg.PostgresDataDir = DefaultPostgresDataDir(cfg.Root)
 	}
+	if cfg.NATSStoreDir == "" {
+		cfg.NATSStoreDir = filepath.Join(cfg.RunDir, "nats")
+	}
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 60 * time.Second
 	}
@@ -130,7 +134,10 @@ func resolve(cfg Config) (Config, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
-	for _, port := range []*int{&cfg.GatewayPort, &cfg.GatewayMetricsPort} {
+	// The NATS client port, like PostgreSQL's and Consul's, is picked by
+	// devenv when the server starts (it retries if another process takes
+	// it first); the monitoring port is fixed before.
+	for _, port := range []*int{&cfg.GatewayPort, &cfg.GatewayMetricsPort, &cfg.NATSMonitorPort} {
 		if *port == 0 {
 			p, err := devenv.FreePort()
 			if err != nil {
@@ -186,6 +193,8 @@ func (s *Stack) preflight() error {
 	ports := []portUse{
 		{s.cfg.PostgresPort, "postgres"},
 		{s.cfg.ConsulPort, "consul"},
+		{s.cfg.NATSPort, "nats"},
+		{s.cfg.NATSMonitorPort, "nats monitoring"},
 		{s.cfg.GatewayPort, "gateway"},
 		{s.cfg.GatewayMetricsPort, "gateway metrics"},
 	}
@@ -215,6 +224,28 @@ func (s *Stack) binaries() []string {
 		names = append(names, svc.Name)
 	}
 	return names
+}
+
+// natsBinary is the nats-server `make deps` built into the stack's
+// repository (kitshop-local may run from elsewhere), unless $KITSHOP_NATS
+// names another; "" leaves the choice to devenv.NATSBinary.
+func (s *Stack) natsBinary() string {
+	if os.Getenv(devenv.EnvNATS) != "" {
+		return ""
+	}
+	path := filepath.Join(s.cfg.Root, "bin", "nats-server")
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		return path
+	}
+	return ""
+}
+
+// natsEnv is the variable that points the named service (or the gateway)
+// at the stack's NATS server, <PREFIX>_NATS_URL. It goes in the
+// environment, never on the command line: a service without events has no
+// -nats-url flag and ignores the variable, but would reject the flag.
+func (s *Stack) natsEnv(service string) string {
+	return config.EnvName(service, "nats-url") + "=" + s.nats.URL()
 }
 
 func (s *Stack) progress(format string, args ...any) {
@@ -260,6 +291,18 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.progress("consul     ready on %s", s.consul.Addr())
 
+	s.nats, err = devenv.StartNATS(ctx, devenv.NATSConfig{
+		Port:        s.cfg.NATSPort,
+		MonitorPort: s.cfg.NATSMonitorPort,
+		StoreDir:    s.cfg.NATSStoreDir,
+		LogPath:     s.logPath("nats"),
+		Binary:      s.natsBinary(),
+	})
+	if err != nil {
+		return err
+	}
+	s.progress("nats       ready on %s (JetStream, data %s; monitoring %s)", s.nats.URL(), s.nats.StoreDir(), s.nats.MonitorURL())
+
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
 
@@ -275,7 +318,7 @@ func (s *Stack) start(ctx context.Context) error {
 		Path: filepath.Join(s.cfg.BinDir, "gateway"),
 		Args: []string{"-http-addr", s.gatewayAddr, "-consul-addr", s.consul.Addr(),
 			"-metrics-addr", "127.0.0.1:" + strconv.Itoa(s.cfg.GatewayMetricsPort)},
-		Env:     s.cfg.GatewayEnv,
+		Env:     append([]string{s.natsEnv("gateway")}, s.cfg.GatewayEnv...),
 		LogPath: s.logPath("gateway"),
 		Dir:     s.cfg.Root,
 	})
@@ -343,13 +386,15 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 		}
 		args = append(args, svc.Args...)
 		args = append(args, spec.Args...)
-		// A development stack (KITSHOP_DEV=1): the services accept the
+		// The broker first, so the spec's Env may override it; then a
+		// development stack (KITSHOP_DEV=1): the services accept the
 		// well-known development secrets (kit/config.RefuseDevSecret).
+		env := append([]string{s.natsEnv(svc.Name)}, s.expand(svc.Env)...)
 		pc := devenv.ProcessConfig{
 			Name:    inst.ID,
 			Path:    filepath.Join(s.cfg.BinDir, svc.Name),
 			Args:    s.expand(args),
-			Env:     append(s.expand(svc.Env), config.DevEnv+"=1"),
+			Env:     append(env, config.DevEnv+"=1"),
 			LogPath: s.logPath(inst.ID),
 			Dir:     s.cfg.Root,
 		}

@@ -36,10 +36,9 @@ func TestStartWithBusyPortNamesIt(t *testing.T) {
 	defer l.Close()
 	busy := l.Addr().(*net.TCPAddr).Port
 
-	cfg := local.DefaultConfig().WithFreePorts()
 	binDir := t.TempDir()
 	names := []string{"gateway"}
-	for _, svc := range cfg.Services {
+	for _, svc := range local.DefaultConfig().Services {
 		names = append(names, svc.Name)
 	}
 	for _, name := range names {
@@ -47,24 +46,36 @@ func TestStartWithBusyPortNamesIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg.BinDir = binDir
-	cfg.RunDir = t.TempDir()
-	cfg.GatewayPort = busy
-
-	_, err = local.Start(context.Background(), cfg)
-	want := "port " + strconv.Itoa(busy) + " (for gateway) is already in use"
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("Start = %v, want an error containing %q", err, want)
+	tests := []struct {
+		user string
+		set  func(*local.Config)
+	}{
+		{"gateway", func(c *local.Config) { c.GatewayPort = busy }},
+		{"nats", func(c *local.Config) { c.NATSPort = busy }},
+		{"nats monitoring", func(c *local.Config) { c.NATSMonitorPort = busy }},
 	}
-	if _, statErr := os.Stat(filepath.Join(cfg.RunDir, "logs")); !os.IsNotExist(statErr) {
-		t.Errorf("Start created %s/logs before failing its preflight check", cfg.RunDir)
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			cfg := local.DefaultConfig().WithFreePorts()
+			cfg.BinDir = binDir
+			cfg.RunDir = t.TempDir()
+			tt.set(&cfg)
+			_, err := local.Start(context.Background(), cfg)
+			want := "port " + strconv.Itoa(busy) + " (for " + tt.user + ") is already in use"
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Start = %v, want an error containing %q", err, want)
+			}
+			if _, statErr := os.Stat(filepath.Join(cfg.RunDir, "logs")); !os.IsNotExist(statErr) {
+				t.Errorf("Start created %s/logs before failing its preflight check", cfg.RunDir)
+			}
+		})
 	}
 }
 
 func TestWithFreePortsLeavesDefaultsAlone(t *testing.T) {
 	def := local.DefaultConfig()
 	free := def.WithFreePorts()
-	if free.GatewayPort != 0 || free.ConsulPort != 0 || free.PostgresPort != 0 {
+	if free.GatewayPort != 0 || free.ConsulPort != 0 || free.PostgresPort != 0 || free.NATSPort != 0 || free.NATSMonitorPort != 0 {
 		t.Errorf("WithFreePorts kept fixed ports: %+v", free)
 	}
 	for _, svc := range free.Services {
@@ -181,6 +192,40 @@ func TestDefaultOrderService(t *testing.T) {
 	for _, want := range []string{"POST", "Idempotency-Key", "/api/v1/orders/$ORDER", "/cancel"} {
 		if !strings.Contains(examples.String(), want) {
 			t.Errorf("order examples do not show %q:\n%s", want, examples.String())
+		}
+	}
+}
+
+// TestDefaultEventServices checks what the default stack sets up for the
+// event-driven services: NATS on its usual ports, two payment instances (so
+// that they share their durable consumers) and a notification service with
+// no mail server (NOTIFICATION_SMTP_ADDR empty, rather than absent, so its
+// default cannot point at one).
+func TestDefaultEventServices(t *testing.T) {
+	cfg := local.DefaultConfig()
+	if cfg.NATSPort != 4222 || cfg.NATSMonitorPort != 8222 || cfg.NATSStoreDir != "" {
+		t.Errorf("NATS on %d (monitoring %d, data %q), want 4222, 8222 and the default <run>/nats", cfg.NATSPort, cfg.NATSMonitorPort, cfg.NATSStoreDir)
+	}
+	payment := service(t, cfg, "payment")
+	var ids []string
+	for _, inst := range payment.Instances {
+		ids = append(ids, inst.ID)
+	}
+	if want := []string{"payment-1", "payment-2"}; payment.Database != "payment" || !slices.Equal(ids, want) {
+		t.Errorf("payment: database %q, instances %v; want payment and %v", payment.Database, ids, want)
+	}
+	notification := service(t, cfg, "notification")
+	if notification.Database != "notification" || len(notification.Instances) == 0 {
+		t.Errorf("notification: %+v, want database notification and an instance", notification)
+	}
+	if !slices.Contains(notification.Env, "NOTIFICATION_SMTP_ADDR=") {
+		t.Errorf("notification environment %q lacks an empty NOTIFICATION_SMTP_ADDR", notification.Env)
+	}
+	for _, svc := range cfg.Services {
+		for _, kv := range svc.Env {
+			if strings.Contains(kv, "_NATS_URL=") {
+				t.Errorf("%s sets %q itself; the stack gives every service its broker", svc.Name, kv)
+			}
 		}
 	}
 }

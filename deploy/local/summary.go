@@ -15,6 +15,7 @@ func (s *Stack) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "\nkitshop is running.\n\n")
 	fmt.Fprintf(w, "  gateway    %s (metrics: %s)\n", s.GatewayURL(), s.GatewayMetricsURL())
 	fmt.Fprintf(w, "  consul UI  %s/ui/\n", s.ConsulURL())
+	fmt.Fprintf(w, "  nats       %s (JetStream, data %s; monitoring %s)\n", s.NATSURL(), s.nats.StoreDir(), s.NATSMonitorURL())
 	fmt.Fprintf(w, "  postgres   %s (user %s, password %s: development only)\n", pgURL, devenv.PostgresUser, devenv.PostgresPassword)
 	fmt.Fprintf(w, "  logs       %s\n", s.logDir)
 	s.mu.Lock()
@@ -30,6 +31,7 @@ func (s *Stack) WriteSummary(w io.Writer) {
 	replacer := strings.NewReplacer(
 		"{gateway}", s.GatewayURL(),
 		"{consul}", s.ConsulURL(),
+		"{nats_monitor}", s.NATSMonitorURL(),
 		PlaceholderAdminEmail, inSingleQuotedJSON(s.cfg.AdminEmail),
 		PlaceholderAdminPassword, inSingleQuotedJSON(s.cfg.AdminPassword),
 	)
@@ -38,7 +40,18 @@ func (s *Stack) WriteSummary(w io.Writer) {
 			fmt.Fprintf(w, "\n  # %s\n  %s\n", ex.Title, replacer.Replace(ex.Command))
 		}
 	}
+	for _, ex := range infraExamples {
+		fmt.Fprintf(w, "\n  # %s\n  %s\n", ex.Title, replacer.Replace(ex.Command))
+	}
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop everything.\n")
+}
+
+// infraExamples follow the services' examples: a look at the broker.
+var infraExamples = []Example{
+	{"the event streams in JetStream: messages per stream, and each durable consumer's backlog (num_pending)",
+		`curl -s '{nats_monitor}/jsz?streams=true&consumers=true'`},
+	{"who is connected to the broker (one connection per instance, named by its id)",
+		`curl -s '{nats_monitor}/connz' | grep -o '"name": *"[^"]*"'`},
 }
 
 // inSingleQuotedJSON escapes v for the inside of a JSON string that is

@@ -22,8 +22,8 @@ const (
 )
 
 // supervised is a process of the stack that Supervise restarts when it dies:
-// infrastructure (PostgreSQL, Consul) or a service instance. Another server
-// the stack comes to run (NATS, say) is supervised by adding one more.
+// infrastructure (PostgreSQL, Consul, NATS) or a service instance. Another
+// server the stack comes to run is supervised by adding one more.
 type supervised struct {
 	name string
 	// current returns the running process; restart replaces it.
@@ -58,6 +58,18 @@ func (s *Stack) supervised() []supervised {
 				return nil
 			},
 		},
+		{
+			name:    "nats",
+			current: s.nats.Process,
+			restart: func(ctx context.Context) error {
+				if err := s.nats.Restart(ctx); err != nil {
+					return err
+				}
+				s.progress("%-10s restarted on %s (streams and consumers kept in %s; the services reconnect by themselves)",
+					"nats", s.nats.URL(), s.nats.StoreDir())
+				return nil
+			},
+		},
 	}
 	for _, svc := range s.cfg.Services {
 		for _, inst := range s.Instances(svc.Name) {
@@ -84,13 +96,14 @@ func (s *Stack) supervised() []supervised {
 
 // Supervise keeps the stack running until ctx is done, as a process
 // supervisor (compose's restart policy, a Kubernetes Deployment) would: a
-// service instance, PostgreSQL or Consul that exits on its own — a crash, a
-// SIGKILL — is reported on Config.Progress and restarted after a pause that
-// grows while it keeps dying, with the same command line, data, ports and
-// log. The rest of the stack keeps running meanwhile: the gateway routes to
-// the other instances, and from what it last heard while Consul is away; the
-// services reconnect to PostgreSQL and register again in a restarted Consul
-// by themselves. The gateway exiting, or a process that cannot be restarted
+// service instance, PostgreSQL, Consul or NATS that exits on its own — a
+// crash, a SIGKILL — is reported on Config.Progress and restarted after a
+// pause that grows while it keeps dying, with the same command line, data,
+// ports and log. The rest of the stack keeps running meanwhile: the gateway
+// routes to the other instances, and from what it last heard while Consul is
+// away; the services reconnect to PostgreSQL and NATS (keeping their events
+// in their outboxes meanwhile) and register again in a restarted Consul by
+// themselves. The gateway exiting, or a process that cannot be restarted
 // maxRestartFailures times in a row, ends supervision with an error naming
 // it. It returns nil when ctx is done, once no restart is under way; call
 // Stop only after that.

@@ -266,16 +266,21 @@ func ComposeCommand(ctx context.Context) ([]string, error) {
 	return nil, errors.New("validate: neither docker-compose nor `docker compose` found; run `make deps` (apt-get install docker-compose)")
 }
 
-// LoadCompose runs `<compose> -f file config` and parses its output. It
-// needs no Docker engine. Variables that the compose file reads with
-// defaults (KITSHOP_*) and the COMPOSE_* settings are removed from the
-// environment, so the result is the file's defaults.
-func LoadCompose(ctx context.Context, file string) (*Compose, error) {
+// LoadCompose runs `<compose> -f file [-f override...] config` and parses
+// its output: the files merged, as compose runs them. It needs no Docker
+// engine. Variables that the compose file reads with defaults (KITSHOP_*)
+// and the COMPOSE_* settings are removed from the environment, so the
+// result is the file's defaults.
+func LoadCompose(ctx context.Context, file string, overrides ...string) (*Compose, error) {
 	command, err := ComposeCommand(ctx)
 	if err != nil {
 		return nil, err
 	}
-	args := append(command[1:], "-f", file, "config")
+	args := append(command[1:], "-f", file)
+	for _, o := range overrides {
+		args = append(args, "-f", o)
+	}
+	args = append(args, "config")
 	cmd := exec.CommandContext(ctx, command[0], args...)
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "KITSHOP_") || strings.HasPrefix(kv, "COMPOSE_") {

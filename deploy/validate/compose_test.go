@@ -16,8 +16,9 @@ import (
 )
 
 // tooling are the services allowed to publish a port besides the gateway,
-// with the only container port each may publish. They publish on loopback.
-var tooling = map[string]int{"consul": 8500, "prometheus": 9090}
+// with the only container port each may publish: UIs and monitoring. They
+// publish on loopback.
+var tooling = map[string]int{"consul": 8500, "prometheus": 9090, "nats": 8222, "mailpit": 8025}
 
 // publicService is the one application service reachable from the host.
 const publicService = "gateway"

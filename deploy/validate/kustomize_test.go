@@ -86,6 +86,8 @@ var k8sServices = []struct {
 	{name: "product", prefix: "PRODUCT", http: 8081, grpc: 9081, database: true},
 	{name: "user", prefix: "USER", http: 8083, grpc: 9083, database: true},
 	{name: "order", prefix: "ORDER", http: 8084, grpc: 9084, database: true},
+	{name: "payment", prefix: "PAYMENT", http: 8085, grpc: 9085, database: true},
+	{name: "notification", prefix: "NOTIFICATION", http: 8086, grpc: 9086, database: true},
 	{name: "gateway", prefix: "GATEWAY", http: 8080},
 }
 

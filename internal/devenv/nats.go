@@ -23,6 +23,10 @@ const EnvNATS = "KITSHOP_NATS"
 type NATSConfig struct {
 	// Port is the client port on 127.0.0.1; 0 picks a free one.
 	Port int
+	// MonitorPort, when not 0, is the HTTP monitoring port on 127.0.0.1
+	// (/healthz, /varz, /jsz, /connz). 0 leaves monitoring off, as tests
+	// that only publish and consume want.
+	MonitorPort int
 	// StoreDir holds JetStream's file storage (streams and their
 	// messages), so it survives a Restart. Empty means a temporary
 	// directory that Stop removes.
@@ -78,8 +82,14 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 	}
 	n.cfg = cfg
 	autoPort := cfg.Port == 0
-	if !autoPort {
-		if err := CheckPortFree(cfg.Port, "nats"); err != nil {
+	for _, p := range []struct {
+		port int
+		user string
+	}{{cfg.Port, "nats"}, {cfg.MonitorPort, "nats monitoring"}} {
+		if p.port == 0 {
+			continue
+		}
+		if err := CheckPortFree(p.port, p.user); err != nil {
 			n.removeTemp()
 			return nil, err
 		}
@@ -115,16 +125,21 @@ func (n *NATS) start(ctx context.Context, pickPort bool) error {
 
 func (n *NATS) startOnce(ctx context.Context) error {
 	cfg := n.cfg
+	args := []string{
+		"-js",
+		"-a", "127.0.0.1",
+		"-p", strconv.Itoa(n.port),
+		"-sd", cfg.StoreDir,
+		"-n", "kitshop",
+	}
+	if cfg.MonitorPort != 0 {
+		// The monitoring listener binds -a's address too.
+		args = append(args, "-m", strconv.Itoa(cfg.MonitorPort))
+	}
 	proc, err := StartProcess(ctx, ProcessConfig{
-		Name: "nats-server",
-		Path: cfg.Binary,
-		Args: []string{
-			"-js",
-			"-a", "127.0.0.1",
-			"-p", strconv.Itoa(n.port),
-			"-sd", cfg.StoreDir,
-			"-n", "kitshop",
-		},
+		Name:    "nats-server",
+		Path:    cfg.Binary,
+		Args:    args,
 		LogPath: cfg.LogPath,
 		Dir:     cfg.StoreDir,
 		// SIGINT is nats-server's clean shutdown (exit status 0).
@@ -179,6 +194,15 @@ func (n *NATS) Addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
 
 // URL returns the client URL, nats://127.0.0.1:port, for nats.Connect.
 func (n *NATS) URL() string { return "nats://" + n.Addr() }
+
+// MonitorURL returns the monitoring base URL, http://127.0.0.1:port, or ""
+// when NATSConfig.MonitorPort was 0.
+func (n *NATS) MonitorURL() string {
+	if n.cfg.MonitorPort == 0 {
+		return ""
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(n.cfg.MonitorPort)
+}
 
 // StoreDir returns the JetStream storage directory.
 func (n *NATS) StoreDir() string { return n.cfg.StoreDir }

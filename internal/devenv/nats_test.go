@@ -3,7 +3,9 @@ package devenv_test
 import (
 	"context"
 	"net"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +97,37 @@ func TestNATSBinaryOverride(t *testing.T) {
 	t.Setenv(devenv.EnvNATS, filepath.Join(t.TempDir(), "missing"))
 	if _, err := devenv.NATSBinary(); err == nil || !strings.Contains(err.Error(), devenv.EnvNATS) {
 		t.Errorf("NATSBinary = %v, want an error naming $%s", err, devenv.EnvNATS)
+	}
+}
+
+// TestNATSMonitoring starts a server with a monitoring port and finds
+// JetStream healthy there, on loopback, before and after a Restart.
+func TestNATSMonitoring(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	port, err := devenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := devenv.StartNATS(ctx, devenv.NATSConfig{MonitorPort: port, LogPath: filepath.Join(t.TempDir(), "nats.log")})
+	if err != nil {
+		t.Fatalf("StartNATS: %v", err)
+	}
+	defer n.Stop()
+	if want := "http://127.0.0.1:" + strconv.Itoa(port); n.MonitorURL() != want {
+		t.Errorf("MonitorURL = %q, want %q", n.MonitorURL(), want)
+	}
+	for _, phase := range []string{"started", "restarted"} {
+		if phase == "restarted" {
+			if err := n.Restart(ctx); err != nil {
+				t.Fatalf("Restart: %v", err)
+			}
+		}
+		if err := devenv.WaitHTTP(ctx, n.MonitorURL()+"/healthz?js-enabled-only=true", http.StatusOK); err != nil {
+			t.Errorf("%s: /healthz: %v", phase, err)
+		}
+	}
+	if got := (&devenv.NATS{}).MonitorURL(); got != "" {
+		t.Errorf("MonitorURL without a monitoring port = %q, want empty", got)
 	}
 }

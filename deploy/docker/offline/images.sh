@@ -7,6 +7,12 @@
 #                                     postgresql-15, imported (debian-root.sh)
 #   kitshop-offline/postgres:15       that, plus an official-style entrypoint
 #   kitshop-offline/consul:1.15.4     bin/consul (from `make deps`) on that root
+#   kitshop-offline/nats:2.15.3       bin/nats-server (from `make deps`) and the
+#                                     kitshop healthcheck on that root
+#   kitshop-offline/mailpit:v1.33.1   Mailpit built from its Go module (the
+#                                     Go module proxy is a registry this
+#                                     machine reaches; its web UI stays blank,
+#                                     see mailpit/Dockerfile) on that root
 #   kitshop-offline/prebuilt:latest   the build-stage base: the kitshop
 #                                     binaries, built on this host
 #
@@ -24,6 +30,9 @@ root=$(cd "$here/../../.." && pwd)
 cache=${KITSHOP_OFFLINE_CACHE:-/var/cache/kitshop}
 work=$root/.run/docker-offline
 consul_bin=${KITSHOP_CONSUL:-$root/bin/consul}
+nats_bin=${KITSHOP_NATS:-$root/bin/nats-server}
+# The version of docker-compose.yml's axllent/mailpit image.
+mailpit_version=v1.33.1
 GO=${GO:-go}
 
 started=$SECONDS
@@ -66,16 +75,47 @@ log "kitshop-offline/consul:1.15.4"
 build kitshop-offline/consul:1.15.4 "$work/consul"
 
 # The same flags as the Dockerfile's build stage: static, no local paths,
-# no symbol tables.
+# no symbol tables. Every service is <name>/cmd/<name>, as the Dockerfile's
+# SERVICE argument wants, so a service kitgen adds is built too.
 log "go build the service binaries (static) into $work/prebuilt/bin"
 cp "$here/prebuilt/Dockerfile" "$work/prebuilt/Dockerfile"
 (
 	cd "$root"
-	for cmd in product/cmd/product user/cmd/user order/cmd/order gateway/cmd/gateway deploy/cmd/healthcheck deploy/cmd/kitshop-secrets; do
+	cmds="deploy/cmd/healthcheck deploy/cmd/kitshop-secrets"
+	for main in */cmd/*/main.go; do
+		svc=${main%%/*}
+		[ "$main" = "$svc/cmd/$svc/main.go" ] && cmds="$cmds $svc/cmd/$svc"
+	done
+	for cmd in $cmds; do
 		CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$GO" build -trimpath -ldflags='-s -w' \
 			-o "$work/prebuilt/bin/$(basename "$cmd")" "./$cmd"
 	done
 )
 log "kitshop-offline/prebuilt:latest"
 build kitshop-offline/prebuilt:latest "$work/prebuilt"
+
+[ -x "$nats_bin" ] || { echo "images.sh: $nats_bin missing (make deps builds it)" >&2; exit 1; }
+mkdir -p "$work/nats"
+cp "$here/nats/Dockerfile" "$work/nats/Dockerfile"
+cp "$work/prebuilt/bin/healthcheck" "$work/nats/healthcheck"
+if [ ! -f "$work/nats/nats-server" ] || [ "$nats_bin" -nt "$work/nats/nats-server" ]; then
+	strip -o "$work/nats/nats-server.tmp" "$nats_bin" 2>/dev/null || cp "$nats_bin" "$work/nats/nats-server.tmp"
+	mv "$work/nats/nats-server.tmp" "$work/nats/nats-server"
+fi
+log "kitshop-offline/nats:2.15.3"
+build kitshop-offline/nats:2.15.3 "$work/nats"
+
+# go install with @version ignores the repository's go.mod: Mailpit builds
+# with its own, checked against the checksum database. Once per version.
+mkdir -p "$work/mailpit"
+cp "$here/mailpit/Dockerfile" "$work/mailpit/Dockerfile"
+if [ "$(cat "$work/mailpit/version" 2>/dev/null)" != "$mailpit_version" ]; then
+	log "go install github.com/axllent/mailpit@$mailpit_version (static; a minute or two, once)"
+	rm -f "$work/mailpit/mailpit" "$work/mailpit/version"
+	GOBIN="$work/mailpit" CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$GO" install -trimpath -ldflags='-s -w' \
+		"github.com/axllent/mailpit@$mailpit_version"
+	echo "$mailpit_version" >"$work/mailpit/version"
+fi
+log "kitshop-offline/mailpit:$mailpit_version"
+build "kitshop-offline/mailpit:$mailpit_version" "$work/mailpit"
 log "offline images ready"

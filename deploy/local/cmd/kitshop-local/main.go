@@ -1,10 +1,11 @@
 // Command kitshop-local runs the whole kitshop system on this machine —
-// PostgreSQL, Consul, every service and the gateway — in the foreground, and
-// stops all of it on Ctrl-C (SIGINT) or SIGTERM. `make run` builds the
-// binaries and starts it.
+// PostgreSQL, Consul, NATS with JetStream, every service and the gateway —
+// in the foreground, and stops all of it on Ctrl-C (SIGINT) or SIGTERM.
+// `make run` builds the binaries and starts it.
 //
-// Logs of every process go to .run/logs/<name>.log; the database and the
-// user service's token signing key (.run/keys) are kept between runs.
+// Logs of every process go to .run/logs/<name>.log; the database, the
+// JetStream streams (.run/nats) and the user service's token signing key
+// (.run/keys) are kept between runs.
 //
 // The user service creates an admin account at its first start:
 // admin@kitshop.local with the password kitshop-admin-pw, or -admin-email
@@ -47,6 +48,9 @@ func run(args []string) error {
 	fs.IntVar(&cfg.GatewayPort, "gateway-port", cfg.GatewayPort, "gateway HTTP port on 127.0.0.1 (0: any free port)")
 	fs.IntVar(&cfg.ConsulPort, "consul-port", cfg.ConsulPort, "Consul HTTP port on 127.0.0.1 (0: any free port)")
 	fs.IntVar(&cfg.PostgresPort, "postgres-port", cfg.PostgresPort, "PostgreSQL port on 127.0.0.1 (0: any free port)")
+	fs.IntVar(&cfg.NATSPort, "nats-port", cfg.NATSPort, "NATS client port on 127.0.0.1 (0: any free port)")
+	fs.IntVar(&cfg.NATSMonitorPort, "nats-monitor-port", cfg.NATSMonitorPort, "NATS monitoring port on 127.0.0.1 (0: any free port)")
+	fs.StringVar(&cfg.NATSStoreDir, "nats-data-dir", "", "JetStream storage directory, kept between runs (default: .run/nats)")
 	fs.StringVar(&cfg.PostgresDataDir, "postgres-data-dir", "", "PostgreSQL data directory, kept between runs (default: .run/pgdata, or /tmp/kitshop-<hash>/pgdata as root)")
 	fs.StringVar(&cfg.BinDir, "bin-dir", "", "directory with the service and gateway binaries (default: <repo>/bin)")
 	fs.DurationVar(&cfg.ReadyTimeout, "ready-timeout", 60*time.Second, "how long services and gateway may take to become ready")
@@ -79,7 +83,7 @@ func run(args []string) error {
 	}
 	stack.WriteSummary(os.Stdout)
 
-	// Instances, PostgreSQL and Consul that die are restarted, as compose
+	// Instances, PostgreSQL, Consul and NATS that die are restarted, as compose
 	// or Kubernetes would; only the gateway dying ends the stack.
 	waitErr := stack.Supervise(ctx)
 	// From here a second Ctrl-C kills us at once; the children still get
@@ -88,7 +92,7 @@ func run(args []string) error {
 	if waitErr != nil {
 		fmt.Fprintf(os.Stderr, "\n%v\n", waitErr)
 	}
-	fmt.Println("\nstopping: gateway, services, consul, postgres...")
+	fmt.Println("\nstopping: gateway, services, nats, consul, postgres...")
 	if err := stack.Stop(); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
