@@ -9,7 +9,7 @@
 // rejected, which redelivery cannot change, so it is acked, logged and
 // counted; any other error is nak'ed with a backoff, and on the
 // MaxDeliver-th delivery the message is dead-lettered — copied to the
-// dead-letter subject with its headers (Nats-Msg-Id among them) plus the
+// dead-letter subject with its headers (the Nats-Msg-Id as MsgIDHeader) plus the
 // original subject, stream sequence, delivery count and error — and
 // terminated. Handle fits jetstream.Consumer.Consume:
 //

@@ -27,8 +27,13 @@ type BeforeFunc func(context.Context, jetstream.Msg) context.Context
 type AfterFunc func(ctx context.Context, msg jetstream.Msg, response any)
 
 // Headers the subscriber sets on a dead-lettered message, besides the
-// original's headers (Nats-Msg-Id among them).
+// original's headers. The original Nats-Msg-Id moves to MsgIDHeader: the
+// dead letter's own is the original's plus "@" and the dead-letter subject,
+// so that two consumers giving up on one event both keep their dead letter
+// (JetStream would drop the second as a duplicate), while the same
+// consumer dead-lettering twice still keeps one.
 const (
+	MsgIDHeader      = "Kitshop-Dead-Msg-Id"
 	SubjectHeader    = "Kitshop-Dead-Subject"
 	StreamHeader     = "Kitshop-Dead-Stream"
 	StreamSeqHeader  = "Kitshop-Dead-Stream-Seq"
@@ -221,6 +226,10 @@ func (s *Subscriber) deadLetter(ctx context.Context, msg jetstream.Msg, md *jets
 		dead.Data = msg.Data()
 		for k, vs := range msg.Headers() {
 			dead.Header[k] = append([]string(nil), vs...)
+		}
+		if id := EventID(msg); id != "" {
+			dead.Header.Set(MsgIDHeader, id)
+			dead.Header.Set(jetstream.MsgIDHeader, id+"@"+s.dlqSubj)
 		}
 		dead.Header.Set(SubjectHeader, msg.Subject())
 		dead.Header.Set(StreamHeader, stream)

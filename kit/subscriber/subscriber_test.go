@@ -328,7 +328,7 @@ func checkDead(t *testing.T, m *jetstream.RawStreamMsg, subject, id, body, deliv
 		t.Errorf("dead letter body = %q, want %q", m.Data, body)
 	}
 	for h, want := range map[string]string{
-		jetstream.MsgIDHeader:       id,
+		subscriber.MsgIDHeader:      id,
 		subscriber.SubjectHeader:    subject,
 		subscriber.StreamSeqHeader:  "1",
 		subscriber.DeliveriesHeader: deliveries,
