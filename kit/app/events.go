@@ -14,6 +14,12 @@ import (
 	"github.com/kitshop/kitshop/kit/subscriber"
 )
 
+// MaxDeliver is how many deliveries a consumer gives a failing event before
+// it dead-letters it: with kit/subscriber's default backoff (1 s doubling
+// to 1 min) about four minutes, long enough to ride out a database restart
+// or a redeploy.
+const MaxDeliver = 10
+
 // connectNATS connects without waiting for the broker: a service keeps
 // serving while the broker is down, its events waiting in the outbox.
 func (a *App) connectNATS() error {
@@ -63,10 +69,12 @@ func (a *App) Publish(stream events.StreamConfig) error {
 }
 
 // SubscriberOptions are what every consumer of the service wants: dead
-// letters to events.DeadLetterSubject(durable), the service's logger and
-// its metrics.
+// letters to events.DeadLetterSubject(durable) after MaxDeliver
+// deliveries, the service's logger and its metrics. Options after them
+// override them.
 func (a *App) SubscriberOptions(durable string) []subscriber.Option {
 	return []subscriber.Option{
+		subscriber.MaxDeliver(MaxDeliver),
 		subscriber.DeadLetter(a.JetStream, events.DeadLetterSubject(durable)),
 		subscriber.Logger(a.Log("subscriber")),
 		subscriber.Metrics(a.Metrics.Registry()),
