@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # readme-flow.sh BASE_URL [ADMIN_PASSWORD]: the curl commands README.md
-# shows (Try it, Accounts and tokens, Orders), run against a gateway and
+# shows (Try it, Accounts and tokens, Orders, Events), run against a gateway and
 # checked: status codes, headers and the fields the README points at.
 #
 #   deploy/smoke/readme-flow.sh http://localhost:8080 <the password make run prints>
@@ -175,6 +175,57 @@ check "the mugs are back in stock" 200 "\"stock\":${before}[,}]"
 call POST /api/v1/orders -H "Authorization: Bearer $TOKEN" "${json[@]}" \
 	-d "{\"items\":[{\"product_id\":\"$PID\",\"quantity\":1000}]}"
 check "more than there is: 409" 409 '"kind":"conflict"' 'only [0-9]+ left'
+
+# ---- Events: the asynchronous half ------------------------------------------
+
+# await_status ID STATUS: polls the order (up to 10 s) until it has STATUS.
+await_status() {
+	local i
+	for i in $(seq 1 50); do
+		call GET "/api/v1/orders/$1" -H "Authorization: Bearer $TOKEN"
+		grep -q "\"status\":\"$2\"" <<<"$body" && return 0
+		sleep 0.2
+	done
+}
+
+call POST /api/v1/orders -H "Authorization: Bearer $TOKEN" "${json[@]}" \
+	-d "{\"items\":[{\"product_id\":\"$PID\",\"quantity\":1}],\"payment_method\":\"pm_card_visa\"}"
+check "pay with pm_card_visa: 201 confirmed" 201 '"status":"confirmed"' '"payment_method":"pm_card_visa"'
+PAID=$(field id)
+await_status "$PAID" paid
+check "then paid" 200 '"status":"paid"'
+call GET "/api/v1/payments?order_id=$PAID" -H "Authorization: Bearer $TOKEN"
+check "its payment: succeeded" 200 '"status":"succeeded"' "\"order_id\":\"$PAID\""
+
+call GET "/api/v1/products/$PID"
+before=$(stock)
+call POST /api/v1/orders -H "Authorization: Bearer $TOKEN" "${json[@]}" \
+	-d "{\"items\":[{\"product_id\":\"$PID\",\"quantity\":1}],\"payment_method\":\"pm_card_chargeDeclined\"}"
+check "a declined card: 201 confirmed" 201 '"status":"confirmed"'
+DECLINED=$(field id)
+await_status "$DECLINED" cancelled
+check "then cancelled: payment_declined" 200 '"status":"cancelled"' '"cancel_reason":"payment_declined"'
+call GET "/api/v1/payments?order_id=$DECLINED" -H "Authorization: Bearer $TOKEN"
+check "its payment: failed, card_declined" 200 '"status":"failed"' '"decline_code":"card_declined"'
+for i in $(seq 1 50); do
+	call GET "/api/v1/products/$PID"
+	[ "$(stock)" = "$before" ] && break
+	sleep 0.2
+done
+check "the declined order's mug is back in stock" 200 "\"stock\":${before}[,}]"
+
+for i in $(seq 1 50); do
+	call GET '/api/v1/notifications?limit=3' -H "Authorization: Bearer $TOKEN"
+	grep -q '"kind":"order_payment_failed"' <<<"$body" && break
+	sleep 0.2
+done
+check "the notifications that followed" 200 '"kind":"order_payment_failed"' '"unread_count":[1-9]'
+call POST /api/v1/notifications/read-all -H "Authorization: Bearer $TOKEN"
+check "mark them all read" 200 '"marked_read":[0-9]+'
+
+call POST /api/v1/orders -H "Authorization: Bearer $TOKEN" "${json[@]}" \
+	-d "{\"items\":[{\"product_id\":\"$PID\",\"quantity\":1}],\"payment_method\":\"pm_card_amex\"}"
+check "an unknown payment method: 400" 400 '"field":"payment_method"'
 
 echo "readme-flow: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -173,13 +173,35 @@ func (g *Guard) start(cfg *pgx.ConnConfig) {
 	}()
 }
 
+// connectPatience bounds one connection attempt of the probe. While the
+// database does not answer, the probe keeps a single attempt open instead
+// of starting one per tick: a paused server (SIGSTOP, a frozen VM) still
+// accepts TCP connections into its backlog, and every attempt given up
+// there is a backend the server forks when it resumes; a few hundred of
+// them, from every service, delayed the recovery by seconds.
+const connectPatience = 30 * time.Second
+
 // probe pings every g.every until ctx ends, connecting first when it has
 // no connection, and opens or closes the circuit by the outcome.
 func (g *Guard) probe(ctx context.Context, cfg *pgx.ConnConfig) {
-	var conn *pgx.Conn
+	type attempt struct {
+		conn *pgx.Conn
+		err  error
+	}
+	var (
+		conn    *pgx.Conn
+		pending chan attempt // the connection attempt in progress, if any
+	)
 	defer func() {
 		if conn != nil {
 			conn.Close(context.Background())
+		}
+		if pending != nil {
+			go func(ch chan attempt) {
+				if a := <-ch; a.conn != nil {
+					a.conn.Close(context.Background())
+				}
+			}(pending)
 		}
 	}()
 	tick := time.NewTicker(g.every)
@@ -190,23 +212,45 @@ func (g *Guard) probe(ctx context.Context, cfg *pgx.ConnConfig) {
 			return
 		case <-tick.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, g.timeout)
-		var err error
 		if conn == nil {
-			conn, err = pgx.ConnectConfig(pctx, cfg)
+			if pending == nil {
+				pending = make(chan attempt, 1)
+				go func(ch chan attempt) {
+					cctx, cancel := context.WithTimeout(ctx, connectPatience)
+					c, err := pgx.ConnectConfig(cctx, cfg)
+					cancel()
+					ch <- attempt{c, err}
+				}(pending)
+			}
+			wait := time.NewTimer(g.timeout)
+			select {
+			case a := <-pending:
+				wait.Stop()
+				pending = nil
+				if a.err != nil {
+					if ctx.Err() == nil {
+						g.fail(a.err)
+					}
+					continue
+				}
+				conn = a.conn
+			case <-wait.C:
+				g.fail(errors.New("postgres: no answer to a connection attempt within " + g.timeout.String()))
+				continue
+			case <-ctx.Done():
+				wait.Stop()
+				return
+			}
 		}
-		if err == nil {
-			err = conn.Ping(pctx)
-		}
+		pctx, cancel := context.WithTimeout(ctx, g.timeout)
+		err := conn.Ping(pctx)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			if conn != nil {
-				conn.Close(context.Background())
-				conn = nil
-			}
+			conn.Close(context.Background())
+			conn = nil
 			g.fail(err)
 		default:
 			g.recover()

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -61,6 +64,15 @@ func (o options) apply(rawURL string, cfg *pgxpool.Config) {
 	}
 	if o.guard != nil {
 		cfg.ConnConfig.Tracer = guardTracer{o.guard}
+		// A call given up (its context ended: the Guard tripped, the
+		// client left) drops its connection instead of sending the server a
+		// cancel request: that request is one more connection, and while
+		// the server does not answer they pile up in its backlog, each a
+		// backend to fork when it resumes. statement_timeout ends the
+		// orphaned statement server-side.
+		cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+			return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+		}
 	}
 }
 
