@@ -37,6 +37,7 @@ type environment struct {
 	gatewayURL string
 	consulURL  string
 	productDB  string
+	natsURL    string
 	// stack is the description that goes into the report.
 	stack string
 	own   *local.Stack // nil when the stack was running already
@@ -80,6 +81,7 @@ func openEnvironment(ctx context.Context, o options, log io.Writer) (*environmen
 		if env.productDB == "" {
 			env.productDB = defaultProductDB()
 		}
+		env.natsURL = o.natsURL
 		env.stack = "the running stack at " + o.gateway + " (its own rate limits apply)"
 		fmt.Fprintf(log, "kitbench: using the running stack at %s\n", o.gateway)
 	} else {
@@ -158,6 +160,7 @@ func (env *environment) startStack(ctx context.Context, o options, log io.Writer
 	env.gatewayURL = stack.GatewayURL()
 	env.consulURL = stack.ConsulURL()
 	env.productDB = stack.Postgres().URL("product")
+	env.natsURL = stack.NATSURL()
 	var names []string
 	for _, svc := range cfg.Services {
 		names = append(names, fmt.Sprintf("%s×%d", svc.Name, len(svc.Instances)))

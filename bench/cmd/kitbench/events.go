@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +28,20 @@ const (
 	eventsStream  = "KITBENCH_EVENTS"
 	eventsSubject = "kitbench.events.tick"
 )
+
+// pipelineClients is how many closed-loop clients place orders in the
+// order pipeline measurement: enough to keep the order service busy.
+const pipelineClients = 32
+
+// databaseURL returns rawURL with its database replaced by db.
+func databaseURL(rawURL, db string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	u.Path = "/" + db
+	return u.String()
+}
 
 // eventLatency measures kit/outbox → JetStream → kit/subscriber on the
 // stack's Postgres and NATS: rate events a second for d, each committed in

@@ -24,7 +24,8 @@ type harness struct {
 	env *environment
 	log io.Writer
 
-	productID string // what every target reads or orders; set by targets
+	productID string      // what every target reads or orders; set by targets
+	customer  *tokenCache // the bench customer's token; set by targets
 }
 
 // target is one row of the table.
@@ -141,6 +142,16 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 		fmt.Fprintf(h.log, "half rate: %s\n", rep.HalfRateLine())
 	}
 
+	if h.o.eventRate > 0 && len(h.o.only) == 0 {
+		fmt.Fprintf(h.log, "events: %d/s for %s through kit/outbox, JetStream and kit/subscriber\n", h.o.eventRate, h.o.duration)
+		rep.Events = eventLatency(ctx, h.env.productDB, h.env.natsURL, h.o.eventRate, h.o.duration)
+		fmt.Fprintf(h.log, "events: %s\n", rep.Events.Line())
+		a := api{base: h.env.gatewayURL, client: &http.Client{Timeout: setupCallTimout}}
+		fmt.Fprintf(h.log, "order pipeline: %d clients for %s, then until every order is paid\n", pipelineClients, h.o.duration)
+		rep.Orders = orderPipeline(ctx, a, h.customer, h.productID, databaseURL(h.env.productDB, "order"), pipelineClients, h.o.duration)
+		fmt.Fprintf(h.log, "order pipeline: %s\n", rep.Orders.Line())
+	}
+
 	// Idle again: connections closed, and long enough for kit/server's
 	// release of idle memory (a check every 10 s) to have run twice.
 	time.Sleep(afterLoadIdle)
@@ -176,6 +187,7 @@ func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, fun
 	customer := &tokenCache{login: func(ctx context.Context) (string, error) {
 		return a.login(ctx, benchUserEmail, benchUserPass)
 	}}
+	h.customer = customer
 
 	// The product everything reads and orders: kitbench's own, with a
 	// stock no run can exhaust, or any product when there is no admin.

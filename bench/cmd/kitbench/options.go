@@ -20,6 +20,8 @@ import (
 // options are the settings of one run.
 type options struct {
 	gateway     string
+	natsURL     string
+	eventRate   int
 	consul      string
 	databaseURL string
 	newStack    bool
@@ -51,6 +53,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.gateway, "gateway", "http://127.0.0.1:8080", "gateway of a running stack to measure; when nothing answers there, kitbench starts its own stack")
 	fs.StringVar(&o.consul, "consul", "http://127.0.0.1:8500", "Consul HTTP API of the running stack (to find the product instances)")
+	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS of the running stack, for the event pipeline measurement")
+	fs.IntVar(&o.eventRate, "event-rate", 1000, "events a second of the event pipeline measurement (0: skip it and the order pipeline)")
 	fs.StringVar(&o.databaseURL, "database-url", "", "product database of the running stack, for the bare handler (default: make run's, 127.0.0.1:55432)")
 	fs.BoolVar(&o.newStack, "new-stack", false, "start a stack even if one answers at -gateway")
 	fs.BoolVar(&o.fixedPorts, "fixed-ports", false, "start the stack on make run's fixed ports instead of free ones")
