@@ -77,11 +77,18 @@ func childEnv(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err) // the message says to run `make deps`
 	}
+	nats, err := devenv.NATSBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	return append(os.Environ(),
 		"GOFLAGS=-trimpath -buildvcs=false",
 		"GOTOOLCHAIN=local",
 		"GOWORK=off",
-		devenv.EnvConsul+"="+consul, // the copy has no bin/consul
+		// The copy has no bin/: the stack and the deploy checks find the
+		// servers here.
+		devenv.EnvConsul+"="+consul,
+		devenv.EnvNATS+"="+nats,
 	)
 }
 
