@@ -10,6 +10,7 @@ import (
 
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/events"
+	"github.com/kitshop/kitshop/kit/outbox/outboxtest"
 	"github.com/kitshop/kitshop/order"
 	orderv1 "github.com/kitshop/kitshop/proto/order/v1"
 	paymentv1 "github.com/kitshop/kitshop/proto/payment/v1"
@@ -18,22 +19,11 @@ import (
 // outboxEvents returns the events of an order in the outbox, in order.
 func outboxEvents(t *testing.T, pool *pgxpool.Pool, id string) []events.Message {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT payload FROM outbox WHERE aggregate = $1 ORDER BY seq`, "order/"+id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []events.Message
-	for rows.Next() {
-		var body []byte
-		if err := rows.Scan(&body); err != nil {
-			t.Fatal(err)
+	for _, e := range (&outboxtest.Reader{Pool: pool}).Next(t) {
+		if e.Aggregate == "order/"+id {
+			out = append(out, e.Message)
 		}
-		m, err := events.Unmarshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
 	}
 	return out
 }

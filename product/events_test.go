@@ -16,6 +16,7 @@ import (
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/events"
 	"github.com/kitshop/kitshop/kit/outbox"
+	"github.com/kitshop/kitshop/kit/outbox/outboxtest"
 	"github.com/kitshop/kitshop/product"
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
 )
@@ -27,11 +28,12 @@ const (
 	stocked = productv1.ProductChanged_CHANGE_STOCK
 )
 
-// outboxReader reads the product.changed events of a database's outbox,
-// each once, in the order they were added.
-type outboxReader struct {
-	pool    *pgxpool.Pool
-	lastSeq int64
+// outboxReader reads the product.changed events of a database's outbox, each
+// once, in the order they were added.
+type outboxReader struct{ outboxtest.Reader }
+
+func newOutboxReader(pool *pgxpool.Pool) *outboxReader {
+	return &outboxReader{outboxtest.Reader{Pool: pool}}
 }
 
 // next returns the events added since the last call, after checking what
@@ -39,40 +41,20 @@ type outboxReader struct {
 // outbox row's aggregate and subject.
 func (r *outboxReader) next(t *testing.T) []*productv1.ProductChanged {
 	t.Helper()
-	rows, err := r.pool.Query(context.Background(),
-		`SELECT seq, aggregate, subject, payload FROM outbox WHERE seq > $1 ORDER BY seq`, r.lastSeq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []*productv1.ProductChanged
-	for rows.Next() {
-		var (
-			aggregate, subject string
-			payload            []byte
-		)
-		if err := rows.Scan(&r.lastSeq, &aggregate, &subject, &payload); err != nil {
-			t.Fatal(err)
-		}
-		m, err := events.Unmarshal(payload)
-		if err != nil {
-			t.Fatalf("outbox payload: %v", err)
-		}
-		pc, ok := m.Data.(*productv1.ProductChanged)
+	for _, e := range r.Next(t) {
+		pc, ok := e.Data.(*productv1.ProductChanged)
 		if !ok {
-			t.Fatalf("outbox event data is %T, want *productv1.ProductChanged", m.Data)
+			t.Fatalf("outbox event data is %T, want *productv1.ProductChanged", e.Data)
 		}
 		wantAgg := "product/" + pc.GetProductId()
-		if m.Source != product.Source || m.Type != productv1.SubjectChanged || m.Subject != wantAgg ||
-			aggregate != wantAgg || subject != productv1.SubjectChanged {
+		if e.Source != product.Source || e.Type != productv1.SubjectChanged || e.Message.Subject != wantAgg ||
+			e.Aggregate != wantAgg || e.Subject != productv1.SubjectChanged {
 			t.Errorf("event %s: source %q, type %q, subject %q, outbox aggregate %q and subject %q; want %q, %q, %q, %q, %q",
-				m.ID, m.Source, m.Type, m.Subject, aggregate, subject,
+				e.ID, e.Source, e.Type, e.Message.Subject, e.Aggregate, e.Subject,
 				product.Source, productv1.SubjectChanged, wantAgg, wantAgg, productv1.SubjectChanged)
 		}
 		out = append(out, pc)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }
@@ -97,7 +79,7 @@ func TestEventsOfEachChange(t *testing.T) {
 	svc, repo, pool := newPostgresService(t)
 	stock := product.NewStock(repo)
 	ctx := context.Background()
-	out := &outboxReader{pool: pool}
+	out := newOutboxReader(pool)
 	var (
 		p     product.Product // as the last step left it
 		order = uuid.NewString()
@@ -178,7 +160,7 @@ func TestEventsOfEachChange(t *testing.T) {
 // its stock after the change, for the reservation and for its release.
 func TestEventsOfAReservationOfTwoProducts(t *testing.T) {
 	f := newStockFixture(t)
-	out := &outboxReader{pool: f.pool}
+	out := newOutboxReader(f.pool)
 	a, b := f.add(t, "TWO-A", 10), f.add(t, "TWO-B", 5)
 	out.next(t) // the creations
 	ctx := context.Background()
@@ -220,7 +202,7 @@ func TestEventsOfAReservationOfTwoProducts(t *testing.T) {
 // to do, adds no event.
 func TestNoEventsWithoutAChange(t *testing.T) {
 	f := newStockFixture(t)
-	out := &outboxReader{pool: f.pool}
+	out := newOutboxReader(f.pool)
 	a, b := f.add(t, "NONE-A", 2), f.add(t, "NONE-B", 2)
 	out.next(t)
 	ctx := context.Background()
@@ -277,7 +259,7 @@ func TestNoEventsWithoutAChange(t *testing.T) {
 // committed.
 func TestConcurrentReservationEventsInOrder(t *testing.T) {
 	f := newStockFixture(t)
-	out := &outboxReader{pool: f.pool}
+	out := newOutboxReader(f.pool)
 	a, b := f.add(t, "RACE-A", 12), f.add(t, "RACE-B", 6)
 	out.next(t)
 	var (
@@ -348,7 +330,7 @@ func TestConcurrentReservationEventsInOrder(t *testing.T) {
 // once the outbox takes events again, the same changes go through.
 func TestRolledBackChangesHaveNoEvents(t *testing.T) {
 	f := newStockFixture(t)
-	out := &outboxReader{pool: f.pool}
+	out := newOutboxReader(f.pool)
 	a, b := f.add(t, "BACK-A", 5), f.add(t, "BACK-B", 5)
 	ctx := context.Background()
 	reserved := uuid.NewString()

@@ -13,55 +13,38 @@ import (
 	"github.com/kitshop/kitshop/internal/testenv"
 	"github.com/kitshop/kitshop/kit/events"
 	"github.com/kitshop/kitshop/kit/outbox"
+	"github.com/kitshop/kitshop/kit/outbox/outboxtest"
 	userv1 "github.com/kitshop/kitshop/proto/user/v1"
 	"github.com/kitshop/kitshop/user"
 )
 
-// outboxReader reads the user.registered events of a database's outbox,
-// each once, in the order they were added.
-type outboxReader struct {
-	pool    *pgxpool.Pool
-	lastSeq int64
+// outboxReader reads the user.registered events of a database's outbox, each
+// once, in the order they were added.
+type outboxReader struct{ outboxtest.Reader }
+
+func newOutboxReader(pool *pgxpool.Pool) *outboxReader {
+	return &outboxReader{outboxtest.Reader{Pool: pool}}
 }
 
-// next returns the events added since the last call, after checking the
-// envelope's source, type and subject and the outbox row's aggregate.
+// next returns the events added since the last call, after checking what
+// every event must carry: the envelope's source, type and subject, and the
+// outbox row's aggregate and subject.
 func (r *outboxReader) next(t *testing.T) []*userv1.UserRegistered {
 	t.Helper()
-	rows, err := r.pool.Query(context.Background(),
-		`SELECT seq, aggregate, subject, payload FROM outbox WHERE seq > $1 ORDER BY seq`, r.lastSeq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []*userv1.UserRegistered
-	for rows.Next() {
-		var (
-			aggregate, subject string
-			payload            []byte
-		)
-		if err := rows.Scan(&r.lastSeq, &aggregate, &subject, &payload); err != nil {
-			t.Fatal(err)
-		}
-		m, err := events.Unmarshal(payload)
-		if err != nil {
-			t.Fatalf("outbox payload: %v", err)
-		}
-		ur, ok := m.Data.(*userv1.UserRegistered)
+	for _, e := range r.Next(t) {
+		ur, ok := e.Data.(*userv1.UserRegistered)
 		if !ok {
-			t.Fatalf("outbox event data is %T, want *userv1.UserRegistered", m.Data)
+			t.Fatalf("outbox event data is %T, want *userv1.UserRegistered", e.Data)
 		}
 		wantAgg := "user/" + ur.GetUserId()
-		if m.Source != user.Source || m.Type != userv1.SubjectRegistered || m.Subject != wantAgg ||
-			aggregate != wantAgg || subject != userv1.SubjectRegistered {
+		if e.Source != user.Source || e.Type != userv1.SubjectRegistered || e.Message.Subject != wantAgg ||
+			e.Aggregate != wantAgg || e.Subject != userv1.SubjectRegistered {
 			t.Errorf("event %s: source %q, type %q, subject %q, outbox aggregate %q and subject %q; want %q, %q, %q, %q, %q",
-				m.ID, m.Source, m.Type, m.Subject, aggregate, subject,
+				e.ID, e.Source, e.Type, e.Message.Subject, e.Aggregate, e.Subject,
 				user.Source, userv1.SubjectRegistered, wantAgg, wantAgg, userv1.SubjectRegistered)
 		}
 		out = append(out, ur)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }
@@ -80,7 +63,7 @@ func wantRegistered(t *testing.T, got []*userv1.UserRegistered, u user.User) {
 // creates nothing has none.
 func TestEventsOfAccounts(t *testing.T) {
 	f := newFixture(t)
-	out := &outboxReader{pool: f.pool}
+	out := newOutboxReader(f.pool)
 	ctx := context.Background()
 
 	ann, err := f.svc.SignUp(ctx, user.NewUser{Email: " Ann@Example.com ", Password: testPassword, Name: " Ann "})
@@ -150,7 +133,7 @@ func TestEventsOfAccounts(t *testing.T) {
 // succeeds.
 func TestRolledBackAccountHasNoEvent(t *testing.T) {
 	f := newFixture(t)
-	out := &outboxReader{pool: f.pool}
+	out := newOutboxReader(f.pool)
 	ctx := context.Background()
 	exec := func(sql string) {
 		t.Helper()
