@@ -8,8 +8,8 @@ import (
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/ratelimit"
-	"github.com/kitshop/kitshop/kit/requestid"
 )
 
 // Client-safe messages of the gateway's authentication errors. A bad token
@@ -50,7 +50,7 @@ func (g *Gateway) authenticate(r *http.Request, info *requestInfo) error {
 			// The reason (expired, unknown key, wrong audience) is for
 			// operators only; httpx.WriteError does not log client errors.
 			// kit/auth keeps the token itself out of its causes.
-			level.Debug(g.logger).Log("msg", "token rejected", "request_id", requestid.FromContext(r.Context()), "err", err)
+			level.Debug(logging.WithRequest(g.logger, r.Context())).Log("msg", "token rejected", "err", err)
 		}
 		return err
 	}

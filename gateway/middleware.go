@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/httpx"
+	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/ratelimit"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
@@ -122,6 +123,7 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *routeI
 				"request_id", requestid.FromContext(r.Context()),
 				"client", client,
 			}
+			kv = logging.AppendTrace(kv, r.Context())
 			if aborted {
 				kv = append(kv, "aborted", true)
 			}

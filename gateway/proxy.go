@@ -16,7 +16,7 @@ import (
 
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/logging"
 )
 
 // NewTransport returns the transport the gateway shares across all upstream
@@ -113,8 +113,8 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 		reason = res.resp.Status
 		discard(res.resp)
 	}
-	level.Warn(f.logger).Log("msg", "retrying on another instance", "service", c.route.Service, "instance", in.ID,
-		"next", next.ID, "reason", reason, "request_id", requestid.FromContext(out.Context()))
+	level.Warn(logging.WithRequest(f.logger, out.Context())).Log("msg", "retrying on another instance", "service", c.route.Service, "instance", in.ID,
+		"next", next.ID, "reason", reason)
 	res = f.attempt(out, c, next, 2)
 	return res.resp, res.err
 }

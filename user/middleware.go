@@ -11,6 +11,7 @@ import (
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
 
@@ -60,8 +61,8 @@ func (s *loggingService) Login(ctx context.Context, c Credentials) (p TokenPair,
 func (s *loggingService) Refresh(ctx context.Context, token string) (p TokenPair, err error) {
 	defer func(begin time.Time) {
 		if errors.Is(err, ErrRefreshTokenReused) {
-			level.Warn(s.logger).Log("msg", "refresh token reused; its session is revoked", "op", "refresh",
-				"request_id", requestid.FromContext(ctx), "took", time.Since(begin))
+			level.Warn(logging.WithRequest(s.logger, ctx)).Log("msg", "refresh token reused; its session is revoked", "op", "refresh",
+				"took", time.Since(begin))
 			return
 		}
 		s.log(ctx, "refresh", err, begin, userID(p.UserID)...)
@@ -118,7 +119,7 @@ func (s *loggingService) ServiceToken(ctx context.Context, c ClientCredentials) 
 // failures, since a rejection's cause is the client's input.
 func (s *loggingService) log(ctx context.Context, op string, err error, begin time.Time, kvs ...any) {
 	l := level.Info(s.logger)
-	kvs = append([]any{"msg", "account event", "op", op, "request_id", requestid.FromContext(ctx)}, kvs...)
+	kvs = append(logging.AppendTrace([]any{"msg", "account event", "op", op, "request_id", requestid.FromContext(ctx)}, ctx), kvs...)
 	if err != nil {
 		kind := errs.KindOf(err)
 		kvs[1] = "account event rejected"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/logging"
 	userv1 "github.com/kitshop/kitshop/proto/user/v1"
 )
 
@@ -48,8 +48,7 @@ func (s *grpcServer) GetUser(ctx context.Context, req *userv1.GetUserRequest) (*
 func grpcErrorHandler(logger log.Logger) grpcErrorHandlerFunc {
 	return func(ctx context.Context, err error) {
 		if kind := errs.KindOf(err); kind.Business() {
-			level.Debug(logger).Log("msg", "request rejected", "kind", kind, "detail", errs.Message(err),
-				"request_id", requestid.FromContext(ctx))
+			level.Debug(logging.WithRequest(logger, ctx)).Log("msg", "request rejected", "kind", kind, "detail", errs.Message(err))
 		}
 	}
 }

@@ -248,6 +248,18 @@ func (s *Stack) natsEnv(service string) string {
 	return config.EnvName(service, "nats-url") + "=" + s.nats.URL()
 }
 
+// traceEnv makes the named service (or the gateway) record every trace
+// and write its spans under TraceDir, where "kitctl trace" finds them.
+func (s *Stack) traceEnv(service string) []string {
+	return []string{
+		config.EnvName(service, "trace-dir") + "=" + s.TraceDir(),
+		config.EnvName(service, "trace-ratio") + "=1",
+	}
+}
+
+// TraceDir is where the stack's processes write their spans: <RunDir>/traces.
+func (s *Stack) TraceDir() string { return filepath.Join(s.cfg.RunDir, "traces") }
+
 func (s *Stack) progress(format string, args ...any) {
 	fmt.Fprintf(s.cfg.Progress, format+"\n", args...)
 }
@@ -318,7 +330,7 @@ func (s *Stack) start(ctx context.Context) error {
 		Path: filepath.Join(s.cfg.BinDir, "gateway"),
 		Args: []string{"-http-addr", s.gatewayAddr, "-consul-addr", s.consul.Addr(),
 			"-metrics-addr", "127.0.0.1:" + strconv.Itoa(s.cfg.GatewayMetricsPort)},
-		Env:     append([]string{s.natsEnv("gateway")}, s.cfg.GatewayEnv...),
+		Env:     append(append([]string{s.natsEnv("gateway")}, s.traceEnv("gateway")...), s.cfg.GatewayEnv...),
 		LogPath: s.logPath("gateway"),
 		Dir:     s.cfg.Root,
 	})
@@ -389,7 +401,7 @@ func (s *Stack) startService(ctx context.Context, svc ServiceSpec) error {
 		// The broker first, so the spec's Env may override it; then a
 		// development stack (KITSHOP_DEV=1): the services accept the
 		// well-known development secrets (kit/config.RefuseDevSecret).
-		env := append([]string{s.natsEnv(svc.Name)}, s.expand(svc.Env)...)
+		env := append(append([]string{s.natsEnv(svc.Name)}, s.traceEnv(svc.Name)...), s.expand(svc.Env)...)
 		pc := devenv.ProcessConfig{
 			Name:    inst.ID,
 			Path:    filepath.Join(s.cfg.BinDir, svc.Name),

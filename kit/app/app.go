@@ -32,6 +32,7 @@ import (
 	"github.com/kitshop/kitshop/kit/postgres"
 	"github.com/kitshop/kitshop/kit/ratelimit"
 	"github.com/kitshop/kitshop/kit/server"
+	"github.com/kitshop/kitshop/kit/tracing"
 )
 
 // Spec describes a service to New.
@@ -120,6 +121,9 @@ type App struct {
 	// Spec.Events. The connection reconnects forever.
 	NATS      *nats.Conn
 	JetStream jetstream.JetStream
+	// Tracing is the process's tracing (kit/tracing), set up from
+	// -trace-ratio, -trace-dir and the OTEL_* environment.
+	Tracing *tracing.Provider
 
 	httpLn, grpcLn, metricsLn, debugLn net.Listener
 	degraded                           func() bool
@@ -154,11 +158,14 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 			a = nil
 		}
 	}()
+	if err = a.setupTracing(ctx); err != nil {
+		return a, err
+	}
 
 	if spec.Schema != nil {
 		a.Guard = postgres.NewGuard(postgres.GuardOptions{Logger: a.Log("postgres")})
 		a.Defer(a.Guard.Stop)
-		if a.Pool, err = postgres.Open(ctx, o.DatabaseURL, postgres.WithGuard(a.Guard),
+		if a.Pool, err = postgres.Open(ctx, o.DatabaseURL, postgres.WithGuard(a.Guard), a.sqlTracer(),
 			postgres.WithConnectTimeout(DBConnectTimeout),
 			postgres.WithStatementTimeout(DBStatementTimeout),
 			postgres.WithLockTimeout(DBLockTimeout)); err != nil {
@@ -261,12 +268,13 @@ func (a *App) Watch(service string) *consul.Watcher {
 }
 
 // Endpoint is the standard endpoint middleware chain, outermost first: every
-// call is counted and timed, logged (including the ones the limiter or the
+// call is counted and timed, traced (a span named <service>.<method>), logged (including the ones the limiter or the
 // access rules reject, by their outcome), limited by the instance's token
 // bucket, and bounded by the request timeout. extra goes between the limiter
 // and the timeout. No circuit breaker: breakers belong on outbound calls.
 func (a *App) Endpoint(method string, logOpts []logging.Option, extra ...endpoint.Middleware) endpoint.Middleware {
 	chain := []endpoint.Middleware{
+		tracing.EndpointMiddleware(a.Spec.Name + "." + method),
 		logging.EndpointMiddleware(a.Log("endpoint"), method, logOpts...),
 		ratelimit.Middleware(a.limiter),
 	}
@@ -279,14 +287,15 @@ func (a *App) Endpoint(method string, logOpts []logging.Option, extra ...endpoin
 // interceptors. It needs -grpc-addr.
 func (a *App) GRPC() *grpc.Server {
 	if a.grpcServer == nil {
-		a.grpcServer = grpcx.NewServer(a.Log("grpc"))
+		a.grpcServer = grpcx.NewServer(a.Log("grpc")) // traced when tracing is on
 	}
 	return a.grpcServer
 }
 
-// Handle sets the handler of the HTTP port; kit/server serves /healthz,
-// /readyz and /metrics in front of it.
-func (a *App) Handle(h http.Handler) { a.handler = h }
+// Handle sets the handler of the HTTP port, behind a server span per
+// request (kit/tracing); kit/server serves /healthz and /readyz in front
+// of it.
+func (a *App) Handle(h http.Handler) { a.handler = tracing.HTTPHandler(h) }
 
 // MetricsAddr is the address the internal metrics listener is bound to.
 func (a *App) MetricsAddr() string { return a.metricsLn.Addr().String() }

@@ -12,6 +12,7 @@ import (
 	"github.com/kitshop/kitshop/kit/events"
 	"github.com/kitshop/kitshop/kit/outbox"
 	"github.com/kitshop/kitshop/kit/subscriber"
+	"github.com/kitshop/kitshop/kit/tracing"
 )
 
 // MaxDeliver is how many deliveries a consumer gives a failing event before
@@ -59,7 +60,7 @@ func (a *App) Publish(stream events.StreamConfig) error {
 	a.retry("stream "+stream.Name, func(ctx context.Context) (func(), error) {
 		return func() {}, events.EnsureStream(ctx, a.JetStream, stream)
 	})
-	relay, err := outbox.Start(a.Pool, a.JetStream,
+	relay, err := outbox.Start(a.Pool, a.JetStream, outbox.WithTracer(tracing.PublishEvent),
 		outbox.WithLogger(a.Log("outbox")), outbox.WithRegisterer(a.Metrics.Registry()))
 	if err != nil {
 		return err
@@ -70,7 +71,8 @@ func (a *App) Publish(stream events.StreamConfig) error {
 
 // SubscriberOptions are what every consumer of the service wants: dead
 // letters to events.DeadLetterSubject(durable) after MaxDeliver
-// deliveries, the service's logger and its metrics. Options after them
+// deliveries, the service's logger and its metrics, and a span per
+// delivery (kit/tracing.ConsumeEvent). Options after them
 // override them.
 func (a *App) SubscriberOptions(durable string) []subscriber.Option {
 	return []subscriber.Option{
@@ -78,6 +80,7 @@ func (a *App) SubscriberOptions(durable string) []subscriber.Option {
 		subscriber.DeadLetter(a.JetStream, events.DeadLetterSubject(durable)),
 		subscriber.Logger(a.Log("subscriber")),
 		subscriber.Metrics(a.Metrics.Registry()),
+		subscriber.Span(tracing.ConsumeEvent(durable)),
 	}
 }
 

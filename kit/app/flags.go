@@ -15,6 +15,7 @@ import (
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/server"
+	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/kit/version"
 )
 
@@ -49,6 +50,10 @@ type Options struct {
 	// is the replication of the streams the service creates.
 	NATSURL        string
 	StreamReplicas int
+
+	// Trace is the sampling ratio and trace file directory (kit/tracing);
+	// Service and Instance are filled in by New.
+	Trace tracing.Config
 }
 
 // ErrVersion is what Parse (and so New) returns for -version: Main prints
@@ -92,6 +97,7 @@ func Parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 			fs.StringVar(&jwksURL, "jwks-url", "", "comma-separated URLs of the token signing keys (JWKS), tried in order; replaces the lookup of -auth-service in Consul")
 		}
 	}
+	tracing.Flags(fs, &o.Trace)
 	var check func() error
 	if spec.Flags != nil {
 		check = spec.Flags(fs)
@@ -123,6 +129,7 @@ func Parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 			problems = append(problems, config.RefuseDevSecret(name, f.Value.String(), config.DevMode(), spec.DevSecrets...))
 		}
 	}
+	problems = append(problems, o.Trace.Check())
 	if !logging.ValidFormat(o.LogFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", o.LogFormat))
 	}

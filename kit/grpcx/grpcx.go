@@ -14,7 +14,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/tracing"
 )
 
 // NewServer returns a gRPC server whose unary calls run through, outermost
@@ -37,6 +39,7 @@ func NewServer(logger log.Logger, opts ...grpc.ServerOption) *grpc.Server {
 			streamRecoverInterceptor(logger),
 		),
 	}
+	base = append(base, tracing.GRPCServerOptions()...)
 	srv := grpc.NewServer(append(base, opts...)...)
 	reflection.Register(srv)
 	return srv
@@ -56,6 +59,7 @@ func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 		),
 		grpc.WithChainStreamInterceptor(streamClientErrorInterceptor),
 	}
+	base = append(base, tracing.GRPCDialOptions()...)
 	cc, err := grpc.NewClient(target, append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcx: dial %s: %w", target, err)
@@ -93,11 +97,9 @@ func toStatus(ctx context.Context, logger log.Logger, method string, err error) 
 	switch {
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		// The caller gave up; that is its business, not our failure.
-		level.Debug(logger).Log("msg", "grpc call canceled by client", "method", method,
-			"request_id", requestid.FromContext(ctx))
+		level.Debug(logging.WithRequest(logger, ctx)).Log("msg", "grpc call canceled by client", "method", method)
 	case kind == errs.Internal || kind == errs.Unavailable:
-		level.Error(logger).Log("msg", "grpc call failed", "method", method, "kind", kind,
-			"request_id", requestid.FromContext(ctx), "err", err)
+		level.Error(logging.WithRequest(logger, ctx)).Log("msg", "grpc call failed", "method", method, "kind", kind, "err", err)
 	}
 	return errs.ToGRPC(err)
 }
@@ -127,8 +129,8 @@ func streamRecoverInterceptor(logger log.Logger) grpc.StreamServerInterceptor {
 // recovered logs a panic with its stack and turns it into an Internal error,
 // whose cause the error interceptor logs but never sends.
 func recovered(ctx context.Context, logger log.Logger, method string, p any) error {
-	level.Error(logger).Log("msg", "panic in grpc handler", "method", method,
-		"request_id", requestid.FromContext(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	level.Error(logging.WithRequest(logger, ctx)).Log("msg", "panic in grpc handler", "method", method,
+		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	return errs.Wrap(fmt.Errorf("panic: %v", p), errs.Internal, "")
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/logging"
 )
 
 // ServerOptions are the go-kit server options of every service's gRPC
@@ -29,8 +29,7 @@ type rejectionLogger struct{ logger log.Logger }
 
 func (l rejectionLogger) Handle(ctx context.Context, err error) {
 	if kind := errs.KindOf(err); kind.Business() {
-		level.Debug(l.logger).Log("msg", "request rejected", "kind", kind, "detail", errs.Message(err),
-			"request_id", requestid.FromContext(ctx))
+		level.Debug(logging.WithRequest(l.logger, ctx)).Log("msg", "request rejected", "kind", kind, "detail", errs.Message(err))
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/errs"
+	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
 
@@ -125,8 +126,7 @@ func errorHandler(logger log.Logger) transport.ErrorHandler {
 		if kind := errs.KindOf(err); kind.Business() {
 			// The client-safe message only: a rejected request is no reason
 			// to log what the client sent.
-			level.Debug(logger).Log("msg", "request rejected", "kind", kind, "detail", errs.Message(err),
-				"request_id", requestid.FromContext(ctx))
+			level.Debug(logging.WithRequest(logger, ctx)).Log("msg", "request rejected", "kind", kind, "detail", errs.Message(err))
 		}
 	})
 }
@@ -140,7 +140,7 @@ func writeError(ctx context.Context, w http.ResponseWriter, logger log.Logger, e
 	p := ProblemFor(ctx, err)
 	kind := errs.KindOf(err)
 	if kind == errs.Internal || kind == errs.Unavailable {
-		level.Error(logger).Log("msg", "request failed", "kind", kind, "request_id", p.RequestID, "err", err)
+		level.Error(log.With(logger, logging.AppendTrace([]any{"request_id", p.RequestID}, ctx)...)).Log("msg", "request failed", "kind", kind, "err", err)
 	}
 	if kind == errs.RateLimited || kind == errs.Unavailable {
 		if d := errs.RetryAfterOf(err); d > 0 {

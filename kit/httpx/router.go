@@ -11,7 +11,8 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/tracing"
 )
 
 // Router is an http.ServeMux (Go 1.22 patterns, path values via
@@ -56,6 +57,7 @@ func (r *Router) Handle(method, pattern string, h http.Handler) {
 	if method != "" {
 		pattern = method + " " + pattern
 	}
+	h = tracing.Route(pattern, h)
 	r.routes.Handle(pattern, h) // first: it panics on a conflict before mux is touched
 	r.mux.Handle(pattern, h)
 }
@@ -121,8 +123,8 @@ func Recover(logger log.Logger, next http.Handler) http.Handler {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			level.Error(logger).Log("msg", "panic serving request", "method", r.Method, "path", r.URL.Path,
-				"request_id", requestid.FromContext(r.Context()), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			level.Error(logging.WithRequest(logger, r.Context())).Log("msg", "panic serving request", "method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			if rw.wroteHeader {
 				// Too late for a problem document; abort so the client sees a
 				// broken response rather than a truncated one that looks whole.

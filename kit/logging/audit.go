@@ -33,7 +33,7 @@ func NewAudit(logger log.Logger, done, attempted string) Audit {
 // with err.
 func (a Audit) Log(ctx context.Context, op string, err error, begin time.Time, kvs ...any) {
 	l, msg := level.Info(a.logger), a.done
-	line := append([]any{"msg", "", "op", op, "request_id", requestid.FromContext(ctx)}, kvs...)
+	line := append(AppendTrace([]any{"msg", "", "op", op, "request_id", requestid.FromContext(ctx)}, ctx), kvs...)
 	if err != nil {
 		kind := errs.KindOf(err)
 		msg = a.attempted + " rejected"

@@ -14,7 +14,6 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/kitshop/kitshop/kit/errs"
-	"github.com/kitshop/kitshop/kit/requestid"
 )
 
 // The formats New understands.
@@ -116,7 +115,7 @@ func (c *callers) site(pc uintptr) callSite {
 func utcNow() time.Time { return time.Now().UTC() }
 
 // EndpointMiddleware logs one line per call of the wrapped endpoint: method,
-// request_id (when the context has one), took and, on failure, kind and err
+// request_id, trace_id and span_id (when the context has them), took and, on failure, kind and err
 // (the full error including its cause, which clients never see).
 //
 // Successes and business errors (not found, invalid input, …) are logged at
@@ -172,11 +171,9 @@ type callLogger struct {
 }
 
 func (l *callLogger) log(ctx context.Context, took time.Duration, err error) {
-	kv := make([]any, 0, 10)
+	kv := make([]any, 0, 14)
 	kv = append(kv, "method", l.method)
-	if id := requestid.FromContext(ctx); id != "" {
-		kv = append(kv, "request_id", id)
-	}
+	kv = AppendRequest(kv, ctx)
 	kv = append(kv, "took", took)
 	if err == nil {
 		_ = l.success.Log(kv...)

@@ -41,7 +41,16 @@ type options struct {
 	publishTimeout time.Duration
 	logger         log.Logger
 	reg            prometheus.Registerer
+	trace          PublishTracer
 }
+
+// PublishTracer starts a span around the publish of one event's message,
+// which it may change (to add a trace header), and returns the function
+// that ends it with the publish's error, such as kit/tracing.PublishEvent.
+type PublishTracer func(context.Context, *nats.Msg) (context.Context, func(error))
+
+// WithTracer traces each publish with t.
+func WithTracer(t PublishTracer) Option { return func(o *options) { o.trace = t } }
 
 // Option configures a Relay.
 type Option func(*options)
@@ -222,7 +231,13 @@ func (r *Relay) publish(ctx context.Context, e row) error {
 	msg.Data = e.payload
 	msg.Header.Set(TypeHeader, e.typ)
 	msg.Header.Set(AggregateHeader, e.aggregate)
-	if _, err := r.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(e.id.String())); err != nil {
+	end := func(error) {}
+	if r.opts.trace != nil {
+		ctx, end = r.opts.trace(ctx, msg)
+	}
+	_, err := r.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(e.id.String()))
+	end(err)
+	if err != nil {
 		return fmt.Errorf("outbox: publish %s on %s: %w", e.id, e.subject, err)
 	}
 	return nil

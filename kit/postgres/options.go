@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
@@ -19,7 +21,12 @@ type options struct {
 	connectTimeout   time.Duration
 	statementTimeout time.Duration
 	lockTimeout      time.Duration
+	tracer           pgx.QueryTracer
 }
+
+// WithTracer adds t (such as kit/tracing's SQLTracer) to the pool's pgx
+// tracers; it sees each call before the Guard does. nil adds none.
+func WithTracer(t pgx.QueryTracer) Option { return func(o *options) { o.tracer = t } }
 
 // WithGuard makes g watch the pool: g sees each of its calls and fails
 // them fast while the database is unreachable (see Guard). Open starts g's
@@ -62,8 +69,14 @@ func (o options) apply(rawURL string, cfg *pgxpool.Config) {
 	if o.lockTimeout > 0 && !set["lock_timeout"] {
 		params["lock_timeout"] = millis(o.lockTimeout)
 	}
+	if o.tracer != nil {
+		cfg.ConnConfig.Tracer = o.tracer
+	}
 	if o.guard != nil {
 		cfg.ConnConfig.Tracer = guardTracer{o.guard}
+		if o.tracer != nil {
+			cfg.ConnConfig.Tracer = multitracer.New(o.tracer, guardTracer{o.guard})
+		}
 		// A call given up (its context ended: the Guard tripped, the
 		// client left) drops its connection instead of sending the server a
 		// cancel request: that request is one more connection, and while

@@ -61,7 +61,16 @@ type Subscriber struct {
 	timeout time.Duration
 	logger  log.Logger
 	m       *counters
+	span    SpanFunc
 }
+
+// SpanFunc starts a span around one delivery's handling and returns the
+// function that ends it with the delivery's error (nil when it was
+// handled), such as kit/tracing.ConsumeEvent.
+type SpanFunc func(context.Context, jetstream.Msg) (context.Context, func(error))
+
+// Span traces each delivery with f.
+func Span(f SpanFunc) Option { return func(s *Subscriber) { s.span = f } }
 
 // Option configures a Subscriber.
 type Option func(*Subscriber)
@@ -171,6 +180,17 @@ func EventID(msg jetstream.Msg) string {
 func (s *Subscriber) Handle(msg jetstream.Msg) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
+	if s.span == nil {
+		s.handle(ctx, msg)
+		return
+	}
+	ctx, end := s.span(ctx, msg)
+	end(s.handle(ctx, msg))
+}
+
+// handle is Handle within the delivery's context; it returns the
+// delivery's error, nil when the event was handled.
+func (s *Subscriber) handle(ctx context.Context, msg jetstream.Msg) error {
 	for _, f := range s.before {
 		ctx = f(ctx, msg)
 	}
@@ -187,7 +207,7 @@ func (s *Subscriber) Handle(msg jetstream.Msg) {
 		err = fmt.Errorf("subscriber: decode: %w", err)
 		s.handleErr(ctx, err)
 		s.deadLetter(ctx, msg, md, stream, delivered, err)
-		return
+		return err
 	}
 	resp, err := s.e(ctx, req)
 	switch {
@@ -210,6 +230,7 @@ func (s *Subscriber) Handle(msg jetstream.Msg) {
 		s.settle(msg.NakWithDelay(s.backoff(int(delivered))), msg, "nak")
 		s.m.redelivered(stream)
 	}
+	return err
 }
 
 func (s *Subscriber) handleErr(ctx context.Context, err error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/config"
 	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/kit/server"
 	"github.com/kitshop/kitshop/kit/version"
 	"github.com/kitshop/kitshop/user/userapi"
@@ -27,6 +28,7 @@ type settings struct {
 	rateBurst         int
 	upstreamTimeout   time.Duration
 	logFormat         string
+	trace             tracing.Config
 	drainTimeout      time.Duration
 	trustForwardedFor bool
 	authService       string
@@ -54,6 +56,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.IntVar(&s.rateBurst, "rate-burst", 200, "requests a client IP may send in a burst above -rate-limit")
 	fs.DurationVar(&s.upstreamTimeout, "upstream-timeout", gateway.DefaultUpstreamTimeout, "time limit of one attempt on an upstream instance, response body included")
 	fs.StringVar(&s.logFormat, "log-format", logging.FormatLogfmt, "log `format`: logfmt or json")
+	tracing.Flags(fs, &s.trace)
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "time in-flight requests get to finish at shutdown")
 	fs.BoolVar(&s.trustForwardedFor, "trust-forwarded-for", false, "take the client IP from X-Forwarded-For (only behind a trusted proxy)")
 	fs.StringVar(&s.authService, "auth-service", userapi.Service, "Consul `name` of the service that issues access tokens; its instances serve the keys at "+auth.JWKSPath)
@@ -85,6 +88,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	if err := config.Require(fs, envPrefix, "http-addr", "consul-addr", "auth-service", "issuer", "audience"); err != nil {
 		problems = append(problems, err)
 	}
+	problems = append(problems, s.trace.Check())
 	if !logging.ValidFormat(s.logFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", s.logFormat))
 	}

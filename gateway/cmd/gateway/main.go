@@ -20,6 +20,7 @@ import (
 	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/server"
+	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/kit/version"
 )
 
@@ -70,6 +71,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer logOut.Close()
 	logger := logging.New(logOut, s.logFormat)
 	m := metrics.New("gateway")
+	tp, err := setupTracing(ctx, s.trace, logger)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(tp, logger)
 
 	client, err := consul.NewClient(s.consulAddr)
 	if err != nil {
@@ -94,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		UserRateBurst:     s.userRateBurst,
 		TrustForwardedFor: s.trustForwardedFor,
 		Metrics:           m,
+		Transport:         tracing.Transport(gateway.NewTransport()), // a client span per attempt
 	})
 	if err != nil {
 		stop()
@@ -114,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		HTTPListener:    ln,
 		DebugListener:   debugLn,
 		MetricsListener: metricsLn,
-		Handler:         gw,
+		Handler:         tracing.HTTPHandler(gw), // the server span, outermost
 		Metrics:         m.Handler(),
 		Health:          health.New(src.HealthCheck()),
 		DrainTimeout:    s.drainTimeout,

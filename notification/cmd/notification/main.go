@@ -28,8 +28,10 @@ import (
 
 	"github.com/kitshop/kitshop/kit/app"
 	"github.com/kitshop/kitshop/kit/events"
+	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/requestid"
 	"github.com/kitshop/kitshop/kit/subscriber"
+	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/notification"
 	notificationv1 "github.com/kitshop/kitshop/proto/notification/v1"
 )
@@ -73,7 +75,9 @@ func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, erro
 	// counted like the API's methods. No rate limit here: a limited event
 	// would be rejected for good, where JetStream's back pressure is enough.
 	handle := notification.NewEventEndpoint(notification.NewEventHandler(store, templates, handlerOpts...))
-	handle = a.Metrics.EndpointMiddleware(notification.MethodHandleEvent)(handle)
+	handle = endpoint.Chain(a.Metrics.EndpointMiddleware(notification.MethodHandleEvent),
+		tracing.EndpointMiddleware("notification."+notification.MethodHandleEvent),
+		logging.EndpointMiddleware(a.Log("endpoint"), notification.MethodHandleEvent))(handle)
 	sub := subscriber.New(handle, events.Decode, append(a.SubscriberOptions(notification.Consumer),
 		subscriber.MaxDeliver(notification.MaxDeliver), subscriber.Timeout(notification.EventTimeout))...)
 	for _, s := range notification.Subscriptions() {

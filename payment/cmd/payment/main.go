@@ -27,6 +27,7 @@ import (
 	"github.com/kitshop/kitshop/kit/app"
 	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/payment"
 	paymentv1 "github.com/kitshop/kitshop/proto/payment/v1"
 )
@@ -62,7 +63,8 @@ func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, erro
 		return a.Fail(err)
 	}
 	handlers := payment.NewEventEndpoints(svc).Wrap(func(method string) endpoint.Middleware {
-		return endpoint.Chain(a.Metrics.EndpointMiddleware(method), logging.EndpointMiddleware(a.Log("endpoint"), method))
+		return endpoint.Chain(a.Metrics.EndpointMiddleware(method), tracing.EndpointMiddleware("payment."+method),
+			logging.EndpointMiddleware(a.Log("endpoint"), method))
 	})
 	sub := payment.NewSubscriber(handlers, a.SubscriberOptions(payment.Consumer)...)
 	a.Subscribe(payment.OrderStream(), payment.OrderConsumer(), sub.Handle)

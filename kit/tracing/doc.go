@@ -1,0 +1,32 @@
+// Package tracing sets up OpenTelemetry tracing for a kitshop process and
+// instruments the hops a request crosses: HTTP servers and clients, gRPC
+// servers and clients, go-kit endpoints, SQL through pgx, and events from
+// the outbox relay to a consumer.
+//
+// Setup builds the process's TracerProvider from a Config (flags, see
+// Flags) and the standard OpenTelemetry environment:
+//
+//   - OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+//     exports over OTLP, gRPC or http/protobuf as OTEL_EXPORTER_OTLP_PROTOCOL
+//     says; the exporters read their other OTEL_EXPORTER_OTLP_* settings;
+//   - Config.Dir writes the spans as JSON lines to <Dir>/<instance>.jsonl
+//     (package tracefile reads them back), for a stack without a collector;
+//   - OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, when set, replace
+//     the sampler of Config.Ratio (parent-based, trace-id ratio);
+//   - OTEL_SDK_DISABLED=true, or no exporter at all, disables tracing: spans
+//     cost nothing, and W3C trace context still passes through.
+//
+// Setup installs the provider and the W3C propagator (traceparent,
+// tracestate, baggage) as OpenTelemetry's globals, which the instruments of
+// this package and of go.opentelemetry.io/contrib use.
+//
+// Spans carry no secrets: no header values, no query strings, no bodies, no
+// SQL arguments. A failed span carries the error's kind (kit/errs) as
+// "error.type".
+//
+// Event traces: events.New stores the producer's trace context in the
+// envelope. The relay's "publish" span is a child of that context and puts
+// its own in the message's traceparent header; a consumer's span is a child
+// of the relay's span and links to the producer's, so one trace runs from
+// the request that made the event to every consumer that handled it.
+package tracing

@@ -1,0 +1,180 @@
+package tracing
+
+import (
+	"net/http"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// TraceIDHeader is the response header that carries the trace id of a
+// recorded request, so a user who saw an error can find its trace.
+const TraceIDHeader = "Trace-Id"
+
+// serverStart and clientStart are the start options of the HTTP spans,
+// built once.
+var (
+	serverStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	clientStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
+
+// HTTPHandler starts a server span per request, a child of the request's
+// traceparent if it has one, and puts it on the request's context. A
+// recorded request's response carries TraceIDHeader, and its span the
+// method, path (never the query), route (see Route) and status; a 5xx
+// marks it failed.
+//
+// An unrecorded request costs an extracted context and a span that
+// records nothing; with tracing off (no exporter), nothing at all.
+func HTTPHandler(next http.Handler) http.Handler {
+	t := tracer()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !Enabled() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := t.Start(ctx, spanName(r.Method), serverStart...)
+		defer span.End()
+		if !span.IsRecording() {
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		w.Header()[TraceIDHeader] = []string{span.SpanContext().TraceID().String()}
+		span.SetAttributes(
+			attribute.String("http.request.method", r.Method),
+			attribute.String("url.path", r.URL.Path),
+		)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+	})
+}
+
+// Route names the request's server span after pattern (a route such as
+// "GET /api/v1/products/{id}"), when the span is recorded: a low-cardinality
+// name that groups the requests of one route.
+func Route(pattern string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetName(pattern)
+			span.SetAttributes(attribute.String("http.route", pattern))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// spanName is "HTTP <method>" without an allocation for the usual methods.
+func spanName(method string) string {
+	switch method {
+	case http.MethodGet:
+		return "HTTP GET"
+	case http.MethodPost:
+		return "HTTP POST"
+	case http.MethodPut:
+		return "HTTP PUT"
+	case http.MethodPatch:
+		return "HTTP PATCH"
+	case http.MethodDelete:
+		return "HTTP DELETE"
+	case http.MethodHead:
+		return "HTTP HEAD"
+	}
+	return "HTTP"
+}
+
+// statusWriter notes the response status. Unwrap keeps Flush, Hijack and
+// the rest reachable through http.ResponseController.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Transport returns base (http.DefaultTransport when nil) with a client
+// span around each request, whose context it sends as traceparent, over
+// any the request carried. Each attempt of a retried request is a span of
+// its own. Without a trace context on the request's context, it adds
+// nothing.
+func Transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &transport{base: base, t: tracer()}
+}
+
+type transport struct {
+	base http.RoundTripper
+	t    trace.Tracer
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return t.base.RoundTrip(req)
+	}
+	ctx, span := t.t.Start(ctx, spanName(req.Method), clientStart...)
+	defer span.End()
+	// A RoundTripper must not change its request: send a copy whose header
+	// carries this span.
+	out := *req
+	out.Header = req.Header.Clone()
+	if out.Header == nil {
+		out.Header = http.Header{}
+	}
+	out.Header.Del("Tracestate")
+	propagator.Inject(ctx, propagation.HeaderCarrier(out.Header))
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("http.request.method", req.Method),
+			attribute.String("server.address", req.URL.Host),
+			attribute.String("url.path", req.URL.Path),
+		)
+	}
+	resp, err := t.base.RoundTrip(&out)
+	if err != nil {
+		span.SetStatus(codes.Error, "transport error")
+		span.SetAttributes(attribute.String("error.type", "transport"))
+		return nil, err
+	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+		if resp.StatusCode >= 500 {
+			span.SetStatus(codes.Error, resp.Status)
+		}
+	}
+	return resp, nil
+}
+
+// CloseIdleConnections passes on to the base transport.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
