@@ -14,8 +14,8 @@ import (
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/config"
 	"github.com/kitshop/kitshop/kit/logging"
-	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/kit/server"
+	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/kit/version"
 	"github.com/kitshop/kitshop/user/userapi"
 )
