@@ -263,4 +263,3 @@ func checkLogsHaveTrace(t *testing.T, stack *local.Stack, traceID string, servic
 		}
 	}
 }
-
