@@ -270,6 +270,11 @@ type Config struct {
 
 	// ReadyTimeout bounds the wait for services and gateway; 0 means 60 s.
 	ReadyTimeout time.Duration
+	// TraceRatio is the share of new traces every process records
+	// (kit/tracing), written as JSON lines under <RunDir>/traces for
+	// "kitctl trace"; negative turns tracing off. DefaultConfig records
+	// every trace: a developer wants to see the request just made.
+	TraceRatio float64
 	// Progress receives one line per step; nil discards them.
 	Progress io.Writer
 }
@@ -288,6 +293,7 @@ func DefaultConfig() Config {
 		Services:           DefaultServices(),
 		AdminEmail:         DefaultAdminEmail,
 		AdminPassword:      DefaultAdminPassword,
+		TraceRatio:         1,
 	}
 }
 

@@ -248,12 +248,16 @@ func (s *Stack) natsEnv(service string) string {
 	return config.EnvName(service, "nats-url") + "=" + s.nats.URL()
 }
 
-// traceEnv makes the named service (or the gateway) record every trace
-// and write its spans under TraceDir, where "kitctl trace" finds them.
+// traceEnv makes the named service (or the gateway) record Config.TraceRatio
+// of the traces and write their spans under TraceDir, where "kitctl trace"
+// finds them; nothing when tracing is off.
 func (s *Stack) traceEnv(service string) []string {
+	if s.cfg.TraceRatio < 0 {
+		return nil
+	}
 	return []string{
 		config.EnvName(service, "trace-dir") + "=" + s.TraceDir(),
-		config.EnvName(service, "trace-ratio") + "=1",
+		config.EnvName(service, "trace-ratio") + "=" + strconv.FormatFloat(min(s.cfg.TraceRatio, 1), 'g', -1, 64),
 	}
 }
 

@@ -126,6 +126,7 @@ func (env *environment) startStack(ctx context.Context, o options, log io.Writer
 	// Logs and the signing key apart from `make run`'s.
 	cfg.RunDir = filepath.Join(o.root, ".run", "bench")
 	cfg.TempPostgres = true
+	cfg.TraceRatio = o.traceRatio
 	cfg.ReadyTimeout = 2 * time.Minute
 	cfg.Progress = log
 	services := slices.Clone(cfg.Services)
@@ -151,6 +152,8 @@ func (env *environment) startStack(ctx context.Context, o options, log io.Writer
 	for _, f := range old {
 		os.Remove(f)
 	}
+	// Spans of a previous run's tracing rows would only take space.
+	os.RemoveAll(filepath.Join(cfg.RunDir, "traces"))
 	fmt.Fprintf(log, "kitbench: starting a local stack (temporary Postgres, rate limits off; logs in %s)\n", logDir)
 	stack, err := local.Start(ctx, cfg)
 	if err != nil {

@@ -85,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if env, err = traceRows(ctx, o, env, rep, stderr); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout)
 	fmt.Fprint(stdout, rep.Text())
 	if o.out == "-" {
@@ -99,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // targetKeys returns the keys of the table's rows, in table order.
 func targetKeys() []string {
-	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "order", "grpc"}
+	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "order", "grpc", traceRowsKey}
 }
 
 // estimate is how long the measurements take with n targets.

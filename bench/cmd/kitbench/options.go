@@ -40,6 +40,11 @@ type options struct {
 	wrkTimeout  time.Duration
 	halfRate    float64
 	only        []string
+	// traceRows measures the gateway GET row again on stacks that trace
+	// (see traceModes); traceRatio is the tracing of the stack kitbench
+	// starts, negative for none.
+	traceRows  bool
+	traceRatio float64
 
 	adminEmail    string
 	adminPassword string
@@ -69,6 +74,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
 	fs.DurationVar(&o.wrkTimeout, "wrk-timeout", 2*time.Second, "wrk --timeout: slower requests count as errors")
 	fs.Float64Var(&o.halfRate, "half-rate", 0.5, "fraction of the gateway's peak for the open-loop latency measurement (0: skip it)")
+	fs.BoolVar(&o.traceRows, "trace-rows", true, "when kitbench starts its own stack, measure the gateway GET row again with tracing on, every request sampled and at the default ratio, each on a stack of its own")
+	o.traceRatio = -1
 	only := fs.String("only", "", "comma-separated targets to measure (keys: "+strings.Join(targetKeys(), ", ")+"); default all")
 	fs.StringVar(&o.adminEmail, "admin-email", local.DefaultAdminEmail, "admin account that creates the bench product")
 	fs.StringVar(&o.adminPassword, "admin-password", local.DefaultAdminPassword, "its password (prefer KITBENCH_ADMIN_PASSWORD)")
