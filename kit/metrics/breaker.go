@@ -15,9 +15,16 @@ type opener interface{ Open() bool }
 
 // Breaker returns b instrumented under name: calls that b rejects without
 // running them count in kitshop_breaker_rejections_total, and, when b can
-// report its state, kitshop_breaker_open follows it at every scrape.
+// report its state, kitshop_breaker_open follows it at every scrape and
+// kitshop_breaker_transitions_total counts its changes (label "to": open
+// or closed), so a flapping breaker shows even between scrapes. Prometheus
+// adds the instance label.
 func (m *Metrics) Breaker(name string, b breaker.Breaker) breaker.Breaker {
+	ib := &instrumentedBreaker{next: b, rejections: m.breakerRejections.WithLabelValues(name)}
 	if o, ok := b.(opener); ok {
+		ib.state = o
+		ib.opened = m.breakerTransitions.WithLabelValues(name, "open")
+		ib.closed = m.breakerTransitions.WithLabelValues(name, "closed")
 		// A GaugeFunc reads the state when scraped, so it is never stale and
 		// costs nothing per call. Registering a name twice keeps the first.
 		_ = m.registry.Register(breakerOpen(name, func() float64 {
@@ -27,12 +34,36 @@ func (m *Metrics) Breaker(name string, b breaker.Breaker) breaker.Breaker {
 			return 0
 		}))
 	}
-	return &instrumentedBreaker{next: b, rejections: m.breakerRejections.WithLabelValues(name)}
+	return ib
 }
 
 type instrumentedBreaker struct {
 	next       breaker.Breaker
 	rejections prometheus.Counter
+
+	state          opener // nil when b cannot report its state
+	open           atomic.Bool
+	opened, closed prometheus.Counter
+}
+
+// observe counts a change of state. The state is read only after a failed
+// call or while the breaker was open: a closed breaker opens on failures,
+// and an open one closes on a success, so the hot path (success, closed)
+// never pays for the read, which evaluates the error rate.
+func (b *instrumentedBreaker) observe(err error) {
+	was := b.open.Load()
+	if err == nil && !was {
+		return
+	}
+	now := b.state.Open()
+	if now == was || !b.open.CompareAndSwap(was, now) {
+		return
+	}
+	if now {
+		b.opened.Inc()
+	} else {
+		b.closed.Inc()
+	}
 }
 
 func (b *instrumentedBreaker) Execute(ctx context.Context, run func(context.Context) error) error {
@@ -45,6 +76,9 @@ func (b *instrumentedBreaker) Execute(ctx context.Context, run func(context.Cont
 	})
 	if err != nil && !ran.Load() {
 		b.rejections.Inc()
+	}
+	if b.state != nil {
+		b.observe(err)
 	}
 	return err
 }
@@ -67,4 +101,5 @@ func (m *Metrics) ForgetBreaker(name string) {
 	// gauge has.
 	m.registry.Unregister(breakerOpen(name, nil))
 	m.breakerRejections.DeleteLabelValues(name)
+	m.breakerTransitions.DeletePartialMatch(prometheus.Labels{"breaker": name})
 }

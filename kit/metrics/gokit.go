@@ -64,6 +64,19 @@ func (h *histogram) Observe(value float64) {
 	h.vec.With(labelMap(h.lvs)).Observe(value)
 }
 
+// observeWithTrace observes value with the trace id as its exemplar.
+func (h *histogram) observeWithTrace(value float64, traceID string) {
+	o := h.child
+	if o == nil {
+		o = h.vec.With(labelMap(h.lvs))
+	}
+	if eo, ok := o.(prometheus.ExemplarObserver); ok {
+		eo.ObserveWithExemplar(value, prometheus.Labels{"trace_id": traceID})
+		return
+	}
+	o.Observe(value)
+}
+
 // appendLabels returns a new slice: the receiver's values are shared by
 // every value derived from it and must not be overwritten.
 func appendLabels(lvs, more []string) []string {

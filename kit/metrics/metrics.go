@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitshop/kitshop/kit/errs"
 )
@@ -34,8 +35,9 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 
-	breakerRejections *prometheus.CounterVec
-	rateLimited       *prometheus.CounterVec
+	breakerRejections  *prometheus.CounterVec
+	breakerTransitions *prometheus.CounterVec
+	rateLimited        *prometheus.CounterVec
 }
 
 // New returns the metrics of the named service (the "service" label of
@@ -64,12 +66,16 @@ func New(service string) *Metrics {
 			Namespace: Namespace, Name: "breaker_rejections_total",
 			Help: "Calls a circuit breaker rejected without running them.",
 		}, []string{"breaker"}),
+		breakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "breaker_transitions_total",
+			Help: "Changes of state of a circuit breaker, by the state it changed to (open or closed).",
+		}, []string{"breaker", "to"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "ratelimit_rejections_total",
 			Help: "Requests rejected by the named rate limiter.",
 		}, []string{"limiter"}),
 	}
-	reg.MustRegister(requests, duration, m.breakerRejections, m.rateLimited)
+	reg.MustRegister(requests, duration, m.breakerRejections, m.breakerTransitions, m.rateLimited)
 	return m
 }
 
@@ -78,7 +84,8 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+	// OpenMetrics, when the scraper asks for it, carries the exemplars.
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry, EnableOpenMetrics: true})
 }
 
 // Outcome is the outcome label for a call's error: "success" or the error's
@@ -124,11 +131,24 @@ func Instrument(requests kitmetrics.Counter, duration kitmetrics.Histogram) endp
 			defer func(begin time.Time) {
 				in := o.get(err)
 				in.requests.Add(1)
-				in.duration.Observe(time.Since(begin).Seconds())
+				observe(ctx, in.duration, time.Since(begin).Seconds())
 			}(time.Now())
 			return next(ctx, request)
 		}
 	}
+}
+
+// observe records v in h, with the trace id as an exemplar when the call
+// is part of a sampled trace and h is this package's Prometheus binding:
+// a latency bucket then links to a trace that landed in it.
+func observe(ctx context.Context, h kitmetrics.Histogram, v float64) {
+	if eh, ok := h.(*histogram); ok {
+		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+			eh.observeWithTrace(v, sc.TraceID().String())
+			return
+		}
+	}
+	h.Observe(v)
 }
 
 // outcomes are one method's instruments per outcome, resolved on first use.

@@ -89,7 +89,8 @@ func WithPublishTimeout(d time.Duration) Option {
 func WithLogger(l log.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithRegisterer exports the backlog as kitshop_outbox_backlog_events and
-// kitshop_outbox_oldest_unpublished_seconds, updated after every pass.
+// kitshop_outbox_oldest_unpublished_seconds, updated after every pass, and
+// the publish rate as kitshop_outbox_published_total.
 func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
 
 // relayLock is the advisory lock key that lets one relay of a database work
@@ -153,6 +154,7 @@ func (r *Relay) loop(ctx context.Context, g *gauges) {
 			r.opts.logger.Log("msg", "outbox relay pass failed", "published", n, "err", err)
 		}
 		if g != nil {
+			g.published.Add(float64(n))
 			g.update(ctx, r.pool)
 		}
 		if err == nil && n == r.opts.batch {
@@ -263,6 +265,7 @@ func (r *Relay) Backlog(ctx context.Context) (count int, oldest time.Duration, e
 
 type gauges struct {
 	events, oldest prometheus.Gauge
+	published      prometheus.Counter
 }
 
 func newGauges(reg prometheus.Registerer) (*gauges, error) {
@@ -276,7 +279,11 @@ func newGauges(reg prometheus.Registerer) (*gauges, error) {
 			Help: "How long the oldest unpublished outbox event has waited.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{g.events, g.oldest} {
+	g.published = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Name: "outbox_published_total",
+		Help: "Events the relay published and JetStream acknowledged.",
+	})
+	for _, c := range []prometheus.Collector{g.events, g.oldest, g.published} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("outbox: register metrics: %w", err)
 		}
