@@ -26,7 +26,7 @@ import (
 
 // The bases docker-compose.yml pulls (directly or in the Dockerfile).
 var ordinaryBases = []string{"postgres:15.13-bookworm", "hashicorp/consul:1.15.4", "nats:2.15.3-alpine", "axllent/mailpit:v1.33.1",
-	"golang:1.26.8-bookworm", "prom/prometheus:v2.55.1"}
+	"golang:1.26.8-bookworm", "prom/prometheus:v2.55.1", "jaegertracing/jaeger:2.12.0", "grafana/grafana:11.6.0"}
 
 // offlineImagePrefix names the images deploy/docker/offline/images.sh
 // builds and deploy/compose/offline.yml points the services at. Offline, a
@@ -129,12 +129,15 @@ func newStack(t *testing.T, root string, offline bool) *stack {
 		s.compose = append(s.compose, "-f", filepath.Join(root, "deploy/compose/offline.yml"))
 	}
 	gw, consul, prom, natsMon, mail := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	jaeger, grafana := freePort(t), freePort(t)
 	s.env = []string{
 		"KITSHOP_GATEWAY_PORT=" + strconv.Itoa(gw),
 		"KITSHOP_CONSUL_PORT=" + strconv.Itoa(consul),
 		"KITSHOP_PROMETHEUS_PORT=" + strconv.Itoa(prom),
 		"KITSHOP_NATS_MONITOR_PORT=" + strconv.Itoa(natsMon),
 		"KITSHOP_MAILPIT_PORT=" + strconv.Itoa(mail),
+		"KITSHOP_JAEGER_PORT=" + strconv.Itoa(jaeger),
+		"KITSHOP_GRAFANA_PORT=" + strconv.Itoa(grafana),
 	}
 	s.gateway = "http://127.0.0.1:" + strconv.Itoa(gw)
 	s.natsMonitor = "http://127.0.0.1:" + strconv.Itoa(natsMon)

@@ -18,7 +18,7 @@ import (
 // tooling are the services allowed to publish a port besides the gateway,
 // with the only container port each may publish: UIs and monitoring. They
 // publish on loopback.
-var tooling = map[string]int{"consul": 8500, "prometheus": 9090, "nats": 8222, "mailpit": 8025}
+var tooling = map[string]int{"consul": 8500, "prometheus": 9090, "nats": 8222, "mailpit": 8025, "jaeger": 16686, "grafana": 3000}
 
 // publicService is the one application service reachable from the host.
 const publicService = "gateway"

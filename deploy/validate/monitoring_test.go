@@ -124,6 +124,15 @@ var metricLabels = map[string][]string{
 	"kitshop_ratelimit_rejections_total":              {"limiter"},
 	"kitshop_db_pool_acquired_conns":                  {"pool"},
 	"kitshop_db_pool_max_conns":                       {"pool"},
+	"kitshop_db_pool_empty_acquires_total":            {"pool"},
+	"kitshop_breaker_transitions_total":               {"breaker", "to"},
+	"kitshop_outbox_backlog_events":                   {},
+	"kitshop_outbox_oldest_unpublished_seconds":       {},
+	"kitshop_outbox_published_total":                  {},
+	"kitshop_subscriber_consumed_total":               {"stream", "outcome"},
+	"kitshop_subscriber_redeliveries_total":           {"stream"},
+	"kitshop_subscriber_dead_letters_total":           {"stream"},
+	"kitshop_subscriber_lag_messages":                 {"stream", "consumer"},
 	"up":                                              {},
 }
 
@@ -195,6 +204,14 @@ func TestGrafanaDashboard(t *testing.T) {
 		"rate(kitshop_gateway_requests_total",
 		`kitshop_gateway_requests_total{code=~"5.."}`,
 		"histogram_quantile(0.99, sum by (route, le) (rate(kitshop_gateway_request_duration_seconds_bucket",
+		// The event pipeline.
+		"kitshop_outbox_backlog_events",
+		"kitshop_outbox_oldest_unpublished_seconds",
+		"rate(kitshop_outbox_published_total",
+		"kitshop_subscriber_lag_messages",
+		"rate(kitshop_subscriber_redeliveries_total",
+		"rate(kitshop_subscriber_dead_letters_total",
+		"kitshop_breaker_transitions_total",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no query contains %q", want)

@@ -21,6 +21,7 @@ const traceFlushTimeout = 5 * time.Second
 func (a *App) setupTracing(ctx context.Context) error {
 	c := a.Options.Trace
 	c.Service, c.Instance, c.Version = a.Spec.Name, a.Options.InstanceID, version.Get().Version
+	c.Logger = a.Log("tracing")
 	p, err := tracing.Setup(ctx, c)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-kit/log"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -41,6 +42,9 @@ type Config struct {
 	// Dir, when set, receives the spans as JSON lines, one file per
 	// process (see package tracefile).
 	Dir string
+	// Logger receives OpenTelemetry's own errors (an exporter that cannot
+	// reach its collector), one a minute at most; nil discards them.
+	Logger log.Logger
 }
 
 // Flags registers -trace-ratio and -trace-dir on fs, into c.
@@ -86,6 +90,7 @@ func Setup(ctx context.Context, c Config) (*Provider, error) {
 		return nil, err
 	}
 	otel.SetTextMapPropagator(propagator)
+	otel.SetErrorHandler(newErrorLog(c.Logger, time.Minute))
 	var exporters []sdktrace.SpanExporter
 	if otlpEnabled() {
 		exp, err := otlpExporter(ctx)

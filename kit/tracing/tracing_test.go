@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/go-kit/log"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
@@ -285,5 +288,20 @@ func TestFileRoundTrip(t *testing.T) {
 	}
 	if ep.Status != "error" || ep.Attributes["error.type"] != "internal" {
 		t.Errorf("endpoint span status %q error.type %v, want error, internal", ep.Status, ep.Attributes["error.type"])
+	}
+}
+
+func TestErrorsThrottled(t *testing.T) {
+	prev := otel.GetTracerProvider()
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	var b strings.Builder
+	if _, err := tracing.Setup(context.Background(), tracing.Config{Service: "s", Ratio: 1, Logger: log.NewLogfmtLogger(&b)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		otel.Handle(errors.New("traces export: connection refused"))
+	}
+	if n := strings.Count(b.String(), "tracing error"); n != 1 {
+		t.Errorf("%d lines for 3 errors within a minute, want 1:\n%s", n, b.String())
 	}
 }

@@ -15,6 +15,7 @@ import (
 // -trace-dir and the OTEL_* environment (kit/tracing).
 func setupTracing(ctx context.Context, c tracing.Config, logger log.Logger) (*tracing.Provider, error) {
 	c.Service, c.Instance, c.Version = "gateway", "gateway", version.Get().Version
+	c.Logger = log.With(logger, "component", "tracing")
 	tp, err := tracing.Setup(ctx, c)
 	if err != nil {
 		return nil, err
