@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # readme-flow.sh BASE_URL [ADMIN_PASSWORD]: the curl commands README.md
-# shows (Try it, Accounts and tokens, Orders, Events), run against a gateway and
+# shows (Try it, Accounts and tokens, Orders, Events, Tracing), run against a gateway and
 # checked: status codes, headers and the fields the README points at.
 #
 #   deploy/smoke/readme-flow.sh http://localhost:8080 <the password make run prints>
@@ -72,6 +72,11 @@ json=(-H 'Content-Type: application/json')
 
 call GET '/api/v1/products?limit=5'
 check "the seeded catalog" 200 '"products":\[\{' '"sku":"'
+
+# ---- Tracing: make run and compose record every request --------------------
+
+call GET '/api/v1/products?limit=1'
+check "the response names its trace" 200 'header:^trace-id: [0-9a-f]{32}$'
 
 call POST /api/v1/auth/login "${json[@]}" -d "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}"
 check "admin logs in" 200 '"access_token":"'

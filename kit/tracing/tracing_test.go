@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/go-kit/log"
-
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
