@@ -1,14 +1,13 @@
 package tracing
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -30,6 +29,7 @@ type FileExporter struct {
 	f       *os.File
 	size    int64
 	stopped bool
+	buf     []byte // a batch's lines, kept between batches
 }
 
 // NewFileExporter creates dir if needed and opens <dir>/<name>.jsonl for
@@ -77,18 +77,16 @@ func (e *FileExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlyS
 			return err
 		}
 	}
-	w := bufio.NewWriter(e.f)
-	enc := json.NewEncoder(w)
+	b := e.buf[:0]
 	for _, s := range spans {
-		if err := enc.Encode(Record(s)); err != nil {
-			return fmt.Errorf("tracing: encode span: %w", err)
-		}
+		b = appendSpan(b, s)
 	}
-	n := w.Buffered()
-	if err := w.Flush(); err != nil {
+	e.buf = b
+	n, err := e.f.Write(b)
+	e.size += int64(n)
+	if err != nil {
 		return fmt.Errorf("tracing: write spans: %w", err)
 	}
-	e.size += int64(n)
 	return nil
 }
 
@@ -111,7 +109,8 @@ func (e *FileExporter) Shutdown(context.Context) error {
 	return e.f.Close()
 }
 
-// Record is the tracefile form of a finished span.
+// Record is the tracefile form of a finished span (what the exporter
+// writes, as a value).
 func Record(s sdktrace.ReadOnlySpan) tracefile.Span {
 	sc := s.SpanContext()
 	r := tracefile.Span{
@@ -139,13 +138,22 @@ func Record(s sdktrace.ReadOnlySpan) tracefile.Span {
 	if attrs := s.Attributes(); len(attrs) > 0 {
 		r.Attributes = make(map[string]any, len(attrs))
 		for _, kv := range attrs {
-			r.Attributes[string(kv.Key)] = kv.Value.AsInterface()
+			r.Attributes[string(kv.Key)] = attributeValue(kv.Value)
 		}
 	}
 	for _, l := range s.Links() {
 		r.Links = append(r.Links, tracefile.Link{TraceID: l.SpanContext.TraceID().String(), SpanID: l.SpanContext.SpanID().String()})
 	}
 	return r
+}
+
+// attributeValue is a scalar as itself, a slice as its string form.
+func attributeValue(v attribute.Value) any {
+	switch v.Type() {
+	case attribute.BOOL, attribute.INT64, attribute.FLOAT64, attribute.STRING:
+		return v.AsInterface()
+	}
+	return v.Emit()
 }
 
 var _ sdktrace.SpanExporter = (*FileExporter)(nil)

@@ -5,7 +5,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -35,7 +34,7 @@ func HTTPHandler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx := propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx := propagator.Extract(r.Context(), headerCarrier(r.Header))
 		ctx, span := t.Start(ctx, spanName(r.Method), serverStart...)
 		defer span.End()
 		if !span.IsRecording() {
@@ -149,7 +148,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.Header = http.Header{}
 	}
 	out.Header.Del("Tracestate")
-	propagator.Inject(ctx, propagation.HeaderCarrier(out.Header))
+	propagator.Inject(ctx, headerCarrier(out.Header))
 	if span.IsRecording() {
 		span.SetAttributes(
 			attribute.String("http.request.method", req.Method),

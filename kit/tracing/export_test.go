@@ -1,0 +1,4 @@
+package tracing
+
+// AppendSpan exports appendSpan to the tests.
+var AppendSpan = appendSpan
