@@ -61,4 +61,3 @@ func TestAppendSpan(t *testing.T) {
 		})
 	}
 }
-
