@@ -24,6 +24,7 @@ import (
 	"github.com/kitshop/kitshop/kit/httpx"
 	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/ratelimit"
+	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/kit/requestid"
 )
 
@@ -353,6 +354,7 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 	}
 	info.prefix, info.service = rt.Prefix, rt.Service
+	tracing.SetRoute(r.Context(), r.Method, rt.Prefix, rt.Service)
 	if !rt.Public.Allows(r.Method, r.URL.Path, r.URL.RawPath) {
 		// Before anything else about the service (is it up?) is revealed
 		// and before the body is read: an anonymous client learns nothing

@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"context"
 	"net/http"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -70,6 +71,18 @@ func Route(pattern string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// SetRoute names the request's server span after the gateway route that
+// matched it ("GET /api/v1/orders", the route's prefix) and records the
+// service it goes to, when the span is recorded.
+func SetRoute(ctx context.Context, method, prefix, service string) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.SetName(method + " " + prefix)
+	span.SetAttributes(attribute.String("http.route", prefix), attribute.String("kitshop.upstream.service", service))
 }
 
 // spanName is "HTTP <method>" without an allocation for the usual methods.
