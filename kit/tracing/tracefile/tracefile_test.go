@@ -192,3 +192,30 @@ func TestWriteTextEmpty(t *testing.T) {
 		t.Errorf("got %q, %v", b.String(), err)
 	}
 }
+
+func TestShow(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "gateway.jsonl"), trace())
+	tests := []struct {
+		name, id, format string
+		want             string // a substring of the output
+		wantErr          bool
+	}{
+		{"text", traceA, "text", "└─ gateway HTTP POST", false},
+		{"json", traceA, "json", `"trace_id": "` + traceA + `"`, false},
+		{"unknown format", traceA, "yaml", "", true},
+		{"unknown trace", traceB, "text", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			err := tracefile.Show(&b, dir, tt.id, tt.format)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if !strings.Contains(b.String(), tt.want) {
+				t.Errorf("output has no %q:\n%s", tt.want, b.String())
+			}
+		})
+	}
+}

@@ -127,3 +127,20 @@ func WriteJSON(w io.Writer, spans []Span) error {
 		Roots   []*Node `json:"roots"`
 	}{id, len(spans), Tree(spans)})
 }
+
+// Show loads traceID from dir and writes it to w as format, "text" (the
+// tree of WriteText) or "json" (WriteJSON): the whole of a "trace <id>"
+// command.
+func Show(w io.Writer, dir, traceID, format string) error {
+	if format != "text" && format != "json" {
+		return fmt.Errorf("tracefile: output %q: want text or json", format)
+	}
+	spans, err := Load(dir, traceID)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return WriteJSON(w, spans)
+	}
+	return WriteText(w, spans)
+}
