@@ -61,8 +61,8 @@ func (s *loggingService) Login(ctx context.Context, c Credentials) (p TokenPair,
 func (s *loggingService) Refresh(ctx context.Context, token string) (p TokenPair, err error) {
 	defer func(begin time.Time) {
 		if errors.Is(err, ErrRefreshTokenReused) {
-			level.Warn(logging.WithRequest(s.logger, ctx)).Log("msg", "refresh token reused; its session is revoked", "op", "refresh",
-				"took", time.Since(begin))
+			level.Warn(s.logger).Log(append(logging.AppendTrace([]any{"msg", "refresh token reused; its session is revoked", "op", "refresh",
+				"request_id", requestid.FromContext(ctx)}, ctx), "took", time.Since(begin))...)
 			return
 		}
 		s.log(ctx, "refresh", err, begin, userID(p.UserID)...)
