@@ -10,13 +10,17 @@
 //     environment as <PREFIX>_<FLAG> and from <PREFIX>_<FLAG>_FILE for
 //     secrets (kit/config);
 //   - the logger, with the service and instance in every line;
+//   - tracing (kit/tracing, -trace-ratio, -trace-dir and the OTEL_*
+//     environment): a server span per HTTP request (Handle) and gRPC call
+//     (GRPC), SQL spans on the pool, spans on the outbox relay (Publish)
+//     and on each consumed event (SubscriberOptions), flushed at Close;
 //   - a pool on a migrated database;
 //   - the Consul client, and the instance's registration with its gateway
 //     prefixes and public routes as typed fields;
 //   - the token verifier, with the issuer's keys found through Consul or at
 //     fixed URLs;
-//   - the standard endpoint middleware chain (metrics, log, rate limit,
-//     timeout);
+//   - the standard endpoint middleware chain (metrics, trace, log, rate
+//     limit, timeout);
 //   - the HTTP, gRPC and debug listeners, bound in New so that tests can read
 //     the ports they got (HTTPAddr, GRPCAddr);
 //   - one last-in-first-out stack of closers (Defer);
