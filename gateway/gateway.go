@@ -24,8 +24,8 @@ import (
 	"github.com/kitshop/kitshop/kit/httpx"
 	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/ratelimit"
-	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/kit/requestid"
+	"github.com/kitshop/kitshop/kit/tracing"
 )
 
 // Defaults for the zero values of Config.
