@@ -7,6 +7,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitshop/kitshop/kit/errs"
 )
 
 // TraceIDHeader is the response header that carries the trace id of a
@@ -54,9 +56,7 @@ func HTTPHandler(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		span.SetAttributes(attribute.Int("http.response.status_code", status))
-		if status >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(status))
-		}
+		failStatus(span, status)
 	})
 }
 
@@ -177,11 +177,22 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
-		if resp.StatusCode >= 500 {
-			span.SetStatus(codes.Error, resp.Status)
-		}
+		failStatus(span, resp.StatusCode)
 	}
 	return resp, nil
+}
+
+// failStatus gives a span whose response was an error its kind
+// (kit/errs), as "error.type"; a 5xx also fails the span, as a 4xx, the
+// caller's business, does not.
+func failStatus(span trace.Span, status int) {
+	if status < 400 {
+		return
+	}
+	span.SetAttributes(attribute.String("error.type", errs.KindFromHTTPStatus(status).String()))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
 }
 
 // CloseIdleConnections passes on to the base transport.

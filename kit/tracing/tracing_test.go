@@ -51,13 +51,14 @@ func TestHTTPHandler(t *testing.T) {
 		wantSpan    bool
 		wantParent  string
 		wantError   bool
+		wantType    string
 	}{
-		{"sampled parent", "00-" + parentTrace + "-" + parentSpan + "-01", 0, http.StatusOK, true, parentSpan, false},
-		{"unsampled parent", "00-" + parentTrace + "-" + parentSpan + "-00", 1, http.StatusOK, false, "", false},
-		{"new trace at ratio 1", "", 1, http.StatusCreated, true, "", false},
-		{"new trace at ratio 0", "", 0, http.StatusOK, false, "", false},
-		{"server error", "", 1, http.StatusBadGateway, true, "", true},
-		{"client error is no failure", "", 1, http.StatusNotFound, true, "", false},
+		{"sampled parent", "00-" + parentTrace + "-" + parentSpan + "-01", 0, http.StatusOK, true, parentSpan, false, ""},
+		{"unsampled parent", "00-" + parentTrace + "-" + parentSpan + "-00", 1, http.StatusOK, false, "", false, ""},
+		{"new trace at ratio 1", "", 1, http.StatusCreated, true, "", false, ""},
+		{"new trace at ratio 0", "", 0, http.StatusOK, false, "", false, ""},
+		{"server error", "", 1, http.StatusBadGateway, true, "", true, "unavailable"},
+		{"client error is no failure", "", 1, http.StatusNotFound, true, "", false, "not_found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +100,15 @@ func TestHTTPHandler(t *testing.T) {
 			}
 			if (s.Status().Code == codes.Error) != tt.wantError {
 				t.Errorf("status %v, want error %v", s.Status(), tt.wantError)
+			}
+			gotType := ""
+			for _, kv := range s.Attributes() {
+				if kv.Key == "error.type" {
+					gotType = kv.Value.AsString()
+				}
+			}
+			if gotType != tt.wantType {
+				t.Errorf("error.type %q, want %q", gotType, tt.wantType)
 			}
 			for _, kv := range s.Attributes() {
 				if v := kv.Value.Emit(); kv.Key == "url.query" || v == "/things/1?token=secret" {
