@@ -133,7 +133,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // span around each request, whose context it sends as traceparent, over
 // any the request carried. Each attempt of a retried request is a span of
 // its own. Without a trace context on the request's context, it adds
-// nothing.
+// nothing. It drops the upstream's TraceIDHeader from the response.
 func Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -175,6 +175,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		span.SetAttributes(attribute.String("error.type", "transport"))
 		return nil, err
 	}
+	// The upstream's Trace-Id names the same trace; a proxy's own server
+	// span sets it once on the response it forwards.
+	delete(resp.Header, TraceIDHeader)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 		failStatus(span, resp.StatusCode)

@@ -124,6 +124,7 @@ func TestTransport(t *testing.T) {
 	var got http.Header
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.Header.Clone()
+		w.Header().Set(tracing.TraceIDHeader, parentTrace)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer upstream.Close()
@@ -137,6 +138,9 @@ func TestTransport(t *testing.T) {
 	}
 	resp.Body.Close()
 	parent.End()
+	if resp.Header.Get(tracing.TraceIDHeader) != "" {
+		t.Error("the upstream's Trace-Id passed through: the proxy's server span sets its own")
+	}
 
 	if req.Header.Get("Traceparent") != "00-"+parentTrace+"-"+parentSpan+"-01" {
 		t.Error("the transport changed its caller's request")
