@@ -13,8 +13,9 @@
 //     (package tracefile reads them back), for a stack without a collector;
 //   - OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, when set, replace
 //     the sampler of Config.Ratio (parent-based, trace-id ratio);
-//   - OTEL_SDK_DISABLED=true, or no exporter at all, disables tracing: spans
-//     cost nothing, and W3C trace context still passes through.
+//   - OTEL_SDK_DISABLED=true, or no exporter at all, turns tracing off: the
+//     instruments step aside and cost nothing, and an incoming traceparent
+//     goes no further than this process.
 //
 // Setup installs the provider and the W3C propagator (traceparent,
 // tracestate, baggage) as OpenTelemetry's globals, which the instruments of

@@ -83,7 +83,7 @@ var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceCont
 // Setup builds the process's tracer provider from c and the OTEL_*
 // environment (see the package documentation) and installs it, with the W3C
 // propagator, as OpenTelemetry's globals. Without an exporter it installs a
-// provider whose spans cost nothing and record nothing. Call Shutdown on
+// no-op provider, and the instruments step aside (Enabled). Call Shutdown on
 // the way out.
 func Setup(ctx context.Context, c Config) (*Provider, error) {
 	if err := c.Check(); err != nil {
