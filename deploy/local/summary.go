@@ -46,12 +46,15 @@ func (s *Stack) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop everything.\n")
 }
 
-// infraExamples follow the services' examples: a look at the broker.
+// infraExamples follow the services' examples: a look at the broker, and
+// at a request's trace.
 var infraExamples = []Example{
 	{"the event streams in JetStream: messages per stream, and each durable consumer's backlog (num_pending)",
 		`curl -s '{nats_monitor}/jsz?streams=true&consumers=true'`},
 	{"who is connected to the broker (one connection per instance, named by its id)",
 		`curl -s '{nats_monitor}/connz' | grep -o '"name": *"[^"]*"'`},
+	{"a request's trace: its id in Trace-Id, its spans (one JSON line each) in the run folder's traces/ (README: Tracing)",
+		`curl -si '{gateway}/api/v1/products?limit=1' | grep -i '^trace-id'`},
 }
 
 // inSingleQuotedJSON escapes v for the inside of a JSON string that is
