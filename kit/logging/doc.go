@@ -4,9 +4,12 @@
 // Use New once in main to build the process logger (logfmt for people, json
 // for log shippers) and pass it down with log.With(logger, "component", …).
 // Wrap every endpoint, server and client side, with EndpointMiddleware so each
-// call leaves a line with its method, request id, duration and, on failure,
-// the error kind and cause. Request and response bodies are never logged: they
-// may hold personal data or secrets.
+// call leaves a line with its method, request id, trace and span ids,
+// duration and, on failure, the error kind and cause. Other lines written
+// while serving a request take the same ids with AppendRequest or
+// WithRequest, so a trace id found in a response's Trace-Id header finds
+// every line of the request in every process. Request and response bodies
+// are never logged: they may hold personal data or secrets.
 //
 // Logging is on every request's path, so it is kept cheap:
 //
