@@ -268,9 +268,10 @@ func (a *App) Watch(service string) *consul.Watcher {
 }
 
 // Endpoint is the standard endpoint middleware chain, outermost first: every
-// call is counted and timed, traced (a span named <service>.<method>), logged (including the ones the limiter or the
-// access rules reject, by their outcome), limited by the instance's token
-// bucket, and bounded by the request timeout. extra goes between the limiter
+// call is counted and timed, traced (a span named <service>.<method>),
+// logged (including the ones the limiter or the access rules reject, by
+// their outcome), limited by the instance's token bucket, and bounded by
+// the request timeout. extra goes between the limiter
 // and the timeout. No circuit breaker: breakers belong on outbound calls.
 func (a *App) Endpoint(method string, logOpts []logging.Option, extra ...endpoint.Middleware) endpoint.Middleware {
 	chain := []endpoint.Middleware{

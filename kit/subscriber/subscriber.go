@@ -64,14 +64,6 @@ type Subscriber struct {
 	span    SpanFunc
 }
 
-// SpanFunc starts a span around one delivery's handling and returns the
-// function that ends it with the delivery's error (nil when it was
-// handled), such as kit/tracing.ConsumeEvent.
-type SpanFunc func(context.Context, jetstream.Msg) (context.Context, func(error))
-
-// Span traces each delivery with f.
-func Span(f SpanFunc) Option { return func(s *Subscriber) { s.span = f } }
-
 // Option configures a Subscriber.
 type Option func(*Subscriber)
 
@@ -126,6 +118,14 @@ func Timeout(d time.Duration) Option {
 
 // Logger logs rejections, dead letters and failed acks.
 func Logger(l log.Logger) Option { return func(s *Subscriber) { s.logger = l } }
+
+// SpanFunc starts a span around one delivery's handling and returns the
+// function that ends it with the delivery's error (nil when it was
+// handled), such as kit/tracing.ConsumeEvent.
+type SpanFunc func(context.Context, jetstream.Msg) (context.Context, func(error))
+
+// Span traces each delivery with f.
+func Span(f SpanFunc) Option { return func(s *Subscriber) { s.span = f } }
 
 // Metrics counts into reg, by stream: kitshop_subscriber_consumed_total
 // (with outcome "ok" or "rejected"), kitshop_subscriber_redeliveries_total,
