@@ -88,4 +88,3 @@ func TestSQLTracer(t *testing.T) {
 		}
 	}
 }
-
