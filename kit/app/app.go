@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -26,6 +27,7 @@ import (
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/grpcx"
 	"github.com/kitshop/kitshop/kit/health"
+	"github.com/kitshop/kitshop/kit/liveconfig"
 	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/middleware"
@@ -72,6 +74,9 @@ type Spec struct {
 	// Events connects the service to NATS JetStream (-nats-url), for
 	// Publish and Subscribe.
 	Events bool
+	// Live are the service's own live settings, besides those every
+	// service has (LiveSchema); a main binds them on App.Live.
+	Live []liveconfig.Checker
 }
 
 // The database's timeouts: a connection attempt, a statement, and a wait
@@ -120,6 +125,9 @@ type App struct {
 	// Spec.Events. The connection reconnects forever.
 	NATS      *nats.Conn
 	JetStream jetstream.JetStream
+	// Live follows the service's live settings in Consul
+	// (kitshop/config/<service>/); the common ones are bound already.
+	Live *liveconfig.Store
 
 	httpLn, grpcLn, metricsLn, debugLn net.Listener
 	degraded                           func() bool
@@ -128,6 +136,7 @@ type App struct {
 	registration                       *Registration
 	checks                             []health.Check
 	limiter                            *ratelimit.TokenBucket
+	requestTimeout                     *atomic.Int64
 
 	mu      sync.Mutex
 	closers []func()
@@ -144,8 +153,13 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 	server.TuneGC(spec.GCPercent, spec.MemoryLimit)
 	logger := logging.New(stderr, o.LogFormat)
 	// Debug lines (the transports' "request rejected") repeat what the
-	// endpoint log already says; they are for local debugging only.
-	logger = level.NewFilter(logger, level.AllowInfo())
+	// endpoint log already says; they are for local debugging only. The
+	// level is live (log-level).
+	levels, err := logging.NewLevelVar(o.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	logger = levels.Filter(logger)
 	logger = log.With(logger, "service", spec.Name, "instance", o.InstanceID)
 	a = &App{Spec: spec, Options: o, Logger: logger, Metrics: metrics.New(spec.Name)}
 	defer func() {
@@ -184,6 +198,7 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 		}
 	}
 	a.limiter = ratelimit.NewTokenBucket(o.RateLimit, o.RateBurst)
+	a.startLive(ctx, levels)
 
 	if err = a.listen(); err != nil {
 		return a, err
@@ -271,7 +286,7 @@ func (a *App) Endpoint(method string, logOpts []logging.Option, extra ...endpoin
 		ratelimit.Middleware(a.limiter),
 	}
 	chain = append(chain, extra...)
-	chain = append(chain, middleware.Timeout(a.Options.RequestTimeout))
+	chain = append(chain, middleware.TimeoutFunc(a.RequestTimeout))
 	return endpoint.Chain(a.Metrics.EndpointMiddleware(method), chain...)
 }
 
