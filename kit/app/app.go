@@ -34,6 +34,7 @@ import (
 	"github.com/kitshop/kitshop/kit/postgres"
 	"github.com/kitshop/kitshop/kit/ratelimit"
 	"github.com/kitshop/kitshop/kit/server"
+	"github.com/kitshop/kitshop/kit/version"
 )
 
 // Spec describes a service to New.
@@ -392,7 +393,8 @@ func (a *App) Run(ctx context.Context) error {
 
 // meta is the Consul service meta of the registration.
 func (r *Registration) meta() map[string]string {
-	meta := make(map[string]string, len(r.Meta)+1)
+	meta := make(map[string]string, len(r.Meta)+2)
+	meta[consul.MetaVersion] = version.Get().Version
 	for k, v := range r.Meta {
 		meta[k] = v
 	}
