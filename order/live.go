@@ -12,7 +12,7 @@ import (
 // catalog and the catalog breaker's thresholds.
 var (
 	LiveProductTimeout = liveconfig.Duration("product-timeout",
-		"time limit of one call to the catalog, retries on other instances included", 10*time.Millisecond, time.Minute)
+		"time limit of one call to the catalog, retries on other instances included", time.Microsecond, time.Minute)
 	LiveProductBreaker = breaker.LiveSettings("product-breaker-")
 )
 

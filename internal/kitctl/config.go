@@ -361,4 +361,3 @@ func orDefault(s *string) string {
 	}
 	return *s
 }
-

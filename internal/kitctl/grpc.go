@@ -71,7 +71,9 @@ func services(ctx context.Context, conn *grpc.ClientConn) ([]protoreflect.Servic
 			out = append(out, sd)
 		}
 	}
-	slices.SortFunc(out, func(a, b protoreflect.ServiceDescriptor) int { return strings.Compare(string(a.FullName()), string(b.FullName())) })
+	slices.SortFunc(out, func(a, b protoreflect.ServiceDescriptor) int {
+		return strings.Compare(string(a.FullName()), string(b.FullName()))
+	})
 	return out, rc.Reset, nil
 }
 

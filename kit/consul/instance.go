@@ -22,7 +22,7 @@ const (
 	MetaMetricsPort = "metrics_port"
 	// MetaVersion is the version of the build (kit/version), for kitctl.
 	MetaVersion = "version"
-	TagAPI          = "api" // set on services that expose a public HTTP API
+	TagAPI      = "api" // set on services that expose a public HTTP API
 )
 
 // Instance is one registered, passing instance of a service.
