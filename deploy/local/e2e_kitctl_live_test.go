@@ -58,15 +58,18 @@ func testKitctlRateLimit(t *testing.T, k *kitctl, stack *local.Stack) {
 // testKitctlInvalid: kitctl refuses an invalid value; one written past it
 // is ignored by the gateway, which counts it, and kitctl list flags it.
 func testKitctlInvalid(t *testing.T, k *kitctl, stack *local.Stack) {
-	for _, args := range [][]string{
-		{"config", "set", "gateway", "rate-limit", "-5"},
-		{"config", "set", "gateway", "upstream-timeout", "forever"},
-		{"config", "set", "product", "log-level", "verbose"},
-		{"config", "set", "gateway", "no-such-setting", "1"},
-		{"config", "set", "no-such-service", "log-level", "debug"},
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"config", "set", "gateway", "rate-limit", "-5"}, "kitctl: invalid: rate-limit: -5 is out of range"},
+		{[]string{"config", "set", "gateway", "upstream-timeout", "forever"}, "kitctl: invalid: upstream-timeout: \"forever\" is not a duration"},
+		{[]string{"config", "set", "product", "log-level", "verbose"}, "kitctl: invalid: log-level: \"verbose\" is not one of debug, info, warn, error"},
+		{[]string{"config", "set", "gateway", "no-such-setting", "1"}, "kitctl: invalid: no-such-setting: unknown setting of gateway"},
+		{[]string{"config", "set", "no-such-service", "log-level", "debug"}, "kitctl: not_found: no service \"no-such-service\" in Consul"},
 	} {
-		if out, code := k.run(t, args...); code == 0 || !strings.Contains(out, "kitctl:") {
-			t.Errorf("kitctl %s = exit %d %q, want refused", strings.Join(args, " "), code, out)
+		if out, code := k.run(t, tc.args...); code == 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("kitctl %s = exit %d %q, want refused with %q", strings.Join(tc.args, " "), code, out, tc.want)
 		}
 	}
 	if _, code := k.run(t, "config", "get", "gateway", "upstream-timeout"); code == 0 {

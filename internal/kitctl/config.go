@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,7 +49,7 @@ func (g *globals) checkService(ctx context.Context, service string) error {
 		return err
 	}
 	if !slices.Contains(names, service) {
-		return errs.Errorf(errs.NotFound, "no service %q in Consul (known: gateway, %v)", service, names)
+		return errs.Errorf(errs.NotFound, "no service %q in Consul (known: %s)", service, strings.Join(append([]string{gateway.LiveService}, names...), ", "))
 	}
 	return nil
 }
@@ -188,6 +189,9 @@ the instance's flags and environment.`,
 			return g.configWatch(cmd.Context(), args[0])
 		},
 	}
+	// A value may start with a dash (-1): everything after the service is
+	// an argument, so flags go before it.
+	set.Flags().SetInterspersed(false)
 	cmd.AddCommand(get, set, del, list, watch)
 	return cmd
 }

@@ -1,7 +1,9 @@
 package kitctl
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -89,7 +91,7 @@ func reflectServices(ctx context.Context, addr string) ([]grpcService, error) {
 		return nil, err
 	}
 	defer done()
-	printer := &protoprint.Printer{}
+	printer := &protoprint.Printer{Compact: true, Indent: "  "}
 	var out []grpcService
 	for _, sd := range sds {
 		s := grpcService{Name: string(sd.FullName())}
@@ -276,12 +278,15 @@ func (g *globals) callInstance(ctx context.Context, addr, method, body string) (
 		}
 		return "", err
 	}
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
+	// The proto field names, as the HTTP API spells them. protojson varies
+	// its spacing on purpose; json.Indent makes it stable.
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(resp)
 	if err != nil {
 		return "", err
 	}
-	if len(b) == 0 {
-		return "{}", nil
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return "", err
 	}
-	return string(b), nil
+	return out.String(), nil
 }
