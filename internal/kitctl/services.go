@@ -226,9 +226,10 @@ func describeCmd(g *globals) *cobra.Command {
 			}
 			d := description{Service: args[0], Instances: ins, Routes: routesOf(c, ctx, args[0])}
 			if addr := firstGRPC(ins); addr != "" {
-				d.GRPC, err = reflectServices(ctx, addr)
-				if err != nil {
-					return fmt.Errorf("server reflection at %s: %w", addr, err)
+				// The rest is worth showing even when the instance cannot be
+				// reached from here (its network is not this one's).
+				if d.GRPC, err = reflectServices(ctx, addr); err != nil {
+					d.GRPCError = fmt.Sprintf("server reflection at %s: %v", addr, err)
 				}
 			}
 			if g.json() {
@@ -244,6 +245,7 @@ type description struct {
 	Instances []instanceView `json:"instances"`
 	Routes    []routeView    `json:"routes,omitempty"`
 	GRPC      []grpcService  `json:"grpc,omitempty"`
+	GRPCError string         `json:"grpc_error,omitempty"`
 }
 
 type routeView struct {
@@ -296,6 +298,9 @@ func (d description) print(g *globals) error {
 		for _, r := range d.Routes {
 			fmt.Fprintf(w, "  %-10s %s\n", r.Access, r.Route)
 		}
+	}
+	if d.GRPCError != "" {
+		fmt.Fprintf(w, "\ngRPC: %s\n", d.GRPCError)
 	}
 	if len(d.GRPC) > 0 {
 		fmt.Fprintf(w, "\ngRPC:\n")
