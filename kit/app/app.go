@@ -138,6 +138,7 @@ type App struct {
 	checks                             []health.Check
 	limiter                            *ratelimit.TokenBucket
 	requestTimeout                     *atomic.Int64
+	liveLogger                         log.Logger // not filtered by the log level
 
 	mu      sync.Mutex
 	closers []func()
@@ -160,9 +161,11 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 	if err != nil {
 		return nil, err
 	}
-	logger = levels.Filter(logger)
-	logger = log.With(logger, "service", spec.Name, "instance", o.InstanceID)
-	a = &App{Spec: spec, Options: o, Logger: logger, Metrics: metrics.New(spec.Name)}
+	// Changes of the live configuration are logged whatever the level: they
+	// are rare, and a change of the level itself must show either way.
+	unfiltered := log.With(logger, "service", spec.Name, "instance", o.InstanceID)
+	logger = log.With(levels.Filter(logger), "service", spec.Name, "instance", o.InstanceID)
+	a = &App{Spec: spec, Options: o, Logger: logger, Metrics: metrics.New(spec.Name), liveLogger: log.With(unfiltered, "component", "liveconfig")}
 	defer func() {
 		if err != nil {
 			a.Close()

@@ -44,7 +44,7 @@ func (a *App) startLive(ctx context.Context, levels *logging.LevelVar) {
 		}
 	}
 	a.Live = liveconfig.NewStore(kv, LiveSchema(a.Spec.Name, a.Spec.Live...), liveconfig.Options{
-		Logger: a.Log("liveconfig"), Registerer: a.Metrics.Registry(),
+		Logger: a.liveLogger, Registerer: a.Metrics.Registry(),
 	})
 	o := a.Options
 	limit := liveconfig.Bind(a.Live, LiveRateLimit, o.RateLimit)

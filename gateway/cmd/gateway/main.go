@@ -72,7 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := levels.Filter(logging.New(logOut, s.logFormat))
+	unfiltered := logging.New(logOut, s.logFormat)
+	logger := levels.Filter(unfiltered)
 	m := metrics.New("gateway")
 
 	client, err := consul.NewClient(s.consulAddr)
@@ -104,7 +105,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stop()
 		return err
 	}
-	live, err := startLive(ctx, s, gw, cfg, levels, log.With(logger, "component", "liveconfig"), m)
+	// Changes of the live configuration are logged whatever the level: a
+	// change of the level itself must show either way.
+	live, err := startLive(ctx, s, gw, cfg, levels, log.With(unfiltered, "component", "liveconfig"), m)
 	if err != nil {
 		stop()
 		return err
