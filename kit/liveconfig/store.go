@@ -32,7 +32,8 @@ func (v *Value[T]) Key() string { return v.def.key }
 
 // OnChange calls fn with the new value after every change, and once now
 // with the current one, so a component configured through fn starts in
-// step. fn runs on the store's goroutine: it must not block.
+// step. fn runs on the store's goroutine with the store locked: it must not
+// block or call the Store (Enabled, Bind).
 func (v *Value[T]) OnChange(fn func(T)) {
 	v.mu.Lock()
 	v.listeners = append(v.listeners, fn)
