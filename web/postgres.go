@@ -10,93 +10,101 @@ import (
 	"github.com/kitshop/kitshop/kit/postgres"
 )
 
-// Postgres is the Repository on a Postgres database migrated with
-// migrations.For("web").
-//
-// Every method is a single SQL statement, which Postgres runs atomically in
-// its own transaction. Uniqueness and value ranges are enforced by the
-// schema too, so a concurrent writer cannot slip past a check made in Go.
-// A method that needs several statements runs them in one transaction with
-// postgres.InTx.
-type Postgres struct {
+// MaxQuantity is the most of one product a cart line holds; the schema
+// repeats it.
+const MaxQuantity = 99
+
+// MaxCartLines is how many products a cart holds: what the order service
+// takes in one order is more, but a guest's cart is a cookie.
+const MaxCartLines = 20
+
+// Line is one product in a cart.
+type Line struct {
+	ProductID string `json:"p"`
+	Quantity  int    `json:"q"`
+}
+
+// Carts keeps the carts of signed-in customers and their checkouts, in the
+// web service's own database (migrations.For("web")).
+type Carts struct {
 	pool *pgxpool.Pool
 }
 
-// NewPostgres returns a Repository using pool.
-func NewPostgres(pool *pgxpool.Pool) *Postgres {
-	return &Postgres{pool: pool}
-}
+// NewCarts returns the carts in pool.
+func NewCarts(pool *pgxpool.Pool) *Carts { return &Carts{pool: pool} }
 
-var _ Repository = (*Postgres)(nil)
-
-const itemColumns = `id::text, name, description, quantity, created_at, updated_at`
-
-// List implements Repository. The keyset (name > $1) rides on the unique
-// index on name, so every page costs the same however deep it is, and an
-// item inserted between two pages neither shifts nor repeats the others.
-func (r *Postgres) List(ctx context.Context, f Filter) ([]Item, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT `+itemColumns+`
-		FROM items
-		WHERE name > $1
-		ORDER BY name
-		LIMIT $2`,
-		f.AfterName, f.Limit)
-	if err != nil {
-		return nil, dbError(err, "listing items")
-	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Item, error) { return scanItem(row) })
-	if err != nil {
-		return nil, dbError(err, "listing items")
-	}
-	return items, nil
-}
-
-// Get implements Repository.
-func (r *Postgres) Get(ctx context.Context, id string) (Item, error) {
-	it, err := scanItem(r.pool.QueryRow(ctx, `SELECT `+itemColumns+` FROM items WHERE id = $1`, id))
-	if err != nil {
-		return Item{}, dbError(err, "getting item")
-	}
-	return it, nil
-}
-
-// Create implements Repository.
-func (r *Postgres) Create(ctx context.Context, it NewItem) (Item, error) {
-	row := r.pool.QueryRow(ctx, `
-		INSERT INTO items (name, description, quantity)
-		VALUES ($1, $2, $3)
-		RETURNING `+itemColumns,
-		it.Name, it.Description, it.Quantity)
-	created, err := scanItem(row)
-	if err != nil {
-		return Item{}, dbError(err, "creating item")
-	}
-	return created, nil
-}
-
-var errNotFound = errs.New(errs.NotFound, "item not found")
-
-// scanItem reads the itemColumns of one row (pgx.Row or
-// pgx.CollectableRow).
-func scanItem(row interface{ Scan(dest ...any) error }) (Item, error) {
-	var it Item
-	err := row.Scan(&it.ID, &it.Name, &it.Description, &it.Quantity, &it.CreatedAt, &it.UpdatedAt)
-	// pgx returns timestamps in the local zone; the API speaks UTC.
-	it.CreatedAt, it.UpdatedAt = it.CreatedAt.UTC(), it.UpdatedAt.UTC()
-	return it, err
-}
-
-// dbErrors classifies the database's errors (kit/postgres): a duplicate
-// name is the client's doing (Conflict), as is a value the validation let
-// through (Invalid); failing to reach the server is Unavailable, worth a
-// retry; anything else the server reports is a bug (Internal).
-var dbErrors = postgres.Classifier{
-	NotFound:      errNotFound,
-	Unique:        map[string]errs.FieldError{"items_name_key": {Field: "name", Message: "already exists"}},
-	UniqueMessage: "an item with this name already exists",
-	CheckPrefix:   "items_", CheckMessage: "is out of range",
-	Unavailable: "web database unavailable",
-}
+var dbErrors = postgres.Classifier{NotFound: errs.New(errs.NotFound, "not found"), Unavailable: "the shop's database is unavailable, try again in a moment"}
 
 func dbError(err error, op string) error { return dbErrors.Classify(err, op) }
+
+// Lines returns the user's cart, oldest line first.
+func (c *Carts) Lines(ctx context.Context, userID string) ([]Line, error) {
+	rows, err := c.pool.Query(ctx, `SELECT product_id::text, quantity FROM cart_items WHERE user_id = $1 ORDER BY added_at, product_id`, userID)
+	if err != nil {
+		return nil, dbError(err, "reading cart")
+	}
+	lines, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Line, error) {
+		var l Line
+		return l, row.Scan(&l.ProductID, &l.Quantity)
+	})
+	return lines, dbError(err, "reading cart")
+}
+
+// Add adds quantity of a product to the user's cart, up to MaxQuantity,
+// refusing a new line beyond MaxCartLines.
+func (c *Carts) Add(ctx context.Context, userID string, lines ...Line) error {
+	return postgres.InTx(ctx, c.pool, func(tx pgx.Tx) error {
+		for _, l := range lines {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM cart_items WHERE user_id = $1 AND product_id <> $2`, userID, l.ProductID).Scan(&n); err != nil {
+				return dbError(err, "adding to cart")
+			}
+			if n >= MaxCartLines {
+				return errs.InvalidFields(errs.FieldError{Field: "product_id", Message: "your cart is full: check out or remove something first"})
+			}
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, LEAST($3, $4))
+				ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $4)`,
+				userID, l.ProductID, l.Quantity, MaxQuantity); err != nil {
+				return dbError(err, "adding to cart")
+			}
+		}
+		return nil
+	})
+}
+
+// Set sets the quantity of a product in the user's cart; 0 removes it.
+func (c *Carts) Set(ctx context.Context, userID string, l Line) error {
+	var err error
+	if l.Quantity <= 0 {
+		_, err = c.pool.Exec(ctx, `DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2`, userID, l.ProductID)
+	} else {
+		_, err = c.pool.Exec(ctx, `UPDATE cart_items SET quantity = $3 WHERE user_id = $1 AND product_id = $2`, userID, l.ProductID, min(l.Quantity, MaxQuantity))
+	}
+	return dbError(err, "changing cart")
+}
+
+// CheckedOut returns the order an earlier checkout with key placed, "" if
+// none.
+func (c *Carts) CheckedOut(ctx context.Context, userID, key string) (string, error) {
+	var orderID string
+	err := c.pool.QueryRow(ctx, `SELECT order_id::text FROM checkouts WHERE user_id = $1 AND idempotency_key = $2`, userID, key).Scan(&orderID)
+	if err == pgx.ErrNoRows {
+		return "", nil
+	}
+	return orderID, dbError(err, "reading checkout")
+}
+
+// CompleteCheckout records that key placed orderID and empties the cart,
+// in one transaction: a second submit of the same form finds the order
+// whenever it finds the cart empty.
+func (c *Carts) CompleteCheckout(ctx context.Context, userID, key, orderID string) error {
+	return postgres.InTx(ctx, c.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO checkouts (user_id, idempotency_key, order_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			userID, key, orderID); err != nil {
+			return dbError(err, "recording checkout")
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM cart_items WHERE user_id = $1`, userID)
+		return dbError(err, "emptying cart")
+	})
+}
