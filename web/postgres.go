@@ -35,7 +35,13 @@ func NewCarts(pool *pgxpool.Pool) *Carts { return &Carts{pool: pool} }
 
 var dbErrors = postgres.Classifier{NotFound: errs.New(errs.NotFound, "not found"), Unavailable: "the shop's database is unavailable, try again in a moment"}
 
-func dbError(err error, op string) error { return dbErrors.Classify(err, op) }
+// dbError classifies a database error; nil stays nil.
+func dbError(err error, op string) error {
+	if err == nil {
+		return nil
+	}
+	return dbErrors.Classify(err, op)
+}
 
 // Lines returns the user's cart, oldest line first.
 func (c *Carts) Lines(ctx context.Context, userID string) ([]Line, error) {
@@ -63,8 +69,8 @@ func (c *Carts) Add(ctx context.Context, userID string, lines ...Line) error {
 				return errs.InvalidFields(errs.FieldError{Field: "product_id", Message: "your cart is full: check out or remove something first"})
 			}
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, LEAST($3, $4))
-				ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $4)`,
+				INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, LEAST($3::int, $4::int))
+				ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $4::int)`,
 				userID, l.ProductID, l.Quantity, MaxQuantity); err != nil {
 				return dbError(err, "adding to cart")
 			}
