@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/google/uuid"
@@ -85,18 +86,31 @@ type fakeOrders struct {
 
 func (f *fakeOrders) CreateOrder(ctx context.Context, req *orderv1.CreateOrderRequest) (*orderv1.CreateOrderResponse, error) {
 	id, _ := auth.FromContext(ctx)
+	key := id.UserID + req.GetIdempotencyKey()
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if oid, ok := f.keys[id.UserID+req.GetIdempotencyKey()]; ok {
+	oid, ok := f.keys[key]
+	switch {
+	case ok && oid == "":
+		// As the order service: a request with the key is still placing
+		// its order.
+		f.mu.Unlock()
+		return nil, &errs.Error{Kind: errs.Conflict, Message: "a request with this Idempotency-Key is still being processed; retry shortly", RetryAfter: time.Second}
+	case ok:
+		defer f.mu.Unlock()
 		return &orderv1.CreateOrderResponse{Order: f.orders[oid], Replayed: true}, nil
 	}
+	f.keys[key] = "" // pending, for a while
+	f.mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	o := &orderv1.Order{Id: uuid.NewString(), UserId: id.UserID, Status: orderv1.OrderStatus_ORDER_STATUS_CONFIRMED, Currency: "EUR",
 		PaymentMethod: req.GetPaymentMethod(), CreatedAt: timestamppb.Now(), UpdatedAt: timestamppb.Now()}
 	for _, l := range req.GetItems() {
 		o.Items = append(o.Items, &orderv1.OrderItem{ProductId: l.GetProductId(), Name: "Item", Quantity: l.GetQuantity(), UnitPriceMinor: 100, LineTotalMinor: 100 * l.GetQuantity()})
 		o.TotalMinor += 100 * l.GetQuantity()
 	}
-	f.orders[o.Id], f.keys[id.UserID+req.GetIdempotencyKey()] = o, o.Id
+	f.orders[o.Id], f.keys[key] = o, o.Id
 	return &orderv1.CreateOrderResponse{Order: o}, nil
 }
 

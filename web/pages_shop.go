@@ -1,14 +1,17 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/kitshop/kitshop/kit/errs"
+	orderv1 "github.com/kitshop/kitshop/proto/order/v1"
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
 )
 
@@ -223,7 +226,7 @@ func (s *Server) checkout(w http.ResponseWriter, r *http.Request) {
 		s.renderCart(w, r, http.StatusBadRequest, "Your cart is empty.")
 		return
 	}
-	o, err := s.shop.PlaceOrder(ctx, lines, key, pm)
+	o, err := s.placeOrder(ctx, v.Identity.UserID, lines, key, pm)
 	if err != nil {
 		s.renderCart(w, r, errs.HTTPStatus(errs.KindOf(err)), formMessage(err))
 		return
@@ -233,6 +236,31 @@ func (s *Server) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/orders/"+o.GetId(), http.StatusSeeOther)
+}
+
+// checkoutWait bounds how long a repeated checkout waits for the first
+// one, which holds the key, to finish.
+const checkoutWait = 5 * time.Second
+
+// placeOrder places the order; while another request with the same key is
+// still placing it (the order service's Conflict with a retry hint), it
+// waits for that one's order instead of showing an error.
+func (s *Server) placeOrder(ctx context.Context, userID string, lines []Line, key, pm string) (*orderv1.Order, error) {
+	deadline := time.Now().Add(checkoutWait)
+	for {
+		o, err := s.shop.PlaceOrder(ctx, lines, key, pm)
+		if err == nil || !errs.Is(err, errs.Conflict) || errs.RetryAfterOf(err) == 0 || time.Now().After(deadline) {
+			return o, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+		if orderID, cerr := s.carts.CheckedOut(ctx, userID, key); cerr == nil && orderID != "" {
+			return s.shop.Order(ctx, orderID)
+		}
+	}
 }
 
 // formMessage is one readable sentence for err, its field errors included.

@@ -345,5 +345,5 @@ func TestForgedFormsAndAdminPages(t *testing.T) {
 	// A customer on the admin pages: 403, and nothing deleted.
 	b.get("/admin/products").want(t, http.StatusForbidden, "staff only")
 	b.submit("/admin/products/"+s.mug.Id+"/delete", url.Values{}).want(t, http.StatusForbidden)
-	b.get("/products/" + s.mug.Id).want(t, http.StatusOK, "Glazed mug")
+	b.get("/products/"+s.mug.Id).want(t, http.StatusOK, "Glazed mug")
 }
