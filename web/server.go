@@ -88,6 +88,7 @@ type page struct {
 	Notice     string
 	NoticeKind string
 	Refresh    int // seconds until the page reloads itself; 0: never
+	NoStore    bool
 	Data       any
 }
 
@@ -108,6 +109,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if p.Notice == "" {
 		p.Notice, p.NoticeKind = notices[r.URL.Query().Get("m")].text, notices[r.URL.Query().Get("m")].kind
 	}
+	// Pages about one shopper are never kept: the back button after a
+	// checkout or a sign-out asks the server again (and app.js reloads
+	// them when the browser restores them from its back/forward cache).
+	p.NoStore = v.SignedIn() || name != "catalog" && name != "product"
 	var buf bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		level.Error(s.logger).Log("msg", "rendering a page", "page", name, "err", err)
@@ -115,9 +120,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if v.SignedIn() || name != "catalog" && name != "product" {
-		// Pages about one shopper are never kept: the back button after a
-		// checkout or a sign-out asks the server again.
+	if p.NoStore {
 		w.Header().Set("Cache-Control", "no-store")
 	} else {
 		w.Header().Set("Cache-Control", "private, no-cache")

@@ -22,3 +22,12 @@ document.addEventListener("submit", function (event) {
     buttons[i].classList.add("busy");
   }
 });
+
+// The back button may show a page from the browser's back/forward cache,
+// as it was: a cart that has since been checked out, a form already sent.
+// Pages about one shopper are asked for again instead.
+window.addEventListener("pageshow", function (event) {
+  if (event.persisted && document.body.hasAttribute("data-no-store")) {
+    window.location.reload();
+  }
+});
