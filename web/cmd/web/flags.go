@@ -25,6 +25,10 @@ func spec(f *flags) app.Spec {
 		Name: "web", HTTPAddr: ":8088", GRPCAddr: "", MetricsAddr: "127.0.0.1:9288",
 		// A ceiling that protects the instance, not a per-client quota.
 		RateLimit: 5000, RateBurst: 10000,
+		// Every page allocates its rendering; fewer collections, as the
+		// product service and the gateway have, keep the catalog's tail
+		// latency down.
+		GCPercent: 400, MemoryLimit: 192 << 20,
 		Schema:      schema,
 		Auth:        app.Auth{Issuer: userapi.Issuer, Audience: userapi.Audience, Service: userapi.Service},
 		DevSecrets:  devsecrets.Values,
