@@ -271,3 +271,9 @@ func metadataOf(ctx context.Context) metadata.MD {
 	md, _ := metadata.FromIncomingContext(ctx)
 	return md
 }
+
+func (f *fakeUsers) refreshCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refreshes
+}

@@ -298,7 +298,10 @@ func TestCheckoutIsIdempotent(t *testing.T) {
 	if !strings.HasPrefix(locs[0], "/orders/") || locs[0] != locs[1] || locs[1] != locs[2] {
 		t.Fatalf("three submits of one checkout went to %q", locs)
 	}
-	if n := len(s.orders.orders); n != 1 {
+	s.orders.mu.Lock()
+	n := len(s.orders.orders)
+	s.orders.mu.Unlock()
+	if n != 1 {
 		t.Errorf("%d orders, want 1", n)
 	}
 	// Later, the back button and a resubmit: still the one order, and the
@@ -352,4 +355,38 @@ func TestForgedFormsAndAdminPages(t *testing.T) {
 	b.get("/admin/products").want(t, http.StatusForbidden, "staff only")
 	b.submit("/admin/products/"+s.mug.Id+"/delete", url.Values{}).want(t, http.StatusForbidden)
 	b.get("/products/"+s.mug.Id).want(t, http.StatusOK, "Glazed mug")
+}
+
+// TestSessionRefresh: an access token that no longer verifies is replaced
+// with the refresh cookie's, without the shopper noticing; a refused
+// refresh token signs the shopper out.
+func TestSessionRefresh(t *testing.T) {
+	s := newShop(t)
+	b := s.browser(t)
+	b.get("/signup")
+	b.submit("/signup", url.Values{"name": {"Eve"}, "email": {"eve@example.com"}, "password": {"secret-pw-5"}}).want(t, http.StatusSeeOther)
+	u, _ := url.Parse(s.url)
+	setCookie := func(name, value string) {
+		for _, c := range b.c.Jar.Cookies(u) {
+			if c.Name == name {
+				b.c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+				return
+			}
+		}
+		t.Fatalf("no %s cookie", name)
+	}
+	setCookie("ks_at", "expired.or.forged")
+	b.get("/orders").want(t, http.StatusOK, "Your orders")
+	if s.users.refreshCount() != 1 {
+		t.Errorf("%d refreshes, want 1", s.users.refreshCount())
+	}
+	b.get("/orders").want(t, http.StatusOK, "Your orders")
+	if s.users.refreshCount() != 1 {
+		t.Errorf("%d refreshes after the new token was set, want still 1", s.users.refreshCount())
+	}
+	setCookie("ks_at", "expired.or.forged")
+	setCookie("ks_rt", "revoked")
+	if p := b.get("/orders"); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/signin") {
+		t.Errorf("with a refused refresh token: %d to %q, want the sign-in page", p.status, p.header.Get("Location"))
+	}
 }
