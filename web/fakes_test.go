@@ -164,7 +164,7 @@ func (fakeNotifications) ListNotifications(ctx context.Context, _ *notificationv
 // serveGRPC serves register's services, checking tokens with verifier as
 // the services do (a missing token passes, an invalid one does not), and
 // returns the address.
-func serveGRPC(t *testing.T, verifier *auth.Verifier, register func(*grpc.Server)) string {
+func serveGRPC(t testing.TB, verifier *auth.Verifier, register func(*grpc.Server)) string {
 	t.Helper()
 	srv := grpcx.NewServer(log.NewNopLogger(), grpc.ChainUnaryInterceptor(
 		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
@@ -197,7 +197,7 @@ type fakeUsers struct {
 	refreshes int
 }
 
-func newFakeUsers(t *testing.T, signer *authtest.Signer) (*fakeUsers, *httptest.Server) {
+func newFakeUsers(t testing.TB, signer *authtest.Signer) (*fakeUsers, *httptest.Server) {
 	f := &fakeUsers{signer: signer, passwords: map[string]string{"admin@example.com": "admin-pw-123"},
 		ids: map[string]string{"admin@example.com": uuid.NewString()}}
 	mux := http.NewServeMux()

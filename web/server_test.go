@@ -37,7 +37,7 @@ type shop struct {
 	mug      *productv1.Product
 }
 
-func newShop(t *testing.T) *shop {
+func newShop(t testing.TB) *shop {
 	t.Helper()
 	ctx := context.Background()
 	signer := authtest.NewSigner(t)
