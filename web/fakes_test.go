@@ -277,3 +277,46 @@ func (f *fakeUsers) refreshCount() int {
 	defer f.mu.Unlock()
 	return f.refreshes
 }
+
+func (f *fakeProducts) UpdateProduct(ctx context.Context, req *productv1.UpdateProductRequest) (*productv1.UpdateProductResponse, error) {
+	if err := auth.RequireRole(ctx, auth.RoleAdmin); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.products {
+		if p.Id != req.GetId() {
+			continue
+		}
+		if req.Sku != nil {
+			p.Sku = req.GetSku()
+		}
+		if req.Name != nil {
+			p.Name = req.GetName()
+		}
+		if req.Description != nil {
+			p.Description = req.GetDescription()
+		}
+		if req.PriceMinor != nil {
+			p.PriceMinor = req.GetPriceMinor()
+		}
+		if req.Currency != nil {
+			p.Currency = req.GetCurrency()
+		}
+		if req.Stock != nil {
+			p.Stock = req.GetStock()
+		}
+		return &productv1.UpdateProductResponse{Product: p}, nil
+	}
+	return nil, errs.New(errs.NotFound, "product not found")
+}
+
+func (f *fakeProducts) setStock(id string, stock int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.products {
+		if p.Id == id {
+			p.Stock = stock
+		}
+	}
+}

@@ -11,6 +11,9 @@ import (
 	productv1 "github.com/kitshop/kitshop/proto/product/v1"
 )
 
+// productFormFields are the product form's inputs.
+var productFormFields = []string{"sku", "name", "description", "price", "currency", "stock"}
+
 // productFields maps the product service's field names to the form's.
 var productFields = map[string]string{"price_minor": "price"}
 
@@ -46,6 +49,9 @@ func (s *Server) editProductPage(w http.ResponseWriter, r *http.Request) {
 	f.Values = map[string]string{"sku": p.GetSku(), "name": p.GetName(), "description": p.GetDescription(),
 		"price": fmt.Sprintf("%d.%02d", p.GetPriceMinor()/100, p.GetPriceMinor()%100), "currency": p.GetCurrency(),
 		"stock": strconv.FormatInt(p.GetStock(), 10)}
+	for _, k := range productFormFields {
+		f.Values["was_"+k] = f.Values[k]
+	}
 	s.renderProductForm(w, r, http.StatusOK, id, f)
 }
 
@@ -61,8 +67,9 @@ func (s *Server) renderProductForm(w http.ResponseWriter, r *http.Request, statu
 // the rest is the product service's to check.
 func productForm(r *http.Request) (Form, int64, int64) {
 	f := newForm()
-	for _, k := range []string{"sku", "name", "description", "price", "currency", "stock"} {
+	for _, k := range productFormFields {
 		f.Values[k] = strings.TrimSpace(r.PostForm.Get(k))
+		f.Values["was_"+k] = r.PostForm.Get("was_" + k)
 	}
 	f.Values["currency"] = strings.ToUpper(f.Values["currency"])
 	price, ok := parsePrice(f.Values["price"])
@@ -122,10 +129,31 @@ func (s *Server) updateProduct(w http.ResponseWriter, r *http.Request) {
 		s.renderProductForm(w, r, http.StatusBadRequest, id, f)
 		return
 	}
+	// Only what the admin changed is sent: stock in particular moves with
+	// every order, and writing back the number the form showed would undo
+	// the reservations made since.
 	v := f.Values
-	desc, sku, name, cur := v["description"], v["sku"], v["name"], v["currency"]
-	_, err := s.shop.UpdateProduct(r.Context(), &productv1.UpdateProductRequest{Id: id, Sku: &sku, Name: &name,
-		Description: &desc, PriceMinor: &price, Currency: &cur, Stock: &stock})
+	changed := func(k string) bool { return v[k] != v["was_"+k] }
+	req := &productv1.UpdateProductRequest{Id: id}
+	if changed("sku") {
+		req.Sku = ptr(v["sku"])
+	}
+	if changed("name") {
+		req.Name = ptr(v["name"])
+	}
+	if changed("description") {
+		req.Description = ptr(v["description"])
+	}
+	if changed("price") {
+		req.PriceMinor = ptr(price)
+	}
+	if changed("currency") {
+		req.Currency = ptr(v["currency"])
+	}
+	if changed("stock") {
+		req.Stock = ptr(stock)
+	}
+	_, err := s.shop.UpdateProduct(r.Context(), req)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
 			s.fail(w, r, err)
@@ -150,3 +178,5 @@ func (s *Server) deleteProduct(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, "/admin/products?m=deleted", http.StatusSeeOther)
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -390,3 +390,32 @@ func TestSessionRefresh(t *testing.T) {
 		t.Errorf("with a refused refresh token: %d to %q, want the sign-in page", p.status, p.header.Get("Location"))
 	}
 }
+
+// TestEditProductSendsChangesOnly: the edit form shows a stock that orders
+// keep changing; saving another field must not write the old number back.
+func TestEditProductSendsChangesOnly(t *testing.T) {
+	s := newShop(t)
+	admin := s.browser(t)
+	admin.get("/signin")
+	admin.submit("/signin", url.Values{"email": {"admin@example.com"}, "password": {"admin-pw-123"}}).want(t, http.StatusSeeOther)
+	form := admin.get("/admin/products/" + s.mug.Id + "/edit")
+	form.want(t, http.StatusOK, `name="was_stock" value="4"`, `value="12.50"`)
+	values := url.Values{}
+	for _, m := range regexp.MustCompile(`name="([a-z_]+)" (?:type="[a-z]+" )?value="([^"]*)"`).FindAllStringSubmatch(form.body, -1) {
+		if m[1] != "csrf" && m[1] != "q" {
+			values.Set(m[1], m[2])
+		}
+	}
+	values.Set("description", "")
+	values.Set("name", "Glazed mug, large")
+	s.products.setStock(s.mug.Id, 1) // an order meanwhile
+	admin.submit("/admin/products/"+s.mug.Id, values).want(t, http.StatusSeeOther)
+	admin.get("/products/"+s.mug.Id).want(t, http.StatusOK, "Glazed mug, large", "Only 1 left")
+
+	// A change of the stock itself is sent.
+	values.Set("name", "Glazed mug, large")
+	values.Set("was_name", "Glazed mug, large")
+	values.Set("stock", "9")
+	admin.submit("/admin/products/"+s.mug.Id, values).want(t, http.StatusSeeOther)
+	admin.get("/products/"+s.mug.Id).want(t, http.StatusOK, "In stock (9)")
+}
