@@ -223,6 +223,12 @@ func (s *Server) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(lines) == 0 {
+		// A submit of the same form may have checked out between the two
+		// reads above: its key and the emptied cart commit together.
+		if orderID, err := s.carts.CheckedOut(ctx, v.Identity.UserID, key); err == nil && orderID != "" {
+			http.Redirect(w, r, "/orders/"+orderID, http.StatusSeeOther)
+			return
+		}
 		s.renderCart(w, r, http.StatusBadRequest, "Your cart is empty.")
 		return
 	}
