@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // targetKeys returns the keys of the table's rows, in table order.
 func targetKeys() []string {
-	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "order", "grpc"}
+	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "storefront", "order", "grpc"}
 }
 
 // estimate is how long the measurements take with n targets.
