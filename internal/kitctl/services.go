@@ -224,7 +224,7 @@ func describeCmd(g *globals) *cobra.Command {
 			if len(ins) == 0 {
 				return fmt.Errorf("no instances of %q in Consul at %s", args[0], g.consul)
 			}
-			d := description{Service: args[0], Instances: ins, Routes: routesOf(c, ctx, args[0])}
+			d := description{Service: args[0], Instances: ins, Routes: routesOf(ctx, c, args[0])}
 			if addr := firstGRPC(ins); addr != "" {
 				// The rest is worth showing even when the instance cannot be
 				// reached from here (its network is not this one's).
@@ -255,7 +255,7 @@ type routeView struct {
 
 // routesOf reads the routes the service announces: its prefixes, protected
 // unless listed in its public routes.
-func routesOf(c *api.Client, ctx context.Context, service string) []routeView {
+func routesOf(ctx context.Context, c *api.Client, service string) []routeView {
 	entries, _, err := c.Health().Service(service, "", false, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil || len(entries) == 0 {
 		return nil
