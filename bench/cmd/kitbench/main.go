@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // targetKeys returns the keys of the table's rows, in table order.
 func targetKeys() []string {
-	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "order", "grpc", traceRowsKey}
+	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "storefront", "order", "grpc", traceRowsKey}
 }
 
 // estimate is how long the measurements take with n targets.

@@ -29,6 +29,7 @@ type settings struct {
 	upstreamTimeout   time.Duration
 	logFormat         string
 	trace             tracing.Config
+	logLevel          string
 	drainTimeout      time.Duration
 	trustForwardedFor bool
 	authService       string
@@ -57,6 +58,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.DurationVar(&s.upstreamTimeout, "upstream-timeout", gateway.DefaultUpstreamTimeout, "time limit of one attempt on an upstream instance, response body included")
 	fs.StringVar(&s.logFormat, "log-format", logging.FormatLogfmt, "log `format`: logfmt or json")
 	tracing.Flags(fs, &s.trace)
+	fs.StringVar(&s.logLevel, "log-level", "info", "least severe log lines written: debug, info, warn or error")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "time in-flight requests get to finish at shutdown")
 	fs.BoolVar(&s.trustForwardedFor, "trust-forwarded-for", false, "take the client IP from X-Forwarded-For (only behind a trusted proxy)")
 	fs.StringVar(&s.authService, "auth-service", userapi.Service, "Consul `name` of the service that issues access tokens; its instances serve the keys at "+auth.JWKSPath)
@@ -89,6 +91,9 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 		problems = append(problems, err)
 	}
 	problems = append(problems, s.trace.Check())
+	if _, err := logging.NewLevelVar(s.logLevel); err != nil {
+		problems = append(problems, fmt.Errorf("-log-level: %w", err))
+	}
 	if !logging.ValidFormat(s.logFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", s.logFormat))
 	}
