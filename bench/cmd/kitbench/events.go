@@ -84,11 +84,17 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 	var (
 		mu        sync.Mutex
 		committed = map[string]time.Time{}
+		stored    = map[string]time.Time{}
 		effected  = map[string]time.Time{}
 		dups      int
 	)
+	type delivery struct {
+		id     string
+		stored time.Time
+	}
 	effect := func(ctx context.Context, req any) (any, error) {
-		id := req.(string)
+		d := req.(delivery)
+		id := d.id
 		var first bool
 		err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
 			var err error
@@ -106,12 +112,18 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 		if _, seen := effected[id]; seen || !first {
 			dups++
 		} else {
-			effected[id] = now
+			effected[id], stored[id] = now, d.stored
 		}
 		mu.Unlock()
 		return nil, nil
 	}
-	sub := subscriber.New(effect, func(_ context.Context, m jetstream.Msg) (any, error) { return subscriber.EventID(m), nil })
+	sub := subscriber.New(effect, func(_ context.Context, m jetstream.Msg) (any, error) {
+		d := delivery{id: subscriber.EventID(m)}
+		if md, err := m.Metadata(); err == nil {
+			d.stored = md.Timestamp
+		}
+		return d, nil
+	})
 	consumption, err := events.Consume(ctx, js, events.ConsumerConfig{Stream: eventsStream, Durable: "kitbench", Workers: 32}, sub.Handle)
 	if err != nil {
 		res.NA = err.Error()
@@ -135,7 +147,7 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 			defer wg.Done()
 			id := uuid.New()
 			err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
-				return outbox.Add(ctx, tx, outbox.Event{ID: id, Aggregate: "tick", Subject: eventsSubject, Type: "tick"})
+				return outbox.Add(ctx, tx, outbox.Event{ID: id, Aggregate: "tick/" + id.String(), Subject: eventsSubject, Type: "tick"})
 			})
 			at := time.Now()
 			mu.Lock()
@@ -159,13 +171,18 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	var lat []time.Duration
+	var lat, pub []time.Duration
 	for id, at := range committed {
 		if e, ok := effected[id]; ok {
 			lat = append(lat, max(e.Sub(at), 0))
+			pub = append(pub, max(stored[id].Sub(at), 0))
 		}
 	}
 	slices.Sort(lat)
+	slices.Sort(pub)
+	if len(pub) > 0 {
+		res.StoredP50, res.StoredP99 = pub[len(pub)/2], pub[len(pub)*99/100]
+	}
 	res.Events, res.Effects, res.Duplicates, res.Errors = len(committed), len(lat), dups, errCount
 	if len(lat) > 0 {
 		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]

@@ -77,7 +77,7 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 	defer closeTargets()
 	var live []target
 	for _, t := range targets {
-		if len(h.o.only) > 0 && !slices.Contains(h.o.only, t.key) {
+		if !h.selected(t.key) {
 			continue
 		}
 		row := bench.Row{Key: t.key, Target: t.name, NA: t.na, Baseline: t.key == "bare"}
@@ -142,10 +142,12 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 		fmt.Fprintf(h.log, "half rate: %s\n", rep.HalfRateLine())
 	}
 
-	if h.o.eventRate > 0 && len(h.o.only) == 0 {
+	if h.o.eventRate > 0 && h.selected(eventsKey) {
 		fmt.Fprintf(h.log, "events: %d/s for %s through kit/outbox, JetStream and kit/subscriber\n", h.o.eventRate, h.o.duration)
 		rep.Events = eventLatency(ctx, h.env.productDB, h.env.natsURL, h.o.eventRate, h.o.duration)
 		fmt.Fprintf(h.log, "events: %s\n", rep.Events.Line())
+	}
+	if h.o.eventRate > 0 && h.selected(pipelineKey) {
 		a := api{base: h.env.gatewayURL, client: &http.Client{Timeout: setupCallTimout}}
 		fmt.Fprintf(h.log, "order pipeline: %d clients for %s, then until every order is paid\n", pipelineClients, h.o.duration)
 		rep.Orders = orderPipeline(ctx, a, h.customer, h.productID, databaseURL(h.env.productDB, "order"), pipelineClients, h.o.duration)
@@ -162,6 +164,12 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 		})
 	}
 	return rep, nil
+}
+
+// selected reports whether -only picks the target or measurement key (no
+// -only picks all).
+func (h *harness) selected(key string) bool {
+	return len(h.o.only) == 0 || slices.Contains(h.o.only, key)
 }
 
 // afterLoadIdle is how long the services rest after the load before their

@@ -102,6 +102,17 @@ func targetKeys() []string {
 	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "order", "grpc"}
 }
 
+// The measurements after the table, which -only can pick too: the event
+// pipeline on its own, and orders through the whole pipeline.
+const (
+	eventsKey   = "events"
+	pipelineKey = "pipeline"
+)
+
+// onlyKeys are what -only accepts: the rows, then the measurements after
+// the table.
+func onlyKeys() []string { return append(targetKeys(), eventsKey, pipelineKey) }
+
 // estimate is how long the measurements take with n targets.
 func estimate(o options, n int) time.Duration {
 	perRound := time.Duration(n) * (o.duration + time.Second)
