@@ -54,7 +54,9 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 		res.NA = "no NATS URL"
 		return res
 	}
-	pool, cleanup, err := eventsDatabase(ctx, adminDB)
+	// The producer and the consumer have pools of their own, as they would
+	// in two services: neither waits for a connection the other holds.
+	pool, consumerPool, cleanup, err := eventsDatabase(ctx, adminDB)
 	if err != nil {
 		res.NA = err.Error()
 		return res
@@ -96,7 +98,7 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 		d := req.(delivery)
 		id := d.id
 		var first bool
-		err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		err := postgres.InTx(ctx, consumerPool, func(tx pgx.Tx) error {
 			var err error
 			if first, err = subscriber.Once(ctx, tx, "kitbench", id); err != nil || !first {
 				return err
@@ -191,39 +193,44 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 }
 
 // eventsDatabase creates the measurement's database afresh on the server
-// of adminDB (a URL of any database there) and returns a pool on it.
-func eventsDatabase(ctx context.Context, adminDB string) (*pgxpool.Pool, func(), error) {
+// of adminDB (a URL of any database there) and returns two pools on it,
+// the producer's and the consumer's.
+func eventsDatabase(ctx context.Context, adminDB string) (producer, consumer *pgxpool.Pool, cleanup func(), err error) {
 	cfg, err := pgx.ParseConfig(adminDB)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	admin, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres: %w", err)
+		return nil, nil, nil, fmt.Errorf("postgres: %w", err)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+eventsDB+` WITH (FORCE)`); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if _, err := admin.Exec(ctx, `CREATE DATABASE `+eventsDB); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pcfg, err := pgxpool.ParseConfig(adminDB)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pcfg.ConnConfig.Database = eventsDB
-	pcfg.MaxConns = 48
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, nil, err
+	pcfg.MaxConns = 32
+	if producer, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		return nil, nil, nil, err
 	}
+	if consumer, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		producer.Close()
+		return nil, nil, nil, err
+	}
+	cleanup = func() { producer.Close(); consumer.Close() }
 	schema := outbox.Schema + subscriber.InboxSchema + `CREATE TABLE effects (event_id text PRIMARY KEY);`
-	if _, err := pool.Exec(ctx, schema); err != nil {
-		pool.Close()
-		return nil, nil, errors.Join(errors.New("schema"), err)
+	if _, err := producer.Exec(ctx, schema); err != nil {
+		cleanup()
+		return nil, nil, nil, errors.Join(errors.New("schema"), err)
 	}
-	return pool, pool.Close, nil
+	return producer, consumer, cleanup, nil
 }
 
 // orderPipeline places orders through the gateway with clients closed-loop
