@@ -81,7 +81,8 @@ func WithPublishTimeout(d time.Duration) Option {
 func WithLogger(l log.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithRegisterer exports the backlog as kitshop_outbox_backlog_events and
-// kitshop_outbox_oldest_unpublished_seconds, updated after every pass.
+// kitshop_outbox_oldest_unpublished_seconds, updated after a pass, at most
+// twice a second.
 func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
 
 // relayLock is the advisory lock key that lets one relay of a database work
