@@ -97,15 +97,22 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 	effect := func(ctx context.Context, req any) (any, error) {
 		d := req.(delivery)
 		id := d.id
+		// As the order service follows payments (kit/postgres.Pipeline):
+		// BEGIN with the inbox row, then the effect with COMMIT.
 		var first bool
-		err := postgres.InTx(ctx, consumerPool, func(tx pgx.Tx) error {
-			var err error
-			if first, err = subscriber.Once(ctx, tx, "kitbench", id); err != nil || !first {
-				return err
-			}
-			_, err = tx.Exec(ctx, `INSERT INTO effects (event_id) VALUES ($1)`, id)
-			return err
-		})
+		p, err := postgres.BeginPipeline(ctx, consumerPool)
+		if err != nil {
+			return nil, err
+		}
+		defer p.End(ctx)
+		if err := p.Send(ctx, func(b *pgx.Batch) { subscriber.QueueOnce(b, "kitbench", id, &first) }); err != nil {
+			return nil, err
+		}
+		if !first {
+			err = p.Rollback(ctx, nil)
+		} else {
+			err = p.Commit(ctx, func(b *pgx.Batch) { b.Queue(`INSERT INTO effects (event_id) VALUES ($1)`, id) })
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -148,9 +155,20 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 		go func() {
 			defer wg.Done()
 			id := uuid.New()
-			err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
-				return outbox.Add(ctx, tx, outbox.Event{ID: id, Aggregate: "tick/" + id.String(), Subject: eventsSubject, Type: "tick"})
-			})
+			// The change and its event in one round trip, as a service
+			// whose event needs nothing the change returns.
+			err := func() error {
+				p, err := postgres.BeginPipeline(ctx, pool)
+				if err != nil {
+					return err
+				}
+				defer p.End(ctx)
+				evs := &pgx.Batch{}
+				if err := outbox.Queue(evs, outbox.Event{ID: id, Aggregate: "tick/" + id.String(), Subject: eventsSubject, Type: "tick"}); err != nil {
+					return err
+				}
+				return p.Commit(ctx, func(b *pgx.Batch) { b.QueuedQueries = append(b.QueuedQueries, evs.QueuedQueries...) })
+			}()
 			at := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
