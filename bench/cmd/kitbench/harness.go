@@ -258,6 +258,7 @@ func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, fun
 		h.uncachedTarget(get, itemPath),
 		get("gateway-get", "gateway: GET /api/v1/products/{id}", h.env.gatewayURL+itemPath),
 		get("gateway-list", "gateway: GET /api/v1/products (first page)", h.env.gatewayURL+"/api/v1/products"),
+		h.storefrontTarget(ctx),
 		h.orderTarget(ctx, a, customer, "order", "gateway: POST /api/v1/orders, one hot product (1 line, new order each)", []string{productID}, noAdmin),
 		h.orderTarget(ctx, a, customer, "order-many", "gateway: POST /api/v1/orders over 1,000 distinct products (1 line each)", manyIDs, cmp.Or(noAdmin, manyNA)),
 	}

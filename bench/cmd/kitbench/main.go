@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // targetKeys returns the keys of the table's rows, in table order.
 func targetKeys() []string {
-	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "order", "order-many", "grpc"}
+	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "storefront", "order", "order-many", "grpc"}
 }
 
 // The measurements after the table, which -only can pick too: the event
