@@ -27,6 +27,11 @@
 // -version prints the version, commit and build time (kit/version) and
 // exits.
 //
+// The per-client and per-user rate limits and bursts, the upstream timeout,
+// the breakers' thresholds and the log level are live: they follow
+// kitshop/config/gateway/ in Consul (kit/liveconfig, gateway.LiveSchema),
+// with the flags as defaults, and change without a restart.
+//
 // Every flag can also be set through the environment: -rate-limit is
 // GATEWAY_RATE_LIMIT, and so on. Flags win over the environment.
 //
