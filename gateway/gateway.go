@@ -115,6 +115,9 @@ type Config struct {
 	// own deadline should fire first), DefaultBreakerMaxConcurrent and
 	// DefaultBreakerSleepWindow; the others get kit/breaker's defaults.
 	Breaker breaker.Settings
+	// Cache, if set, answers public GETs from memory (see Cache); nil
+	// sends every request to the service.
+	Cache *Cache
 	// Transport sends upstream requests; nil means NewTransport().
 	Transport http.RoundTripper
 	// Metrics, if set, records every request by route, upstream and status
@@ -142,6 +145,7 @@ type Gateway struct {
 	transport         http.RoundTripper
 	proxy             *httputil.ReverseProxy
 	breakers          *breakers
+	cache             *Cache // nil: no response cache
 	handler           http.Handler
 	openAPI           http.Handler // OpenAPIPath
 	stopOnce          sync.Once
@@ -162,6 +166,7 @@ func New(cfg Config) (*Gateway, error) {
 		verifier: auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience,
 			auth.WithVerifyCacheSize(acceptedTokensMax), auth.WithVerifyCacheMaxAge(acceptedTokenTTL)),
 		metrics: cfg.Metrics,
+		cache:   cfg.Cache,
 	}
 	if cfg.RateLimit > 0 {
 		g.limiter = ratelimit.NewKeyed(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitClients)
@@ -353,7 +358,8 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 	}
 	info.prefix, info.service = rt.Prefix, rt.Service
-	if !rt.Public.Allows(r.Method, r.URL.Path, r.URL.RawPath) {
+	public := rt.Public.Allows(r.Method, r.URL.Path, r.URL.RawPath)
+	if !public {
 		// Before anything else about the service (is it up?) is revealed
 		// and before the body is read: an anonymous client learns nothing
 		// and costs little.
@@ -362,6 +368,21 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if g.cache != nil && public {
+		switch ok, credentials := cacheableRequest(r); {
+		case ok:
+			g.serveCached(w, r, rt, info)
+			return
+		case credentials:
+			w.Header().Set(headerCacheStatus, cacheStatusName+"; "+servedBypass)
+		}
+	}
+	g.forward(w, r, rt, info)
+}
+
+// forward sends the request to an instance of rt's service through the
+// proxy, or answers 503 when the service has no healthy instance.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *Route, info *requestInfo) {
 	if len(rt.Instances) == 0 {
 		httpx.WriteError(w, r, g.logger, unavailable(fmt.Errorf("service %s has no healthy instance", rt.Service),
 			msgUnavailable, noInstanceRetry))
