@@ -115,6 +115,9 @@ type Config struct {
 	// own deadline should fire first), DefaultBreakerMaxConcurrent and
 	// DefaultBreakerSleepWindow; the others get kit/breaker's defaults.
 	Breaker breaker.Settings
+	// Balance chooses each service's instance selection strategy; the zero
+	// value is round robin for all. Gateway.SetBalance changes it live.
+	Balance Balance
 	// Cache, if set, answers public GETs from memory (see Cache); nil
 	// sends every request to the service.
 	Cache *Cache
@@ -146,6 +149,7 @@ type Gateway struct {
 	proxy             *httputil.ReverseProxy
 	breakers          *breakers
 	cache             *Cache // nil: no response cache
+	fwd               *forwarder
 	handler           http.Handler
 	openAPI           http.Handler // OpenAPIPath
 	stopOnce          sync.Once
@@ -181,10 +185,12 @@ func New(cfg Config) (*Gateway, error) {
 	fwd := &forwarder{
 		transport: cfg.Transport,
 		timeout:   cfg.UpstreamTimeout,
-		rr:        consul.NewRoundRobin(),
+		picker:    picker{rr: consul.NewRoundRobin(), breakers: g.breakers},
 		breakers:  g.breakers,
 		logger:    cfg.Logger,
 	}
+	fwd.balance.Store(&cfg.Balance)
+	g.fwd = fwd
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      fwd,
@@ -282,7 +288,7 @@ func (c *Config) defaults() error {
 	if c.Transport == nil {
 		c.Transport = NewTransport()
 	}
-	return nil
+	return c.Balance.Validate()
 }
 
 // ServeHTTP implements http.Handler.
