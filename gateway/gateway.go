@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -118,6 +119,9 @@ type Config struct {
 	// Balance chooses each service's instance selection strategy; the zero
 	// value is round robin for all. Gateway.SetBalance changes it live.
 	Balance Balance
+	// Composites are the composite routes (see CompositeRoute); nil means
+	// none. Gateway.SetComposites changes them live.
+	Composites *Composites
 	// Cache, if set, answers public GETs from memory (see Cache); nil
 	// sends every request to the service.
 	Cache *Cache
@@ -150,6 +154,7 @@ type Gateway struct {
 	breakers          *breakers
 	cache             *Cache // nil: no response cache
 	fwd               *forwarder
+	composites        atomic.Pointer[Composites] // nil: none
 	handler           http.Handler
 	openAPI           http.Handler // OpenAPIPath
 	stopOnce          sync.Once
@@ -204,7 +209,8 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g.openAPI = openAPI
-	g.handler = g.chain(http.HandlerFunc(g.route))
+	g.composites.Store(cfg.Composites)
+	g.handler = g.chain(g.aggregate(http.HandlerFunc(g.route)))
 	if rc, ok := cfg.Source.(interface{ RefusedClaims() int }); ok && cfg.Metrics != nil {
 		// Registering twice (a second gateway on the same Metrics) keeps
 		// the first.
