@@ -87,7 +87,7 @@ type expanded struct {
 		ProductID string          `json:"product_id"`
 		Product   json.RawMessage `json:"product"`
 	} `json:"items"`
-	Payment  json.RawMessage                `json:"payment"`
+	Payment  json.RawMessage               `json:"payment"`
 	Expanded map[string]gateway.PartReport `json:"expanded"`
 }
 

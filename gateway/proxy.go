@@ -74,8 +74,8 @@ type forwarder struct {
 	transport http.RoundTripper
 	timeout   time.Duration
 	picker
-	breakers  *breakers
-	logger    log.Logger
+	breakers *breakers
+	logger   log.Logger
 }
 
 // attemptResult is what one attempt on one instance produced.
