@@ -27,9 +27,9 @@ const (
 type Balance struct {
 	// Default applies to services Services does not name; "" means
 	// BalanceRoundRobin.
-	Default string
+	Default string `json:"default,omitempty"`
 	// Services maps a service name to its strategy.
-	Services map[string]string
+	Services map[string]string `json:"services,omitempty"`
 }
 
 // Validate reports an unknown strategy.

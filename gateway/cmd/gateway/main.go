@@ -81,7 +81,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		keys.Stop()
 		src.Stop()
 	}
+	cache, err := s.features.newCache()
+	if err != nil {
+		stop()
+		return err
+	}
+	cs, err := gateway.NewComposites(s.features.composites)
+	if err != nil {
+		stop()
+		return err
+	}
 	gw, err := gateway.New(gateway.Config{
+		Cache:             cache,
+		Balance:           s.features.balance,
+		Composites:        cs,
 		Source:            src,
 		Keys:              keys,
 		Issuer:            s.issuer,
@@ -99,8 +112,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stop()
 		return err
 	}
+	stopFeatures, err := s.features.start(s.consulAddr, gw, cache, logger, m)
+	if err != nil {
+		stop()
+		return err
+	}
 	ln, debugLn, metricsLn, err := listen(s)
 	if err != nil {
+		stopFeatures()
 		stop()
 		return err
 	}
@@ -122,6 +141,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Room for an attempt, its retry and a slow response.
 		WriteTimeout:      max(server.DefaultWriteTimeout, 2*s.upstreamTimeout+s.readTimeout),
 		MaxConnsPerClient: maxConns,
-		Closers:           []func(){gw.Stop, stop},
+		Closers:           []func(){gw.Stop, stopFeatures, stop},
 	})
 }
