@@ -101,8 +101,12 @@ type Row struct {
 	Summary Measurement `json:"summary"`
 	RPSMin  float64     `json:"rounds_min_requests_per_sec"`
 	RPSMax  float64     `json:"rounds_max_requests_per_sec"`
-	// Ratio is Summary.RPS over the baseline's; 0 when either is missing.
+	// Ratio is Summary.RPS over the baseline's; 0 when either is missing,
+	// or either failed.
 	Ratio float64 `json:"ratio_to_bare"`
+	// Failed marks a row in which any request failed: its requests/s
+	// count answers that were errors, so it gets no ratio.
+	Failed bool `json:"failed,omitempty"`
 	// Notes explain anything unusual (the status of failed requests).
 	Notes []string `json:"notes,omitempty"`
 }
@@ -177,14 +181,15 @@ func (r *Report) Finish() {
 			}
 			row.RPSMax = max(row.RPSMax, m.RPS)
 		}
-		if row.Baseline && len(row.Rounds) > 0 {
+		row.Failed = row.Summary.Errors > 0
+		if row.Baseline && len(row.Rounds) > 0 && !row.Failed {
 			base = row.Summary.RPS
 		}
 	}
 	for i := range r.Rows {
 		row := &r.Rows[i]
 		row.Ratio = 0
-		if base > 0 && len(row.Rounds) > 0 {
+		if base > 0 && len(row.Rounds) > 0 && !row.Failed {
 			row.Ratio = row.Summary.RPS / base
 		}
 	}
@@ -220,7 +225,10 @@ func (r *Report) Table() [][]string {
 		}
 		s := row.Summary
 		ratio := "—"
-		if row.Ratio > 0 {
+		switch {
+		case row.Failed:
+			ratio = "failed"
+		case row.Ratio > 0:
 			ratio = FormatRatio(row.Ratio)
 		}
 		cells = append(cells, []string{
