@@ -113,7 +113,7 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 }
 
 // SetLive tells the cache whether it hears every change now. Going live
-// drops everything stored: changes may have been missed before.
+// invalidates everything stored: changes may have been missed before.
 func (c *Cache) SetLive(live bool) {
 	if live {
 		c.InvalidateAll()
@@ -124,8 +124,8 @@ func (c *Cache) SetLive(live bool) {
 // Live reports whether the cache serves fresh answers.
 func (c *Cache) Live() bool { return c.live.Load() }
 
-// Invalidate drops the answers for each path (whatever their query), at
-// once and again after the settle time.
+// Invalidate invalidates the answers for each path (whatever their
+// query), at once and again after the settle time.
 func (c *Cache) Invalidate(paths ...string) {
 	c.bump(paths)
 	time.AfterFunc(c.settle, func() { c.bump(paths) })
@@ -150,11 +150,9 @@ func (c *Cache) bump(paths []string) {
 	}
 }
 
-// InvalidateAll drops every stored answer.
-func (c *Cache) InvalidateAll() {
-	c.global.Add(1)
-	c.store.InvalidateAll()
-}
+// InvalidateAll invalidates every stored answer. They stay in memory as
+// the last good answers, for stale-if-error, until replaced or evicted.
+func (c *Cache) InvalidateAll() { c.global.Add(1) }
 
 // Len returns the number of stored answers.
 func (c *Cache) Len() int { return c.store.EstimatedSize() }
@@ -170,17 +168,17 @@ func (c *Cache) epochsOf(path string) epochs {
 	return e
 }
 
-// lookup returns the stored answer for key unless it was invalidated.
-func (c *Cache) lookup(key, path string) *cacheEntry {
+// lookup returns the stored answer for key, and whether it is still valid:
+// not invalidated since it was fetched. An invalidated answer is no longer
+// served as fresh, but it is still the last good one: the one to revalidate
+// (its ETag may still be current) and to serve, marked as stale, while the
+// service cannot answer.
+func (c *Cache) lookup(key, path string) (*cacheEntry, bool) {
 	e, ok := c.store.GetIfPresent(key)
 	if !ok {
-		return nil
+		return nil, false
 	}
-	if e.epochs != c.epochsOf(path) {
-		c.store.Invalidate(key)
-		return nil
-	}
-	return e
+	return e, e.epochs == c.epochsOf(path)
 }
 
 // cacheEntry is one stored answer. It is immutable once stored.

@@ -36,13 +36,13 @@ func (g *Gateway) serveCached(w http.ResponseWriter, r *http.Request, rt *Route,
 	c := g.cache
 	key, path := cacheKey(r), r.URL.Path
 	now := c.now()
-	e := c.lookup(key, path)
+	e, valid := c.lookup(key, path)
 	if e != nil && !g.available(rt) && e.staleUsable(now) {
 		c.stale.Add(1)
 		writeEntry(w, r, e, now, "hit; detail=service-unavailable", true)
 		return
 	}
-	if e != nil && c.Live() && e.isFresh(now) {
+	if valid && c.Live() && e.isFresh(now) {
 		c.hits.Add(1)
 		writeEntry(w, r, e, now, servedHit, false)
 		return

@@ -266,6 +266,14 @@ func TestCacheStaleIfError(t *testing.T) {
 		resp, body = tg.get(t, "/api/v1/products/2")
 		wantProblem(t, resp, body, http.StatusServiceUnavailable, "unavailable")
 	})
+	t.Run("invalidated, then the service fails", func(t *testing.T) {
+		tg, cache, cat, _ := cachedGateway(t, sharedCacheControl, gateway.CacheConfig{}, true)
+		tg.get(t, "/api/v1/products/1")
+		cache.Invalidate("/api/v1/products/1")
+		cat.fail.Store(true)
+		resp, body := tg.get(t, "/api/v1/products/1")
+		wantStale(t, resp, body, "stale-if-error")
+	})
 	t.Run("bounded", func(t *testing.T) {
 		tg, _, cat, _ := cachedGateway(t, revalidate, gateway.CacheConfig{StaleIfError: -1}, true)
 		tg.get(t, "/api/v1/products/1")

@@ -209,19 +209,29 @@ func testCatalogStopped(t *testing.T, e *orderEnv, stack *local.Stack, c *client
 	}
 	defer resume()
 
-	// Every read answers from the cache; once Consul has failed the
-	// instances, marked as stale.
+	// Every read answers from the cache: fresh, or marked as stale once
+	// it has been invalidated or the instances do not answer; and once
+	// Consul has failed the instances, marked as stale with the service
+	// known to be unavailable.
 	deadline := time.Now().Add(noticeTimeout)
-	for stale := false; !stale; {
+	for known := false; !known; {
+		known = true
 		for _, path := range paths {
 			r, err := c.send(http.MethodGet, path, nil, nil)
 			if err != nil || r.Status != http.StatusOK || !strings.Contains(string(r.Body), p.ID) {
 				t.Fatalf("GET %s with the catalog stopped: %v %d %s, want the cached answer", path, err, r.Status, truncate(r.Body))
 			}
-			stale = strings.HasPrefix(r.Header.Get("Warning"), "110") && strings.Contains(r.Header.Get("Cache-Status"), "hit")
+			cs := r.Header.Get("Cache-Status")
+			if !strings.Contains(cs, "hit") {
+				t.Fatalf("GET %s with the catalog stopped: Cache-Status %q, want a hit", path, cs)
+			}
+			if strings.Contains(cs, "detail=") != strings.HasPrefix(r.Header.Get("Warning"), "110") {
+				t.Errorf("GET %s: Cache-Status %q with Warning %q: a stale answer must be marked as such", path, cs, r.Header.Get("Warning"))
+			}
+			known = known && strings.Contains(cs, "detail=service-unavailable")
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no stale-marked answer within %v of stopping the catalog", noticeTimeout)
+			t.Fatalf("the gateway did not learn that the catalog is down within %v", noticeTimeout)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
