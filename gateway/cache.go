@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -154,6 +155,22 @@ func (c *Cache) bump(paths []string) {
 // the last good answers, for stale-if-error, until replaced or evicted.
 func (c *Cache) InvalidateAll() { c.global.Add(1) }
 
+// Collectors export the cache's counters and size for Prometheus.
+func (c *Cache) Collectors() []prometheus.Collector {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "kitshop", Name: "gateway_cache_" + name, Help: help},
+			func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{
+		counter("hits_total", "Public GETs answered fresh from the gateway's cache.", &c.hits),
+		counter("misses_total", "Public GETs the cache sent to the service (one per collapsed group).", &c.misses),
+		counter("revalidated_total", "Stored answers the service confirmed with a 304.", &c.revalided),
+		counter("stale_total", "Stored answers served marked as stale, in place of the service.", &c.stale),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "kitshop", Name: "gateway_cache_entries", Help: "Answers stored in the gateway's cache."},
+			func() float64 { return float64(c.Len()) }),
+	}
+}
+
 // Len returns the number of stored answers.
 func (c *Cache) Len() int { return c.store.EstimatedSize() }
 
@@ -281,7 +298,8 @@ func parseCacheControl(values []string) cacheControl {
 
 // storable reports whether a response may be stored, and for how long it is
 // fresh: a 200 the service marked public or gave a shared lifetime, without
-// Set-Cookie or Vary, and not marked private, no-store or no-cache.
+// Set-Cookie, Vary or Warning, and not marked private, no-store or
+// no-cache.
 func storable(status int, h http.Header) (cacheControl, bool) {
 	cc := parseCacheControl(h.Values("Cache-Control"))
 	if status != http.StatusOK || cc.private || cc.noStore || cc.noCache {
@@ -291,6 +309,11 @@ func storable(status int, h http.Header) (cacheControl, bool) {
 		return cc, false
 	}
 	if _, ok := h["Vary"]; ok {
+		return cc, false
+	}
+	if _, ok := h["Warning"]; ok {
+		// The service itself answered from a stale copy (its database
+		// was out): not an answer to keep as fresh.
 		return cc, false
 	}
 	return cc, cc.public || cc.sMaxAge >= 0 || cc.maxAge >= 0

@@ -23,6 +23,7 @@ type catalog struct {
 	hang         atomic.Bool  // answer after 2 s
 	delay        atomic.Int64 // nanoseconds before answering
 	conditional  atomic.Int64 // requests with If-None-Match
+	extra        http.Header  // added to every answer; set before the first request
 }
 
 func (c *catalog) handler(w http.ResponseWriter, r *http.Request) {
@@ -38,6 +39,9 @@ func (c *catalog) handler(w http.ResponseWriter, r *http.Request) {
 	etag := fmt.Sprintf(`"v%d"`, v)
 	w.Header().Set("Cache-Control", c.cacheControl)
 	w.Header().Set("ETag", etag)
+	for k, v := range c.extra {
+		w.Header()[k] = v
+	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
 		c.conditional.Add(1)
 		if inm == etag {
@@ -118,12 +122,16 @@ func TestCacheNotStored(t *testing.T) {
 		{"no-store", "no-store", nil, "fwd=miss"},
 		{"no-cache", "no-cache", nil, "fwd=miss"},
 		{"no directive", "", nil, "fwd=miss"},
+		{"stale at the service", sharedCacheControl, nil, "fwd=miss"},
 		{"authorization", sharedCacheControl, http.Header{"Authorization": {"Bearer x"}}, "fwd=bypass"},
 		{"cookie", sharedCacheControl, http.Header{"Cookie": {"session=1"}}, "fwd=bypass"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tg, cache, _, up := cachedGateway(t, tt.cacheControl, gateway.CacheConfig{}, true)
+			tg, cache, cat, up := cachedGateway(t, tt.cacheControl, gateway.CacheConfig{}, true)
+			if tt.name == "stale at the service" {
+				cat.extra = http.Header{"Warning": {`110 - "Response is Stale"`}}
+			}
 			var resp *http.Response
 			for range 2 {
 				resp, _ = tg.do(t, http.MethodGet, "/api/v1/products/1", nil, tt.header)

@@ -211,6 +211,11 @@ func New(cfg Config) (*Gateway, error) {
 	g.openAPI = openAPI
 	g.composites.Store(cfg.Composites)
 	g.handler = g.chain(g.aggregate(http.HandlerFunc(g.route)))
+	if cfg.Cache != nil && cfg.Metrics != nil {
+		for _, c := range cfg.Cache.Collectors() {
+			_ = cfg.Metrics.Registry().Register(c) // a second gateway on the same Metrics keeps the first's
+		}
+	}
 	if rc, ok := cfg.Source.(interface{ RefusedClaims() int }); ok && cfg.Metrics != nil {
 		// Registering twice (a second gateway on the same Metrics) keeps
 		// the first.
