@@ -3,7 +3,6 @@ package product
 import (
 	"context"
 	"encoding/json"
-	"hash/fnv"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,6 +19,23 @@ import (
 // answer from what it holds for five more minutes while the catalog cannot
 // be reached (RFC 5861); the gateway bounds that with its own setting too.
 const ReadCacheControl = "public, max-age=0, s-maxage=60, stale-if-error=300"
+
+// Header values set on every read, shared rather than allocated per
+// response; net/http only reads them.
+var (
+	readCacheControl = []string{ReadCacheControl}
+	jsonContentType  = []string{"application/json; charset=utf-8"}
+)
+
+// fnv64a is FNV-1a over b, without hash/fnv's allocation.
+func fnv64a(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
 
 type ifNoneMatchKey struct{}
 
@@ -44,14 +60,12 @@ func encodeCacheable(ctx context.Context, w http.ResponseWriter, v any, modified
 		return errs.Wrap(err, errs.Internal, "")
 	}
 	body = append(body, '\n')
-	h := fnv.New64a()
-	h.Write(body)
 	var tag [20]byte
-	etag := strconv.AppendUint(append(tag[:0], '"'), h.Sum64(), 36)
+	etag := strconv.AppendUint(append(tag[:0], '"'), fnv64a(body), 36)
 	etag = append(etag, '"')
 	hdr := w.Header()
 	hdr.Set("ETag", string(etag))
-	hdr.Set("Cache-Control", ReadCacheControl)
+	hdr["Cache-Control"] = readCacheControl
 	if !modified.IsZero() {
 		hdr.Set("Last-Modified", modified.UTC().Format(http.TimeFormat))
 	}
@@ -59,7 +73,7 @@ func encodeCacheable(ctx context.Context, w http.ResponseWriter, v any, modified
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	hdr["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusOK)
 	w.Write(body) // a failed write means the client is gone; nothing to do
 	return nil
