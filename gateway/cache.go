@@ -235,8 +235,8 @@ func (e *cacheEntry) staleUsable(now time.Time) bool {
 }
 
 // cacheableRequest reports whether a request to a public route may be
-// answered from the cache: a GET or HEAD without a body and without
-// credentials. A request with credentials is answered by the service, for
+// answered from the cache: a GET or HEAD without a body, without
+// credentials, and without Cache-Control no-store. A request with credentials is answered by the service, for
 // that caller alone.
 func cacheableRequest(r *http.Request) (ok, credentials bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -251,7 +251,23 @@ func cacheableRequest(r *http.Request) (ok, credentials bool) {
 	if _, cookie := r.Header["Cookie"]; cookie {
 		return false, true
 	}
+	if v, ok := r.Header["Cache-Control"]; ok && parseCacheControl(v).noStore {
+		return false, false // the client wants nothing kept (RFC 9111, 5.2.1.5)
+	}
 	return true, false
+}
+
+// wantsValidation reports whether the client asked that no stored answer be
+// used without the service confirming it: Cache-Control no-cache or
+// max-age=0 (RFC 9111, 5.2.1.4 and 5.2.1.1). The gateway then revalidates,
+// which costs the service a 304 rather than the whole answer.
+func wantsValidation(r *http.Request) bool {
+	v, ok := r.Header["Cache-Control"]
+	if !ok {
+		return false
+	}
+	cc := parseCacheControl(v)
+	return cc.noCache || cc.maxAge == 0
 }
 
 // cacheKey is the path and the raw query: a HEAD shares the GET's answer.

@@ -42,7 +42,7 @@ func (g *Gateway) serveCached(w http.ResponseWriter, r *http.Request, rt *Route,
 		writeEntry(w, r, e, now, "hit; detail=service-unavailable", true)
 		return
 	}
-	if valid && c.Live() && e.isFresh(now) {
+	if valid && c.Live() && e.isFresh(now) && !wantsValidation(r) {
 		c.hits.Add(1)
 		writeEntry(w, r, e, now, servedHit, false)
 		return

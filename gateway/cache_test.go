@@ -104,6 +104,19 @@ func TestCacheHitAfterMiss(t *testing.T) {
 	if got := up.hits.Load(); got != 1 {
 		t.Errorf("upstream saw %d requests, want 1", got)
 	}
+	// A client may ask for the service's confirmation, or for nothing
+	// kept.
+	resp, _ = tg.do(t, http.MethodGet, "/api/v1/products/1", nil, http.Header{"Cache-Control": {"no-cache"}})
+	if !strings.Contains(cacheStatus(resp), "fwd=stale; fwd-status=304") {
+		t.Errorf("no-cache: Cache-Status %q, want a revalidation", cacheStatus(resp))
+	}
+	resp, _ = tg.do(t, http.MethodGet, "/api/v1/products/1", nil, http.Header{"Cache-Control": {"no-store"}})
+	if cacheStatus(resp) != "" {
+		t.Errorf("no-store: Cache-Status %q, want the cache left alone", cacheStatus(resp))
+	}
+	if got := up.hits.Load(); got != 3 {
+		t.Errorf("upstream saw %d requests, want 3", got)
+	}
 	// Another query is another answer.
 	if resp, _ := tg.get(t, "/api/v1/products/1?x=1"); !strings.Contains(cacheStatus(resp), "fwd=miss") {
 		t.Errorf("other query: Cache-Status %q, want a miss", cacheStatus(resp))
