@@ -129,8 +129,9 @@ func (g *Gateway) fetchForCache(r *http.Request, rt *Route, key string, prior *c
 		// The copy is still good: keep its body with the fresh metadata.
 		next := *prior
 		next.header = prior.header.Clone()
-		for _, h := range []string{"Cache-Control", "ETag", "Last-Modified", "Date", "Expires"} {
-			if v, ok := rec.header[h]; ok {
+		// The 304's headers update the stored ones (RFC 9111, 4.3.4).
+		for h, v := range rec.header {
+			if h != "Content-Length" {
 				next.header[h] = v
 			}
 		}
@@ -138,9 +139,12 @@ func (g *Gateway) fetchForCache(r *http.Request, rt *Route, key string, prior *c
 		next.received, next.age, next.epochs = received, parseAge(rec.header), ep
 		next.fresh = cc.freshness()
 		next.staleIfError = c.staleBound(cc)
-		c.store.Set(key, &next)
 		c.revalided.Add(1)
-		f.entry, f.kind, f.stored = &next, servedRevalidated, true
+		f.entry, f.kind = &next, servedRevalidated
+		if _, stale := rec.header["Warning"]; !stale { // the service's own copy was stale: pass it on, keep ours
+			c.store.Set(key, &next)
+			f.stored = true
+		}
 		return f
 	}
 	e := &cacheEntry{status: f.status, header: rec.header, body: rec.body.Bytes(), received: received}
