@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/bench"
+	"github.com/kitshop/kitshop/gateway"
 	"github.com/kitshop/kitshop/internal/devenv"
 )
 
@@ -157,20 +158,26 @@ func (h *harness) expandTarget(ctx context.Context, a api) target {
 		return t
 	}
 	url := h.env.gatewayURL + "/api/v1/orders/" + order.ID + "?expand=products,payment"
-	// One request first: every part must answer, or the row measures
-	// failures.
-	var probe struct {
-		Expanded map[string]struct {
-			Status string `json:"status"`
-		} `json:"expanded"`
-	}
-	if status, err := a.call(ctx, http.MethodGet, "/api/v1/orders/"+order.ID+"?expand=products,payment", token, nil, &probe); err != nil || status != http.StatusOK {
-		t.na = fmt.Sprintf("the composite answered %d: %v", status, err)
-		return t
-	}
-	if b, _ := json.Marshal(probe.Expanded); probe.Expanded["products"].Status != "ok" || probe.Expanded["payment"].Status != "ok" {
-		t.na = "a part failed: " + string(b)
-		return t
+	// Every part must answer, or the row measures failures: the payment
+	// service knows the order once it has heard of it (an event), a
+	// moment after it was placed.
+	var report string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var probe struct {
+			Expanded map[string]gateway.PartReport `json:"expanded"`
+		}
+		status, err := a.call(ctx, http.MethodGet, "/api/v1/orders/"+order.ID+"?expand=products,payment", token, nil, &probe)
+		b, _ := json.Marshal(probe.Expanded)
+		report = fmt.Sprintf("%d %s %v", status, b, err)
+		if err == nil && status == http.StatusOK && probe.Expanded["products"].Status == "ok" && probe.Expanded["payment"].Status == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.na = "a part did not answer within 15 s: " + report
+			return t
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	return h.wrkTarget(a, t.key, t.name, url, func(ctx context.Context) (bench.Request, error) {
 		tok, err := h.customer.get(ctx)
