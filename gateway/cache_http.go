@@ -90,6 +90,20 @@ func (g *Gateway) serveCached(w http.ResponseWriter, r *http.Request, rt *Route,
 	}
 }
 
+// invalidateWritten drops, once a write through this gateway has been
+// answered, what it may have changed here: its path and the route's
+// collection, when they are publicly readable. Its client reads its own
+// write through this gateway at once, without waiting for the change event
+// (which other gateways wait for).
+func (g *Gateway) invalidateWritten(r *http.Request, rt *Route) {
+	if g.cache == nil || r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		return
+	}
+	if rt.Public.Allows(http.MethodGet, r.URL.Path, r.URL.RawPath) {
+		g.cache.Invalidate(r.URL.Path, rt.Prefix)
+	}
+}
+
 // available reports whether some instance of the route's service may be
 // asked: it has healthy instances and not every breaker is open.
 func (g *Gateway) available(rt *Route) bool {

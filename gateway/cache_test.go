@@ -204,6 +204,21 @@ func TestCacheInvalidate(t *testing.T) {
 	}
 }
 
+// TestCacheWriteThrough checks that a write through the gateway drops
+// what it changed there at once: its client reads its own write.
+func TestCacheWriteThrough(t *testing.T) {
+	tg, _, cat, _ := cachedGateway(t, sharedCacheControl, gateway.CacheConfig{}, true)
+	tg.get(t, "/api/v1/products/1")
+	tg.get(t, "/api/v1/products?limit=5")
+	cat.version.Store(1) // what the write does
+	tg.do(t, http.MethodPatch, "/api/v1/products/1", strings.NewReader("{}"), bearer(tg.signer.Token("admin")))
+	for _, p := range []string{"/api/v1/products/1", "/api/v1/products?limit=5"} {
+		if _, body := tg.get(t, p); body != "v1" {
+			t.Errorf("%s after a write through the gateway: %q, want v1", p, body)
+		}
+	}
+}
+
 // TestCacheNotLiveRevalidates checks that a cache that does not hear
 // changes asks the service every time, sparing it the body.
 func TestCacheNotLiveRevalidates(t *testing.T) {

@@ -395,6 +395,7 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	g.forward(w, r, rt, info)
+	g.invalidateWritten(r, rt)
 }
 
 // refuseUpgrade refuses a request to switch protocols (WebSocket and the
