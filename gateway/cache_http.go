@@ -39,7 +39,7 @@ func (g *Gateway) serveCached(w http.ResponseWriter, r *http.Request, rt *Route,
 	e, valid := c.lookup(key, path)
 	if e != nil && !g.available(rt) && e.staleUsable(now) {
 		c.stale.Add(1)
-		writeEntry(w, r, e, now, "hit; detail=service-unavailable", true)
+		writeEntry(w, r, e, now, "hit; detail=stale-service-unavailable", true)
 		return
 	}
 	if valid && c.Live() && e.isFresh(now) && !wantsValidation(r) {
@@ -84,7 +84,7 @@ func (g *Gateway) serveCached(w http.ResponseWriter, r *http.Request, rt *Route,
 		writeEntry(w, r, f.entry, c.now(), status, false)
 	case <-fallback:
 		c.stale.Add(1)
-		writeEntry(w, r, e, c.now(), "hit; detail=upstream-timeout", true)
+		writeEntry(w, r, e, c.now(), "hit; detail=stale-upstream-timeout", true)
 	case <-r.Context().Done():
 		w.WriteHeader(499) // the client is gone; the fetch goes on for the others
 	}

@@ -280,7 +280,7 @@ func TestCacheStaleIfError(t *testing.T) {
 		cat.hang.Store(true)
 		start := time.Now()
 		resp, body := tg.get(t, "/api/v1/products/1")
-		wantStale(t, resp, body, "upstream-timeout")
+		wantStale(t, resp, body, "stale-upstream-timeout")
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("stale answer after %v, want it after the stale timeout", d)
 		}
@@ -292,7 +292,7 @@ func TestCacheStaleIfError(t *testing.T) {
 		rt.Instances = nil
 		tg.routes.Store(mustTable(t, rt))
 		resp, body := tg.get(t, "/api/v1/products/1")
-		wantStale(t, resp, body, "service-unavailable")
+		wantStale(t, resp, body, "stale-service-unavailable")
 		// A write, and a read of something never stored, fail at once.
 		resp, body = tg.do(t, http.MethodPatch, "/api/v1/products/1", strings.NewReader("{}"), bearer(tg.signer.Token("u1")))
 		wantProblem(t, resp, body, http.StatusServiceUnavailable, "unavailable")

@@ -228,7 +228,7 @@ func testCatalogStopped(t *testing.T, e *orderEnv, stack *local.Stack, c *client
 			if strings.Contains(cs, "detail=") != strings.HasPrefix(r.Header.Get("Warning"), "110") {
 				t.Errorf("GET %s: Cache-Status %q with Warning %q: a stale answer must be marked as such", path, cs, r.Header.Get("Warning"))
 			}
-			known = known && strings.Contains(cs, "detail=service-unavailable")
+			known = known && strings.Contains(cs, "detail=stale-service-unavailable")
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the gateway did not learn that the catalog is down within %v", noticeTimeout)
