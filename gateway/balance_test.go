@@ -50,18 +50,28 @@ func TestBalanceP2C(t *testing.T) {
 		Prefix: "/api/v1/x", Service: svc, Public: allPublic(t, "/api/v1/x"),
 		Instances: []consul.Instance{slow.instance(svc), fast.instance(svc)},
 	})
-	// Requests that block on the slow instance until released; the fast
-	// one answers the others, so keep sending until one is held.
-	held := make(chan struct{}, 64)
+	// Released however the test ends, or closing the server would wait
+	// for the held request forever.
+	defer close(release)
+	// One request at a time until one is held by the slow instance; the
+	// others, answered by the fast one, are over before the next starts,
+	// so nothing else is in flight below.
 	for slow.hits.Load() == 0 {
+		done := make(chan struct{})
 		go func() {
-			resp, err := tg.Client().Get(tg.URL + "/api/v1/x?hold=1")
-			if err == nil {
+			defer close(done)
+			if resp, err := tg.Client().Get(tg.URL + "/api/v1/x?hold=1"); err == nil {
 				resp.Body.Close()
 			}
-			held <- struct{}{}
 		}()
-		time.Sleep(20 * time.Millisecond)
+		for slow.hits.Load() == 0 {
+			select {
+			case <-done:
+			case <-time.After(time.Millisecond):
+				continue
+			}
+			break
+		}
 	}
 	before := slow.hits.Load()
 	for range 20 {
@@ -72,5 +82,4 @@ func TestBalanceP2C(t *testing.T) {
 	if slow.hits.Load() != before {
 		t.Errorf("slow instance got %d more requests, want 0", slow.hits.Load()-before)
 	}
-	close(release)
 }
