@@ -68,7 +68,7 @@ type CacheConfig struct {
 // served for up to StaleIfError, marked as stale (Warning 110 and
 // Cache-Status).
 type Cache struct {
-	store            *otter.Cache[string, *cacheEntry]
+	store            *otter.Cache[cacheKey, *cacheEntry]
 	staleIfError     time.Duration
 	staleTimeout     time.Duration
 	settle           time.Duration
@@ -97,9 +97,9 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 	if cfg.InvalidateSettle <= 0 {
 		cfg.InvalidateSettle = DefaultInvalidateSettle
 	}
-	store, err := otter.New(&otter.Options[string, *cacheEntry]{
+	store, err := otter.New(&otter.Options[cacheKey, *cacheEntry]{
 		MaximumWeight: uint64(cfg.MaxBytes),
-		Weigher:       func(k string, e *cacheEntry) uint32 { return uint32(len(k)) + e.weight() },
+		Weigher:       func(k cacheKey, e *cacheEntry) uint32 { return uint32(len(k.path)+len(k.query)) + e.weight() },
 	})
 	if err != nil {
 		return nil, err
@@ -190,12 +190,12 @@ func (c *Cache) epochsOf(path string) epochs {
 // served as fresh, but it is still the last good one: the one to revalidate
 // (its ETag may still be current) and to serve, marked as stale, while the
 // service cannot answer.
-func (c *Cache) lookup(key, path string) (*cacheEntry, bool) {
+func (c *Cache) lookup(key cacheKey) (*cacheEntry, bool) {
 	e, ok := c.store.GetIfPresent(key)
 	if !ok {
 		return nil, false
 	}
-	return e, e.epochs == c.epochsOf(path)
+	return e, e.epochs == c.epochsOf(key.path)
 }
 
 // cacheEntry is one stored answer. It is immutable once stored.
@@ -209,6 +209,16 @@ type cacheEntry struct {
 	fresh        time.Duration // freshness lifetime (s-maxage, else max-age)
 	staleIfError time.Duration // past freshness, while the service is out
 	epochs       epochs
+	length       []string // Content-Length, shared by every answer
+	// hit memoizes the per-second headers of a fresh hit.
+	hit atomic.Pointer[hitHeaders]
+}
+
+// hitHeaders are Age and Cache-Status of a fresh hit within one second of
+// the entry's age: the same for every hit in that second.
+type hitHeaders struct {
+	age           int64
+	ageV, statusV []string
 }
 
 func (e *cacheEntry) weight() uint32 {
@@ -271,7 +281,10 @@ func wantsValidation(r *http.Request) bool {
 }
 
 // cacheKey is the path and the raw query: a HEAD shares the GET's answer.
-func cacheKey(r *http.Request) string { return r.URL.Path + "?" + r.URL.RawQuery }
+// A struct rather than one string spares a concatenation per request.
+type cacheKey struct{ path, query string }
+
+func keyOf(r *http.Request) cacheKey { return cacheKey{r.URL.Path, r.URL.RawQuery} }
 
 // cacheControl is the part of a Cache-Control header the cache obeys.
 type cacheControl struct {

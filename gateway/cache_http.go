@@ -34,9 +34,9 @@ type fetched struct {
 // cache when it can, else through one shared upstream request.
 func (g *Gateway) serveCached(w http.ResponseWriter, r *http.Request, rt *Route, info *requestInfo) {
 	c := g.cache
-	key, path := cacheKey(r), r.URL.Path
+	key := keyOf(r)
 	now := c.now()
-	e, valid := c.lookup(key, path)
+	e, valid := c.lookup(key)
 	if e != nil && !g.available(rt) && e.staleUsable(now) {
 		c.stale.Add(1)
 		writeEntry(w, r, e, now, "hit; detail=stale-service-unavailable", true)
@@ -44,13 +44,13 @@ func (g *Gateway) serveCached(w http.ResponseWriter, r *http.Request, rt *Route,
 	}
 	if valid && c.Live() && e.isFresh(now) && !wantsValidation(r) {
 		c.hits.Add(1)
-		writeEntry(w, r, e, now, servedHit, false)
+		writeHit(w, r, e, now)
 		return
 	}
-	ep := c.epochsOf(path)
+	ep := c.epochsOf(key.path)
 	// The epochs are part of the flight's key: a request that arrives after
 	// an invalidation must not share a fetch that began before it.
-	flight := key + "#" + strconv.FormatUint(ep.global, 36) + "." + strconv.FormatUint(ep.path, 36)
+	flight := key.path + "?" + key.query + "#" + strconv.FormatUint(ep.global, 36) + "." + strconv.FormatUint(ep.path, 36)
 	ch := c.flights.DoChan(flight, func() (any, error) {
 		return g.fetchForCache(r, rt, key, e, ep), nil
 	})
@@ -119,7 +119,7 @@ func (g *Gateway) available(rt *Route) bool {
 // it has an ETag, and stores what may be stored. It runs detached from the
 // client that started it: collapsed requests wait for it too, and a
 // refreshed answer is worth having after its first client has gone.
-func (g *Gateway) fetchForCache(r *http.Request, rt *Route, key string, prior *cacheEntry, ep epochs) *fetched {
+func (g *Gateway) fetchForCache(r *http.Request, rt *Route, key cacheKey, prior *cacheEntry, ep epochs) *fetched {
 	c := g.cache
 	info := &requestInfo{prefix: rt.Prefix, service: rt.Service}
 	ctx := context.WithValue(context.WithoutCancel(r.Context()), infoKey{}, info)
@@ -141,7 +141,7 @@ func (g *Gateway) fetchForCache(r *http.Request, rt *Route, key string, prior *c
 	f.failed = f.status >= http.StatusInternalServerError
 	if revalidating && f.status == http.StatusNotModified {
 		// The copy is still good: keep its body with the fresh metadata.
-		next := *prior
+		next := cacheEntry{status: prior.status, body: prior.body, etag: prior.etag, length: prior.length}
 		next.header = prior.header.Clone()
 		// The 304's headers update the stored ones (RFC 9111, 4.3.4).
 		for h, v := range rec.header {
@@ -176,6 +176,7 @@ func (g *Gateway) fetchForCache(r *http.Request, rt *Route, key string, prior *c
 		return f
 	}
 	e.etag = rec.header.Get("ETag")
+	e.length = []string{strconv.Itoa(len(e.body))}
 	e.age, e.fresh, e.staleIfError, e.epochs = parseAge(rec.header), cc.freshness(), c.staleBound(cc), ep
 	delete(e.header, "Age")
 	c.store.Set(key, e)
@@ -226,6 +227,38 @@ func writeEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry, now time.
 	if e.body != nil {
 		h.Set("Content-Length", strconv.Itoa(len(e.body)))
 	}
+	w.WriteHeader(e.status)
+	if r.Method != http.MethodHead {
+		w.Write(e.body) // a failed write means the client is gone
+	}
+}
+
+// writeHit answers with a fresh stored answer, its per-second headers
+// computed once per second rather than per request.
+func writeHit(w http.ResponseWriter, r *http.Request, e *cacheEntry, now time.Time) {
+	age := int64(e.currentAge(now) / time.Second)
+	hh := e.hit.Load()
+	if hh == nil || hh.age != age {
+		ttl := int64((e.fresh - e.currentAge(now)) / time.Second)
+		hh = &hitHeaders{age: age, ageV: []string{strconv.FormatInt(age, 10)},
+			statusV: []string{cacheStatusName + "; " + servedHit + "; ttl=" + strconv.FormatInt(ttl, 10)}}
+		e.hit.Store(hh)
+	}
+	h := w.Header()
+	for k, vs := range e.header {
+		h[k] = vs[:len(vs):len(vs)]
+	}
+	h["Age"] = hh.ageV
+	h[headerCacheStatus] = hh.statusV
+	if e.etag != "" {
+		if inm := r.Header.Get("If-None-Match"); inm != "" && etagListMatches(inm, e.etag) {
+			h.Del("Content-Length")
+			h.Del("Content-Type")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	h["Content-Length"] = e.length
 	w.WriteHeader(e.status)
 	if r.Method != http.MethodHead {
 		w.Write(e.body) // a failed write means the client is gone
