@@ -246,7 +246,7 @@ func (e *cacheEntry) staleUsable(now time.Time) bool {
 
 // cacheableRequest reports whether a request to a public route may be
 // answered from the cache: a GET or HEAD without a body, without
-// credentials, and without Cache-Control no-store. A request with credentials is answered by the service, for
+// credentials, without Range and without Cache-Control no-store. A request with credentials is answered by the service, for
 // that caller alone.
 func cacheableRequest(r *http.Request) (ok, credentials bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -260,6 +260,11 @@ func cacheableRequest(r *http.Request) (ok, credentials bool) {
 	}
 	if _, cookie := r.Header["Cookie"]; cookie {
 		return false, true
+	}
+	if _, ok := r.Header["Range"]; ok {
+		// A part of an answer: the gateway stores whole answers only, and
+		// a 206 must not be shared with requests collapsed into its fetch.
+		return false, false
 	}
 	if v, ok := r.Header["Cache-Control"]; ok && parseCacheControl(v).noStore {
 		return false, false // the client wants nothing kept (RFC 9111, 5.2.1.5)
