@@ -60,7 +60,7 @@ help: ## show this help
 ##@ setup
 
 .PHONY: deps
-deps: deps-postgres deps-protoc $(BIN)/consul $(BIN)/nats-server $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc deps-optional ## install/build everything the tests and the local stack need
+deps: deps-postgres deps-protoc deps-chromium $(BIN)/consul $(BIN)/nats-server $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc deps-optional ## install/build everything the tests and the local stack need
 
 .PHONY: deps-postgres
 deps-postgres: # PostgreSQL server binaries (initdb, postgres) for tests and make run
@@ -85,6 +85,19 @@ deps-protoc: # protoc and its well-known types (google/protobuf/*.proto), for ma
 	else \
 		echo "error: protoc or its standard includes not found." >&2; \
 		echo "       Install them (Debian/Ubuntu: sudo apt-get install protobuf-compiler libprotobuf-dev)." >&2; \
+		exit 1; \
+	fi
+
+.PHONY: deps-chromium
+deps-chromium: # Debian's chromium, which the storefront's browser test drives headless (chromedp)
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then \
+		exit 0; \
+	elif $(can_apt); then \
+		echo "==> installing chromium (apt-get install chromium), for the storefront's browser test"; \
+		$(call apt_install,chromium); \
+	else \
+		echo "error: chromium not found; the storefront's browser test (deploy/local TestStorefront) drives it." >&2; \
+		echo "       Install it (Debian: sudo apt-get install chromium; Ubuntu: chromium-browser)." >&2; \
 		exit 1; \
 	fi
 

@@ -12,6 +12,8 @@
 // locking for every request. A path is routed to the longest prefix that
 // matches it on path-segment boundaries: "/api/v1/products" serves
 // "/api/v1/products" and "/api/v1/products/42", never "/api/v1/productsale".
+// One service may announce the root, SitePrefix ("/"): a site such as the
+// storefront, which gets the paths no other prefix matches outside /api.
 //
 // Which routes need a token is declared by each service too, in the
 // public_routes meta value (MetaPublicRoutes): comma-separated

@@ -28,7 +28,7 @@ func TestParseOwners(t *testing.T) {
 		{value: "/api/v1/users", wantErr: "want"},
 		{value: "/api/v1/users=", wantErr: "want"},
 		{value: "/api/v1/users=a b", wantErr: "want"},
-		{value: "/=user", wantErr: "below the root"},
+		{value: "/=web", want: gateway.Owners{"/": "web"}}, // the site (SitePrefix)
 		{value: "/metrics=user", wantErr: "reserved"},
 		{value: "api=user", wantErr: "must start with /"},
 	}

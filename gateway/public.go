@@ -130,8 +130,8 @@ func ParsePublicRoutes(value string) (PublicRoutes, []error) {
 // checkPublicRoute validates one entry. Methods must be spelled in upper
 // case: HTTP methods are case-sensitive (RFC 9110, section 9.1), so "get"
 // would not match GET requests and is more likely a mistake than a custom
-// method. The root is refused as it is by CleanPrefix: making a whole
-// service public should take one entry per prefix, not one slash.
+// method. The root is accepted only as the site's (SitePrefix): it makes
+// public the paths of the service that serves the site and no other's.
 func checkPublicRoute(method, path string) (PublicRoute, error) {
 	if method == "" || len(method) > 32 || strings.TrimLeft(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
 		return PublicRoute{}, fmt.Errorf("public route %.80q: method must be an upper-case HTTP method such as GET", method+" "+path)
@@ -169,6 +169,9 @@ func (p PublicRoutes) Allows(method, urlPath, rawPath string) bool {
 
 // under reports whether p is prefix or continues it at a segment boundary.
 func under(p, prefix string) bool {
+	if prefix == SitePrefix {
+		return strings.HasPrefix(p, "/")
+	}
 	return strings.HasPrefix(p, prefix) && (len(p) == len(prefix) || p[len(prefix)] == '/')
 }
 
@@ -201,6 +204,12 @@ func (p PublicRoutes) Equal(q PublicRoutes) bool { return slices.Equal(p.routes,
 func (p PublicRoutes) within(prefixes []string) (PublicRoutes, []PublicRoute) {
 	var in, out []PublicRoute
 	for _, r := range p.routes {
+		if r.Path == SitePrefix && !slices.Contains(prefixes, SitePrefix) {
+			// Overlaps everything, but makes public only the site's own
+			// paths: an API service cannot open all its routes with it.
+			out = append(out, r)
+			continue
+		}
 		if slices.ContainsFunc(prefixes, func(prefix string) bool { return overlaps(r.Path, prefix) }) {
 			in = append(in, r)
 		} else {

@@ -29,7 +29,8 @@ type Route struct {
 // Routes.Store; readers holding the old one are never disturbed.
 type Table struct {
 	routes map[string]*Route
-	maxLen int // longest prefix, bounding the work per lookup
+	maxLen int    // longest prefix, bounding the work per lookup
+	site   *Route // the SitePrefix route, if any (see siteFallback)
 }
 
 // NewTable returns a table of routes. Prefixes are normalised by CleanPrefix;
@@ -56,6 +57,9 @@ func NewTable(routes ...Route) (*Table, error) {
 		r.Prefix = p
 		t.routes[p] = &r
 		t.maxLen = max(t.maxLen, len(p))
+		if p == SitePrefix {
+			t.site = &r
+		}
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
@@ -65,12 +69,16 @@ func NewTable(routes ...Route) (*Table, error) {
 
 // CleanPrefix validates an API prefix and returns it without a trailing
 // slash. A prefix is an absolute, clean path of at least one segment:
-// "/api/v1/products". The root "/" is refused because it would swallow every
-// unknown path, including typos that deserve a 404. So are the gateway's own
+// "/api/v1/products", or the site root SitePrefix, which serves only the paths
+// no other prefix matches outside /api (see SitePrefix), so API typos still
+// get a 404. Refused are the gateway's own
 // endpoints (/healthz, /readyz, /metrics, /api/openapi.json) and the paths
 // below them: a service must not be able to claim, or seem to serve, the
 // gateway's health checks, metrics or API description.
 func CleanPrefix(prefix string) (string, error) {
+	if prefix == SitePrefix {
+		return SitePrefix, nil
+	}
 	p := strings.TrimSuffix(prefix, "/")
 	switch {
 	case p == "":
@@ -110,7 +118,7 @@ func reserved(p string) bool {
 // does not allocate and its cost is bounded by the longest prefix in the
 // table, not by the length of the path a client sent.
 func (t *Table) Lookup(urlPath string) (*Route, bool) {
-	if t == nil || len(t.routes) == 0 {
+	if t == nil || len(t.routes) == 0 || urlPath == "" {
 		return nil, false
 	}
 	p := urlPath
@@ -119,7 +127,7 @@ func (t *Table) Lookup(urlPath string) (*Route, bool) {
 		// boundary within reach.
 		i := strings.LastIndexByte(p[:t.maxLen+1], '/')
 		if i <= 0 {
-			return nil, false
+			return t.siteFallback(urlPath)
 		}
 		p = p[:i]
 	}
@@ -129,7 +137,7 @@ func (t *Table) Lookup(urlPath string) (*Route, bool) {
 		}
 		i := strings.LastIndexByte(p, '/')
 		if i <= 0 {
-			return nil, false
+			return t.siteFallback(urlPath)
 		}
 		p = p[:i]
 	}

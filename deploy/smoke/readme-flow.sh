@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # readme-flow.sh BASE_URL [ADMIN_PASSWORD]: the curl commands README.md
-# shows (Try it, Accounts and tokens, Orders, Events), run against a gateway and
+# shows (Try it, Accounts and tokens, Orders, Events, The storefront), run against a gateway and
 # checked: status codes, headers and the fields the README points at.
 #
 #   deploy/smoke/readme-flow.sh http://localhost:8080 <the password make run prints>
@@ -229,6 +229,12 @@ check "mark them all read" 200 '"marked_read":[0-9]+'
 call POST /api/v1/orders -H "Authorization: Bearer $TOKEN" "${json[@]}" \
 	-d "{\"items\":[{\"product_id\":\"$PID\",\"quantity\":1}],\"payment_method\":\"pm_card_amex\"}"
 check "an unknown payment method: 400" 400 '"field":"payment_method"'
+
+# The storefront (README: The storefront), through the same gateway.
+call GET '/?q=mug'
+check "the storefront's catalog page" 200 'header:^Content-Type: text/html' "header:^Content-Security-Policy: default-src 'none'" '<title>Search: mug · kitshop</title>'
+call GET /api/v1/nothing
+check "an API path nobody serves: a 404 problem, not a page" 404 'header:^Content-Type: application/problem\+json'
 
 echo "readme-flow: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -240,6 +240,7 @@ func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, fun
 		h.uncachedTarget(get, itemPath),
 		get("gateway-get", "gateway, cache on: GET /api/v1/products/{id}", h.env.gatewayURL+itemPath),
 		get("gateway-list", "gateway, cache on: GET /api/v1/products (first page)", h.env.gatewayURL+"/api/v1/products"),
+		h.storefrontTarget(ctx),
 		h.orderTarget(ctx, a, customer, productID, noAdmin),
 	}
 	targets = append(targets, h.gatewayTargets(ctx, a, itemPath)...)

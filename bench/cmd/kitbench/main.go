@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // targetKeys returns the keys of the table's rows, in table order.
 func targetKeys() []string {
 	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-get-nocache", "gateway-list", "gateway-expand",
-		"gateway-slow-rr", "gateway-slow-p2c", "order", "grpc"}
+		"gateway-slow-rr", "gateway-slow-p2c", "storefront", "order", "grpc"}
 }
 
 // estimate is how long the measurements take with n targets.

@@ -58,6 +58,10 @@ func Generate(dir string, signingKey bool, databases ...string) ([]string, error
 	if _, err := ensure("user_admin_password", random); err != nil {
 		return created, err
 	}
+	// The storefront's cookie key: every instance signs with the same one.
+	if _, err := ensure("web_cookie_secret", random); err != nil {
+		return created, err
+	}
 	secret, err := ensure("order_service_secret", random)
 	if err != nil {
 		return created, err

@@ -23,6 +23,7 @@
 //	user_admin_password    the bootstrapped admin's password
 //	order_service_secret   the order service's client secret at the user service
 //	user_service_accounts  "order:<that secret>", the user service's -service-accounts
+//	web_cookie_secret      the storefront's key for its signed cookies (-cookie-secret)
 //	signing-key.pem        with -signing-key: the user service's Ed25519 key (PKCS #8 PEM)
 //
 // Files are created with mode 0400 (the directory 0700), atomically: a file

@@ -28,7 +28,7 @@ func TestGenerate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"order_database_url", "order_db_password", "order_service_secret", "product_database_url", "product_db_password",
-		"signing-key.pem", "user_admin_password", "user_database_url", "user_db_password", "user_service_accounts"}
+		"signing-key.pem", "user_admin_password", "user_database_url", "user_db_password", "user_service_accounts", "web_cookie_secret"}
 	if got := slices.Sorted(slices.Values(created)); !slices.Equal(got, want) {
 		t.Fatalf("created %v, want %v", got, want)
 	}
