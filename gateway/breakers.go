@@ -20,7 +20,7 @@ import (
 // the life of the process, also after their instance has gone: one small
 // entry per instance ever seen.
 type breakers struct {
-	settings breaker.Settings
+	settings atomic.Pointer[breaker.Settings] // live: SetBreaker
 	logger   log.Logger
 	metrics  *metrics.Metrics // nil: not instrumented
 	mu       sync.RWMutex
@@ -45,7 +45,9 @@ type instanceBreaker struct {
 }
 
 func newBreakers(s breaker.Settings, logger log.Logger, m *metrics.Metrics) *breakers {
-	return &breakers{settings: s, logger: logger, metrics: m, m: make(map[instanceKey]*instanceBreaker)}
+	b := &breakers{logger: logger, metrics: m, m: make(map[instanceKey]*instanceBreaker)}
+	b.settings.Store(&s)
+	return b
 }
 
 func (b *breakers) get(service, id string) *instanceBreaker {
@@ -62,7 +64,7 @@ func (b *breakers) get(service, id string) *instanceBreaker {
 		return ib
 	}
 	name := breakerName(k)
-	h := breaker.NewHystrix(name, b.settings)
+	h := breaker.NewHystrix(name, *b.settings.Load())
 	ib = &instanceBreaker{Hystrix: h, exec: h}
 	if b.metrics != nil {
 		ib.exec = b.metrics.Breaker(name, h)
@@ -134,7 +136,7 @@ func (b *breakers) skip(service, id string) bool {
 	if next == 0 {
 		// Just opened: the breaker would refuse a probe before its sleep
 		// window is over, so do not waste a request on it.
-		if ib.nextProbe.CompareAndSwap(0, now+int64(b.settings.SleepWindow)) {
+		if ib.nextProbe.CompareAndSwap(0, now+int64(b.settings.Load().SleepWindow)) {
 			level.Warn(b.logger).Log("msg", "circuit breaker open; skipping instance", "service", service, "instance", id)
 		}
 		return true
@@ -142,5 +144,5 @@ func (b *breakers) skip(service, id string) bool {
 	if now < next {
 		return true
 	}
-	return !ib.nextProbe.CompareAndSwap(next, now+int64(b.settings.SleepWindow))
+	return !ib.nextProbe.CompareAndSwap(next, now+int64(b.settings.Load().SleepWindow))
 }

@@ -177,23 +177,21 @@ func New(cfg Config) (*Gateway, error) {
 		metrics: cfg.Metrics,
 		cache:   cfg.Cache,
 	}
-	if cfg.RateLimit > 0 {
-		g.limiter = ratelimit.NewKeyed(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitClients)
-	}
-	if cfg.UserRateLimit > 0 {
-		g.userLimiter = ratelimit.NewKeyed(cfg.UserRateLimit, cfg.UserRateBurst, cfg.UserRateLimitUsers)
-	}
+	// Both limiters exist while disabled (rate 0), so live configuration
+	// can switch them on; a disabled one costs an atomic load.
+	g.limiter = ratelimit.NewKeyed(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitClients)
+	g.userLimiter = ratelimit.NewKeyed(cfg.UserRateLimit, cfg.UserRateBurst, cfg.UserRateLimitUsers)
 	if cfg.Metrics != nil {
 		g.routeMetrics = newRouteInstruments(cfg.Metrics)
 	}
 	g.breakers = newBreakers(cfg.Breaker, cfg.Logger, cfg.Metrics)
 	fwd := &forwarder{
 		transport: cfg.Transport,
-		timeout:   cfg.UpstreamTimeout,
 		picker:    picker{rr: consul.NewRoundRobin(), breakers: g.breakers},
 		breakers:  g.breakers,
 		logger:    cfg.Logger,
 	}
+	fwd.timeout.Store(int64(cfg.UpstreamTimeout))
 	fwd.balance.Store(&cfg.Balance)
 	g.fwd = fwd
 	g.proxy = &httputil.ReverseProxy{

@@ -1,50 +1,75 @@
 package gateway
 
 import (
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
+	"time"
 
+	"github.com/kitshop/kitshop/kit/breaker"
 	"github.com/kitshop/kitshop/kit/liveconfig"
+	"github.com/kitshop/kitshop/kit/logging"
 )
 
-// The gateway's live settings (kit/liveconfig), under
-// kitshop/config/gateway/: changed in Consul, applied by every gateway
-// instance within a second, to the requests that start from then on.
+// LiveService is the name the gateway's live settings are kept under:
+// kitshop/config/gateway/<key>.
+const LiveService = "gateway"
+
+// The gateway's live settings (kit/liveconfig). Their defaults are the
+// flags of the same name.
 var (
-	// LiveComposites is "composites": the composite routes, as
-	// CompositeConfig JSON (DefaultCompositesJSON by default).
-	LiveComposites = liveconfig.JSON("composites",
-		"composite routes: GET <path>?expand=<parts> answered with the document and its parts, fetched in parallel",
-		func(c CompositeConfig) error { _, err := NewComposites(c); return err })
-	// LiveBalance is "balance": the instance selection strategy per
-	// service, as Balance JSON ({"default":"round_robin","services":{"product":"p2c"}}).
-	LiveBalance = liveconfig.JSON("balance",
-		"instance selection per service: round_robin, random or p2c (power of two choices on requests in flight)",
-		func(b Balance) error { return b.Validate() })
+	LiveRateLimit = liveconfig.Float("rate-limit",
+		"requests per second allowed per client IP (0 disables the limit)", 0, 1e6)
+	LiveRateBurst = liveconfig.Int("rate-burst",
+		"requests a client IP may send in a burst above rate-limit", 1, 1_000_000)
+	LiveUserRateLimit = liveconfig.Float("user-rate-limit",
+		"requests per second allowed per authenticated user, on top of rate-limit (0 disables the limit)", 0, 1e6)
+	LiveUserRateBurst = liveconfig.Int("user-rate-burst",
+		"requests a user may send in a burst above user-rate-limit", 1, 1_000_000)
+	// The server's write timeout is sized at start for attempts of up to
+	// 10s (-upstream-timeout's default); a longer limit needs the flag.
+	LiveUpstreamTimeout = liveconfig.Duration("upstream-timeout",
+		"time limit of one attempt on an upstream instance, response body included", 10*time.Millisecond, 10*time.Second)
+	LiveLogLevel = liveconfig.Enum("log-level",
+		"the least severe log lines written", logging.Levels...)
+	// LiveBreaker tunes every instance's circuit breaker.
+	LiveBreaker = breaker.LiveSettings("breaker-")
 )
 
-// LiveSettings are the definitions of the live settings above, for the
-// gateway's liveconfig.Schema.
-func LiveSettings() []liveconfig.Checker {
-	return []liveconfig.Checker{LiveComposites, LiveBalance}
+// LiveSchema is the schema of the gateway's live settings; kitctl checks
+// values against it.
+func LiveSchema() liveconfig.Schema {
+	return liveconfig.NewSchema(LiveService,
+		LiveRateLimit, LiveRateBurst, LiveUserRateLimit, LiveUserRateBurst, LiveUpstreamTimeout, LiveLogLevel,
+	).With(LiveBreaker.Checkers()...).With(LiveSettings()...)
 }
 
-// FollowLive binds the live settings in store to g, with the given
-// defaults (from flags), and applies every valid change as it comes; the
-// store has already refused invalid ones.
-func (g *Gateway) FollowLive(store *liveconfig.Store, composites CompositeConfig, balance Balance) {
-	logger := log.With(g.logger, "component", "live_settings")
-	liveconfig.Bind(store, LiveComposites, composites).OnChange(func(c CompositeConfig) {
-		cs, err := NewComposites(c)
-		if err != nil { // checked before; kept for safety
-			level.Error(logger).Log("msg", "composites refused", "err", err)
-			return
-		}
-		g.SetComposites(cs)
-	})
-	liveconfig.Bind(store, LiveBalance, balance).OnChange(func(b Balance) {
-		if err := g.SetBalance(b); err != nil {
-			level.Error(logger).Log("msg", "balance refused", "err", err)
-		}
-	})
+// BindLive binds the gateway's live settings, but the log level (which
+// belongs to the process), on s, with cfg (the Config given to New) for
+// defaults.
+func (g *Gateway) BindLive(s *liveconfig.Store, cfg Config) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	limit := liveconfig.Bind(s, LiveRateLimit, cfg.RateLimit)
+	burst := liveconfig.Bind(s, LiveRateBurst, cfg.RateBurst)
+	limit.OnChange(func(v float64) { g.limiter.SetRate(v, burst.Get()) })
+	burst.OnChange(func(v int) { g.limiter.SetRate(limit.Get(), v) })
+	userLimit := liveconfig.Bind(s, LiveUserRateLimit, cfg.UserRateLimit)
+	userBurst := liveconfig.Bind(s, LiveUserRateBurst, cfg.UserRateBurst)
+	userLimit.OnChange(func(v float64) { g.userLimiter.SetRate(v, userBurst.Get()) })
+	userBurst.OnChange(func(v int) { g.userLimiter.SetRate(userLimit.Get(), v) })
+	liveconfig.Bind(s, LiveUpstreamTimeout, cfg.UpstreamTimeout).OnChange(g.SetUpstreamTimeout)
+	LiveBreaker.Bind(s, cfg.Breaker, g.breakers.set)
+	return nil
+}
+
+// SetUpstreamTimeout changes the time limit of one attempt.
+func (g *Gateway) SetUpstreamTimeout(d time.Duration) { g.fwd.timeout.Store(int64(d)) }
+
+// set changes the settings of every instance's breaker, present and future.
+func (b *breakers) set(s breaker.Settings) {
+	b.settings.Store(&s)
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, ib := range b.m {
+		ib.Reconfigure(s)
+	}
 }

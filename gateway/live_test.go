@@ -3,96 +3,102 @@ package gateway_test
 import (
 	"context"
 	"net/http"
-	"sync"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/afex/hystrix-go/hystrix"
+	"github.com/go-kit/log"
+
 	"github.com/kitshop/kitshop/gateway"
+	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/liveconfig"
 )
 
-// settableKV is a liveconfig.KV whose entries a test sets; a blocking List
-// returns when they change.
-type settableKV struct {
-	mu      sync.Mutex
-	entries []liveconfig.Entry
-	index   uint64
-	changed chan struct{}
-}
-
-func newSettableKV() *settableKV { return &settableKV{index: 1, changed: make(chan struct{})} }
-
-func (k *settableKV) set(key, value string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.index++
-	e := liveconfig.Entry{Service: "gateway", Key: key, Value: value, Index: k.index}
-	for i := range k.entries {
-		if k.entries[i].Key == key {
-			k.entries[i] = e
-			e.Key = ""
-		}
-	}
-	if e.Key != "" {
-		k.entries = append(k.entries, e)
-	}
-	close(k.changed)
-	k.changed = make(chan struct{})
-}
-
-func (k *settableKV) List(ctx context.Context, _ string, index uint64, wait time.Duration) ([]liveconfig.Entry, uint64, error) {
-	k.mu.Lock()
-	if index < k.index {
-		defer k.mu.Unlock()
-		return append([]liveconfig.Entry(nil), k.entries...), k.index, nil
-	}
-	ch := k.changed
-	k.mu.Unlock()
-	select {
-	case <-ch:
-	case <-time.After(wait):
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return append([]liveconfig.Entry(nil), k.entries...), k.index, nil
-}
-
-// TestFollowLive checks that composites stored in the live configuration
-// replace the default, and that an invalid document changes nothing.
-func TestFollowLive(t *testing.T) {
-	up := newUpstream(t, "o1", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(`{"id":"o1","items":[]}`))
-	})
+// TestBindLive changes a running gateway's settings in Consul: a rate limit
+// that was off, the upstream timeout, and the breakers of instances it
+// already knows.
+func TestBindLive(t *testing.T) {
 	svc := serviceName(t)
-	tg := newGateway(t, gateway.Config{}, gateway.Route{Prefix: "/api/v1/things", Service: svc,
-		Instances: []consul.Instance{up.instance(svc)}, Public: mustPublic(t, "GET /api/v1/things")})
-
-	kv := newSettableKV()
-	store := liveconfig.NewStore(kv, liveconfig.NewSchema("gateway", gateway.LiveSettings()...), liveconfig.Options{WaitTime: time.Second})
-	def, err := gateway.LiveComposites.Parse(gateway.DefaultCompositesJSON)
+	slow := newUpstream(t, svc+"-1", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(300 * time.Millisecond):
+		}
+	})
+	routes := &gateway.Routes{}
+	routes.Store(mustTable(t, gateway.Route{Prefix: "/api", Public: allPublic(t, "/api"), Service: svc, Instances: []consul.Instance{slow.instance(svc)}}))
+	signer := authtest.NewSigner(t)
+	cfg := gateway.Config{Source: routes, Keys: signer.KeySource(), Issuer: authtest.Issuer, Audience: authtest.Audience,
+		Logger: log.NewNopLogger(), RateLimit: 0, UpstreamTimeout: 5 * time.Second}
+	g, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg.gw.FollowLive(store, def, gateway.Balance{})
+	srv := httptest.NewServer(g)
+	t.Cleanup(func() { srv.Close(); g.Stop() })
+
+	agent := testenv.Consul(t)
+	client, err := liveconfig.NewClient(agent.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := liveconfig.NewStore(client, gateway.LiveSchema(), liveconfig.Options{})
+	if err := g.BindLive(store, cfg); err != nil {
+		t.Fatal(err)
+	}
 	store.Start()
 	t.Cleanup(store.Stop)
+	ctx := context.Background()
+	t.Cleanup(func() {
+		for _, k := range []string{"rate-limit", "rate-burst", "upstream-timeout", "breaker-error-percent"} {
+			_ = client.Delete(ctx, gateway.LiveService, k)
+		}
+	})
+	status := func() int {
+		resp, err := http.Get(srv.URL + "/api/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	set := func(key, value string) {
+		t.Helper()
+		if err := client.Set(ctx, gateway.LiveSchema(), key, value, "tester"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5s", what)
+			}
+		}
+	}
 
-	const thing = `{"composites":[{"name":"thing","path":"/api/v1/things/{id}","parts":[{"name":"self","path":"/api/v1/things/{id}","into":"self"}]}]}`
-	composed := func() bool {
-		resp, _ := tg.get(t, "/api/v1/things/o1?expand=self")
-		return resp.StatusCode == http.StatusOK && resp.Header.Get("Cache-Control") == "private, no-store"
+	if got := status(); got != http.StatusOK {
+		t.Fatalf("status = %d, want 200", got)
 	}
-	if composed() {
-		t.Fatal("the composite answered before it was configured")
+	set("upstream-timeout", "50ms")
+	eventually("upstream timeout lowered", func() bool { return status() == http.StatusServiceUnavailable })
+
+	// The breaker of the instance exists now; its threshold follows.
+	set("breaker-error-percent", "7")
+	eventually("breaker reconfigured", func() bool {
+		s := hystrix.GetCircuitSettings()["gateway/"+svc+"/"+svc+"-1"]
+		return s != nil && s.ErrorPercentThreshold == 7
+	})
+	if err := client.Delete(ctx, gateway.LiveService, "upstream-timeout"); err != nil {
+		t.Fatal(err)
 	}
-	kv.set("composites", `{"composites":[{"name":"bad"}]}`) // refused: no path, no parts
-	time.Sleep(200 * time.Millisecond)
-	if composed() {
-		t.Fatal("an invalid document changed the composites")
-	}
-	kv.set("composites", thing)
-	waitFor(t, "the live composite", composed)
+	eventually("upstream timeout back to the config's", func() bool { return status() == http.StatusOK })
+
+	// Off at start, switched on live.
+	set("rate-burst", "1")
+	set("rate-limit", "0.01")
+	eventually("rate limit on", func() bool { return status() == http.StatusTooManyRequests })
 }

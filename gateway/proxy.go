@@ -72,7 +72,7 @@ func unavailable(cause error, msg string, retryAfter time.Duration) error {
 // once on another instance when that is safe.
 type forwarder struct {
 	transport http.RoundTripper
-	timeout   time.Duration
+	timeout   atomic.Int64 // time.Duration; live: SetUpstreamTimeout
 	picker
 	breakers *breakers
 	logger   log.Logger
@@ -156,7 +156,7 @@ func (f *forwarder) attempt(out *http.Request, c *call, in consul.Instance, n in
 	// The attempt's deadline must cover reading the response body too, so
 	// it is not the context the breaker hands to run (which ends when
 	// Execute returns) but one that ends when the proxy closes the body.
-	actx, cancelCtx := context.WithTimeout(out.Context(), f.timeout)
+	actx, cancelCtx := context.WithTimeout(out.Context(), time.Duration(f.timeout.Load()))
 	a := &attemptRun{f: f, out: out, c: c, in: in, actx: actx}
 	ib.inflight.Add(1)
 	var ended atomic.Bool

@@ -34,6 +34,9 @@ type CatalogOptions struct {
 	// Timeout bounds each call, all attempts together: a deadline on the
 	// caller's context that is earlier wins.
 	Timeout time.Duration
+	// TimeoutFunc, when set, replaces Timeout with a limit read on every
+	// call, for a timeout that changes live.
+	TimeoutFunc func() time.Duration
 	// Attempts is how many instances one call tries while they answer
 	// Unavailable (every call is idempotent, so retrying is safe).
 	Attempts int
@@ -91,9 +94,16 @@ func NewCatalogClient(instancer sd.Instancer, tokens auth.TokenSource, opts Cata
 	ep := endpoint.Chain(
 		auth.ServiceTokenMiddleware(tokens),
 		breaker.Middleware(opts.Breaker),
-		middleware.Timeout(opts.Timeout),
+		timeout(opts),
 	)(middleware.RetryBalanced(lb.NewRoundRobin(endpointer), opts.Attempts, 0))
 	return &CatalogClient{endpointer: endpointer, products: ep, reserve: ep, release: ep}
+}
+
+func timeout(opts CatalogOptions) endpoint.Middleware {
+	if opts.TimeoutFunc != nil {
+		return middleware.TimeoutFunc(opts.TimeoutFunc)
+	}
+	return middleware.Timeout(opts.Timeout)
 }
 
 // Close closes the connections to every instance.

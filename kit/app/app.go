@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -26,12 +27,14 @@ import (
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/grpcx"
 	"github.com/kitshop/kitshop/kit/health"
+	"github.com/kitshop/kitshop/kit/liveconfig"
 	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/middleware"
 	"github.com/kitshop/kitshop/kit/postgres"
 	"github.com/kitshop/kitshop/kit/ratelimit"
 	"github.com/kitshop/kitshop/kit/server"
+	"github.com/kitshop/kitshop/kit/version"
 )
 
 // Spec describes a service to New.
@@ -72,6 +75,9 @@ type Spec struct {
 	// Events connects the service to NATS JetStream (-nats-url), for
 	// Publish and Subscribe.
 	Events bool
+	// Live are the service's own live settings, besides those every
+	// service has (LiveSchema); a main binds them on App.Live.
+	Live []liveconfig.Checker
 }
 
 // The database's timeouts: a connection attempt, a statement, and a wait
@@ -120,6 +126,9 @@ type App struct {
 	// Spec.Events. The connection reconnects forever.
 	NATS      *nats.Conn
 	JetStream jetstream.JetStream
+	// Live follows the service's live settings in Consul
+	// (kitshop/config/<service>/); the common ones are bound already.
+	Live *liveconfig.Store
 
 	httpLn, grpcLn, metricsLn, debugLn net.Listener
 	degraded                           func() bool
@@ -128,6 +137,8 @@ type App struct {
 	registration                       *Registration
 	checks                             []health.Check
 	limiter                            *ratelimit.TokenBucket
+	requestTimeout                     *atomic.Int64
+	liveLogger                         log.Logger // not filtered by the log level
 
 	mu      sync.Mutex
 	closers []func()
@@ -144,10 +155,17 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 	server.TuneGC(spec.GCPercent, spec.MemoryLimit)
 	logger := logging.New(stderr, o.LogFormat)
 	// Debug lines (the transports' "request rejected") repeat what the
-	// endpoint log already says; they are for local debugging only.
-	logger = level.NewFilter(logger, level.AllowInfo())
-	logger = log.With(logger, "service", spec.Name, "instance", o.InstanceID)
-	a = &App{Spec: spec, Options: o, Logger: logger, Metrics: metrics.New(spec.Name)}
+	// endpoint log already says; they are for local debugging only. The
+	// level is live (log-level).
+	levels, err := logging.NewLevelVar(o.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	// Changes of the live configuration are logged whatever the level: they
+	// are rare, and a change of the level itself must show either way.
+	unfiltered := log.With(logger, "service", spec.Name, "instance", o.InstanceID)
+	logger = log.With(levels.Filter(logger), "service", spec.Name, "instance", o.InstanceID)
+	a = &App{Spec: spec, Options: o, Logger: logger, Metrics: metrics.New(spec.Name), liveLogger: log.With(unfiltered, "component", "liveconfig")}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -184,6 +202,7 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 		}
 	}
 	a.limiter = ratelimit.NewTokenBucket(o.RateLimit, o.RateBurst)
+	a.startLive(ctx, levels)
 
 	if err = a.listen(); err != nil {
 		return a, err
@@ -271,7 +290,7 @@ func (a *App) Endpoint(method string, logOpts []logging.Option, extra ...endpoin
 		ratelimit.Middleware(a.limiter),
 	}
 	chain = append(chain, extra...)
-	chain = append(chain, middleware.Timeout(a.Options.RequestTimeout))
+	chain = append(chain, middleware.TimeoutFunc(a.RequestTimeout))
 	return endpoint.Chain(a.Metrics.EndpointMiddleware(method), chain...)
 }
 
@@ -377,7 +396,8 @@ func (a *App) Run(ctx context.Context) error {
 
 // meta is the Consul service meta of the registration.
 func (r *Registration) meta() map[string]string {
-	meta := make(map[string]string, len(r.Meta)+1)
+	meta := make(map[string]string, len(r.Meta)+2)
+	meta[consul.MetaVersion] = version.Get().Version
 	for k, v := range r.Meta {
 		meta[k] = v
 	}

@@ -17,6 +17,10 @@
 //     fixed URLs;
 //   - the standard endpoint middleware chain (metrics, log, rate limit,
 //     timeout);
+//   - the live configuration (kit/liveconfig, App.Live): the rate limit and
+//     burst, the request timeout and the log level follow
+//     kitshop/config/<service>/ in Consul, with the flags as defaults; a
+//     service declares its own live settings in Spec.Live and binds them;
 //   - the HTTP, gRPC and debug listeners, bound in New so that tests can read
 //     the ports they got (HTTPAddr, GRPCAddr);
 //   - one last-in-first-out stack of closers (Defer);

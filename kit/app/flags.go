@@ -31,6 +31,7 @@ type Options struct {
 	ConsulAddr    string
 	DatabaseURL   string
 	LogFormat     string
+	LogLevel      string
 
 	DrainTimeout    time.Duration
 	DeregisterDelay time.Duration
@@ -78,6 +79,7 @@ func Parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 		fs.IntVar(&o.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream streams this service creates: 1 on a single server, 3 on a three-node cluster")
 	}
 	fs.StringVar(&o.LogFormat, "log-format", "logfmt", "log format: logfmt or json")
+	fs.StringVar(&o.LogLevel, "log-level", "info", "least severe log lines written: debug, info, warn or error (live: kitshop/config/"+spec.Name+"/log-level)")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", server.DefaultDrainTimeout, "how long in-flight requests may finish at shutdown")
 	fs.DurationVar(&o.DeregisterDelay, "deregister-delay", 2*time.Second, "pause after deregistering, before draining, so watchers drop this instance")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Second, "time limit per request; 0 disables")
@@ -122,6 +124,9 @@ func Parse(spec Spec, args []string, stderr io.Writer) (Options, error) {
 		if f := fs.Lookup(name); f != nil {
 			problems = append(problems, config.RefuseDevSecret(name, f.Value.String(), config.DevMode(), spec.DevSecrets...))
 		}
+	}
+	if _, err := logging.NewLevelVar(o.LogLevel); err != nil {
+		problems = append(problems, fmt.Errorf("-log-level: %w", err))
 	}
 	if !logging.ValidFormat(o.LogFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", o.LogFormat))

@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/afex/hystrix-go/hystrix"
@@ -29,7 +30,7 @@ import (
 //     concurrency" rejections (one call in nine with a limit of 10).
 type Hystrix struct {
 	name     string
-	settings Settings
+	settings atomic.Pointer[Settings]
 	circuit  *hystrix.CircuitBreaker
 	inFlight chan struct{} // semaphore of MaxConcurrent slots
 }
@@ -79,6 +80,17 @@ var _ Breaker = (*Hystrix)(nil)
 // the same name share a circuit.
 func NewHystrix(name string, s Settings) *Hystrix {
 	s = s.withDefaults()
+	configure(name, s)
+	// Create the circuit now, while the settings above are in force, and
+	// keep it: looking it up by name per call takes a global lock.
+	// GetCircuit never fails.
+	c, _, _ := hystrix.GetCircuit(name)
+	h := &Hystrix{name: name, circuit: c, inFlight: make(chan struct{}, s.MaxConcurrent)}
+	h.settings.Store(&s)
+	return h
+}
+
+func configure(name string, s Settings) {
 	hystrix.ConfigureCommand(name, hystrix.CommandConfig{
 		Timeout:                millis(s.Timeout),
 		MaxConcurrentRequests:  max(hystrixPoolSize, 2*s.MaxConcurrent),
@@ -86,11 +98,17 @@ func NewHystrix(name string, s Settings) *Hystrix {
 		SleepWindow:            millis(s.SleepWindow),
 		ErrorPercentThreshold:  s.ErrorPercent,
 	})
-	// Create the circuit now, while the settings above are in force, and
-	// keep it: looking it up by name per call takes a global lock.
-	// GetCircuit never fails.
-	c, _, _ := hystrix.GetCircuit(name)
-	return &Hystrix{name: name, settings: s, circuit: c, inFlight: make(chan struct{}, s.MaxConcurrent)}
+}
+
+// Reconfigure changes the settings in force, for live configuration: the
+// circuit reads its thresholds and sleep window afresh on every call, and
+// Execute its timeout. MaxConcurrent keeps its first value (it sizes a
+// semaphore calls may be holding).
+func (h *Hystrix) Reconfigure(s Settings) {
+	s = s.withDefaults()
+	s.MaxConcurrent = h.Settings().MaxConcurrent
+	configure(h.name, s)
+	h.settings.Store(&s)
 }
 
 // millis converts d to hystrix's whole milliseconds, rounding up so a
@@ -103,7 +121,7 @@ func millis(d time.Duration) int {
 func (h *Hystrix) Name() string { return h.name }
 
 // Settings returns the settings in force, defaults filled in.
-func (h *Hystrix) Settings() Settings { return h.settings }
+func (h *Hystrix) Settings() Settings { return *h.settings.Load() }
 
 // Open reports whether the circuit is open, that is rejecting calls. Like
 // hystrix itself it evaluates the recent error rate, so it may open the
@@ -121,7 +139,7 @@ func (h *Hystrix) Execute(ctx context.Context, run func(context.Context) error) 
 	start := time.Now()
 	if !h.circuit.AllowRequest() {
 		h.report(eventsShortCircuit, start, 0)
-		return unavailable("dependency unavailable: circuit open", h.settings.SleepWindow, hystrix.ErrCircuitOpen)
+		return unavailable("dependency unavailable: circuit open", h.Settings().SleepWindow, hystrix.ErrCircuitOpen)
 	}
 	select {
 	case h.inFlight <- struct{}{}:
@@ -134,13 +152,14 @@ func (h *Hystrix) Execute(ctx context.Context, run func(context.Context) error) 
 		err      error
 		timedOut bool
 	)
-	if d, ok := ctx.Deadline(); ok && time.Until(d) <= h.settings.Timeout {
+	timeout := h.settings.Load().Timeout
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= timeout {
 		// The caller's deadline comes first, so the breaker's could never
 		// fire: spare the timer and the context.
 		err = run(ctx)
 	} else {
 		runCtx, cancel := context.WithCancelCause(ctx)
-		timer := time.AfterFunc(h.settings.Timeout, func() { cancel(errBreakerTimeout) })
+		timer := time.AfterFunc(timeout, func() { cancel(errBreakerTimeout) })
 		err = run(runCtx)
 		// Stop reports false once the timer has fired: run overran the
 		// breaker timeout, whatever it returned.

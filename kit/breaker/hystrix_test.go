@@ -314,3 +314,22 @@ func TestHystrixCallerContext(t *testing.T) {
 		})
 	}
 }
+
+func TestHystrixReconfigure(t *testing.T) {
+	name := uniqueName(t)
+	h := breaker.NewHystrix(name, breaker.Settings{MaxConcurrent: 7, Timeout: time.Hour})
+	h.Reconfigure(breaker.Settings{Timeout: 50 * time.Millisecond, MaxConcurrent: 99, VolumeThreshold: 3, ErrorPercent: 10, SleepWindow: time.Second})
+	want := breaker.Settings{Timeout: 50 * time.Millisecond, MaxConcurrent: 7, VolumeThreshold: 3, ErrorPercent: 10, SleepWindow: time.Second}
+	if got := h.Settings(); got != want {
+		t.Errorf("Settings() = %+v, want %+v (MaxConcurrent kept)", got, want)
+	}
+	if got := hystrix.GetCircuitSettings()[name]; got == nil || got.RequestVolumeThreshold != 3 || got.ErrorPercentThreshold != 10 {
+		t.Errorf("hystrix settings = %+v, want the new thresholds", got)
+	}
+	// The new timeout is in force for the next call.
+	_, err := breaker.Middleware(h)(func(ctx context.Context, _ any) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})(context.Background(), nil)
+	checkUnavailable(t, err, "dependency timed out", time.Second)
+}

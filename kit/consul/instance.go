@@ -20,7 +20,9 @@ const (
 	// MetaMetricsPort is the port of the internal listener serving
 	// /metrics, on the registered address; absent without one.
 	MetaMetricsPort = "metrics_port"
-	TagAPI          = "api" // set on services that expose a public HTTP API
+	// MetaVersion is the version of the build (kit/version), for kitctl.
+	MetaVersion = "version"
+	TagAPI      = "api" // set on services that expose a public HTTP API
 )
 
 // Instance is one registered, passing instance of a service.
@@ -48,6 +50,10 @@ func hostPort(host string, port int) string {
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
+
+// InstancesFrom converts the entries of a health query into instances
+// sorted by ID, passing or not, for tools that show them (kitctl).
+func InstancesFrom(entries []*api.ServiceEntry) []Instance { return instancesFrom(entries) }
 
 // instancesFrom converts health query entries into instances sorted by ID,
 // so that equal sets compare equal and round-robin order is stable.

@@ -40,6 +40,9 @@ type Entry struct {
 type Author struct {
 	By string    `json:"by"`
 	At time.Time `json:"at"`
+	// Value is the value written, so that the record names its own write:
+	// Consul leaves a key that is written unchanged as it was.
+	Value string `json:"value"`
 }
 
 // KV is the part of Consul's KV API the watch uses; a Client is one.
@@ -97,9 +100,12 @@ func entries(service string, pairs api.KVPairs) []Entry {
 			continue // metadata, or a folder
 		}
 		e := Entry{Service: service, Key: key, Value: string(p.Value), Index: p.ModifyIndex}
-		if a, ok := authors[key]; ok && a.ModifyIndex == p.ModifyIndex {
+		// The record belongs to this version when it was written with it or
+		// since (a rewrite of the same value leaves the value's index as
+		// it was), and names the same value.
+		if a, ok := authors[key]; ok && a.ModifyIndex >= p.ModifyIndex {
 			var author Author
-			if json.Unmarshal(a.Value, &author) == nil {
+			if json.Unmarshal(a.Value, &author) == nil && author.Value == e.Value {
 				e.Author = &author
 			}
 		}
@@ -129,13 +135,14 @@ func (c *Client) Set(ctx context.Context, schema Schema, key, value, by string) 
 	if err := schema.Check(key, value); err != nil {
 		return err
 	}
-	author, err := json.Marshal(Author{By: by, At: time.Now().UTC().Truncate(time.Second)})
+	value = strings.TrimSpace(value)
+	author, err := json.Marshal(Author{By: by, At: time.Now().UTC().Truncate(time.Second), Value: value})
 	if err != nil {
 		return err
 	}
 	prefix := Prefix(schema.Service())
 	return c.txn(ctx, api.KVTxnOps{
-		{Verb: api.KVSet, Key: prefix + key, Value: []byte(strings.TrimSpace(value))},
+		{Verb: api.KVSet, Key: prefix + key, Value: []byte(value)},
 		{Verb: api.KVSet, Key: prefix + writtenBy + key, Value: author},
 	})
 }

@@ -32,7 +32,8 @@ func (v *Value[T]) Key() string { return v.def.key }
 
 // OnChange calls fn with the new value after every change, and once now
 // with the current one, so a component configured through fn starts in
-// step. fn runs on the store's goroutine: it must not block.
+// step. fn runs on the store's goroutine with the store locked: it must not
+// block or call the Store (Enabled, Bind).
 func (v *Value[T]) OnChange(fn func(T)) {
 	v.mu.Lock()
 	v.listeners = append(v.listeners, fn)
@@ -94,7 +95,7 @@ type Store struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	ready  chan struct{}
-	once   sync.Once
+	once   sync.Once // closes ready without a KV
 
 	mu       sync.Mutex
 	bindings map[string]binding
@@ -160,8 +161,13 @@ func Bind[T any](s *Store, d Def[T], fallback T) *Value[T] {
 	return v
 }
 
-// Start begins following Consul. Stop ends it.
+// Start begins following Consul. Stop ends it. A store without a KV (nil,
+// for a process without Consul) keeps its defaults and is ready at once.
 func (s *Store) Start() {
+	if s.kv == nil {
+		s.once.Do(func() { close(s.ready) })
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.run(ctx)
@@ -172,7 +178,7 @@ func (s *Store) Stop() {
 	if s.cancel == nil {
 		return
 	}
-	s.once.Do(s.cancel)
+	s.cancel()
 	<-s.done
 }
 

@@ -3,6 +3,7 @@ package liveconfig_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +51,8 @@ type fixture struct {
 // newFixture starts a store of a service unique to the test on addr.
 func newFixture(t *testing.T, addr string) *fixture {
 	t.Helper()
-	service := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	// Unique per run: the shared agent keeps what earlier runs stored.
+	service := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())) + "-" + strings.ToLower(rand.Text()[:8])
 	schema := liveconfig.NewSchema(service, testSchema.Settings()...)
 	client, err := liveconfig.NewClient(addr)
 	if err != nil {

@@ -106,12 +106,17 @@ func (c *callers) site(pc uintptr) callSite {
 	frame, _ := runtime.CallersFrames([]uintptr{pc}).Next()
 	fn := frame.Function
 	site := callSite{
-		internal: strings.HasPrefix(fn, "github.com/go-kit/log.") || strings.HasPrefix(fn, "github.com/go-kit/log/level."),
-		at:       frame.File[strings.LastIndexByte(frame.File, '/')+1:] + ":" + strconv.Itoa(frame.Line),
+		internal: strings.HasPrefix(fn, "github.com/go-kit/log.") || strings.HasPrefix(fn, "github.com/go-kit/log/level.") ||
+			strings.HasPrefix(fn, levelFilterFunc),
+		at: frame.File[strings.LastIndexByte(frame.File, '/')+1:] + ":" + strconv.Itoa(frame.Line),
 	}
 	c.sites.Store(pc, site)
 	return site
 }
+
+// levelFilterFunc prefixes the name of LevelVar's filter, which sits
+// between the code that logs and the valuer like go-kit's own filter.
+const levelFilterFunc = "github.com/kitshop/kitshop/kit/logging.(*levelFilter)."
 
 func utcNow() time.Time { return time.Now().UTC() }
 

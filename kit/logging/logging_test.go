@@ -213,10 +213,12 @@ func TestNewCallerBehindWrappers(t *testing.T) {
 	base := logging.New(&buf, "logfmt")
 	wrapped := log.With(level.NewFilter(base, level.AllowInfo()), "service", "product")
 	wrapped = log.With(wrapped, "component", "endpoint")
+	lv, _ := logging.NewLevelVar("info")
+	live := log.With(lv.Filter(base), "service", "product")
 	tests := []struct {
 		name   string
 		logger log.Logger
-	}{{"plain", base}, {"filtered and with", wrapped}, {"leveled", level.Info(wrapped)}}
+	}{{"plain", base}, {"filtered and with", wrapped}, {"leveled", level.Info(wrapped)}, {"live level", level.Info(live)}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			buf.Reset()

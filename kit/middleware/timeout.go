@@ -20,12 +20,23 @@ import (
 // would return sooner from an endpoint that ignores ctx, but would leak that
 // goroutine and turn its panics into process crashes.
 func Timeout(d time.Duration) endpoint.Middleware {
+	if d <= 0 {
+		return func(next endpoint.Endpoint) endpoint.Endpoint { return next }
+	}
+	return TimeoutFunc(func() time.Duration { return d })
+}
+
+// TimeoutFunc is Timeout with the limit read from d on every call, for a
+// limit that changes live (kit/liveconfig). d returning <= 0 disables the
+// timeout for that call.
+func TimeoutFunc(d func() time.Duration) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		if d <= 0 {
-			return next
-		}
 		return func(ctx context.Context, request any) (any, error) {
-			ctx, cancel := context.WithTimeout(ctx, d)
+			limit := d()
+			if limit <= 0 {
+				return next(ctx, request)
+			}
+			ctx, cancel := context.WithTimeout(ctx, limit)
 			defer cancel()
 			response, err := next(ctx, request)
 			if err != nil && timedOut(ctx, err) {

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,5 +144,26 @@ func TestTimeoutKeepsEarlierDeadline(t *testing.T) {
 				t.Errorf("error = %v, want unavailable %q", err, want)
 			}
 		})
+	}
+}
+
+func TestTimeoutFuncReadsTheLimitPerCall(t *testing.T) {
+	var limit atomic.Int64
+	limit.Store(int64(time.Hour))
+	slow := func(ctx context.Context, _ any) (any, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+			return "ok", nil
+		}
+	}
+	ep := middleware.TimeoutFunc(func() time.Duration { return time.Duration(limit.Load()) })(slow)
+	if _, err := ep(context.Background(), nil); err != nil {
+		t.Fatalf("call under a long limit: %v", err)
+	}
+	limit.Store(int64(time.Millisecond))
+	if _, err := ep(context.Background(), nil); errs.KindOf(err) != errs.Unavailable {
+		t.Errorf("call under a lowered limit: %v, want Unavailable", err)
 	}
 }

@@ -26,6 +26,15 @@ func NewTokenBucket(perSecond float64, burst int) *TokenBucket {
 	return &TokenBucket{lim: rate.NewLimiter(limit, burst)}
 }
 
+// SetRate changes the rate and burst, normalised as by NewTokenBucket, for
+// live configuration. The bucket keeps its tokens, capped at the new burst.
+func (b *TokenBucket) SetRate(perSecond float64, burst int) {
+	limit, burst := normalize(perSecond, burst)
+	now := time.Now()
+	b.lim.SetLimitAt(now, limit)
+	b.lim.SetBurstAt(now, burst)
+}
+
 // Allow takes a token if one is available. Otherwise it reports false and how
 // long until a token will be (exact, not rounded; see Error for the rounding
 // a client sees).

@@ -157,3 +157,15 @@ func BenchmarkTokenBucketAllow(b *testing.B) {
 		tb.Allow()
 	}
 }
+
+func TestTokenBucketSetRate(t *testing.T) {
+	now := time.Now()
+	b := ratelimit.NewTokenBucket(100, 100)
+	b.SetRate(1, 1)
+	if ok, _ := b.AllowAt(now); !ok {
+		t.Fatal("first call refused")
+	}
+	if ok, _ := b.AllowAt(now); ok {
+		t.Error("second call allowed after lowering the burst to 1")
+	}
+}

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -14,9 +15,12 @@ import (
 // maxKeys buckets and reclaimed lazily on the calling goroutine: there is
 // nothing to start or stop. It is safe for concurrent use.
 type Keyed struct {
-	limit   rate.Limit
-	burst   int
-	maxKeys int
+	// unlimited is limit == rate.Inf, read without the lock so a disabled
+	// limiter costs one atomic load.
+	unlimited atomic.Bool
+	limit     rate.Limit
+	burst     int
+	maxKeys   int
 	// idle is how long an untouched bucket takes to refill completely; after
 	// that it is the same as a new bucket and can be dropped.
 	idle time.Duration
@@ -55,11 +59,32 @@ func NewKeyed(perSecond float64, burst int, maxKeys int) *Keyed {
 		maxKeys: max(maxKeys, 1),
 		buckets: make(map[string]*keyedBucket),
 	}
+	k.setLocked(limit, burst)
+	k.lru.prev, k.lru.next = &k.lru, &k.lru
+	return k
+}
+
+// SetRate changes every key's rate and burst, normalised as by NewKeyed,
+// for live configuration. Each bucket keeps the tokens it has, capped at the
+// new burst, so a client already over a lowered limit is refused at once.
+func (k *Keyed) SetRate(perSecond float64, burst int) {
+	limit, burst := normalize(perSecond, burst)
+	now := time.Now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.setLocked(limit, burst)
+	for _, b := range k.buckets {
+		b.lim.SetLimitAt(now, limit)
+		b.lim.SetBurstAt(now, burst)
+	}
+}
+
+func (k *Keyed) setLocked(limit rate.Limit, burst int) {
+	k.limit, k.burst, k.idle = limit, burst, 0
 	if limit != rate.Inf {
 		k.idle = time.Duration(float64(burst) / float64(limit) * float64(time.Second))
 	}
-	k.lru.prev, k.lru.next = &k.lru, &k.lru
-	return k
+	k.unlimited.Store(limit == rate.Inf)
 }
 
 // Allow takes a token from key's bucket if one is available. Otherwise it
@@ -71,7 +96,7 @@ func (k *Keyed) Allow(key string) (bool, time.Duration) {
 // AllowAt is Allow as of time now, for callers (and tests) that already hold
 // the current time.
 func (k *Keyed) AllowAt(key string, now time.Time) (bool, time.Duration) {
-	if k.limit == rate.Inf {
+	if k.unlimited.Load() {
 		return true, 0
 	}
 	k.mu.Lock()

@@ -244,3 +244,23 @@ func BenchmarkKeyedAllow(b *testing.B) {
 		})
 	})
 }
+
+func TestKeyedSetRate(t *testing.T) {
+	now := time.Now()
+	k := ratelimit.NewKeyed(100, 100, 10)
+	for i := range 5 {
+		if ok, _ := k.AllowAt("a", now); !ok {
+			t.Fatalf("call %d refused under the first limit", i)
+		}
+	}
+	k.SetRate(1, 2) // the bucket of a keeps 95 tokens, capped at 2
+	for i, want := range []bool{true, true, false} {
+		if ok, _ := k.AllowAt("a", now); ok != want {
+			t.Errorf("call %d after lowering: allowed %v, want %v", i, ok, want)
+		}
+	}
+	k.SetRate(0, 1) // disabled
+	if ok, _ := k.AllowAt("a", now); !ok {
+		t.Error("call refused with the limit disabled")
+	}
+}

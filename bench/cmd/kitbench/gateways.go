@@ -40,7 +40,7 @@ func (env *environment) startGateways(ctx context.Context, o options, log io.Wri
 		proc, err := startHelper(ctx, o, name, "gateway", "/readyz",
 			append([]string{"-http-addr", addr, "-consul-addr", consul,
 				"-metrics-addr", "127.0.0.1:" + strconv.Itoa(metricsPort), "-cache-max-bytes", "0"}, args...),
-			[]string{"GATEWAY_RATE_LIMIT=0", "GATEWAY_USER_RATE_LIMIT=0", "GATEWAY_LIVE_CONFIG=false"},
+			[]string{"GATEWAY_RATE_LIMIT=0", "GATEWAY_USER_RATE_LIMIT=0"},
 			addr)
 		if err != nil {
 			return nil, "", err

@@ -25,7 +25,7 @@
 // a service cannot answer, the last good answer is served marked as stale
 // for up to -stale-if-error. Composite routes (-composites) and instance
 // selection (-balance-default, -balance) are live settings too, under
-// kitshop/config/gateway/ in Consul's KV store, unless -live-config=false.
+// kitshop/config/gateway/ in Consul's KV store.
 //
 // With -debug-addr (off by default) a separate listener serves the
 // net/http/pprof profiles; keep it on a private address. The log, an access
@@ -33,6 +33,11 @@
 //
 // -version prints the version, commit and build time (kit/version) and
 // exits.
+//
+// The per-client and per-user rate limits and bursts, the upstream timeout,
+// the breakers' thresholds and the log level are live: they follow
+// kitshop/config/gateway/ in Consul (kit/liveconfig, gateway.LiveSchema),
+// with the flags as defaults, and change without a restart.
 //
 // Every flag can also be set through the environment: -rate-limit is
 // GATEWAY_RATE_LIMIT, and so on. Flags win over the environment.

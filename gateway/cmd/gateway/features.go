@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -11,8 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kitshop/kitshop/gateway"
-	"github.com/kitshop/kitshop/kit/liveconfig"
-	"github.com/kitshop/kitshop/kit/metrics"
 )
 
 // features are the settings of the response cache, degradation, composite
@@ -25,7 +22,6 @@ type features struct {
 	invalidations []gateway.InvalidationRule
 	balance       gateway.Balance
 	composites    gateway.CompositeConfig
-	live          bool
 }
 
 // register adds the flags to fs; check, called after parsing, validates
@@ -39,7 +35,6 @@ func (f *features) register(fs *flag.FlagSet) (check func() []error) {
 	balanceDefault := fs.String("balance-default", gateway.BalanceRoundRobin, "instance selection of services -balance does not name: round_robin, random or p2c")
 	balance := fs.String("balance", "", "instance selection per service, as \"product=p2c,order=random\"")
 	composites := fs.String("composites", "", "composite routes as JSON (see the README); \"\" is the order expansion, GET /api/v1/orders/{id}?expand=products,payment")
-	fs.BoolVar(&f.live, "live-config", true, "follow the live settings in Consul (kitshop/config/gateway/composites and balance), with the flags as defaults")
 	return func() []error {
 		var problems []error
 		if f.cacheMaxBytes < 0 {
@@ -91,9 +86,10 @@ func (f *features) newCache() (*gateway.Cache, error) {
 	return gateway.NewCache(gateway.CacheConfig{MaxBytes: f.cacheMaxBytes, StaleIfError: stale, StaleTimeout: f.staleTimeout})
 }
 
-// start connects the cache to the change events and the gateway to its
-// live settings; the returned function stops both.
-func (f *features) start(consulAddr string, gw *gateway.Gateway, cache *gateway.Cache, logger log.Logger, m *metrics.Metrics) (func(), error) {
+// start connects the cache to the change events; the returned function
+// stops that. The composites and the balance follow the live settings
+// (startLive) from the flags' values.
+func (f *features) start(gw *gateway.Gateway, cache *gateway.Cache, logger log.Logger) (func(), error) {
 	var stops []func()
 	stop := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -115,18 +111,6 @@ func (f *features) start(consulAddr string, gw *gateway.Gateway, cache *gateway.
 			return func() {}, err
 		}
 		stops = append(stops, inv.Stop)
-	}
-	if f.live {
-		client, err := liveconfig.NewClient(consulAddr)
-		if err != nil {
-			stop()
-			return func() {}, errors.Join(errors.New("live settings"), err)
-		}
-		store := liveconfig.NewStore(client, liveconfig.NewSchema("gateway", gateway.LiveSettings()...),
-			liveconfig.Options{Logger: log.With(logger, "component", "liveconfig"), Registerer: m.Registry()})
-		gw.FollowLive(store, f.composites, f.balance)
-		store.Start()
-		stops = append(stops, store.Stop)
 	}
 	return stop, nil
 }

@@ -27,6 +27,7 @@ type settings struct {
 	rateBurst         int
 	upstreamTimeout   time.Duration
 	logFormat         string
+	logLevel          string
 	drainTimeout      time.Duration
 	trustForwardedFor bool
 	authService       string
@@ -55,6 +56,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.IntVar(&s.rateBurst, "rate-burst", 200, "requests a client IP may send in a burst above -rate-limit")
 	fs.DurationVar(&s.upstreamTimeout, "upstream-timeout", gateway.DefaultUpstreamTimeout, "time limit of one attempt on an upstream instance, response body included")
 	fs.StringVar(&s.logFormat, "log-format", logging.FormatLogfmt, "log `format`: logfmt or json")
+	fs.StringVar(&s.logLevel, "log-level", "info", "least severe log lines written: debug, info, warn or error")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "time in-flight requests get to finish at shutdown")
 	fs.BoolVar(&s.trustForwardedFor, "trust-forwarded-for", false, "take the client IP from X-Forwarded-For (only behind a trusted proxy)")
 	fs.StringVar(&s.authService, "auth-service", userapi.Service, "Consul `name` of the service that issues access tokens; its instances serve the keys at "+auth.JWKSPath)
@@ -86,6 +88,9 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	}
 	if err := config.Require(fs, envPrefix, "http-addr", "consul-addr", "auth-service", "issuer", "audience"); err != nil {
 		problems = append(problems, err)
+	}
+	if _, err := logging.NewLevelVar(s.logLevel); err != nil {
+		problems = append(problems, fmt.Errorf("-log-level: %w", err))
 	}
 	if !logging.ValidFormat(s.logFormat) {
 		problems = append(problems, fmt.Errorf("-log-format %q: want logfmt or json", s.logFormat))

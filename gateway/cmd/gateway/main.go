@@ -68,7 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// most 100ms late, and the deferred Close writes the rest at the end.
 	logOut := logging.NewBufferedWriter(stderr, 0, 0)
 	defer logOut.Close()
-	logger := logging.New(logOut, s.logFormat)
+	levels, err := logging.NewLevelVar(s.logLevel)
+	if err != nil {
+		return err
+	}
+	unfiltered := logging.New(logOut, s.logFormat)
+	logger := levels.Filter(unfiltered)
 	m := metrics.New("gateway")
 
 	client, err := consul.NewClient(s.consulAddr)
@@ -91,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stop()
 		return err
 	}
-	gw, err := gateway.New(gateway.Config{
+	cfg := gateway.Config{
 		Cache:             cache,
 		Balance:           s.features.balance,
 		Composites:        cs,
@@ -107,15 +112,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		UserRateBurst:     s.userRateBurst,
 		TrustForwardedFor: s.trustForwardedFor,
 		Metrics:           m,
-	})
+	}
+	gw, err := gateway.New(cfg)
 	if err != nil {
 		stop()
 		return err
 	}
-	stopFeatures, err := s.features.start(s.consulAddr, gw, cache, logger, m)
+	// Changes of the live configuration are logged whatever the level: a
+	// change of the level itself must show either way.
+	live, err := startLive(ctx, s, gw, cfg, levels, log.With(unfiltered, "component", "liveconfig"), m)
 	if err != nil {
 		stop()
 		return err
+	}
+	stopFeatures, err := s.features.start(gw, cache, logger)
+	if err != nil {
+		live.Stop()
+		stop()
+		return err
+	}
+	stop = func() {
+		live.Stop()
+		keys.Stop()
+		src.Stop()
 	}
 	ln, debugLn, metricsLn, err := listen(s)
 	if err != nil {

@@ -36,6 +36,7 @@ func spec(f *flags) app.Spec {
 		SecretFlags: []string{"service-secret"},
 		DevSecrets:  devsecrets.Values,
 		Events:      true,
+		Live:        order.LiveSettings(),
 		Flags: func(fs *flag.FlagSet) func() error {
 			tokenURL := fs.String("token-url", "", "comma-separated URLs of the service token endpoint, tried in order; replaces the lookup of -auth-service in Consul")
 			fs.StringVar(&f.productService, "product-service", "product", "Consul service of the catalog, whose gRPC API reserves stock")

@@ -46,6 +46,7 @@ import (
 	"github.com/kitshop/kitshop/kit/breaker"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/events"
+	"github.com/kitshop/kitshop/kit/liveconfig"
 	"github.com/kitshop/kitshop/kit/requestid"
 	"github.com/kitshop/kitshop/kit/subscriber"
 	"github.com/kitshop/kitshop/order"
@@ -83,11 +84,15 @@ func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, erro
 		a.Defer(products.Stop)
 		instancer = products
 	}
+	// Its timeout and breaker settings are live (liveSettings).
+	productTimeout := liveconfig.Bind(a.Live, order.LiveProductTimeout, f.productTimeout)
+	productSettings := breaker.Settings{MaxConcurrent: productMaxConcurrent, SleepWindow: productSleepWindow}
+	productBreaker := breaker.NewHystrix(order.DefaultBreakerName, productSettings)
+	order.LiveProductBreaker.Bind(a.Live, productSettings, productBreaker.Reconfigure)
 	catalog := order.NewCatalogClient(instancer, tokens, order.CatalogOptions{
-		Timeout: f.productTimeout,
-		Breaker: a.Metrics.Breaker(order.DefaultBreakerName, breaker.NewHystrix(order.DefaultBreakerName,
-			breaker.Settings{MaxConcurrent: productMaxConcurrent, SleepWindow: productSleepWindow})),
-		Logger: a.Log("catalog"),
+		TimeoutFunc: productTimeout.Get,
+		Breaker:     a.Metrics.Breaker(order.DefaultBreakerName, productBreaker),
+		Logger:      a.Log("catalog"),
 	})
 	a.Defer(catalog.Close)
 
