@@ -101,12 +101,8 @@ type Row struct {
 	Summary Measurement `json:"summary"`
 	RPSMin  float64     `json:"rounds_min_requests_per_sec"`
 	RPSMax  float64     `json:"rounds_max_requests_per_sec"`
-	// Ratio is Summary.RPS over the baseline's; 0 when either is missing,
-	// or either failed.
+	// Ratio is Summary.RPS over the baseline's; 0 when either is missing.
 	Ratio float64 `json:"ratio_to_bare"`
-	// Failed marks a row in which any request failed: its requests/s
-	// count answers that were errors, so it gets no ratio.
-	Failed bool `json:"failed,omitempty"`
 	// Notes explain anything unusual (the status of failed requests).
 	Notes []string `json:"notes,omitempty"`
 }
@@ -181,19 +177,23 @@ func (r *Report) Finish() {
 			}
 			row.RPSMax = max(row.RPSMax, m.RPS)
 		}
-		row.Failed = row.Summary.Errors > 0
-		if row.Baseline && len(row.Rounds) > 0 && !row.Failed {
+		if row.Baseline && len(row.Rounds) > 0 {
 			base = row.Summary.RPS
 		}
 	}
 	for i := range r.Rows {
 		row := &r.Rows[i]
 		row.Ratio = 0
-		if base > 0 && len(row.Rounds) > 0 && !row.Failed {
+		// A row with any failed request measured something else than the
+		// target: it gets no ratio.
+		if base > 0 && len(row.Rounds) > 0 && !row.Failed() {
 			row.Ratio = row.Summary.RPS / base
 		}
 	}
 }
+
+// Failed reports whether any request of the row's rounds failed.
+func (row *Row) Failed() bool { return row.Summary.Errors > 0 }
 
 // Row returns the row with the given key.
 func (r *Report) Row(key string) (*Row, bool) {
@@ -226,8 +226,8 @@ func (r *Report) Table() [][]string {
 		s := row.Summary
 		ratio := "—"
 		switch {
-		case row.Failed:
-			ratio = "failed"
+		case row.Failed():
+			ratio = "FAILED"
 		case row.Ratio > 0:
 			ratio = FormatRatio(row.Ratio)
 		}

@@ -100,8 +100,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // targetKeys returns the keys of the table's rows, in table order.
 func targetKeys() []string {
 	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-get-nocache", "gateway-list", "gateway-expand",
-		"gateway-slow-rr", "gateway-slow-p2c", "storefront", "order", "grpc"}
+		"gateway-slow-rr", "gateway-slow-p2c", "storefront", "order", "order-many", "grpc"}
 }
+
+// The measurements after the table, which -only can pick too: the event
+// pipeline on its own, and orders through the whole pipeline.
+const (
+	eventsKey   = "events"
+	pipelineKey = "pipeline"
+)
+
+// onlyKeys are what -only accepts: the rows, then the measurements after
+// the table.
+func onlyKeys() []string { return append(targetKeys(), eventsKey, pipelineKey) }
 
 // estimate is how long the measurements take with n targets.
 func estimate(o options, n int) time.Duration {
