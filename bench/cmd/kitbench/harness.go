@@ -261,12 +261,15 @@ func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, fun
 		get("bare", "bare handler: GET /api/v1/products/{id}", h.env.bareURL+itemPath),
 		get("product", "product instance (HTTP): GET /api/v1/products/{id}", "http://"+direct.HTTPAddr+itemPath),
 		h.uncachedTarget(get, itemPath),
-		get("gateway-get", "gateway: GET /api/v1/products/{id}", h.env.gatewayURL+itemPath),
-		get("gateway-list", "gateway: GET /api/v1/products (first page)", h.env.gatewayURL+"/api/v1/products"),
+		get("gateway-get", "gateway, cache on: GET /api/v1/products/{id}", h.env.gatewayURL+itemPath),
+		get("gateway-list", "gateway, cache on: GET /api/v1/products (first page)", h.env.gatewayURL+"/api/v1/products"),
 		h.storefrontTarget(ctx),
 		h.orderTarget(ctx, a, customer, "order", "gateway: POST /api/v1/orders, one hot product (1 line, new order each)", []string{productID}, noAdmin),
 		h.orderTarget(ctx, a, customer, "order-many", "gateway: POST /api/v1/orders over 1,000 distinct products (1 line each)", manyIDs, cmp.Or(noAdmin, manyNA)),
 	}
+	targets = append(targets, h.gatewayTargets(ctx, a, itemPath)...)
+	order := targetKeys()
+	slices.SortStableFunc(targets, func(x, y target) int { return slices.Index(order, x.key) - slices.Index(order, y.key) })
 
 	closer := func() {}
 	gt := target{key: "grpc", name: "product gRPC (direct): ReserveStock"}
@@ -402,7 +405,7 @@ func (h *harness) orderTarget(ctx context.Context, a api, customer *tokenCache, 
 // fraction of the gateway's measured peak, open loop, and reports the
 // latency a client sees when the gateway is not saturated.
 func (h *harness) halfRate(ctx context.Context, rep *bench.Report) *bench.HalfRate {
-	hr := &bench.HalfRate{Target: "gateway: GET /api/v1/products/{id}", Fraction: h.o.halfRate, Duration: h.o.duration.String()}
+	hr := &bench.HalfRate{Target: "gateway, cache on, access log on (as shipped): GET /api/v1/products/{id}", Fraction: h.o.halfRate, Duration: h.o.duration.String()}
 	row, ok := rep.Row("gateway-get")
 	if !ok || len(row.Rounds) == 0 || row.Summary.RPS <= 0 {
 		hr.NA = "no gateway peak measured"
