@@ -19,6 +19,10 @@ type EventLatency struct {
 	P50           time.Duration `json:"p50_ns"`
 	P99           time.Duration `json:"p99_ns"`
 	Max           time.Duration `json:"max_ns"`
+	// StoredP50 and StoredP99 run from the commit to JetStream's storing
+	// of the message (its stream timestamp): the relay's share.
+	StoredP50 time.Duration `json:"commit_to_stream_p50_ns"`
+	StoredP99 time.Duration `json:"commit_to_stream_p99_ns"`
 	// Errors counts failed commits of the generator; any is a failed
 	// measurement.
 	Errors int    `json:"errors"`
@@ -31,8 +35,8 @@ func (e *EventLatency) Line() string {
 	if e.NA != "" {
 		return "n/a (" + e.NA + ")"
 	}
-	s := fmt.Sprintf("%d events at %.0f/s for %s: commit → consumer effect p50 %s, p99 %s, max %s",
-		e.Events, e.OfferedPerSec, e.Duration, round(e.P50), round(e.P99), round(e.Max))
+	s := fmt.Sprintf("%d events at %.0f/s for %s: commit → consumer effect p50 %s, p99 %s, max %s (commit → stream p50 %s, p99 %s)",
+		e.Events, e.OfferedPerSec, e.Duration, round(e.P50), round(e.P99), round(e.Max), round(e.StoredP50), round(e.StoredP99))
 	if e.Effects != e.Events || e.Duplicates > 0 || e.Errors > 0 {
 		s = fmt.Sprintf("FAILED: %d events, %d effects, %d duplicates, %d errors; ", e.Events, e.Effects, e.Duplicates, e.Errors) + s
 	}

@@ -184,11 +184,16 @@ func (r *Report) Finish() {
 	for i := range r.Rows {
 		row := &r.Rows[i]
 		row.Ratio = 0
-		if base > 0 && len(row.Rounds) > 0 {
+		// A row with any failed request measured something else than the
+		// target: it gets no ratio.
+		if base > 0 && len(row.Rounds) > 0 && !row.Failed() {
 			row.Ratio = row.Summary.RPS / base
 		}
 	}
 }
+
+// Failed reports whether any request of the row's rounds failed.
+func (row *Row) Failed() bool { return row.Summary.Errors > 0 }
 
 // Row returns the row with the given key.
 func (r *Report) Row(key string) (*Row, bool) {
@@ -220,7 +225,10 @@ func (r *Report) Table() [][]string {
 		}
 		s := row.Summary
 		ratio := "—"
-		if row.Ratio > 0 {
+		switch {
+		case row.Failed():
+			ratio = "FAILED"
+		case row.Ratio > 0:
 			ratio = FormatRatio(row.Ratio)
 		}
 		cells = append(cells, []string{

@@ -159,11 +159,14 @@ type Request struct {
 	Method  string // "" means GET
 	Headers map[string]string
 	Body    string
+	// Bodies, when set, replace Body: each wrk thread sends them in turn,
+	// the threads starting at different ones.
+	Bodies []string
 }
 
 // plain reports whether wrk can send the request without a Lua script.
 func (r Request) plain() bool {
-	return (r.Method == "" || r.Method == "GET") && len(r.Headers) == 0 && r.Body == ""
+	return (r.Method == "" || r.Method == "GET") && len(r.Headers) == 0 && r.Body == "" && len(r.Bodies) == 0
 }
 
 // LuaScript returns a wrk script that sends r on every request. Headers are
@@ -178,8 +181,31 @@ func LuaScript(r Request) string {
 	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
 		fmt.Fprintf(&b, "wrk.headers[%s] = %s\n", luaString(name), luaString(r.Headers[name]))
 	}
-	if r.Body != "" {
+	if r.Body != "" && len(r.Bodies) == 0 {
 		fmt.Fprintf(&b, "wrk.body = %s\n", luaString(r.Body))
+	}
+	if len(r.Bodies) > 0 {
+		b.WriteString("local bodies = {\n")
+		for _, body := range r.Bodies {
+			fmt.Fprintf(&b, "  %s,\n", luaString(body))
+		}
+		b.WriteString("}\n")
+		// setup runs in the main Lua state, once per thread; each thread
+		// then has a state of its own, where start is set.
+		b.WriteString(`local threads = 0
+setup = function(thread)
+  thread:set("start", threads * 7919)
+  threads = threads + 1
+end
+local i = 0
+init = function(args)
+  i = start % #bodies
+end
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+`)
 	}
 	return b.String()
 }

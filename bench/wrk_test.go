@@ -182,6 +182,21 @@ wrk.body = "{\"items\":[]}\010\226\130\172"
 	}
 }
 
+func TestLuaScriptBodies(t *testing.T) {
+	got := bench.LuaScript(bench.Request{Method: "POST", Bodies: []string{`{"a":1}`, `{"a":2}`}, Body: "ignored"})
+	for _, want := range []string{`local bodies = {
+  "{\"a\":1}",
+  "{\"a\":2}",
+}`, "request = function()", "wrk.format(nil, nil, nil, bodies[i])", `thread:set("start"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("LuaScript lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "wrk.body") || strings.Contains(got, "ignored") {
+		t.Errorf("LuaScript sets wrk.body although Bodies are set:\n%s", got)
+	}
+}
+
 func TestWrkConfigArgs(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -39,6 +39,9 @@ type instanceBreaker struct {
 	// nextProbe (unix nanoseconds) paces the requests let through to an
 	// instance whose circuit is open; see skip.
 	nextProbe atomic.Int64
+	// inflight counts the requests sent to the instance and not yet
+	// answered in full, for BalanceP2C.
+	inflight atomic.Int64
 }
 
 func newBreakers(s breaker.Settings, logger log.Logger, m *metrics.Metrics) *breakers {

@@ -39,9 +39,13 @@
 //     problem with a WWW-Authenticate challenge when the token is missing or
 //     bad, 503 when the keys cannot be fetched; the request is not
 //     forwarded. Then it rate limits per user, by the token's subject (429);
-//   - finds a healthy instance by round robin, skipping instances whose
+//   - answers a public GET or HEAD without credentials from the response
+//     cache when it can (Cache), and a composite route's expand from
+//     several upstream calls (CompositeRoute);
+//   - finds a healthy instance by the service's strategy (Balance: round
+//     robin, random or power of two choices), skipping instances whose
 //     circuit breaker is open (503 problem with Retry-After when there is
-//     none);
+//     none, or the cached answer marked as stale for a public GET);
 //   - forwards the request with its path unchanged, X-Forwarded-For/-Host/
 //     -Proto set by the gateway, hop-by-hop headers removed, and identity
 //     headers a client may have made up (X-User-Id, X-User-Roles,
@@ -109,6 +113,10 @@
 // ids, rate limits, the access log; logsample.go thins the log of refused
 // requests), auth.go (token checks), proxy.go (forwarding with retries),
 // body.go (request bodies a retry can send again), breakers.go (a circuit
-// breaker per instance), instruments.go (the gateway's metrics) and
-// openapi.go (the API description it serves).
+// breaker per instance), instruments.go (the gateway's metrics),
+// openapi.go (the API description it serves), cache.go, cache_http.go and
+// cache_events.go (the response cache, its serving and degradation, and its
+// invalidation by change events), aggregate_config.go and aggregate.go
+// (composite routes), balance.go (instance selection) and live.go (the
+// live settings).
 package gateway

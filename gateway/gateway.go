@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -116,6 +117,15 @@ type Config struct {
 	// own deadline should fire first), DefaultBreakerMaxConcurrent and
 	// DefaultBreakerSleepWindow; the others get kit/breaker's defaults.
 	Breaker breaker.Settings
+	// Balance chooses each service's instance selection strategy; the zero
+	// value is round robin for all. Gateway.SetBalance changes it live.
+	Balance Balance
+	// Composites are the composite routes (see CompositeRoute); nil means
+	// none. Gateway.SetComposites changes them live.
+	Composites *Composites
+	// Cache, if set, answers public GETs from memory (see Cache); nil
+	// sends every request to the service.
+	Cache *Cache
 	// Transport sends upstream requests; nil means NewTransport().
 	Transport http.RoundTripper
 	// Metrics, if set, records every request by route, upstream and status
@@ -143,7 +153,9 @@ type Gateway struct {
 	transport         http.RoundTripper
 	proxy             *httputil.ReverseProxy
 	breakers          *breakers
+	cache             *Cache // nil: no response cache
 	fwd               *forwarder
+	composites        atomic.Pointer[Composites] // nil: none
 	handler           http.Handler
 	openAPI           http.Handler // OpenAPIPath
 	stopOnce          sync.Once
@@ -164,6 +176,7 @@ func New(cfg Config) (*Gateway, error) {
 		verifier: auth.NewVerifier(cfg.Keys, cfg.Issuer, cfg.Audience,
 			auth.WithVerifyCacheSize(acceptedTokensMax), auth.WithVerifyCacheMaxAge(acceptedTokenTTL)),
 		metrics: cfg.Metrics,
+		cache:   cfg.Cache,
 	}
 	// Both limiters exist while disabled (rate 0), so live configuration
 	// can switch them on; a disabled one costs an atomic load.
@@ -175,11 +188,12 @@ func New(cfg Config) (*Gateway, error) {
 	g.breakers = newBreakers(cfg.Breaker, cfg.Logger, cfg.Metrics)
 	fwd := &forwarder{
 		transport: cfg.Transport,
-		rr:        consul.NewRoundRobin(),
+		picker:    picker{rr: consul.NewRoundRobin(), breakers: g.breakers},
 		breakers:  g.breakers,
 		logger:    cfg.Logger,
 	}
 	fwd.timeout.Store(int64(cfg.UpstreamTimeout))
+	fwd.balance.Store(&cfg.Balance)
 	g.fwd = fwd
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
@@ -194,7 +208,13 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g.openAPI = openAPI
-	g.handler = g.chain(http.HandlerFunc(g.route))
+	g.composites.Store(cfg.Composites)
+	g.handler = g.chain(g.aggregate(http.HandlerFunc(g.route)))
+	if cfg.Cache != nil && cfg.Metrics != nil {
+		for _, c := range cfg.Cache.Collectors() {
+			_ = cfg.Metrics.Registry().Register(c) // a second gateway on the same Metrics keeps the first's
+		}
+	}
 	if rc, ok := cfg.Source.(interface{ RefusedClaims() int }); ok && cfg.Metrics != nil {
 		// Registering twice (a second gateway on the same Metrics) keeps
 		// the first.
@@ -278,7 +298,7 @@ func (c *Config) defaults() error {
 	if c.Transport == nil {
 		c.Transport = NewTransport()
 	}
-	return nil
+	return c.Balance.Validate()
 }
 
 // ServeHTTP implements http.Handler.
@@ -355,7 +375,8 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	}
 	info.prefix, info.service = rt.Prefix, rt.Service
 	tracing.SetRoute(r.Context(), r.Method, rt.Prefix, rt.Service)
-	if !rt.Public.Allows(r.Method, r.URL.Path, r.URL.RawPath) {
+	public := rt.Public.Allows(r.Method, r.URL.Path, r.URL.RawPath)
+	if !public {
 		// Before anything else about the service (is it up?) is revealed
 		// and before the body is read: an anonymous client learns nothing
 		// and costs little.
@@ -364,18 +385,17 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(rt.Instances) == 0 {
-		httpx.WriteError(w, r, g.logger, unavailable(fmt.Errorf("service %s has no healthy instance", rt.Service),
-			msgUnavailable, noInstanceRetry))
-		return
+	if g.cache != nil && public {
+		switch ok, credentials := cacheableRequest(r); {
+		case ok:
+			g.serveCached(w, r, rt, info)
+			return
+		case credentials:
+			w.Header().Set(headerCacheStatus, cacheStatusName+"; "+servedBypass)
+		}
 	}
-	b, err := prepareBody(w, r, g.maxBody, g.bufBody)
-	if err != nil {
-		httpx.WriteError(w, r, g.logger, err)
-		return
-	}
-	info.call = call{route: rt, body: b, info: info}
-	g.proxy.ServeHTTP(w, r)
+	g.forward(w, r, rt, info)
+	g.invalidateWritten(r, rt)
 }
 
 // refuseUpgrade refuses a request to switch protocols (WebSocket and the

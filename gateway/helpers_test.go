@@ -86,6 +86,7 @@ type testGateway struct {
 	routes *gateway.Routes
 	logs   *syncBuffer
 	signer *authtest.Signer // signs tokens the gateway accepts, unless cfg.Keys said otherwise
+	gw     *gateway.Gateway
 }
 
 // newGateway starts a gateway with the given routes. cfg.Source and
@@ -107,6 +108,7 @@ func newGateway(t testing.TB, cfg gateway.Config, routes ...gateway.Route) *test
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
+	tg.gw = g
 	tg.Server = httptest.NewServer(g)
 	t.Cleanup(func() {
 		tg.Close()

@@ -38,7 +38,7 @@ var (
 func LiveSchema() liveconfig.Schema {
 	return liveconfig.NewSchema(LiveService,
 		LiveRateLimit, LiveRateBurst, LiveUserRateLimit, LiveUserRateBurst, LiveUpstreamTimeout, LiveLogLevel,
-	).With(LiveBreaker.Checkers()...)
+	).With(LiveBreaker.Checkers()...).With(LiveSettings()...)
 }
 
 // BindLive binds the gateway's live settings, but the log level (which

@@ -73,9 +73,9 @@ func unavailable(cause error, msg string, retryAfter time.Duration) error {
 type forwarder struct {
 	transport http.RoundTripper
 	timeout   atomic.Int64 // time.Duration; live: SetUpstreamTimeout
-	rr        *consul.RoundRobin
-	breakers  *breakers
-	logger    log.Logger
+	picker
+	breakers *breakers
+	logger   log.Logger
 }
 
 // attemptResult is what one attempt on one instance produced.
@@ -96,7 +96,7 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 	skip := func(in consul.Instance) bool {
 		return in.ID == tried || f.breakers.skip(c.route.Service, in.ID)
 	}
-	in, ok := f.rr.Next(c.route.Instances, skip)
+	in, ok := f.next(c.route.Service, c.route.Instances, skip)
 	if !ok {
 		return nil, unavailable(errors.New("every instance's circuit breaker is open"), msgUnavailable, noInstanceRetry)
 	}
@@ -105,7 +105,7 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 		return res.resp, res.err
 	}
 	tried = in.ID
-	next, ok := f.rr.Next(c.route.Instances, skip)
+	next, ok := f.next(c.route.Service, c.route.Instances, skip)
 	if !ok {
 		return res.resp, res.err // nobody else to ask: the first answer stands
 	}
@@ -150,13 +150,22 @@ func (f *forwarder) retryable(out *http.Request, c *call, res attemptResult) boo
 func (f *forwarder) attempt(out *http.Request, c *call, in consul.Instance, n int) attemptResult {
 	c.info.instance = in.ID
 	c.info.attempts = n
-	br := f.breakers.get(c.route.Service, in.ID).exec
+	ib := f.breakers.get(c.route.Service, in.ID)
+	br := ib.exec
 
 	// The attempt's deadline must cover reading the response body too, so
 	// it is not the context the breaker hands to run (which ends when
 	// Execute returns) but one that ends when the proxy closes the body.
-	actx, cancel := context.WithTimeout(out.Context(), time.Duration(f.timeout.Load()))
+	actx, cancelCtx := context.WithTimeout(out.Context(), time.Duration(f.timeout.Load()))
 	a := &attemptRun{f: f, out: out, c: c, in: in, actx: actx}
+	ib.inflight.Add(1)
+	var ended atomic.Bool
+	cancel := func() { // also the end of the request for the in-flight count
+		cancelCtx()
+		if ended.CompareAndSwap(false, true) {
+			ib.inflight.Add(-1)
+		}
+	}
 	a.body.cancel = cancel
 	brErr := br.Execute(out.Context(), a.run)
 

@@ -61,9 +61,12 @@ func (r *Postgres) CreatePending(ctx context.Context, o Order, key IdempotencyKe
 		quantities = append(quantities, it.Quantity)
 		totals = append(totals, it.LineTotalMinor)
 	}
+	// Two round trips (kit/postgres.Pipeline): BEGIN with the insert, whose
+	// returned row the event is built from; then the event with COMMIT.
 	var stored Order
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `
+	err := pipelined(ctx, r.pool, func(p *postgres.Pipeline) error {
+		err := p.Send(ctx, func(b *pgx.Batch) {
+			b.Queue(`
 		WITH o AS (
 			INSERT INTO orders (id, user_id, status, total_minor, currency, payment_method, idempotency_key, request_hash)
 			VALUES ($1, $2, 'pending', $3, $4, $13, $5, $6)
@@ -75,10 +78,14 @@ func (r *Postgres) CreatePending(ctx context.Context, o Order, key IdempotencyKe
 			     WITH ORDINALITY AS l(product_id, sku, name, price, quantity, total, ord)
 		)
 		SELECT * FROM o`,
-			o.ID, o.UserID, o.TotalMinor, o.Currency, keyArg, hashArg,
-			productIDs, skus, names, prices, quantities, totals, cmp.Or(o.PaymentMethod, DefaultPaymentMethod))
-		var err error
-		if stored, err = scanOrder(row); err != nil {
+				o.ID, o.UserID, o.TotalMinor, o.Currency, keyArg, hashArg,
+				productIDs, skus, names, prices, quantities, totals, cmp.Or(o.PaymentMethod, DefaultPaymentMethod)).QueryRow(func(row pgx.Row) error {
+				var err error
+				stored, err = scanOrder(row)
+				return err
+			})
+		})
+		if err != nil {
 			return err
 		}
 		stored.Items = append([]Item(nil), o.Items...)
@@ -86,7 +93,7 @@ func (r *Postgres) CreatePending(ctx context.Context, o Order, key IdempotencyKe
 		if err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, placed)
+		return commitWith(ctx, p, placed)
 	})
 	if err != nil {
 		if constraint, ok := postgres.UniqueViolation(err); ok && constraint == "orders_idempotency_key_key" {
@@ -201,9 +208,16 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 		o    Order
 		prev string
 	)
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+	// Two round trips (kit/postgres.Pipeline), three with an inbox: BEGIN
+	// with the inbox row, whose outcome decides whether to go on; the
+	// update with the read of the lines, the event is built from; the
+	// event with COMMIT.
+	err := pipelined(ctx, r.pool, func(p *postgres.Pipeline) error {
 		if t.Inbox != "" {
-			first, err := subscriber.Once(ctx, tx, InboxConsumer, t.Inbox)
+			first := false
+			err := p.Send(ctx, func(b *pgx.Batch) {
+				subscriber.QueueOnce(b, InboxConsumer, t.Inbox, &first)
+			})
 			if err != nil {
 				return err
 			}
@@ -211,11 +225,10 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 				return errAlreadyHandled
 			}
 		}
-		// The update and the read of the lines go in one batch: one round
-		// trip. Their snapshots differ, but lines never change after the
-		// insert. prev locks the row first, to report the status it left.
-		batch := &pgx.Batch{}
-		batch.Queue(`
+		// Their snapshots differ, but lines never change after the insert.
+		// prev locks the row first, to report the status it left.
+		err := p.Send(ctx, func(b *pgx.Batch) {
+			b.Queue(`
 		WITH prev AS (
 			SELECT status FROM orders WHERE id = $1 AND status = ANY ($2) FOR UPDATE
 		)
@@ -230,25 +243,26 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 		FROM prev
 		WHERE id = $1
 		RETURNING `+updatedColumns+`, prev.status`,
-			id, fromText, string(t.To), t.ReleasePending, t.DropIdempotencyKey, rejection, nullIfEmpty(t.CancelReason))
-		batch.Queue(itemsQuery, []string{id})
-		br := tx.SendBatch(ctx, batch)
-		var err error
-		o, err = scanOrder(br.QueryRow(), &prev)
-		if err == nil {
-			err = scanItems(br, []*Order{&o})
-		}
-		if cerr := br.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
+				id, fromText, string(t.To), t.ReleasePending, t.DropIdempotencyKey, rejection, nullIfEmpty(t.CancelReason)).QueryRow(func(row pgx.Row) error {
+				var err error
+				o, err = scanOrder(row, &prev)
+				return err
+			})
+			b.Queue(itemsQuery, []string{id}).Query(func(rows pgx.Rows) error {
+				return readItems(rows, []*Order{&o})
+			})
+		})
 		if err != nil {
 			return err
 		}
 		ev, ok, err := EventFor(ctx, Status(prev), o, t)
-		if err != nil || !ok {
+		if err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, ev)
+		if !ok {
+			return commitWith(ctx, p)
+		}
+		return commitWith(ctx, p, ev)
 	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows), errors.Is(err, errAlreadyHandled):
@@ -260,6 +274,28 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 		return Order{}, false, dbError(err, "changing order status")
 	}
 	return o, true, nil
+}
+
+// pipelined runs fn on a kit/postgres.Pipeline and ends it.
+func pipelined(ctx context.Context, pool *pgxpool.Pool, fn func(p *postgres.Pipeline) error) error {
+	p, err := postgres.BeginPipeline(ctx, pool)
+	if err != nil {
+		return err
+	}
+	defer p.End(ctx)
+	return fn(p)
+}
+
+// commitWith writes events to the outbox and commits, in one round trip.
+// The events are checked before anything is sent.
+func commitWith(ctx context.Context, p *postgres.Pipeline, events ...outbox.Event) error {
+	evs := &pgx.Batch{}
+	if err := outbox.Queue(evs, events...); err != nil {
+		return err
+	}
+	return p.Commit(ctx, func(b *pgx.Batch) {
+		b.QueuedQueries = append(b.QueuedQueries, evs.QueuedQueries...)
+	})
 }
 
 // InboxConsumer names the order service in its inbox (kit/subscriber).

@@ -5,16 +5,14 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/outbox"
+	"github.com/kitshop/kitshop/kit/postgres"
 )
 
-// pipelinedTx is a transaction whose statements go to the database in
-// batches, BEGIN with the first batch and COMMIT, with the outbox events,
-// in the last one.
+// pipelinedTx is a kit/postgres.Pipeline whose commit also writes the
+// outbox events of the change.
 //
 // Every write of the catalog changes rows and adds the events built from
 // what the change returned to the outbox, in one transaction. With a
@@ -32,101 +30,55 @@ import (
 //	err = t.send(ctx, func(b *pgx.Batch) { b.Queue(…).QueryRow(…) })
 //	…
 //	err = t.commit(ctx, nil, events)
-//
-// end rolls back whatever was not committed, so a failed send or commit,
-// an early return or a panic never leaves the connection in a transaction.
 type pipelinedTx struct {
-	conn  *pgxpool.Conn
-	begun bool
+	p *postgres.Pipeline
 }
 
 // errCommitRolledBack is commit's error when Postgres answered COMMIT with
 // ROLLBACK: the transaction had failed without saying so, a bug.
-var errCommitRolledBack = errs.Wrap(errors.New("commit unexpectedly resulted in rollback"), errs.Internal, "committing")
+var errCommitRolledBack = errs.Wrap(postgres.ErrCommitRolledBack, errs.Internal, "committing")
 
 // begin acquires a connection for a pipelinedTx; BEGIN goes with the
 // first send.
 func (r *Postgres) begin(ctx context.Context) (*pipelinedTx, error) {
-	conn, err := r.pool.Acquire(ctx)
+	p, err := postgres.BeginPipeline(ctx, r.pool)
 	if err != nil {
 		return nil, err
 	}
-	return &pipelinedTx{conn: conn}, nil
+	return &pipelinedTx{p: p}, nil
 }
 
-// send runs the statements queue queues, after BEGIN on the first call, in
-// one round trip, calling their QueuedQuery callbacks. It returns the first
-// error of a statement or a callback; the transaction is then failed.
+// send runs the statements queue queues in one round trip (Pipeline.Send).
 func (t *pipelinedTx) send(ctx context.Context, queue func(b *pgx.Batch)) error {
-	b := t.batch()
-	queue(b)
-	return t.conn.SendBatch(ctx, b).Close()
+	return t.p.Send(ctx, queue)
 }
 
 // commit runs the statements queue queues (if queue is not nil), adds
 // events to the outbox and commits, in one round trip.
 func (t *pipelinedTx) commit(ctx context.Context, queue func(b *pgx.Batch), events []outbox.Event) error {
-	b := t.batch()
-	if queue != nil {
-		queue(b)
-	}
-	if err := outbox.Add(ctx, queuedTx{b: b}, events...); err != nil {
+	// The events are checked before anything is sent: COMMIT goes in the
+	// same batch.
+	evs := &pgx.Batch{}
+	if err := outbox.Queue(evs, events...); err != nil {
 		return err
 	}
-	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
-		if tag.String() != "COMMIT" {
-			return errCommitRolledBack
+	err := t.p.Commit(ctx, func(b *pgx.Batch) {
+		if queue != nil {
+			queue(b)
 		}
-		return nil
+		b.QueuedQueries = append(b.QueuedQueries, evs.QueuedQueries...)
 	})
-	return t.conn.SendBatch(ctx, b).Close()
+	if errors.Is(err, postgres.ErrCommitRolledBack) {
+		return errCommitRolledBack
+	}
+	return err
 }
 
 // rollback ends the transaction and then runs the statements queue queues
-// outside it, in one round trip: a read that explains why the transaction
-// could not go on, once it no longer holds anything.
+// outside it, in one round trip (Pipeline.Rollback).
 func (t *pipelinedTx) rollback(ctx context.Context, queue func(b *pgx.Batch)) error {
-	b := &pgx.Batch{}
-	b.Queue("ROLLBACK")
-	queue(b)
-	return t.conn.SendBatch(ctx, b).Close()
+	return t.p.Rollback(ctx, queue)
 }
 
-// end rolls back a transaction still open (after a failure, or when the
-// caller returned early) and releases the connection.
-func (t *pipelinedTx) end(ctx context.Context) {
-	if c := t.conn.Conn(); !c.IsClosed() && c.PgConn().TxStatus() != 'I' {
-		// Not canceled, as in kit/postgres.InTx: a canceled request still
-		// releases its locks at once. A failed rollback closes the
-		// connection, and the pool drops it.
-		if _, err := c.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
-			_ = c.Close(context.WithoutCancel(ctx))
-		}
-	}
-	t.conn.Release()
-}
-
-// batch returns a new batch, opened with BEGIN if the transaction has not
-// begun yet.
-func (t *pipelinedTx) batch() *pgx.Batch {
-	b := &pgx.Batch{}
-	if !t.begun {
-		b.Queue("BEGIN")
-		t.begun = true
-	}
-	return b
-}
-
-// queuedTx is the pgx.Tx that outbox.Add writes to in commit: Exec queues
-// the statement on the batch, which reports its errors when it is sent.
-// outbox.Add calls nothing else; the other methods are the nil interface's
-// and would panic, which every event test would show.
-type queuedTx struct {
-	pgx.Tx
-	b *pgx.Batch
-}
-
-func (q queuedTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	q.b.Queue(sql, args...)
-	return pgconn.CommandTag{}, nil
-}
+// end rolls back a transaction still open and releases the connection.
+func (t *pipelinedTx) end(ctx context.Context) { t.p.End(ctx) }

@@ -37,6 +37,10 @@ var PublicRoutes = []consul.PublicRoute{{Method: http.MethodGet, Path: Collectio
 //	PATCH  /api/v1/products/{id}                   200 product (only the fields sent change)
 //	DELETE /api/v1/products/{id}                   204
 //
+// Reads carry Cache-Control (ReadCacheControl), a strong ETag and
+// Last-Modified, and answer 304 Not Modified to an If-None-Match that names
+// the current ETag.
+//
 // POST, PATCH and DELETE need "Authorization: Bearer <access token>" of an
 // admin (401 with a WWW-Authenticate challenge without a valid token, 403
 // for other roles); reads need nothing. The token is only taken off the
@@ -52,7 +56,7 @@ func NewHTTPHandler(eps Endpoints, logger log.Logger) http.Handler {
 	// mark it leaves becomes a Warning header (StaleHeader).
 	readOpts := append(slices.Clip(opts), httptransport.ServerBefore(func(ctx context.Context, _ *http.Request) context.Context {
 		return WithStaleMark(ctx)
-	}))
+	}), httptransport.ServerBefore(withIfNoneMatch))
 	r.Handle(http.MethodGet, CollectionPath, httptransport.NewServer(eps.List, decodeHTTPListRequest, encodeHTTPListResponse, readOpts...))
 	r.Handle(http.MethodPost, CollectionPath, httptransport.NewServer(eps.Create, decodeHTTPCreateRequest, encodeHTTPCreateResponse, opts...))
 	r.Handle(http.MethodGet, ItemPath, httptransport.NewServer(eps.Get, decodeHTTPGetRequest, encodeHTTPGetResponse, readOpts...))
@@ -143,13 +147,13 @@ func deref[T any](p *T) T {
 }
 
 func encodeHTTPListResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
-	setStale(ctx, w)
-	return httpx.EncodeJSON(ctx, w, resp.(ListResponse))
+	list := resp.(ListResponse)
+	return encodeCacheable(ctx, w, list, lastModified(list.Products))
 }
 
 func encodeHTTPGetResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
-	setStale(ctx, w)
-	return httpx.EncodeJSON(ctx, w, resp.(GetResponse).Product)
+	p := resp.(GetResponse).Product
+	return encodeCacheable(ctx, w, p, p.UpdatedAt)
 }
 
 // setStale adds the Warning header to an answer the cache marked as

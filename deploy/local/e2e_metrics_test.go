@@ -28,7 +28,9 @@ func testMetrics(t *testing.T, c *client, stack *local.Stack, customer string) {
 
 	const n = 6
 	for range n {
-		if r := c.do(t, http.MethodGet, "/api/v1/products?limit=1", nil, nil); r.Status != http.StatusOK {
+		// no-cache: each read reaches an instance (revalidated), rather
+		// than the gateway's cache, so the services' counters move too.
+		if r := c.do(t, http.MethodGet, "/api/v1/products?limit=1", http.Header{"Cache-Control": {"no-cache"}}, nil); r.Status != http.StatusOK {
 			t.Fatalf("GET products = %d", r.Status)
 		}
 	}

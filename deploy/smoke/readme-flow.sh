@@ -168,6 +168,9 @@ check "the same key, other lines: 409" 409
 call GET /api/v1/orders -H "Authorization: Bearer $TOKEN"
 check "Ada's orders" 200 "\"id\":\"$ORDER\""
 
+call GET "/api/v1/orders/$ORDER?expand=products,payment" -H "Authorization: Bearer $TOKEN"
+check "the order with its products and payment, one request" 200 "\"id\":\"$ORDER\"" '"expanded":' '"products":\{"status":"ok"\}' '"product":\{"id":"'
+
 call GET "/api/v1/products/$PID"
 check "the stock is 2 lower" 200 "\"stock\":$((before - 2))[,}]"
 

@@ -69,6 +69,15 @@ func (v *Validator) Check(req *http.Request, reqBody []byte, resp *http.Response
 	// path and method count.
 	route, pathParams, err := v.router.FindRoute(cloneWithBody(req, reqBody))
 	if err != nil {
+		// The document describes the API; the gateway gives every other
+		// path to the storefront (gateway.SitePrefix), which answers in
+		// HTML. Only a server error is wrong there.
+		if !isAPIPath(req.URL.Path) {
+			if resp.StatusCode >= 500 {
+				return fmt.Errorf("%s %s (the storefront's) was answered with %d", req.Method, req.URL.Path, resp.StatusCode)
+			}
+			return nil
+		}
 		// Undocumented: it must be refused, as a problem.
 		if perr := v.checkRefusal(resp, respBody); perr != nil {
 			return fmt.Errorf("%s %s is not in the document (%v), yet %w", req.Method, req.URL.Path, err, perr)
@@ -156,4 +165,10 @@ func truncate(b []byte) string {
 		return string(b[:n]) + "…"
 	}
 	return string(b)
+}
+
+// isAPIPath reports whether path is under /api, in any letter case, as the
+// gateway decides it (never the storefront's).
+func isAPIPath(path string) bool {
+	return len(path) >= 4 && strings.EqualFold(path[:4], "/api") && (len(path) == 4 || path[4] == '/')
 }

@@ -76,6 +76,20 @@ func TestTransport(t *testing.T) {
 			wantReport: "not in the document",
 		},
 		{
+			name: "a storefront page", method: "GET", path: "/metrics",
+			answer: answer{status: 404, contentType: "text/html; charset=utf-8", body: "<!doctype html><title>Not found</title>"},
+		},
+		{
+			name: "a storefront page failing", method: "GET", path: "/cart",
+			answer:     answer{status: 502, contentType: "text/html; charset=utf-8", body: "<!doctype html><title>Oops</title>"},
+			wantReport: "storefront",
+		},
+		{
+			name: "an API path in capitals is the API's", method: "GET", path: "/API/v1/nope",
+			answer:     answer{status: 404, contentType: "text/html; charset=utf-8", body: "<!doctype html>"},
+			wantReport: "problem+json",
+		},
+		{
 			name: "an undocumented method refused", method: "PUT", path: "/api/v1/products/x",
 			answer: answer{status: 405, contentType: "application/problem+json", body: strings.ReplaceAll(problem400, "400", "405")},
 		},

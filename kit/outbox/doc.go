@@ -21,11 +21,22 @@
 // Order: events are published in the order of their seq column, which is
 // the order of their inserts. Within one aggregate that is the commit order
 // when writers of an aggregate serialize on it (lock its row, as any
-// read-modify-write must, before Add). A relay stops a batch at the first
-// failed publish, so a later event is never published before an earlier
-// one. Several relays may run on one table (one per service instance): an
-// advisory lock lets one of them work at a time and the others stand by,
-// which keeps the order without coordinating them otherwise.
+// read-modify-write must, before Add). Several relays may run on one table
+// (one per service instance): an advisory lock lets one of them work at a
+// time and the others stand by, which keeps the order without coordinating
+// them otherwise.
+//
+// Throughput: the relay works on a connection of its own (not the pool's),
+// claims a batch with BEGIN in one round trip and marks it with COMMIT in
+// another. With a jetstream.JetStream (an AsyncPublisher) it publishes the
+// batch in waves: each wave holds events of distinct aggregates, sent
+// without waiting, in seq order, and its acknowledgements are awaited
+// together. The next event of an aggregate is sent only once the previous
+// one is stored, and the first failed wave ends the batch, so a later event
+// of an aggregate never overtakes an earlier one, even when a lost
+// connection drops one message and lets the next through. Events of one
+// aggregate thus go one acknowledgement at a time; a batch over many
+// aggregates goes in one. A plain Publisher publishes one event at a time.
 //
 // While the broker is down, Add keeps working and the backlog grows;
 // Backlog reports its size and age (and WithRegisterer exports them as

@@ -76,14 +76,29 @@ func Add(ctx context.Context, tx pgx.Tx, events ...Event) error {
 		}
 	}
 	for _, e := range events {
-		if _, err := tx.Exec(ctx,
-			`INSERT INTO outbox (id, aggregate, subject, type, payload) VALUES ($1, $2, $3, $4, $5)`,
-			e.ID, e.Aggregate, e.Subject, e.Type, payloadOf(e)); err != nil {
+		if _, err := tx.Exec(ctx, insert, e.ID, e.Aggregate, e.Subject, e.Type, payloadOf(e)); err != nil {
 			return fmt.Errorf("outbox: add %s: %w", e.ID, err)
 		}
 	}
 	return nil
 }
+
+// Queue queues the inserts of events on b, a batch sent inside the
+// transaction that makes the change they report (a kit/postgres.Pipeline's
+// Commit): the events are published if and only if it commits.
+func Queue(b *pgx.Batch, events ...Event) error {
+	for _, e := range events {
+		if err := e.validate(); err != nil {
+			return err
+		}
+	}
+	for _, e := range events {
+		b.Queue(insert, e.ID, e.Aggregate, e.Subject, e.Type, payloadOf(e))
+	}
+	return nil
+}
+
+const insert = `INSERT INTO outbox (id, aggregate, subject, type, payload) VALUES ($1, $2, $3, $4, $5)`
 
 // payloadOf returns a non-nil payload: the column is NOT NULL, and an empty
 // body is a valid event.

@@ -329,3 +329,56 @@ func TestFailedPublishStopsTheBatch(t *testing.T) {
 		t.Error("the publish of a#1 never failed; the test tested nothing")
 	}
 }
+
+// failOnceAsync refuses the nth async publish of an aggregate's events,
+// once; everything else goes to JetStream, many publishes in flight.
+type failOnceAsync struct {
+	jetstream.JetStream
+	aggregate string
+	nth       int64
+	seen      atomic.Int64
+	failed    atomic.Bool
+}
+
+func (f *failOnceAsync) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if m.Header.Get(outbox.AggregateHeader) == f.aggregate && f.seen.Add(1) == f.nth && f.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("broker hiccup")
+	}
+	return f.JetStream.PublishMsgAsync(m, opts...)
+}
+
+// TestFailedAsyncPublishKeepsEachAggregatesOrder: events of two aggregates
+// go out in waves; when one fails, nothing of its aggregate after it is
+// published before it, and every event arrives once.
+func TestFailedAsyncPublishKeepsEachAggregatesOrder(t *testing.T) {
+	pool, js, stream, subj := setup(t, testenv.NATS(t))
+	var want []uuid.UUID
+	for range 3 { // a#0 b#0 a#0 b#0 …: each transaction adds one event of its aggregate
+		want = append(want, addEvents(t, pool, subj+".a", "a", 1, true)...)
+		want = append(want, addEvents(t, pool, subj+".b", "b", 1, true)...)
+	}
+	// b's second event fails in the second wave, after a's went out.
+	pub := &failOnceAsync{JetStream: js, aggregate: "b", nth: 2}
+	relay, err := outbox.Start(pool, pub, outbox.WithPollInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Stop()
+	msgs := waitMsgs(t, stream, len(want))
+	time.Sleep(300 * time.Millisecond) // room for a duplicate to show up
+	if info, err := stream.Info(context.Background()); err != nil || info.State.Msgs != uint64(len(want)) {
+		t.Fatalf("stream = %+v, %v; want %d messages, each event once", info.State, err, len(want))
+	}
+	pos := map[string]int{}
+	for i, m := range msgs {
+		pos[m.Header.Get(jetstream.MsgIDHeader)] = i
+	}
+	for i := 2; i < len(want); i++ { // want[i-2] is the same aggregate's previous event
+		if pos[want[i-2].String()] > pos[want[i].String()] {
+			t.Errorf("event %d of aggregate %s published before its predecessor", i/2, []string{"a", "b"}[i%2])
+		}
+	}
+	if !pub.failed.Load() {
+		t.Error("no publish failed; the test tested nothing")
+	}
+}

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -55,7 +56,7 @@ func WithTracer(t PublishTracer) Option { return func(o *options) { o.trace = t 
 // Option configures a Relay.
 type Option func(*options)
 
-// WithBatch sets how many events one transaction claims (default 100).
+// WithBatch sets how many events one transaction claims (default 256).
 func WithBatch(n int) Option {
 	return func(o *options) {
 		if n > 0 {
@@ -89,8 +90,8 @@ func WithPublishTimeout(d time.Duration) Option {
 func WithLogger(l log.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithRegisterer exports the backlog as kitshop_outbox_backlog_events and
-// kitshop_outbox_oldest_unpublished_seconds, updated after every pass, and
-// the publish rate as kitshop_outbox_published_total.
+// kitshop_outbox_oldest_unpublished_seconds, updated after a pass, at most
+// twice a second, and the publish rate as kitshop_outbox_published_total.
 func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
 
 // relayLock is the advisory lock key that lets one relay of a database work
@@ -100,8 +101,12 @@ const relayLock = "kitshop.outbox.relay"
 // Start starts a relay that publishes pool's outbox through pub, usually a
 // jetstream.JetStream. It registers its gauges first, and fails only if
 // that fails.
+//
+// The relay works on a connection of its own, configured like pool's but
+// outside it: a pool that the service's requests exhaust must not hold up
+// the events, and a busy relay must not take connections from requests.
 func Start(pool *pgxpool.Pool, pub Publisher, opts ...Option) (*Relay, error) {
-	o := options{batch: 100, poll: time.Second, publishTimeout: 5 * time.Second, logger: log.NewNopLogger()}
+	o := options{batch: 256, poll: time.Second, publishTimeout: 5 * time.Second, logger: log.NewNopLogger()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -145,17 +150,45 @@ func (r *Relay) poke() {
 	}
 }
 
+// gaugeEvery bounds how often the backlog gauges are computed: a relay
+// under load makes hundreds of passes a second.
+const gaugeEvery = 500 * time.Millisecond
+
 func (r *Relay) loop(ctx context.Context, g *gauges) {
 	tick := time.NewTicker(r.opts.poll)
 	defer tick.Stop()
+	var (
+		conn     *pgx.Conn
+		lastGaug time.Time
+	)
+	defer func() {
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
 	for ctx.Err() == nil {
-		n, err := r.pass(ctx)
+		var (
+			n   int
+			err error
+		)
+		if conn == nil || conn.IsClosed() {
+			conn, err = pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
+			if err != nil {
+				conn, err = nil, fmt.Errorf("outbox: connect: %w", err)
+			}
+		}
+		if conn != nil {
+			n, err = r.pass(ctx, conn)
+		}
 		if err != nil && ctx.Err() == nil {
 			r.opts.logger.Log("msg", "outbox relay pass failed", "published", n, "err", err)
 		}
 		if g != nil {
 			g.published.Add(float64(n))
+		}
+		if g != nil && time.Since(lastGaug) >= gaugeEvery {
 			g.update(ctx, r.pool)
+			lastGaug = time.Now()
 		}
 		if err == nil && n == r.opts.batch {
 			continue // probably more waiting
@@ -174,69 +207,186 @@ type row struct {
 	payload                 []byte
 }
 
+// claim locks up to n unpublished events in seq order, once this relay
+// holds the advisory lock; the lock is an InitPlan, taken before any row is
+// read, so a relay standing by locks no row (a row it locked would be
+// skipped by the working relay, and a later event of its aggregate
+// published first). SKIP LOCKED is then only a safeguard.
+const claim = `
+	SELECT id, aggregate, subject, type, payload FROM outbox
+	WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock(hashtext($1)))
+	ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED`
+
 // pass claims up to a batch of unpublished events in seq order, publishes
-// them until one fails, and marks the published ones. It returns how many
-// were published. Another relay holding the lock is not an error: this one
-// stands by.
-func (r *Relay) pass(ctx context.Context) (int, error) {
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("outbox: begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var locked bool
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext($1))`, relayLock).Scan(&locked); err != nil {
-		return 0, fmt.Errorf("outbox: lock: %w", err)
-	}
-	if !locked {
-		return 0, nil
-	}
-	// SKIP LOCKED: rows a writer is still inserting are not ours yet, and
-	// waiting for them would hold up everything behind.
-	rows, err := tx.Query(ctx, `
-		SELECT id, aggregate, subject, type, payload FROM outbox
-		WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, r.opts.batch)
-	if err != nil {
-		return 0, fmt.Errorf("outbox: claim: %w", err)
-	}
-	batch, err := pgx.CollectRows(rows, func(rs pgx.CollectableRow) (row, error) {
-		var e row
-		err := rs.Scan(&e.id, &e.aggregate, &e.subject, &e.typ, &e.payload)
-		return e, err
+// them, and marks the published ones, in two round trips to the database:
+// BEGIN with the claim, and the mark with COMMIT. It returns how many were
+// published. Another relay holding the lock is not an error: this one
+// finds no rows and stands by.
+func (r *Relay) pass(ctx context.Context, conn *pgx.Conn) (int, error) {
+	// A failure leaves the connection in a transaction or broken: roll
+	// back, and close it if that fails too, so the next pass reconnects.
+	defer func() {
+		if !conn.IsClosed() && conn.PgConn().TxStatus() != 'I' {
+			if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+				_ = conn.Close(context.WithoutCancel(ctx))
+			}
+		}
+	}()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	var batch []row
+	b.Queue(claim, relayLock, r.opts.batch).Query(func(rows pgx.Rows) error {
+		var err error
+		batch, err = pgx.CollectRows(rows, func(rs pgx.CollectableRow) (row, error) {
+			var e row
+			err := rs.Scan(&e.id, &e.aggregate, &e.subject, &e.typ, &e.payload)
+			return e, err
+		})
+		return err
 	})
-	if err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return 0, fmt.Errorf("outbox: claim: %w", err)
 	}
-	published := make([]uuid.UUID, 0, len(batch))
-	var pubErr error
-	for _, e := range batch {
-		if pubErr = r.publish(ctx, e); pubErr != nil {
-			break // the rest waits, so no event overtakes an earlier one
-		}
-		published = append(published, e.id)
-	}
+	published, pubErr := r.publishAll(ctx, batch)
+	b = &pgx.Batch{}
 	if len(published) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, published); err != nil {
-			return 0, fmt.Errorf("outbox: mark published: %w", err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return 0, fmt.Errorf("outbox: commit: %w", err)
-		}
+		b.Queue(`UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, published)
+		b.Queue("COMMIT")
+	} else {
+		b.Queue("ROLLBACK")
+	}
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("outbox: mark published: %w", err)
 	}
 	return len(published), pubErr
+}
+
+// AsyncPublisher is the part of jetstream.JetStream that lets the relay
+// have many publishes in flight; a Publisher without it publishes one
+// event at a time.
+type AsyncPublisher interface {
+	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+}
+
+// publishAll publishes batch in waves: a wave is the longest run of events
+// of distinct aggregates, published without waiting, in seq order on one
+// connection, which JetStream stores in that order; then every
+// acknowledgement of the wave is awaited. The next event of an aggregate
+// thus goes out only once the previous one is stored, so a failed publish
+// (a lost connection, say, after which later messages may still get
+// through) can never let a later event of its aggregate overtake it. The
+// first failed wave ends the batch; it returns the ids published.
+func (r *Relay) publishAll(ctx context.Context, batch []row) ([]uuid.UUID, error) {
+	published := make([]uuid.UUID, 0, len(batch))
+	async, ok := r.pub.(AsyncPublisher)
+	if !ok {
+		for _, e := range batch {
+			if err := r.publish(ctx, e); err != nil {
+				return published, err // the rest waits, so no event overtakes an earlier one
+			}
+			published = append(published, e.id)
+		}
+		return published, nil
+	}
+	inWave := make(map[string]bool)
+	var wave []row
+	for i := 0; i < len(batch); {
+		clear(inWave)
+		wave = wave[:0]
+		for ; i < len(batch) && !inWave[batch[i].aggregate]; i++ {
+			inWave[batch[i].aggregate] = true
+			wave = append(wave, batch[i])
+		}
+		ok, err := r.publishWave(ctx, async, wave)
+		published = append(published, ok...)
+		if err != nil {
+			return published, err
+		}
+	}
+	return published, nil
+}
+
+// publishWave publishes events of distinct aggregates at once and waits
+// for their acknowledgements, each for at most the publish timeout. It
+// returns those acknowledged and the first error.
+func (r *Relay) publishWave(ctx context.Context, pub AsyncPublisher, wave []row) ([]uuid.UUID, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(wave))
+	ends := make([]func(error), 0, len(wave)) // the spans, ended with each acknowledgement
+	var firstErr error
+	for _, e := range wave {
+		msg := message(e)
+		end := r.traceMsg(ctx, msg)
+		f, err := pub.PublishMsgAsync(msg, jetstream.WithMsgID(e.id.String()))
+		if err != nil {
+			end(err)
+			firstErr = fmt.Errorf("outbox: publish %s on %s: %w", e.id, e.subject, err)
+			break
+		}
+		futures = append(futures, f)
+		ends = append(ends, end)
+	}
+	timer := time.NewTimer(r.opts.publishTimeout)
+	defer timer.Stop()
+	expired := false
+	acked := make([]uuid.UUID, 0, len(futures))
+	for i, f := range futures {
+		var err error
+		if expired { // the others have had their time: take what is there
+			select {
+			case <-f.Ok():
+				acked = append(acked, wave[i].id)
+				ends[i](nil)
+				continue
+			case err = <-f.Err():
+			default:
+				err = errNoAck
+			}
+		} else {
+			select {
+			case <-f.Ok():
+				acked = append(acked, wave[i].id)
+				ends[i](nil)
+				continue
+			case err = <-f.Err():
+			case <-timer.C:
+				err, expired = errNoAck, true
+			case <-ctx.Done():
+				err, expired = ctx.Err(), true
+			}
+		}
+		ends[i](err)
+		if firstErr == nil {
+			firstErr = fmt.Errorf("outbox: publish %s on %s: %w", wave[i].id, wave[i].subject, err)
+		}
+	}
+	return acked, firstErr
+}
+
+var errNoAck = errors.New("no acknowledgement within the publish timeout")
+
+// traceMsg starts the publish's span (WithTracer), which may add a trace
+// header to msg, and returns the function that ends it.
+func (r *Relay) traceMsg(ctx context.Context, msg *nats.Msg) func(error) {
+	if r.opts.trace == nil {
+		return func(error) {}
+	}
+	_, end := r.opts.trace(ctx, msg)
+	return end
+}
+
+func message(e row) *nats.Msg {
+	msg := nats.NewMsg(e.subject)
+	msg.Data = e.payload
+	msg.Header.Set(TypeHeader, e.typ)
+	msg.Header.Set(AggregateHeader, e.aggregate)
+	return msg
 }
 
 func (r *Relay) publish(ctx context.Context, e row) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.publishTimeout)
 	defer cancel()
-	msg := nats.NewMsg(e.subject)
-	msg.Data = e.payload
-	msg.Header.Set(TypeHeader, e.typ)
-	msg.Header.Set(AggregateHeader, e.aggregate)
-	end := func(error) {}
-	if r.opts.trace != nil {
-		ctx, end = r.opts.trace(ctx, msg)
-	}
+	msg := message(e)
+	end := r.traceMsg(ctx, msg)
 	_, err := r.pub.PublishMsg(ctx, msg, jetstream.WithMsgID(e.id.String()))
 	end(err)
 	if err != nil {

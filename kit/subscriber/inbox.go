@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // InboxSchema creates the inbox table Once records handled events in. Copy
@@ -38,11 +39,24 @@ func Once(ctx context.Context, tx pgx.Tx, consumer, eventID string) (first bool,
 	if eventID == "" {
 		return false, errors.New("subscriber: inbox: event without an id")
 	}
-	tag, err := tx.Exec(ctx,
-		`INSERT INTO inbox (event_id, consumer) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING`,
-		eventID, consumer)
+	tag, err := tx.Exec(ctx, insertInbox, eventID, consumer)
 	if err != nil {
 		return false, fmt.Errorf("subscriber: inbox %s: %w", eventID, err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// QueueOnce is Once for a transaction sent in batches (kit/postgres's
+// Pipeline): it queues the inbox row on b, and once the batch has run,
+// *first tells whether this is the first time. Send the batch, and check
+// *first, before queuing the effect.
+func QueueOnce(b *pgx.Batch, consumer, eventID string, first *bool) {
+	*first = false
+	// An empty id fails the table's CHECK, as Once refuses it.
+	b.Queue(insertInbox, eventID, consumer).Exec(func(tag pgconn.CommandTag) error {
+		*first = tag.RowsAffected() == 1
+		return nil
+	})
+}
+
+const insertInbox = `INSERT INTO inbox (event_id, consumer) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING`

@@ -111,13 +111,19 @@ func (a api) ensureCustomer(ctx context.Context) error {
 // ensureProduct creates the bench product as admin, or finds it, and sets
 // its stock to benchStock either way; it returns the product's id.
 func (a api) ensureProduct(ctx context.Context, adminToken string) (string, error) {
+	return a.ensureProductSKU(ctx, adminToken, benchSKU, "kitbench hot product")
+}
+
+// ensureProductSKU creates the product sku as admin, or finds it, and sets
+// its stock to benchStock either way; it returns the product's id.
+func (a api) ensureProductSKU(ctx context.Context, adminToken, sku, name string) (string, error) {
 	var p struct {
 		ID string `json:"id"`
 	}
 	status, err := a.call(ctx, http.MethodPost, "/api/v1/products", adminToken, map[string]any{
-		"sku":         benchSKU,
-		"name":        "kitbench hot product",
-		"description": "Created by kitbench (bench/cmd/kitbench); every benchmark reads and orders it.",
+		"sku":         sku,
+		"name":        name,
+		"description": "Created by kitbench (bench/cmd/kitbench) to read and order.",
 		"price_minor": 100,
 		"currency":    "EUR",
 		"stock":       benchStock,
@@ -130,9 +136,9 @@ func (a api) ensureProduct(ctx context.Context, adminToken string) (string, erro
 		return p.ID, nil
 	case http.StatusConflict:
 	default:
-		return "", statusError("create the bench product", status)
+		return "", statusError("create the bench product "+sku, status)
 	}
-	id, err := a.findProduct(ctx, benchSKU)
+	id, err := a.findProduct(ctx, sku)
 	if err != nil {
 		return "", err
 	}
@@ -142,9 +148,49 @@ func (a api) ensureProduct(ctx context.Context, adminToken string) (string, erro
 		return "", err
 	}
 	if status != http.StatusOK {
-		return "", statusError("reset the bench product's stock", status)
+		return "", statusError("reset the stock of bench product "+sku, status)
 	}
 	return id, nil
+}
+
+// Products of the distinct-products order row.
+const (
+	manySKUPrefix = "BENCH-MANY-"
+	manyProducts  = 1000
+)
+
+// ensureProducts creates (or finds) n products with ample stock, SKUs
+// manySKUPrefix0000 up, a few at a time, and returns their ids.
+func (a api) ensureProducts(ctx context.Context, adminToken string, n int) ([]string, error) {
+	ids := make([]string, n)
+	errs := make(chan error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				sku := fmt.Sprintf("%s%04d", manySKUPrefix, i)
+				id, err := a.ensureProductSKU(ctx, adminToken, sku, "kitbench product "+sku)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				ids[i] = id
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return ids, nil
 }
 
 // findProduct returns the id of the product with the given SKU.

@@ -50,6 +50,10 @@ type environment struct {
 	// kitbench starts.
 	uncached    *devenv.Process
 	uncachedURL string
+
+	// extra are gateways with other settings; only in a stack kitbench
+	// starts.
+	extra *extraGateways
 }
 
 // gatewayAnswers reports whether something answers GET /healthz with 200 at
@@ -95,6 +99,10 @@ func openEnvironment(ctx context.Context, o options, log io.Writer) (*environmen
 	}
 	if env.own != nil {
 		if err := env.startUncached(ctx, o, log); err != nil {
+			env.Close()
+			return nil, err
+		}
+		if err := env.startGateways(ctx, o, log); err != nil {
 			env.Close()
 			return nil, err
 		}
@@ -273,6 +281,9 @@ func (env *environment) Close() error {
 	var errs []error
 	if env.uncached != nil {
 		errs = append(errs, env.uncached.Stop(10*time.Second))
+	}
+	if env.extra != nil {
+		errs = append(errs, env.extra.stop()...)
 	}
 	if env.bare != nil {
 		errs = append(errs, env.bare.Stop(10*time.Second))

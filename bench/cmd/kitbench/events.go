@@ -54,7 +54,9 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 		res.NA = "no NATS URL"
 		return res
 	}
-	pool, cleanup, err := eventsDatabase(ctx, adminDB)
+	// The producer and the consumer have pools of their own, as they would
+	// in two services: neither waits for a connection the other holds.
+	pool, consumerPool, cleanup, err := eventsDatabase(ctx, adminDB)
 	if err != nil {
 		res.NA = err.Error()
 		return res
@@ -84,20 +86,33 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 	var (
 		mu        sync.Mutex
 		committed = map[string]time.Time{}
+		stored    = map[string]time.Time{}
 		effected  = map[string]time.Time{}
 		dups      int
 	)
+	type delivery struct {
+		id     string
+		stored time.Time
+	}
 	effect := func(ctx context.Context, req any) (any, error) {
-		id := req.(string)
+		d := req.(delivery)
+		id := d.id
+		// As the order service follows payments (kit/postgres.Pipeline):
+		// BEGIN with the inbox row, then the effect with COMMIT.
 		var first bool
-		err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
-			var err error
-			if first, err = subscriber.Once(ctx, tx, "kitbench", id); err != nil || !first {
-				return err
-			}
-			_, err = tx.Exec(ctx, `INSERT INTO effects (event_id) VALUES ($1)`, id)
-			return err
-		})
+		p, err := postgres.BeginPipeline(ctx, consumerPool)
+		if err != nil {
+			return nil, err
+		}
+		defer p.End(ctx)
+		if err := p.Send(ctx, func(b *pgx.Batch) { subscriber.QueueOnce(b, "kitbench", id, &first) }); err != nil {
+			return nil, err
+		}
+		if !first {
+			err = p.Rollback(ctx, nil)
+		} else {
+			err = p.Commit(ctx, func(b *pgx.Batch) { b.Queue(`INSERT INTO effects (event_id) VALUES ($1)`, id) })
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -106,12 +121,18 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 		if _, seen := effected[id]; seen || !first {
 			dups++
 		} else {
-			effected[id] = now
+			effected[id], stored[id] = now, d.stored
 		}
 		mu.Unlock()
 		return nil, nil
 	}
-	sub := subscriber.New(effect, func(_ context.Context, m jetstream.Msg) (any, error) { return subscriber.EventID(m), nil })
+	sub := subscriber.New(effect, func(_ context.Context, m jetstream.Msg) (any, error) {
+		d := delivery{id: subscriber.EventID(m)}
+		if md, err := m.Metadata(); err == nil {
+			d.stored = md.Timestamp
+		}
+		return d, nil
+	})
 	consumption, err := events.Consume(ctx, js, events.ConsumerConfig{Stream: eventsStream, Durable: "kitbench", Workers: 32}, sub.Handle)
 	if err != nil {
 		res.NA = err.Error()
@@ -134,9 +155,20 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 		go func() {
 			defer wg.Done()
 			id := uuid.New()
-			err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
-				return outbox.Add(ctx, tx, outbox.Event{ID: id, Aggregate: "tick", Subject: eventsSubject, Type: "tick"})
-			})
+			// The change and its event in one round trip, as a service
+			// whose event needs nothing the change returns.
+			err := func() error {
+				p, err := postgres.BeginPipeline(ctx, pool)
+				if err != nil {
+					return err
+				}
+				defer p.End(ctx)
+				evs := &pgx.Batch{}
+				if err := outbox.Queue(evs, outbox.Event{ID: id, Aggregate: "tick/" + id.String(), Subject: eventsSubject, Type: "tick"}); err != nil {
+					return err
+				}
+				return p.Commit(ctx, func(b *pgx.Batch) { b.QueuedQueries = append(b.QueuedQueries, evs.QueuedQueries...) })
+			}()
 			at := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
@@ -159,13 +191,18 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	var lat []time.Duration
+	var lat, pub []time.Duration
 	for id, at := range committed {
 		if e, ok := effected[id]; ok {
 			lat = append(lat, max(e.Sub(at), 0))
+			pub = append(pub, max(stored[id].Sub(at), 0))
 		}
 	}
 	slices.Sort(lat)
+	slices.Sort(pub)
+	if len(pub) > 0 {
+		res.StoredP50, res.StoredP99 = pub[len(pub)/2], pub[len(pub)*99/100]
+	}
 	res.Events, res.Effects, res.Duplicates, res.Errors = len(committed), len(lat), dups, errCount
 	if len(lat) > 0 {
 		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
@@ -174,39 +211,44 @@ func eventLatency(ctx context.Context, adminDB, natsURL string, rate int, d time
 }
 
 // eventsDatabase creates the measurement's database afresh on the server
-// of adminDB (a URL of any database there) and returns a pool on it.
-func eventsDatabase(ctx context.Context, adminDB string) (*pgxpool.Pool, func(), error) {
+// of adminDB (a URL of any database there) and returns two pools on it,
+// the producer's and the consumer's.
+func eventsDatabase(ctx context.Context, adminDB string) (producer, consumer *pgxpool.Pool, cleanup func(), err error) {
 	cfg, err := pgx.ParseConfig(adminDB)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	admin, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres: %w", err)
+		return nil, nil, nil, fmt.Errorf("postgres: %w", err)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+eventsDB+` WITH (FORCE)`); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if _, err := admin.Exec(ctx, `CREATE DATABASE `+eventsDB); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pcfg, err := pgxpool.ParseConfig(adminDB)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pcfg.ConnConfig.Database = eventsDB
-	pcfg.MaxConns = 48
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, nil, err
+	pcfg.MaxConns = 32
+	if producer, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		return nil, nil, nil, err
 	}
+	if consumer, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		producer.Close()
+		return nil, nil, nil, err
+	}
+	cleanup = func() { producer.Close(); consumer.Close() }
 	schema := outbox.Schema + subscriber.InboxSchema + `CREATE TABLE effects (event_id text PRIMARY KEY);`
-	if _, err := pool.Exec(ctx, schema); err != nil {
-		pool.Close()
-		return nil, nil, errors.Join(errors.New("schema"), err)
+	if _, err := producer.Exec(ctx, schema); err != nil {
+		cleanup()
+		return nil, nil, nil, errors.Join(errors.New("schema"), err)
 	}
-	return pool, pool.Close, nil
+	return producer, consumer, cleanup, nil
 }
 
 // orderPipeline places orders through the gateway with clients closed-loop

@@ -77,7 +77,7 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 	defer closeTargets()
 	var live []target
 	for _, t := range targets {
-		if len(h.o.only) > 0 && !slices.Contains(h.o.only, t.key) {
+		if !h.selected(t.key) {
 			continue
 		}
 		row := bench.Row{Key: t.key, Target: t.name, NA: t.na, Baseline: t.key == "bare"}
@@ -142,13 +142,20 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 		fmt.Fprintf(h.log, "half rate: %s\n", rep.HalfRateLine())
 	}
 
-	if h.o.eventRate > 0 && len(h.o.only) == 0 {
+	if h.o.eventRate > 0 && h.selected(eventsKey) {
 		fmt.Fprintf(h.log, "events: %d/s for %s through kit/outbox, JetStream and kit/subscriber\n", h.o.eventRate, h.o.duration)
 		rep.Events = eventLatency(ctx, h.env.productDB, h.env.natsURL, h.o.eventRate, h.o.duration)
 		fmt.Fprintf(h.log, "events: %s\n", rep.Events.Line())
+	}
+	if h.o.eventRate > 0 && h.selected(pipelineKey) {
 		a := api{base: h.env.gatewayURL, client: &http.Client{Timeout: setupCallTimout}}
 		fmt.Fprintf(h.log, "order pipeline: %d clients for %s, then until every order is paid\n", pipelineClients, h.o.duration)
-		rep.Orders = orderPipeline(ctx, a, h.customer, h.productID, databaseURL(h.env.productDB, "order"), pipelineClients, h.o.duration)
+		// The order rows sign the customer up; -only may have left them out.
+		if err := a.ensureCustomer(ctx); err != nil {
+			rep.Orders = &bench.OrderPipeline{NA: "cannot sign up a customer: " + err.Error()}
+		} else {
+			rep.Orders = orderPipeline(ctx, a, h.customer, h.productID, databaseURL(h.env.productDB, "order"), pipelineClients, h.o.duration)
+		}
 		fmt.Fprintf(h.log, "order pipeline: %s\n", rep.Orders.Line())
 	}
 
@@ -162,6 +169,12 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 		})
 	}
 	return rep, nil
+}
+
+// selected reports whether -only picks the target or measurement key (no
+// -only picks all).
+func (h *harness) selected(key string) bool {
+	return len(h.o.only) == 0 || slices.Contains(h.o.only, key)
 }
 
 // afterLoadIdle is how long the services rest after the load before their
@@ -206,6 +219,16 @@ func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, fun
 		}
 	}
 	h.productID = productID
+	// The distinct products are made only when their row is measured:
+	// a thousand creations take a while.
+	var manyIDs []string
+	manyNA := ""
+	if noAdmin == "" && h.selected("order-many") {
+		fmt.Fprintf(h.log, "kitbench: creating or finding %d products for the distinct-products order row\n", manyProducts)
+		if manyIDs, err = a.ensureProducts(ctx, adminToken, manyProducts); err != nil {
+			manyNA = "cannot create its products: " + err.Error()
+		}
+	}
 	itemPath := "/api/v1/products/" + productID
 	fmt.Fprintf(h.log, "kitbench: product %s\n", productID)
 
@@ -238,11 +261,15 @@ func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, fun
 		get("bare", "bare handler: GET /api/v1/products/{id}", h.env.bareURL+itemPath),
 		get("product", "product instance (HTTP): GET /api/v1/products/{id}", "http://"+direct.HTTPAddr+itemPath),
 		h.uncachedTarget(get, itemPath),
-		get("gateway-get", "gateway: GET /api/v1/products/{id}", h.env.gatewayURL+itemPath),
-		get("gateway-list", "gateway: GET /api/v1/products (first page)", h.env.gatewayURL+"/api/v1/products"),
+		get("gateway-get", "gateway, cache on: GET /api/v1/products/{id}", h.env.gatewayURL+itemPath),
+		get("gateway-list", "gateway, cache on: GET /api/v1/products (first page)", h.env.gatewayURL+"/api/v1/products"),
 		h.storefrontTarget(ctx),
-		h.orderTarget(ctx, a, customer, productID, noAdmin),
+		h.orderTarget(ctx, a, customer, "order", "gateway: POST /api/v1/orders, one hot product (1 line, new order each)", []string{productID}, noAdmin),
+		h.orderTarget(ctx, a, customer, "order-many", "gateway: POST /api/v1/orders over 1,000 distinct products (1 line each)", manyIDs, cmp.Or(noAdmin, manyNA)),
 	}
+	targets = append(targets, h.gatewayTargets(ctx, a, itemPath)...)
+	order := targetKeys()
+	slices.SortStableFunc(targets, func(x, y target) int { return slices.Index(order, x.key) - slices.Index(order, y.key) })
 
 	closer := func() {}
 	gt := target{key: "grpc", name: "product gRPC (direct): ReserveStock"}
@@ -317,11 +344,15 @@ func (h *harness) wrkTarget(a api, key, name, url string, req func(context.Conte
 }
 
 // orderTarget is order creation through the gateway by a logged-in
-// customer: one line, one unit of the bench product, a new order each time.
-func (h *harness) orderTarget(ctx context.Context, a api, customer *tokenCache, productID, noAdmin string) target {
-	t := target{key: "order", name: "gateway: POST /api/v1/orders (1 line, new order each)"}
+// customer: one line, one unit of a product, a new order each time; with
+// several products, each wrk thread orders them in turn.
+func (h *harness) orderTarget(ctx context.Context, a api, customer *tokenCache, key, name string, productIDs []string, noAdmin string) target {
+	t := target{key: key, name: name}
+	if !h.selected(key) {
+		return t
+	}
 	if noAdmin != "" {
-		t.na = "no bench product with ample stock: " + noAdmin
+		t.na = "no bench products with ample stock: " + noAdmin
 		return t
 	}
 	if err := a.ensureCustomer(ctx); err != nil {
@@ -345,20 +376,28 @@ func (h *harness) orderTarget(ctx context.Context, a api, customer *tokenCache, 
 		t.na = fmt.Sprintf("order service not available: GET /api/v1/orders answered %d", status)
 		return t
 	}
-	body, _ := json.Marshal(map[string]any{"items": []map[string]any{{"product_id": productID, "quantity": 1}}})
+	bodies := make([]string, len(productIDs))
+	for i, id := range productIDs {
+		b, _ := json.Marshal(map[string]any{"items": []map[string]any{{"product_id": id, "quantity": 1}}})
+		bodies[i] = string(b)
+	}
 	return h.wrkTarget(a, t.key, t.name, h.env.gatewayURL+"/api/v1/orders", func(ctx context.Context) (bench.Request, error) {
 		tok, err := customer.get(ctx)
 		if err != nil {
 			return bench.Request{}, err
 		}
-		return bench.Request{
+		r := bench.Request{
 			Method: http.MethodPost,
 			Headers: map[string]string{
 				"Content-Type":  "application/json",
 				"Authorization": "Bearer " + tok,
 			},
-			Body: string(body),
-		}, nil
+			Body: bodies[0], // also the mid-run probe's
+		}
+		if len(bodies) > 1 {
+			r.Bodies = bodies
+		}
+		return r, nil
 	})
 }
 
@@ -366,7 +405,7 @@ func (h *harness) orderTarget(ctx context.Context, a api, customer *tokenCache, 
 // fraction of the gateway's measured peak, open loop, and reports the
 // latency a client sees when the gateway is not saturated.
 func (h *harness) halfRate(ctx context.Context, rep *bench.Report) *bench.HalfRate {
-	hr := &bench.HalfRate{Target: "gateway: GET /api/v1/products/{id}", Fraction: h.o.halfRate, Duration: h.o.duration.String()}
+	hr := &bench.HalfRate{Target: "gateway, cache on, access log on (as shipped): GET /api/v1/products/{id}", Fraction: h.o.halfRate, Duration: h.o.duration.String()}
 	row, ok := rep.Row("gateway-get")
 	if !ok || len(row.Rounds) == 0 || row.Summary.RPS <= 0 {
 		hr.NA = "no gateway peak measured"

@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// Bound the whole run: the stack's start, every measurement and its
 	// margins. Each measurement bounds itself too.
-	ctx, cancel := context.WithTimeout(ctx, estimate(o, 6)+5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, estimate(o, len(targetKeys()))+5*time.Minute)
 	defer cancel()
 
 	env, err := openEnvironment(ctx, o, stderr)
@@ -102,8 +102,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // targetKeys returns the keys of the table's rows, in table order.
 func targetKeys() []string {
-	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-list", "storefront", "order", "grpc", traceRowsKey}
+	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-get-nocache", "gateway-list", "gateway-expand",
+		"gateway-slow-rr", "gateway-slow-p2c", "storefront", "order", "order-many", "grpc", traceRowsKey}
 }
+
+// The measurements after the table, which -only can pick too: the event
+// pipeline on its own, and orders through the whole pipeline.
+const (
+	eventsKey   = "events"
+	pipelineKey = "pipeline"
+)
+
+// onlyKeys are what -only accepts: the rows, then the measurements after
+// the table.
+func onlyKeys() []string { return append(targetKeys(), eventsKey, pipelineKey) }
 
 // estimate is how long the measurements take with n targets.
 func estimate(o options, n int) time.Duration {

@@ -78,7 +78,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.traceRows, "trace-rows", true, "when kitbench starts its own stack, measure the gateway GET row again with tracing on, every request sampled and at the default ratio, each on a stack of its own")
 	o.traceRatio = -1
 	fs.Float64Var(&o.pageRate, "page-rate", 200, "catalog pages a second of the storefront row, open loop (its goal: p99 under 20 ms at 200)")
-	only := fs.String("only", "", "comma-separated targets to measure (keys: "+strings.Join(targetKeys(), ", ")+"); default all")
+	only := fs.String("only", "", "comma-separated targets to measure (keys: "+strings.Join(onlyKeys(), ", ")+"); default all")
 	fs.StringVar(&o.adminEmail, "admin-email", local.DefaultAdminEmail, "admin account that creates the bench product")
 	fs.StringVar(&o.adminPassword, "admin-password", local.DefaultAdminPassword, "its password (prefer KITBENCH_ADMIN_PASSWORD)")
 	showVersion := version.Flag(fs)
@@ -95,8 +95,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if *only != "" {
 		for _, k := range strings.Split(*only, ",") {
 			k = strings.TrimSpace(k)
-			if !slices.Contains(targetKeys(), k) {
-				problems = append(problems, fmt.Errorf("-only: unknown target %q (want %s)", k, strings.Join(targetKeys(), ", ")))
+			if !slices.Contains(onlyKeys(), k) {
+				problems = append(problems, fmt.Errorf("-only: unknown target %q (want %s)", k, strings.Join(onlyKeys(), ", ")))
 			}
 			o.only = append(o.only, k)
 		}

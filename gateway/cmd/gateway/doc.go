@@ -20,6 +20,13 @@
 // -read-timeout and keeps at most -max-conns-per-client connections per
 // client address (IPv4 address or IPv6 /64).
 //
+// Public GETs are answered from a response cache of -cache-max-bytes (0
+// turns it off), kept fresh by the change events read from -nats-url; while
+// a service cannot answer, the last good answer is served marked as stale
+// for up to -stale-if-error. Composite routes (-composites) and instance
+// selection (-balance-default, -balance) are live settings too, under
+// kitshop/config/gateway/ in Consul's KV store.
+//
 // With -debug-addr (off by default) a separate listener serves the
 // net/http/pprof profiles; keep it on a private address. The log, an access
 // line per request among it, is written in batches, at most 100ms late.

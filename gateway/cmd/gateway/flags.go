@@ -43,6 +43,7 @@ type settings struct {
 	readTimeout       time.Duration
 	maxConnsPerClient int
 	showVersion       bool
+	features          features // cache, degradation, composites, balancing
 }
 
 // parse reads the flags from args and, for flags not given, from the
@@ -74,6 +75,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	// holds a few more connections while others close; at 256 those were cut
 	// (EOF) and the half-rate p99 rose from 4 ms to 29 ms.
 	fs.IntVar(&s.maxConnsPerClient, "max-conns-per-client", 1024, "connections one client address (IPv4 address or IPv6 /64) may keep open (0: no limit, for use behind a load balancer)")
+	checkFeatures := s.features.register(fs)
 	showVersion := version.Flag(fs)
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		return s, err
@@ -127,6 +129,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	if s.metricsAddr == "" {
 		problems = append(problems, errors.New("-metrics-addr: want an address; the metrics are not served on the public port"))
 	}
+	problems = append(problems, checkFeatures()...)
 	owners, err := gateway.ParseOwners(*routeOwners)
 	if err != nil {
 		problems = append(problems, fmt.Errorf("-route-owners: %w", err))

@@ -28,6 +28,7 @@ func startLive(ctx context.Context, s settings, gw *gateway.Gateway, cfg gateway
 	if err := gw.BindLive(store, cfg); err != nil {
 		return nil, err
 	}
+	gw.FollowLive(store, s.features.composites, s.features.balance)
 	liveconfig.Bind(store, gateway.LiveLogLevel, s.logLevel).OnChange(func(l string) { _ = levels.Set(l) })
 	store.Start()
 	wctx, cancel := context.WithTimeout(ctx, liveReadyWait)

@@ -92,7 +92,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		keys.Stop()
 		src.Stop()
 	}
+	cache, err := s.features.newCache()
+	if err != nil {
+		stop()
+		return err
+	}
+	cs, err := gateway.NewComposites(s.features.composites)
+	if err != nil {
+		stop()
+		return err
+	}
 	cfg := gateway.Config{
+		Cache:             cache,
+		Balance:           s.features.balance,
+		Composites:        cs,
 		Source:            src,
 		Keys:              keys,
 		Issuer:            s.issuer,
@@ -119,6 +132,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stop()
 		return err
 	}
+	stopFeatures, err := s.features.start(gw, cache, logger)
+	if err != nil {
+		live.Stop()
+		stop()
+		return err
+	}
 	stop = func() {
 		live.Stop()
 		keys.Stop()
@@ -126,6 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ln, debugLn, metricsLn, err := listen(s)
 	if err != nil {
+		stopFeatures()
 		stop()
 		return err
 	}
@@ -147,6 +167,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Room for an attempt, its retry and a slow response.
 		WriteTimeout:      max(server.DefaultWriteTimeout, 2*s.upstreamTimeout+s.readTimeout),
 		MaxConnsPerClient: maxConns,
-		Closers:           []func(){gw.Stop, stop},
+		Closers:           []func(){gw.Stop, stopFeatures, stop},
 	})
 }
