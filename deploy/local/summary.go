@@ -35,13 +35,20 @@ func (s *Stack) WriteSummary(w io.Writer) {
 		PlaceholderAdminEmail, inSingleQuotedJSON(s.cfg.AdminEmail),
 		PlaceholderAdminPassword, inSingleQuotedJSON(s.cfg.AdminPassword),
 	)
+	// Titles are prose, not shell: their placeholders take the plain values.
+	titles := strings.NewReplacer(
+		"{gateway}", s.GatewayURL(),
+		"{consul}", s.ConsulURL(),
+		"{nats_monitor}", s.NATSMonitorURL(),
+		PlaceholderAdminEmail, s.cfg.AdminEmail,
+	)
 	for _, svc := range s.cfg.Services {
 		for _, ex := range svc.Examples {
-			fmt.Fprintf(w, "\n  # %s\n  %s\n", ex.Title, replacer.Replace(ex.Command))
+			fmt.Fprintf(w, "\n  # %s\n  %s\n", titles.Replace(ex.Title), replacer.Replace(ex.Command))
 		}
 	}
 	for _, ex := range infraExamples {
-		fmt.Fprintf(w, "\n  # %s\n  %s\n", ex.Title, replacer.Replace(ex.Command))
+		fmt.Fprintf(w, "\n  # %s\n  %s\n", titles.Replace(ex.Title), replacer.Replace(ex.Command))
 	}
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop everything.\n")
 }
@@ -53,8 +60,8 @@ var infraExamples = []Example{
 		`curl -s '{nats_monitor}/jsz?streams=true&consumers=true'`},
 	{"who is connected to the broker (one connection per instance, named by its id)",
 		`curl -s '{nats_monitor}/connz' | grep -o '"name": *"[^"]*"'`},
-	{"a request's trace: its id in Trace-Id, its spans (one JSON line each) in the run folder's traces/ (README: Tracing)",
-		`curl -si '{gateway}/api/v1/products?limit=1' | grep -i '^trace-id'`},
+	{"a request's trace: its id from the Trace-Id header, then its spans as a tree (written to the run folder's traces/ within a second; README: Tracing)",
+		`TID=$(curl -si '{gateway}/api/v1/products?limit=1' | sed -nE 's/^[Tt]race-[Ii]d: *([0-9a-f]+).*/\1/p'); echo "TID=$TID"; sleep 2; bin/kitctl trace $TID`},
 }
 
 // inSingleQuotedJSON escapes v for the inside of a JSON string that is
