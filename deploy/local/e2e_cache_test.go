@@ -33,13 +33,7 @@ const (
 // stopped (SIGSTOP), catalog reads answer from the cache marked as stale
 // while writes get a fast 503.
 func TestGatewayCache(t *testing.T) {
-	cfg := local.DefaultConfig().WithFreePorts()
-	cfg.TempPostgres = true
-	cfg.RunDir = t.TempDir()
-	cfg.AdminPassword = "e2e-Admin-" + randomHex(t, 8)
-	cfg.ServiceSecret = "e2e-service-" + randomHex(t, 12)
-	cfg.Services = withArgs(t, cfg.Services, "order", orderTestArgs...)
-	cfg.GatewayEnv = gatewayTestEnv
+	cfg := e2eConfig(t)
 	cfg.BinDir = buildBinaries(t, cfg.Services)
 	stack := startStack(t, cfg)
 

@@ -39,14 +39,8 @@ const (
 // others: one payment per order, one notification per event, every order
 // paid or cancelled with its stock back, every event published once.
 func TestEvents(t *testing.T) {
-	cfg := local.DefaultConfig().WithFreePorts()
-	cfg.TempPostgres = true
-	cfg.RunDir = t.TempDir()
-	cfg.AdminPassword = "e2e-Admin-" + randomHex(t, 8)
-	cfg.ServiceSecret = "e2e-service-" + randomHex(t, 12)
-	cfg.Services = withArgs(t, cfg.Services, "order", orderTestArgs...)
+	cfg := e2eConfig(t)
 	cfg.Services = withInstance(t, cfg.Services, "order", "order-2")
-	cfg.GatewayEnv = gatewayTestEnv
 	cfg.BinDir = buildBinaries(t, cfg.Services)
 	stack := startStack(t, cfg)
 	c := newGatewayClient(t, stack.GatewayURL())

@@ -32,13 +32,7 @@ const liveWithin = time.Second
 // value refused by kitctl and ignored by the gateway) and a dead letter
 // replayed.
 func TestKitctl(t *testing.T) {
-	cfg := local.DefaultConfig().WithFreePorts()
-	cfg.TempPostgres = true
-	cfg.RunDir = t.TempDir()
-	cfg.AdminPassword = "e2e-Admin-" + randomHex(t, 8)
-	cfg.ServiceSecret = "e2e-service-" + randomHex(t, 12)
-	cfg.Services = withArgs(t, cfg.Services, "order", orderTestArgs...)
-	cfg.GatewayEnv = gatewayTestEnv
+	cfg := e2eConfig(t)
 	cfg.BinDir = buildBinaries(t, cfg.Services)
 	k := &kitctl{bin: buildKitctl(t, cfg.BinDir)}
 	stack := startStack(t, cfg)

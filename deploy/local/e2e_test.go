@@ -41,16 +41,7 @@ const (
 // the test and says to run `make deps`.
 func TestEndToEnd(t *testing.T) {
 	began := time.Now()
-	cfg := local.DefaultConfig().WithFreePorts()
-	cfg.TempPostgres = true
-	cfg.RunDir = t.TempDir()
-	// Not the default, so the test proves the password comes from the
-	// config, and a unique string to look for in the logs.
-	cfg.AdminPassword = "e2e-Admin-" + randomHex(t, 8)
-	// The same for the order service's account.
-	cfg.ServiceSecret = "e2e-service-" + randomHex(t, 12)
-	cfg.Services = withArgs(t, cfg.Services, "order", orderTestArgs...)
-	cfg.GatewayEnv = gatewayTestEnv
+	cfg := e2eConfig(t)
 	cfg.BinDir = buildBinaries(t, cfg.Services)
 	built := time.Now()
 
@@ -518,4 +509,21 @@ func awaitConsistent(t *testing.T, what string, cond func() bool) time.Duration 
 		time.Sleep(5 * time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// e2eConfig is the stack every end-to-end test starts from: free ports, a
+// temporary cluster and run folder, the order service's quick recovery and
+// the gateway's limits lifted. The admin password and the service secret
+// are not the defaults, so a test proves they come from the config, and
+// unique, so the logs can be searched for them.
+func e2eConfig(t *testing.T) local.Config {
+	t.Helper()
+	cfg := local.DefaultConfig().WithFreePorts()
+	cfg.TempPostgres = true
+	cfg.RunDir = t.TempDir()
+	cfg.AdminPassword = "e2e-Admin-" + randomHex(t, 8)
+	cfg.ServiceSecret = "e2e-service-" + randomHex(t, 12)
+	cfg.Services = withArgs(t, cfg.Services, "order", orderTestArgs...)
+	cfg.GatewayEnv = gatewayTestEnv
+	return cfg
 }

@@ -44,13 +44,7 @@ const traceTimeout = 30 * time.Second
 // Then every process on the path has logged a line with the trace id, and
 // the response carries it in Trace-Id.
 func TestTracing(t *testing.T) {
-	cfg := local.DefaultConfig().WithFreePorts()
-	cfg.TempPostgres = true
-	cfg.RunDir = t.TempDir()
-	cfg.AdminPassword = "e2e-Admin-" + randomHex(t, 8)
-	cfg.ServiceSecret = "e2e-service-" + randomHex(t, 12)
-	cfg.Services = withArgs(t, cfg.Services, "order", orderTestArgs...)
-	cfg.GatewayEnv = gatewayTestEnv
+	cfg := e2eConfig(t)
 	cfg.BinDir = buildBinaries(t, cfg.Services)
 	stack := startStack(t, cfg)
 	c := newGatewayClient(t, stack.GatewayURL())
