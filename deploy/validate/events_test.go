@@ -3,6 +3,7 @@ package validate_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -143,6 +144,8 @@ func TestComposeMailCatcher(t *testing.T) {
 // rather than in `make compose-test` on a machine without a registry. A
 // kitshop service or its PostgreSQL missing there (kitgen does not write
 // offline.yml) is named in the log: add it by hand for offline runs.
+// Offline, a service runs with the real file's environment (its spans go
+// where they would go) and its health check probes the same URL.
 func TestComposeOffline(t *testing.T) {
 	root := repoRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -152,13 +155,20 @@ func TestComposeOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := string(readFile(t, "deploy/docker/offline/images.sh"))
-	notOffline := []string{"prometheus", "jaeger", "grafana"} // offline.yml says why
+	notOffline := []string{"prometheus", "grafana"} // offline.yml says why
+	real := compose(t)
 	for _, name := range off.ServiceNames() {
 		if slices.Contains(notOffline, name) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
 			s := off.Services[name]
+			if r := real.Services[name]; !maps.Equal(s.Environment, r.Environment) {
+				t.Errorf("environment %v, want the real file's %v", s.Environment, r.Environment)
+			}
+			if got, want := probedURL(s.Healthcheck), probedURL(real.Services[name].Healthcheck); got != want {
+				t.Errorf("health check probes %q, want the real file's %q", got, want)
+			}
 			if !strings.HasPrefix(s.Image, "kitshop-offline/") {
 				if s.BuildService() != "" || strings.HasPrefix(s.Image, "postgres:") {
 					t.Logf("NOTE: %s (image %q) is not in deploy/compose/offline.yml; offline compose runs cannot start it", name, s.Image)
@@ -179,6 +189,20 @@ func TestComposeOffline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// probedURL returns the URL a health check's command probes, or its whole
+// command when it names none.
+func probedURL(h *validate.Healthcheck) string {
+	if h == nil {
+		return ""
+	}
+	for _, arg := range h.Test {
+		if strings.HasPrefix(arg, "http://") {
+			return arg
+		}
+	}
+	return strings.Join(h.Test, " ")
 }
 
 // flagValue returns the argument after flag in args, or "".

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # images.sh: build every image that docker-compose.yml names, except
-# Prometheus, with nothing pulled from a registry (deploy/compose/offline.yml
-# maps the services to them):
+# Prometheus and Grafana, with nothing pulled from a registry
+# (deploy/compose/offline.yml maps the services to them and says why those
+# two are left out):
 #
 #   kitshop-offline/debian:bookworm   debootstrap --variant=minbase root with
 #                                     postgresql-15, imported (debian-root.sh)
@@ -13,6 +14,11 @@
 #                                     Go module proxy is a registry this
 #                                     machine reaches; its web UI stays blank,
 #                                     see mailpit/Dockerfile) on that root
+#   kitshop-offline/jaeger:2.12.0     Jaeger v2 built from its Go module
+#                                     (v1.75.0, the same release) and the
+#                                     kitshop healthcheck on that root; its
+#                                     UI is a placeholder, see
+#                                     jaeger/Dockerfile
 #   kitshop-offline/prebuilt:latest   the build-stage base: the kitshop
 #                                     binaries, built on this host
 #
@@ -33,6 +39,11 @@ consul_bin=${KITSHOP_CONSUL:-$root/bin/consul}
 nats_bin=${KITSHOP_NATS:-$root/bin/nats-server}
 # The version of docker-compose.yml's axllent/mailpit image.
 mailpit_version=v1.33.1
+# docker-compose.yml's jaegertracing/jaeger:2.12.0 is the release Jaeger's
+# Go module tags v1.75.0 (each release has a v1 and a v2 tag; the module
+# path has no /v2, so only the v1 tags are module versions).
+jaeger_version=2.12.0
+jaeger_module_version=v1.75.0
 GO=${GO:-go}
 
 started=$SECONDS
@@ -118,4 +129,35 @@ if [ "$(cat "$work/mailpit/version" 2>/dev/null)" != "$mailpit_version" ]; then
 fi
 log "kitshop-offline/mailpit:$mailpit_version"
 build "kitshop-offline/mailpit:$mailpit_version" "$work/mailpit"
+
+# Jaeger's go.mod has a replace directive, which `go install @version`
+# refuses, so the binary is built as a tool of a throwaway module that
+# copies the module's replaces (a dependent module does not inherit them)
+# and so builds with exactly its dependencies. The first build compiles the
+# OpenTelemetry collector and every storage client Jaeger links: minutes,
+# once per version (then Go's build cache).
+mkdir -p "$work/jaeger"
+cp "$here/jaeger/Dockerfile" "$work/jaeger/Dockerfile"
+cp "$work/prebuilt/bin/healthcheck" "$work/jaeger/healthcheck"
+if [ "$(cat "$work/jaeger/version" 2>/dev/null)" != "$jaeger_module_version" ]; then
+	log "go build github.com/jaegertracing/jaeger/cmd/jaeger@$jaeger_module_version (static; minutes, once)"
+	rm -rf "$work/jaeger/jaeger" "$work/jaeger/version" "$work/jaeger/module"
+	mkdir "$work/jaeger/module"
+	(
+		cd "$work/jaeger/module"
+		export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOWORK=off
+		"$GO" mod init kitshop-offline/jaeger >/dev/null 2>&1
+		gomod=$("$GO" mod download -json "github.com/jaegertracing/jaeger@$jaeger_module_version" |
+			sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
+		# One-line replaces of a module version (Jaeger has only these).
+		sed -n 's/^replace[[:space:]]\{1,\}\([^[:space:]]*\)[[:space:]]\{1,\}=>[[:space:]]\{1,\}\([^[:space:]]*\)[[:space:]]\{1,\}\(v[^[:space:]]*\)[[:space:]]*$/\1=\2@\3/p' "$gomod" |
+			while read -r r; do "$GO" mod edit -replace "$r"; done
+		"$GO" get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$jaeger_module_version"
+		"$GO" build -trimpath -ldflags="-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$jaeger_version" \
+			-o "$work/jaeger/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger
+	)
+	echo "$jaeger_module_version" >"$work/jaeger/version"
+fi
+log "kitshop-offline/jaeger:$jaeger_version"
+build "kitshop-offline/jaeger:$jaeger_version" "$work/jaeger"
 log "offline images ready"
