@@ -30,8 +30,9 @@ var ordinaryBases = []string{"postgres:15.13-bookworm", "hashicorp/consul:1.15.4
 
 // offlineImagePrefix names the images deploy/docker/offline/images.sh
 // builds and deploy/compose/offline.yml points the services at. Offline, a
-// service with another image is not started: Prometheus (offline.yml says
-// why), or a service kitgen added that has no offline entry yet.
+// service with another image is not started: Prometheus and Grafana
+// (offline.yml says why), or a service kitgen added that has no offline
+// entry yet.
 const offlineImagePrefix = "kitshop-offline/"
 
 // stack is one compose project.
@@ -45,7 +46,9 @@ type stack struct {
 	// natsMonitor and mailpit are NATS's monitoring and Mailpit's UI and
 	// API base URLs on 127.0.0.1.
 	natsMonitor, mailpit string
-	services             []string
+	// jaeger is Jaeger's UI and query API base URL on 127.0.0.1.
+	jaeger   string
+	services []string
 }
 
 func TestCompose(t *testing.T) {
@@ -78,6 +81,7 @@ func TestCompose(t *testing.T) {
 	})
 	// Not subtests: the stack helpers fail the top-level test.
 	testEvents(t, s, password)
+	testTrace(t, s, password)
 	testFaults(t, s, password)
 	t.Logf("compose test took %s", time.Since(began).Round(time.Second))
 }
@@ -142,6 +146,7 @@ func newStack(t *testing.T, root string, offline bool) *stack {
 	s.gateway = "http://127.0.0.1:" + strconv.Itoa(gw)
 	s.natsMonitor = "http://127.0.0.1:" + strconv.Itoa(natsMon)
 	s.mailpit = "http://127.0.0.1:" + strconv.Itoa(mail)
+	s.jaeger = "http://127.0.0.1:" + strconv.Itoa(jaeger)
 
 	var config struct {
 		Services map[string]struct {

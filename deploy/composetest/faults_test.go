@@ -221,11 +221,31 @@ func sleep(ctx context.Context, d time.Duration) {
 type client struct {
 	base string
 	http *http.Client
+	// header is sent with every request (a traceparent, say).
+	header http.Header
+}
+
+// with returns a copy of c that also sends the header key: value.
+func (c *client) with(key, value string) *client {
+	cc := *c
+	cc.header = c.header.Clone()
+	if cc.header == nil {
+		cc.header = http.Header{}
+	}
+	cc.header.Set(key, value)
+	return &cc
 }
 
 // do sends a JSON request and returns the status (0 when none came) and
 // body.
 func (c *client) do(method, path, token string, body any) (int, []byte) {
+	st, b, _ := c.doHeader(method, path, token, body)
+	return st, b
+}
+
+// doHeader is do, also returning the response's header (nil when none
+// came).
+func (c *client) doHeader(method, path, token string, body any) (int, []byte, http.Header) {
 	var r io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -233,7 +253,10 @@ func (c *client) do(method, path, token string, body any) (int, []byte) {
 	}
 	req, err := http.NewRequest(method, c.base+path, r)
 	if err != nil {
-		return 0, nil
+		return 0, nil, nil
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -243,11 +266,11 @@ func (c *client) do(method, path, token string, body any) (int, []byte) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, []byte(err.Error())
+		return 0, []byte(err.Error()), nil
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp.StatusCode, b, resp.Header
 }
 
 func (c *client) login(t *testing.T, email, password string) string {
