@@ -331,6 +331,23 @@ func (s ComposeService) OneShot() bool {
 // Mount returns the volume (or host path) a service mounts at
 // containerPath, and whether it is mounted read-only.
 func (s ComposeService) Mount(containerPath string) (source string, readOnly, ok bool) {
+	for _, m := range s.Mounts() {
+		if m.Target == path.Clean(containerPath) {
+			return m.Source, m.ReadOnly, true
+		}
+	}
+	return "", false, false
+}
+
+// VolumeMount is one entry of a service's volumes.
+type VolumeMount struct {
+	Source, Target string // Target is cleaned
+	ReadOnly       bool
+}
+
+// Mounts returns the service's volumes, short and long forms alike.
+func (s ComposeService) Mounts() []VolumeMount {
+	var out []VolumeMount
 	for _, v := range s.Volumes {
 		var src, dst, mode string
 		switch v := v.(type) {
@@ -350,11 +367,9 @@ func (s ComposeService) Mount(containerPath string) (source string, readOnly, ok
 				mode = "ro"
 			}
 		}
-		if path.Clean(dst) == path.Clean(containerPath) {
-			return src, slices.Contains(strings.Split(mode, ","), "ro"), true
-		}
+		out = append(out, VolumeMount{Source: src, Target: path.Clean(dst), ReadOnly: slices.Contains(strings.Split(mode, ","), "ro")})
 	}
-	return "", false, false
+	return out
 }
 
 // BuildService returns the SERVICE build argument of a service built from
