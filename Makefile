@@ -259,8 +259,8 @@ validate-deploy: deps-optional $(BIN)/nats-server ## check docker-compose.yml, d
 ##@ containers
 
 # `make compose-test` runs docker-compose.yml for real (deploy/composetest):
-# the README's curl flow, faults under load, and the order and product
-# databases checked against each other; it removes every container, network
+# the README's curl flow, events, an order's trace in Jaeger, faults under
+# load, and the order and product databases checked against each other; it removes every container, network
 # and volume it made, also on failure. Where nothing can be pulled it builds
 # the images from deploy/docker/offline (KITSHOP_OFFLINE=auto|1|0, see
 # deploy/composetest/doc.go). `make test` runs it whenever a Docker engine
@@ -279,7 +279,7 @@ deps-compose-test: # docker-compose, and debootstrap for the offline images (roo
 	fi
 
 .PHONY: compose-test
-compose-test: $(BIN)/consul $(BIN)/nats-server deps-compose-test ## run docker-compose.yml: README flow, events (an order paid), faults under load, database consistency
+compose-test: $(BIN)/consul $(BIN)/nats-server deps-compose-test ## run docker-compose.yml: README flow, events (an order paid), an order's trace in Jaeger, faults under load, database consistency
 	@project=kitshoptest$$$$; \
 	cleanup() { \
 		ids=$$(docker ps -aq --filter label=com.docker.compose.project=$$project); \
