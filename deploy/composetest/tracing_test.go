@@ -82,6 +82,7 @@ func testTrace(t *testing.T, s *stack, adminPassword string) {
 		if st != 201 {
 			t.Fatalf("place an order: %d %s", st, body)
 		}
+		placed := time.Now()
 		if got := hdr.Get("Trace-Id"); got != traceID {
 			t.Fatalf("order response Trace-Id = %q, want %s: the sampled traceparent was not followed", got, traceID)
 		}
@@ -98,7 +99,8 @@ func testTrace(t *testing.T, s *stack, adminPassword string) {
 		if err != nil {
 			t.Fatalf("trace %s in Jaeger: %v\n%s", traceID, err, summary(last))
 		}
-		t.Logf("trace %s in Jaeger (%s/trace/%s):\n%s", traceID, s.jaeger, traceID, summary(last))
+		t.Logf("trace %s whole in Jaeger %s after the order (%s/trace/%s):\n%s",
+			traceID, time.Since(placed).Round(100*time.Millisecond), s.jaeger, traceID, summary(last))
 
 		var svcs struct{ Data []string }
 		getJSON(t, s.jaeger+"/api/services", &svcs)
