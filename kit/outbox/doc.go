@@ -22,13 +22,18 @@
 // the order of their inserts. Within one aggregate that is the commit order
 // when writers of an aggregate serialize on it (lock its row, as any
 // read-modify-write must, before Add). Several relays may run on one table
-// (one per service instance): an advisory lock lets one of them work at a
-// time and the others stand by, which keeps the order without coordinating
-// them otherwise.
+// (one per service instance): the one holding a session-level advisory lock
+// on its connection leads, and the others stand by, trying for the lock at
+// every poll without listening or claiming, which keeps the order without
+// coordinating them otherwise. The lock goes with the leader's connection,
+// so a standby takes over within a poll interval of the leader's death
+// (kitshop_outbox_relay_leading says which instance leads).
 //
 // Throughput: the relay works on a connection of its own (not the pool's),
 // claims a batch with BEGIN in one round trip and marks it with COMMIT in
-// another. With a jetstream.JetStream (an AsyncPublisher) it publishes the
+// another. Woken by every commit, it still starts at most one pass per pace
+// (WithPace, 5 ms): under load the commits of a pace share one claim
+// instead of one transaction each, and an idle relay starts at once. With a jetstream.JetStream (an AsyncPublisher) it publishes the
 // batch in waves: each wave holds events of distinct aggregates, sent
 // without waiting, in seq order, and its acknowledgements are awaited
 // together. The next event of an aggregate is sent only once the previous
@@ -37,6 +42,9 @@
 // connection drops one message and lets the next through. Events of one
 // aggregate thus go one acknowledgement at a time; a batch over many
 // aggregates goes in one. A plain Publisher publishes one event at a time.
+//
+// Published events are deleted after a retention (WithRetention, 24 h), so
+// the table stays the size of a day's events.
 //
 // While the broker is down, Add keeps working and the backlog grows;
 // Backlog reports its size and age (and WithRegisterer exports them as

@@ -17,8 +17,8 @@ const Channel = "outbox"
 // migrations (-- +goose StatementBegin/End around the function body).
 //
 // seq orders events; published_at is set by the relay once JetStream has
-// acknowledged the event. Published rows stay for inspection; a service
-// deletes old ones as it sees fit.
+// acknowledged the event. Published rows stay for inspection until the
+// relay deletes them (WithRetention).
 const Schema = `
 CREATE TABLE outbox (
     id           uuid PRIMARY KEY,

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kitshop/kitshop/kit/metrics"
-	"github.com/kitshop/kitshop/kit/postgres"
 )
 
 // Publisher is the part of jetstream.JetStream the relay uses.
@@ -40,6 +39,8 @@ type options struct {
 	batch          int
 	poll           time.Duration
 	publishTimeout time.Duration
+	pace           time.Duration
+	retention      time.Duration
 	logger         log.Logger
 	reg            prometheus.Registerer
 	trace          PublishTracer
@@ -86,16 +87,41 @@ func WithPublishTimeout(d time.Duration) Option {
 	}
 }
 
+// WithPace sets the least time between the starts of two passes (default
+// 5 ms). A relay woken by every commit would otherwise claim one event per
+// transaction under load; waiting for the rest of the pace lets the events
+// committed meanwhile go in the same claim. An idle relay starts at once.
+func WithPace(d time.Duration) Option {
+	return func(o *options) {
+		if d >= 0 {
+			o.pace = d
+		}
+	}
+}
+
+// WithRetention sets how long published events stay in the outbox before
+// the relay deletes them (default 24 h; 0 keeps them for ever). They are
+// kept a while so that an operator can see what went out, and the table
+// stays small so that nothing reading it slows down as it ages.
+func WithRetention(d time.Duration) Option {
+	return func(o *options) {
+		if d >= 0 {
+			o.retention = d
+		}
+	}
+}
+
 // WithLogger logs failed passes (broker or database unreachable).
 func WithLogger(l log.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithRegisterer exports the backlog as kitshop_outbox_backlog_events and
 // kitshop_outbox_oldest_unpublished_seconds, updated after a pass, at most
-// twice a second, and the publish rate as kitshop_outbox_published_total.
+// twice a second, the publish rate as kitshop_outbox_published_total, and
+// whether this relay leads as kitshop_outbox_relay_leading.
 func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
 
 // relayLock is the advisory lock key that lets one relay of a database work
-// at a time; the others stand by.
+// at a time; the others stand by (see lead).
 const relayLock = "kitshop.outbox.relay"
 
 // Start starts a relay that publishes pool's outbox through pub, usually a
@@ -106,7 +132,8 @@ const relayLock = "kitshop.outbox.relay"
 // outside it: a pool that the service's requests exhaust must not hold up
 // the events, and a busy relay must not take connections from requests.
 func Start(pool *pgxpool.Pool, pub Publisher, opts ...Option) (*Relay, error) {
-	o := options{batch: 256, poll: time.Second, publishTimeout: 5 * time.Second, logger: log.NewNopLogger()}
+	o := options{batch: 256, poll: time.Second, publishTimeout: 5 * time.Second,
+		pace: 5 * time.Millisecond, retention: 24 * time.Hour, logger: log.NewNopLogger()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -120,14 +147,7 @@ func Start(pool *pgxpool.Pool, pub Publisher, opts ...Option) (*Relay, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	r.wg.Add(2)
-	go func() {
-		defer r.wg.Done()
-		_ = postgres.Listen(ctx, pool, Channel, postgres.ListenHandler{
-			Notify:    func(string) { r.poke() },
-			Connected: r.poke, // rows may have come while we were not listening
-		})
-	}()
+	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		r.loop(ctx, g)
@@ -147,57 +167,6 @@ func (r *Relay) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
-	}
-}
-
-// gaugeEvery bounds how often the backlog gauges are computed: a relay
-// under load makes hundreds of passes a second.
-const gaugeEvery = 500 * time.Millisecond
-
-func (r *Relay) loop(ctx context.Context, g *gauges) {
-	tick := time.NewTicker(r.opts.poll)
-	defer tick.Stop()
-	var (
-		conn     *pgx.Conn
-		lastGaug time.Time
-	)
-	defer func() {
-		if conn != nil {
-			conn.Close(context.WithoutCancel(ctx))
-		}
-	}()
-	for ctx.Err() == nil {
-		var (
-			n   int
-			err error
-		)
-		if conn == nil || conn.IsClosed() {
-			conn, err = pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
-			if err != nil {
-				conn, err = nil, fmt.Errorf("outbox: connect: %w", err)
-			}
-		}
-		if conn != nil {
-			n, err = r.pass(ctx, conn)
-		}
-		if err != nil && ctx.Err() == nil {
-			r.opts.logger.Log("msg", "outbox relay pass failed", "published", n, "err", err)
-		}
-		if g != nil {
-			g.published.Add(float64(n))
-		}
-		if g != nil && time.Since(lastGaug) >= gaugeEvery {
-			g.update(ctx, r.pool)
-			lastGaug = time.Now()
-		}
-		if err == nil && n == r.opts.batch {
-			continue // probably more waiting
-		}
-		select {
-		case <-ctx.Done():
-		case <-r.wake:
-		case <-tick.C:
-		}
 	}
 }
 
@@ -414,8 +383,16 @@ func (r *Relay) Backlog(ctx context.Context) (count int, oldest time.Duration, e
 }
 
 type gauges struct {
-	events, oldest prometheus.Gauge
-	published      prometheus.Counter
+	events, oldest, leading prometheus.Gauge
+	published               prometheus.Counter
+}
+
+func (g *gauges) setLeading(on bool) {
+	if on {
+		g.leading.Set(1)
+	} else {
+		g.leading.Set(0)
+	}
 }
 
 func newGauges(reg prometheus.Registerer) (*gauges, error) {
@@ -429,11 +406,15 @@ func newGauges(reg prometheus.Registerer) (*gauges, error) {
 			Help: "How long the oldest unpublished outbox event has waited.",
 		}),
 	}
+	g.leading = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: metrics.Namespace, Name: "outbox_relay_leading",
+		Help: "1 while this instance's relay holds the lock and publishes; 0 while it stands by.",
+	})
 	g.published = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "outbox_published_total",
 		Help: "Events the relay published and JetStream acknowledged.",
 	})
-	for _, c := range []prometheus.Collector{g.events, g.oldest, g.published} {
+	for _, c := range []prometheus.Collector{g.events, g.oldest, g.leading, g.published} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("outbox: register metrics: %w", err)
 		}
