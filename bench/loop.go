@@ -136,9 +136,10 @@ func ClosedLoop(ctx context.Context, workers int, d, callTimeout time.Duration, 
 // tab or a client library does): a schedule of thousands of requests a
 // second then costs a channel hand-off per request rather than a goroutine
 // and a connection pool's bookkeeping, which on a small machine took the
-// CPU the measured server needed. A request due while every worker is busy
-// waits for the first one free (counted in Late), and its wait is part of
-// its latency. Each call gets callTimeout (0: 10 s).
+// CPU the measured server needed. The worker last back takes the next
+// request, so a rate uses as few (warm) connections as it needs. A request
+// due while every worker is busy waits for the first one free (counted in
+// Late), and its wait is part of its latency. Each call gets callTimeout (0: 10 s).
 func OpenLoop(ctx context.Context, rate float64, d time.Duration, workers int, callTimeout time.Duration, newCall func() Call) LoopResult {
 	if rate <= 0 || d <= 0 {
 		return LoopResult{}
@@ -156,15 +157,22 @@ func OpenLoop(ctx context.Context, rate float64, d time.Duration, workers int, c
 		due  time.Time
 		late bool
 	}
-	jobs := make(chan job) // unbuffered: a send succeeds at once only to an idle worker
+	// Idle workers wait on a stack, and the last one back takes the next
+	// request, as a client library reuses its most recently used
+	// connection: a rate that needs a few connections uses a few, warm
+	// ones, rather than every worker's in turn.
+	pool := &workerStack{free: make(chan struct{}, 1)}
+	jobs := make([]chan job, workers)
 	recs := make([]*recorder, workers)
 	var wg sync.WaitGroup
 	for i := range recs {
 		rec := &recorder{latencies: make([]time.Duration, 0, int(total)/workers+1)}
 		recs[i] = rec
+		jobs[i] = make(chan job, 1)
+		pool.put(i)
 		call := newCall()
 		wg.Go(func() {
-			for j := range jobs {
+			for j := range jobs[i] {
 				cctx, ccancel := context.WithTimeout(ctx, callTimeout)
 				err := call(cctx)
 				ccancel()
@@ -172,6 +180,7 @@ func OpenLoop(ctx context.Context, rate float64, d time.Duration, workers int, c
 				if j.late {
 					rec.late++
 				}
+				pool.put(i)
 			}
 		})
 	}
@@ -188,17 +197,17 @@ schedule:
 			if j.due.After(now) {
 				break
 			}
-			select {
-			case jobs <- j:
-				continue
-			default:
+			w, ok := pool.take()
+			for !ok {
+				j.late = true
+				select {
+				case <-pool.free:
+				case <-ctx.Done():
+					break schedule
+				}
+				w, ok = pool.take()
 			}
-			j.late = true
-			select {
-			case jobs <- j:
-			case <-ctx.Done():
-				break schedule
-			}
+			jobs[w] <- j // never blocks: the worker was idle
 		}
 		if i >= total {
 			break
@@ -210,10 +219,42 @@ schedule:
 			break schedule
 		}
 	}
-	close(jobs)
+	for _, c := range jobs {
+		close(c)
+	}
 	wg.Wait()
 	// Every request was sent within d, so the achieved rate is over d (or
 	// less, when ctx ended the loop early), not over the tail that waited
 	// for the last answers.
 	return merge(recs, min(time.Since(start), d))
+}
+
+// workerStack holds the idle workers of an open loop, the most recently
+// idle on top; free is signalled when a worker comes back.
+type workerStack struct {
+	mu   sync.Mutex
+	idle []int
+	free chan struct{}
+}
+
+func (s *workerStack) put(w int) {
+	s.mu.Lock()
+	s.idle = append(s.idle, w)
+	s.mu.Unlock()
+	select {
+	case s.free <- struct{}{}:
+	default: // a signal is pending already
+	}
+}
+
+func (s *workerStack) take() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.idle)
+	if n == 0 {
+		return 0, false
+	}
+	w := s.idle[n-1]
+	s.idle = s.idle[:n-1]
+	return w, true
 }

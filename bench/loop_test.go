@@ -121,3 +121,30 @@ func TestOpenLoopCountsQueueing(t *testing.T) {
 		t.Errorf("p99 = %v, want the growing backlog (>100ms) counted, not just the 20ms service time", p99)
 	}
 }
+
+// TestOpenLoopReusesWarmWorkers checks that a rate one worker can keep up
+// with is sent by few workers (the last one back takes the next request),
+// not by every worker in turn: each worker is a connection the measured
+// server has to serve.
+func TestOpenLoopReusesWarmWorkers(t *testing.T) {
+	var used atomic.Int64
+	res := bench.OpenLoop(context.Background(), 200, 300*time.Millisecond, 32, time.Second, func() bench.Call {
+		first := true
+		return func(ctx context.Context) error {
+			if first {
+				first = false
+				used.Add(1)
+			}
+			time.Sleep(100 * time.Microsecond)
+			return nil
+		}
+	})
+	if res.Requests != 60 {
+		t.Errorf("Requests = %d, want 60", res.Requests)
+	}
+	// One worker suffices; a slow moment of the machine may bring a second
+	// or third in, never the 32.
+	if n := used.Load(); n > 4 {
+		t.Errorf("%d of 32 workers sent requests, want the few the rate needs", n)
+	}
+}
