@@ -22,7 +22,7 @@ type LoopResult struct {
 	// Latencies of every completed request, sorted.
 	Latencies []time.Duration
 	// Late counts requests of an open loop that started later than
-	// scheduled because MaxInFlight requests were still running; their
+	// scheduled because every worker was still busy with an earlier one; their
 	// latency still counts from the scheduled time.
 	Late int64
 }
@@ -125,69 +125,89 @@ func ClosedLoop(ctx context.Context, workers int, d, callTimeout time.Duration, 
 	return merge(recs, time.Since(start))
 }
 
-// OpenLoop sends call at a fixed rate (per second) for d, whether or not
-// earlier requests have been answered, the way real clients arrive; so a
-// slow response cannot hold back the next request and hide its own cost
+// OpenLoop sends requests at a fixed rate (per second) for d, whether or
+// not earlier requests have been answered, the way real clients arrive; so
+// a slow response cannot hold back the next request and hide its own cost
 // (coordinated omission). Each latency counts from the moment the request
-// was due, not from when it was sent. At most maxInFlight requests run at
-// once; a request due beyond that waits for a slot (counted in Late) and
-// its wait is part of its latency. Each call gets callTimeout (0: 10 s).
-func OpenLoop(ctx context.Context, rate float64, d time.Duration, maxInFlight int, callTimeout time.Duration, call Call) LoopResult {
+// was due, not from when it was sent.
+//
+// The requests are sent by workers goroutines started beforehand, each with
+// the Call newCall gives it (so a call may own a connection, as a browser
+// tab or a client library does): a schedule of thousands of requests a
+// second then costs a channel hand-off per request rather than a goroutine
+// and a connection pool's bookkeeping, which on a small machine took the
+// CPU the measured server needed. The worker last back takes the next
+// request, so a rate uses as few (warm) connections as it needs. A request
+// due while every worker is busy waits for the first one free (counted in
+// Late), and its wait is part of its latency. Each call gets callTimeout (0: 10 s).
+func OpenLoop(ctx context.Context, rate float64, d time.Duration, workers int, callTimeout time.Duration, newCall func() Call) LoopResult {
 	if rate <= 0 || d <= 0 {
 		return LoopResult{}
 	}
 	if callTimeout <= 0 {
 		callTimeout = 10 * time.Second
 	}
-	maxInFlight = max(maxInFlight, 1)
+	workers = max(workers, 1)
 	ctx, cancel := context.WithTimeout(ctx, d+callTimeout+5*time.Second)
 	defer cancel()
 
 	interval := time.Duration(float64(time.Second) / rate)
 	total := int64(d / interval)
-	slots := make(chan struct{}, maxInFlight)
-	var (
-		mu  sync.Mutex
-		rec recorder
-		wg  sync.WaitGroup
-	)
+	type job struct {
+		due  time.Time
+		late bool
+	}
+	// Idle workers wait on a stack, and the last one back takes the next
+	// request, as a client library reuses its most recently used
+	// connection: a rate that needs a few connections uses a few, warm
+	// ones, rather than every worker's in turn.
+	pool := &workerStack{free: make(chan struct{}, 1)}
+	jobs := make([]chan job, workers)
+	recs := make([]*recorder, workers)
+	var wg sync.WaitGroup
+	for i := range recs {
+		rec := &recorder{latencies: make([]time.Duration, 0, int(total)/workers+1)}
+		recs[i] = rec
+		jobs[i] = make(chan job, 1)
+		pool.put(i)
+		call := newCall()
+		wg.Go(func() {
+			for j := range jobs[i] {
+				cctx, ccancel := context.WithTimeout(ctx, callTimeout)
+				err := call(cctx)
+				ccancel()
+				rec.record(time.Since(j.due), err)
+				if j.late {
+					rec.late++
+				}
+				pool.put(i)
+			}
+		})
+	}
 	start := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for i := int64(0); i < total && ctx.Err() == nil; {
+schedule:
+	for i := int64(0); i < total; {
 		// Send everything that is due, then sleep until the next one: one
 		// timer per request would be too coarse at thousands per second.
 		now := time.Now()
 		for ; i < total; i++ {
-			due := start.Add(time.Duration(i) * interval)
-			if due.After(now) {
+			j := job{due: start.Add(time.Duration(i) * interval)}
+			if j.due.After(now) {
 				break
 			}
-			late := false
-			select {
-			case slots <- struct{}{}:
-			default:
-				late = true
+			w, ok := pool.take()
+			for !ok {
+				j.late = true
 				select {
-				case slots <- struct{}{}:
+				case <-pool.free:
 				case <-ctx.Done():
-					i = total // stop scheduling
-					continue
+					break schedule
 				}
+				w, ok = pool.take()
 			}
-			wg.Go(func() {
-				defer func() { <-slots }()
-				cctx, ccancel := context.WithTimeout(ctx, callTimeout)
-				err := call(cctx)
-				ccancel()
-				took := time.Since(due)
-				mu.Lock()
-				rec.record(took, err)
-				if late {
-					rec.late++
-				}
-				mu.Unlock()
-			})
+			jobs[w] <- j // never blocks: the worker was idle
 		}
 		if i >= total {
 			break
@@ -196,11 +216,45 @@ func OpenLoop(ctx context.Context, rate float64, d time.Duration, maxInFlight in
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
+			break schedule
 		}
+	}
+	for _, c := range jobs {
+		close(c)
 	}
 	wg.Wait()
 	// Every request was sent within d, so the achieved rate is over d (or
 	// less, when ctx ended the loop early), not over the tail that waited
 	// for the last answers.
-	return merge([]*recorder{&rec}, min(time.Since(start), d))
+	return merge(recs, min(time.Since(start), d))
+}
+
+// workerStack holds the idle workers of an open loop, the most recently
+// idle on top; free is signalled when a worker comes back.
+type workerStack struct {
+	mu   sync.Mutex
+	idle []int
+	free chan struct{}
+}
+
+func (s *workerStack) put(w int) {
+	s.mu.Lock()
+	s.idle = append(s.idle, w)
+	s.mu.Unlock()
+	select {
+	case s.free <- struct{}{}:
+	default: // a signal is pending already
+	}
+}
+
+func (s *workerStack) take() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.idle)
+	if n == 0 {
+		return 0, false
+	}
+	w := s.idle[n-1]
+	s.idle = s.idle[:n-1]
+	return w, true
 }

@@ -85,10 +85,12 @@ func TestClosedLoopStopsWithContext(t *testing.T) {
 func TestOpenLoop(t *testing.T) {
 	var calls atomic.Int64
 	const rate, d = 200.0, 500 * time.Millisecond
-	res := bench.OpenLoop(context.Background(), rate, d, 16, time.Second, func(ctx context.Context) error {
-		calls.Add(1)
-		time.Sleep(time.Millisecond)
-		return nil
+	res := bench.OpenLoop(context.Background(), rate, d, 16, time.Second, func() bench.Call {
+		return func(ctx context.Context) error {
+			calls.Add(1)
+			time.Sleep(time.Millisecond)
+			return nil
+		}
 	})
 	// The schedule is fixed: rate × d requests, however fast they answer.
 	if want := int64(rate * d.Seconds()); res.Requests != want || calls.Load() != want {
@@ -102,18 +104,47 @@ func TestOpenLoop(t *testing.T) {
 	}
 }
 
-// TestOpenLoopCountsQueueing checks that a request waiting for a free slot
-// is measured from when it was due: with one slot and calls twice as slow
-// as the interval, the backlog grows, and so must the latencies.
+// TestOpenLoopCountsQueueing checks that a request waiting for a free worker
+// is measured from when it was due: with one worker and calls twice as
+// slow as the interval, the backlog grows, and so must the latencies.
 func TestOpenLoopCountsQueueing(t *testing.T) {
-	res := bench.OpenLoop(context.Background(), 100, 300*time.Millisecond, 1, time.Second, func(ctx context.Context) error {
-		time.Sleep(20 * time.Millisecond)
-		return nil
+	res := bench.OpenLoop(context.Background(), 100, 300*time.Millisecond, 1, time.Second, func() bench.Call {
+		return func(ctx context.Context) error {
+			time.Sleep(20 * time.Millisecond)
+			return nil
+		}
 	})
 	if res.Late == 0 {
-		t.Errorf("Late = 0, want requests that waited for the only slot")
+		t.Errorf("Late = 0, want requests that waited for the only worker")
 	}
 	if p99 := bench.Percentile(res.Latencies, 99); p99 < 100*time.Millisecond {
 		t.Errorf("p99 = %v, want the growing backlog (>100ms) counted, not just the 20ms service time", p99)
+	}
+}
+
+// TestOpenLoopReusesWarmWorkers checks that a rate one worker can keep up
+// with is sent by few workers (the last one back takes the next request),
+// not by every worker in turn: each worker is a connection the measured
+// server has to serve.
+func TestOpenLoopReusesWarmWorkers(t *testing.T) {
+	var used atomic.Int64
+	res := bench.OpenLoop(context.Background(), 200, 300*time.Millisecond, 32, time.Second, func() bench.Call {
+		first := true
+		return func(ctx context.Context) error {
+			if first {
+				first = false
+				used.Add(1)
+			}
+			time.Sleep(100 * time.Microsecond)
+			return nil
+		}
+	})
+	if res.Requests != 60 {
+		t.Errorf("Requests = %d, want 60", res.Requests)
+	}
+	// One worker suffices; a slow moment of the machine may bring a second
+	// or third in, never the 32.
+	if n := used.Load(); n > 4 {
+		t.Errorf("%d of 32 workers sent requests, want the few the rate needs", n)
 	}
 }

@@ -385,7 +385,7 @@ func (r *Report) HalfRateLine() string {
 		s += " (first: " + h.FirstError + ")"
 	}
 	if h.Late > 0 {
-		s += fmt.Sprintf(", %s requests started late (all connections busy)", FormatCount(float64(h.Late)))
+		s += fmt.Sprintf(", %s requests started late (every worker busy)", FormatCount(float64(h.Late)))
 	}
 	return s
 }

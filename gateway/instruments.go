@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitshop/kitshop/kit/metrics"
 )
@@ -102,8 +104,16 @@ type routeMetrics struct {
 }
 
 // request records one request answered with the status code after took.
-func (r *routeMetrics) request(code int, took time.Duration) {
+// A request of a sampled trace leaves its trace id as the exemplar of its
+// latency bucket, so a slow bucket links to a trace that landed in it.
+func (r *routeMetrics) request(ctx context.Context, code int, took time.Duration) {
 	r.counter(code).Inc()
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		if eo, ok := r.duration.(prometheus.ExemplarObserver); ok {
+			eo.ObserveWithExemplar(took.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
+			return
+		}
+	}
 	r.duration.Observe(took.Seconds())
 }
 

@@ -98,7 +98,7 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *routeI
 			}
 			took := time.Since(start)
 			if m != nil {
-				m.route(info.prefix, info.service).request(status, took)
+				m.route(info.prefix, info.service).request(r.Context(), status, took)
 			}
 			client := clientIP(r)
 			suppressed := 0

@@ -25,8 +25,8 @@ import (
 // BenchmarkHTTPGet measures what the service adds around a read, without
 // the database: GET /api/v1/products/{id} through the request id, the
 // router, the go-kit transport and the endpoint middleware cmd/product
-// wires (metrics, logging with successful reads at debug level behind an
-// info filter, rate limit, timeout), on an in-memory repository. A found
+// wires (metrics, logging with successful reads at debug level behind the
+// info level in force, rate limit, timeout), on an in-memory repository. A found
 // product and a not found (a logged business error and a problem document).
 func BenchmarkHTTPGet(b *testing.B) {
 	repo := newMemRepo()
@@ -35,11 +35,15 @@ func BenchmarkHTTPGet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	logger := level.NewFilter(logging.New(io.Discard, logging.FormatLogfmt), level.AllowInfo())
+	levels, err := logging.NewLevelVar("info")
+	if err != nil {
+		b.Fatal(err)
+	}
+	logger := levels.Filter(logging.New(io.Discard, logging.FormatLogfmt))
 	m := metrics.New("product")
 	bucket := ratelimit.NewTokenBucket(1e9, 1e9)
 	eps := product.NewEndpoints(product.NewService(repo), authtest.NewSigner(b).Verifier()).Wrap(func(method string) endpoint.Middleware {
-		var opts []logging.Option
+		opts := []logging.Option{logging.FilteredBy(levels)}
 		if method == product.MethodGet {
 			opts = append(opts, logging.SuccessLevel(level.DebugValue()))
 		}

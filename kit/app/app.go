@@ -143,6 +143,7 @@ type App struct {
 	limiter                            *ratelimit.TokenBucket
 	requestTimeout                     *atomic.Int64
 	liveLogger                         log.Logger // not filtered by the log level
+	levels                             *logging.LevelVar
 
 	mu      sync.Mutex
 	closers []func()
@@ -169,7 +170,7 @@ func New(ctx context.Context, spec Spec, args []string, stderr io.Writer) (a *Ap
 	// are rare, and a change of the level itself must show either way.
 	unfiltered := log.With(logger, "service", spec.Name, "instance", o.InstanceID)
 	logger = log.With(levels.Filter(logger), "service", spec.Name, "instance", o.InstanceID)
-	a = &App{Spec: spec, Options: o, Logger: logger, Metrics: metrics.New(spec.Name), liveLogger: log.With(unfiltered, "component", "liveconfig")}
+	a = &App{Spec: spec, Options: o, Logger: logger, Metrics: metrics.New(spec.Name), liveLogger: log.With(unfiltered, "component", "liveconfig"), levels: levels}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -295,7 +296,8 @@ func (a *App) Watch(service string) *consul.Watcher {
 func (a *App) Endpoint(method string, logOpts []logging.Option, extra ...endpoint.Middleware) endpoint.Middleware {
 	chain := []endpoint.Middleware{
 		tracing.EndpointMiddleware(a.Spec.Name + "." + method),
-		logging.EndpointMiddleware(a.Log("endpoint"), method, logOpts...),
+		// The level in force comes first, so a method's own options win.
+		logging.EndpointMiddleware(a.Log("endpoint"), method, append([]logging.Option{logging.FilteredBy(a.levels)}, logOpts...)...),
 		ratelimit.Middleware(a.limiter),
 	}
 	chain = append(chain, extra...)

@@ -35,10 +35,15 @@ func BenchmarkLogger(b *testing.B) {
 // BenchmarkEndpointMiddleware measures the logging middleware around an
 // endpoint that does nothing, with the level filter the commands use
 // (info and above): a success, a business error, and a success logged at
-// debug level (SuccessLevel), which the filter drops.
+// debug level (SuccessLevel), which the filter drops, built and dropped or,
+// with FilteredBy, not built at all.
 func BenchmarkEndpointMiddleware(b *testing.B) {
 	notFound := errs.New(errs.NotFound, "product not found")
-	logger := level.NewFilter(logging.New(io.Discard, logging.FormatLogfmt), level.AllowInfo())
+	levels, err := logging.NewLevelVar("info")
+	if err != nil {
+		b.Fatal(err)
+	}
+	logger := log.With(levels.Filter(logging.New(io.Discard, logging.FormatLogfmt)), "component", "endpoint")
 	ctx := requestid.NewContext(context.Background(), requestid.New())
 	for _, tt := range []struct {
 		name string
@@ -48,6 +53,7 @@ func BenchmarkEndpointMiddleware(b *testing.B) {
 		{"success", nil, nil},
 		{"business error", notFound, nil},
 		{"success at debug", nil, []logging.Option{logging.SuccessLevel(level.DebugValue())}},
+		{"success at debug, filtered by", nil, []logging.Option{logging.SuccessLevel(level.DebugValue()), logging.FilteredBy(levels)}},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			ep := logging.EndpointMiddleware(logger, "GetProduct", tt.opts...)(func(context.Context, any) (any, error) { return "ok", tt.err })

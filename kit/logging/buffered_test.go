@@ -53,18 +53,104 @@ func TestBufferedWriterBatches(t *testing.T) {
 	}
 }
 
+// TestBufferedWriterFlushesWhenFull checks that a full buffer goes out at
+// once, long before the interval, and in one write.
 func TestBufferedWriterFlushesWhenFull(t *testing.T) {
 	var out lockedBuffer
 	w := logging.NewBufferedWriter(&out, 64, time.Hour)
 	defer w.Close()
 	line := strings.Repeat("x", 39) + "\n" // 40 bytes
 	w.Write([]byte(line))
+	time.Sleep(20 * time.Millisecond)
 	if _, writes := out.state(); writes != 0 {
 		t.Fatalf("flushed below the size")
 	}
 	w.Write([]byte(line)) // 80 bytes >= 64
-	if got, writes := out.state(); writes != 1 || got != line+line {
-		t.Errorf("after filling: %d writes, %q; want one write of both lines", writes, got)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got, writes := out.state()
+		if writes == 1 && got == line+line {
+			return
+		}
+		if writes > 1 || time.Now().After(deadline) {
+			t.Fatalf("after filling: %d writes, %q; want one write of both lines", writes, got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// blockingWriter holds every Write until release is closed, saying on
+// entered when one has begun.
+type blockingWriter struct {
+	lockedBuffer
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.release
+	return b.lockedBuffer.Write(p)
+}
+
+// TestBufferedWriterDoesNotWaitForTheWrite checks that the Writes that fill
+// the buffer return while the underlying writer is stuck, and that a Write
+// finding twice the size waiting waits for it (memory stays bounded), with
+// nothing lost or reordered.
+func TestBufferedWriterDoesNotWaitForTheWrite(t *testing.T) {
+	out := &blockingWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	w := logging.NewBufferedWriter(out, 64, time.Hour)
+	line := func(i int) []byte { return fmt.Appendf(nil, "%038d\n", i) } // 39 bytes
+	write := func(i int) <-chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			w.Write(line(i))
+			close(done)
+		}()
+		return done
+	}
+	returns := func(i int, done <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("Write %d held up by the stuck underlying writer", i)
+		}
+	}
+	// Lines 0 and 1 fill the buffer, which the writer's goroutine takes
+	// and gets stuck writing.
+	returns(0, write(0))
+	returns(1, write(1))
+	select {
+	case <-out.entered:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the full buffer was not written out")
+	}
+	// 2 to 4 fill the other buffer past its size; 5 finds twice the size
+	// waiting.
+	for i := 2; i <= 4; i++ {
+		returns(i, write(i))
+	}
+	fifth := write(5)
+	select {
+	case <-fifth:
+		t.Fatal("Write 5 returned with twice the size waiting, want it to wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(out.release)
+	returns(5, fifth)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for i := range 6 {
+		want.Write(line(i))
+	}
+	if got, _ := out.state(); got != want.String() {
+		t.Errorf("written %q, want every line in order %q", got, want.String())
 	}
 }
 

@@ -35,6 +35,10 @@ func (l *LevelVar) Set(name string) error {
 	return fmt.Errorf("log level %q: want one of debug, info, warn, error", name)
 }
 
+// Enabled reports whether a line at v would pass the level in force, so a
+// caller can leave out building a line that would be dropped.
+func (l *LevelVar) Enabled(v level.Value) bool { return rank(v) >= l.min.Load() }
+
 // String returns the level's name.
 func (l *LevelVar) String() string { return Levels[l.min.Load()] }
 

@@ -135,6 +135,8 @@ func EndpointMiddleware(logger log.Logger, method string, opts ...Option) endpoi
 	// The leveled loggers are built once here, not per call.
 	l := &callLogger{
 		method:   method,
+		levels:   o.levels,
+		level:    o.successLevel,
 		success:  log.WithPrefix(logger, level.Key(), o.successLevel),
 		rejected: level.Info(logger),
 		failed:   level.Error(logger),
@@ -154,6 +156,7 @@ type Option func(*options)
 
 type options struct {
 	successLevel level.Value
+	levels       *LevelVar
 }
 
 // SuccessLevel logs the method's successful calls at lvl instead of info,
@@ -167,15 +170,31 @@ func SuccessLevel(lvl level.Value) Option {
 	return func(o *options) { o.successLevel = lvl }
 }
 
+// FilteredBy tells EndpointMiddleware the level in force in the logger it is
+// given (the LevelVar that filters it), so that a success below that level
+// is not even built: a read logged at debug behind an info filter then
+// costs a level comparison instead of a line's key-value slice, which the
+// filter built and dropped for every request (2 to 3% of the product
+// service's CPU on its read path). Without it every line is built and left
+// to the logger's filters.
+func FilteredBy(lv *LevelVar) Option {
+	return func(o *options) { o.levels = lv }
+}
+
 // callLogger writes the lines of one method's calls.
 type callLogger struct {
 	method   string
-	success  log.Logger // successful calls
-	rejected log.Logger // business errors
-	failed   log.Logger // every other error
+	levels   *LevelVar   // nil: unknown, every line is built
+	level    level.Value // of successes
+	success  log.Logger  // successful calls
+	rejected log.Logger  // business errors
+	failed   log.Logger  // every other error
 }
 
 func (l *callLogger) log(ctx context.Context, took time.Duration, err error) {
+	if err == nil && l.levels != nil && !l.levels.Enabled(l.level) {
+		return
+	}
 	kv := make([]any, 0, 14)
 	kv = append(kv, "method", l.method)
 	kv = AppendRequest(kv, ctx)

@@ -205,6 +205,46 @@ func TestEndpointMiddlewareSuccessLevel(t *testing.T) {
 	}
 }
 
+// TestEndpointMiddlewareFilteredBy checks that a middleware told the
+// LevelVar in force skips the successes below it, follows the level when it
+// changes while the process runs, and still logs the failures.
+func TestEndpointMiddlewareFilteredBy(t *testing.T) {
+	tests := []struct {
+		name     string
+		levelNow string
+		err      error
+		want     string // a substring of the line; "": no line at all
+	}{
+		{name: "success below the level", levelNow: "info"},
+		{name: "success once the level is debug", levelNow: "debug", want: "level=debug method=GetProduct"},
+		{name: "business error at info", levelNow: "info", err: errs.New(errs.NotFound, "product not found"), want: "kind=not_found"},
+		{name: "success below warn", levelNow: "warn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			levels, err := logging.NewLevelVar("info")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			logger := levels.Filter(log.NewLogfmtLogger(&buf))
+			ep := logging.EndpointMiddleware(logger, "GetProduct", logging.FilteredBy(levels), logging.SuccessLevel(level.DebugValue()))(
+				func(context.Context, any) (any, error) { return "ok", tt.err })
+			if err := levels.Set(tt.levelNow); err != nil {
+				t.Fatal(err)
+			}
+			_, _ = ep(context.Background(), nil)
+			line := buf.String()
+			switch {
+			case tt.want == "" && line != "":
+				t.Errorf("logged %q, want nothing", line)
+			case tt.want != "" && !strings.Contains(line, tt.want):
+				t.Errorf("logged %q, want a line with %q", line, tt.want)
+			}
+		})
+	}
+}
+
 // TestNewCallerBehindWrappers checks that caller names the line that logged
 // however the logger was wrapped on the way: level filters and log.With, as
 // the commands wrap theirs, and level.Info at the call.

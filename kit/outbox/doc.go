@@ -22,12 +22,13 @@
 // the order of their inserts. Within one aggregate that is the commit order
 // when writers of an aggregate serialize on it (lock its row, as any
 // read-modify-write must, before Add). Several relays may run on one table
-// (one per service instance): the one holding a session-level advisory lock
-// on its connection leads, and the others stand by, trying for the lock at
-// every poll without listening or claiming, which keeps the order without
-// coordinating them otherwise. The lock goes with the leader's connection,
-// so a standby takes over within a poll interval of the leader's death
-// (kitshop_outbox_relay_leading says which instance leads).
+// (one per service instance): a transaction-level advisory lock lets one of
+// them work at a time, which keeps the order without coordinating them
+// otherwise. A relay that finds the lock taken stands by for a quarter of a
+// second, deaf to the commits' notifications, rather than spend a
+// transaction on each of them; the lock is held only during a pass, so a
+// relay whose process is stopped between passes holds up the others for
+// that quarter second at most.
 //
 // Throughput: the relay works on a connection of its own (not the pool's),
 // claims a batch with BEGIN in one round trip and marks it with COMMIT in

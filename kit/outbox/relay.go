@@ -116,12 +116,11 @@ func WithLogger(l log.Logger) Option { return func(o *options) { o.logger = l } 
 
 // WithRegisterer exports the backlog as kitshop_outbox_backlog_events and
 // kitshop_outbox_oldest_unpublished_seconds, updated after a pass, at most
-// twice a second, the publish rate as kitshop_outbox_published_total, and
-// whether this relay leads as kitshop_outbox_relay_leading.
+// twice a second, and the publish rate as kitshop_outbox_published_total.
 func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
 
 // relayLock is the advisory lock key that lets one relay of a database work
-// at a time; the others stand by (see lead).
+// at a time; the others stand by (see loop).
 const relayLock = "kitshop.outbox.relay"
 
 // Start starts a relay that publishes pool's outbox through pub, usually a
@@ -188,10 +187,10 @@ const claim = `
 
 // pass claims up to a batch of unpublished events in seq order, publishes
 // them, and marks the published ones, in two round trips to the database:
-// BEGIN with the claim, and the mark with COMMIT. It returns how many were
-// published. Another relay holding the lock is not an error: this one
-// finds no rows and stands by.
-func (r *Relay) pass(ctx context.Context, conn *pgx.Conn) (int, error) {
+// BEGIN with the lock and the claim, and the mark with COMMIT. It returns
+// how many were published and whether it had the lock. Another relay
+// holding the lock is not an error: this one finds no rows and stands by.
+func (r *Relay) pass(ctx context.Context, conn *pgx.Conn) (n int, locked bool, err error) {
 	// A failure leaves the connection in a transaction or broken: roll
 	// back, and close it if that fails too, so the next pass reconnects.
 	defer func() {
@@ -203,6 +202,11 @@ func (r *Relay) pass(ctx context.Context, conn *pgx.Conn) (int, error) {
 	}()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	// Taken here too, to tell the caller; the claim's own attempt then
+	// finds it held by this transaction.
+	b.Queue(`SELECT pg_try_advisory_xact_lock(hashtext($1))`, relayLock).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&locked)
+	})
 	var batch []row
 	b.Queue(claim, relayLock, r.opts.batch).Query(func(rows pgx.Rows) error {
 		var err error
@@ -214,7 +218,7 @@ func (r *Relay) pass(ctx context.Context, conn *pgx.Conn) (int, error) {
 		return err
 	})
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("outbox: claim: %w", err)
+		return 0, false, fmt.Errorf("outbox: claim: %w", err)
 	}
 	published, pubErr := r.publishAll(ctx, batch)
 	b = &pgx.Batch{}
@@ -225,9 +229,9 @@ func (r *Relay) pass(ctx context.Context, conn *pgx.Conn) (int, error) {
 		b.Queue("ROLLBACK")
 	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("outbox: mark published: %w", err)
+		return 0, locked, fmt.Errorf("outbox: mark published: %w", err)
 	}
-	return len(published), pubErr
+	return len(published), locked, pubErr
 }
 
 // AsyncPublisher is the part of jetstream.JetStream that lets the relay
@@ -383,16 +387,8 @@ func (r *Relay) Backlog(ctx context.Context) (count int, oldest time.Duration, e
 }
 
 type gauges struct {
-	events, oldest, leading prometheus.Gauge
-	published               prometheus.Counter
-}
-
-func (g *gauges) setLeading(on bool) {
-	if on {
-		g.leading.Set(1)
-	} else {
-		g.leading.Set(0)
-	}
+	events, oldest prometheus.Gauge
+	published      prometheus.Counter
 }
 
 func newGauges(reg prometheus.Registerer) (*gauges, error) {
@@ -406,15 +402,11 @@ func newGauges(reg prometheus.Registerer) (*gauges, error) {
 			Help: "How long the oldest unpublished outbox event has waited.",
 		}),
 	}
-	g.leading = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: metrics.Namespace, Name: "outbox_relay_leading",
-		Help: "1 while this instance's relay holds the lock and publishes; 0 while it stands by.",
-	})
 	g.published = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "outbox_published_total",
 		Help: "Events the relay published and JetStream acknowledged.",
 	})
-	for _, c := range []prometheus.Collector{g.events, g.oldest, g.leading, g.published} {
+	for _, c := range []prometheus.Collector{g.events, g.oldest, g.published} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("outbox: register metrics: %w", err)
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -19,34 +18,24 @@ func (h *harness) storefrontTarget(ctx context.Context) target {
 	const key = "storefront"
 	url := h.env.gatewayURL + "/"
 	t := target{key: key, name: fmt.Sprintf("gateway: storefront catalog page GET / (open loop, %s pages/s)", bench.FormatCount(h.o.pageRate))}
-	const maxInFlight = 256
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		MaxIdleConns:        maxInFlight,
-		MaxIdleConnsPerHost: maxInFlight,
-		IdleConnTimeout:     30 * time.Second,
-	}}
-	page := func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+	// A browser asks for a compressed page.
+	newPage, err := bench.HTTPGet(url, http.Header{"Accept-Encoding": {"gzip"}}, func(resp *http.Response) error {
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 			return fmt.Errorf("status %d, %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
-		return err
+		return nil
+	})
+	if err != nil {
+		t.na = err.Error()
+		return t
 	}
+	page := newPage()
 	if err := page(ctx); err != nil {
 		t.na = "no storefront at the gateway's / (" + err.Error() + ")"
 		return t
 	}
 	t.run = func(ctx context.Context, d time.Duration) (bench.Measurement, string, error) {
-		res := bench.OpenLoop(ctx, h.o.pageRate, d, maxInFlight, 10*time.Second, page)
+		res := bench.OpenLoop(ctx, h.o.pageRate, d, 64, 10*time.Second, newPage)
 		return res.Measurement(), "the first failed page: " + res.FirstError, nil
 	}
 	return t

@@ -35,6 +35,7 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -49,6 +50,7 @@ import (
 	"github.com/kitshop/kitshop/kit/liveconfig"
 	"github.com/kitshop/kitshop/kit/requestid"
 	"github.com/kitshop/kitshop/kit/subscriber"
+	"github.com/kitshop/kitshop/kit/tracing"
 	"github.com/kitshop/kitshop/order"
 	orderv1 "github.com/kitshop/kitshop/proto/order/v1"
 	"github.com/kitshop/kitshop/user/userapi"
@@ -73,9 +75,11 @@ func build(ctx context.Context, args []string, stderr io.Writer) (*app.App, erro
 	if err != nil {
 		return nil, err
 	}
-	// The user service's token endpoint, for this service's own account.
+	// The user service's token endpoint, for this service's own account;
+	// a fetch made for a request is a span of its trace.
+	tokenClient := &http.Client{Timeout: auth.DefaultTokenFetchTimeout, Transport: tracing.Transport(nil)}
 	tokens := auth.NewClientCredentials(a.URLs(a.Options.AuthService, userapi.TokenPath, f.tokenURLs),
-		f.serviceID, f.serviceSecret, nil, auth.WithTokenLogger(a.Log("auth")))
+		f.serviceID, f.serviceSecret, tokenClient, auth.WithTokenLogger(a.Log("auth")))
 
 	// The catalog: instances from Consul (or fixed), behind a breaker.
 	var instancer sd.Instancer = sd.FixedInstancer(f.productAddrs)
