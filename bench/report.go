@@ -357,7 +357,7 @@ func MarkdownTable(header []string, rows [][]string) string {
 
 // memoryTable returns the memory lines' header and cells.
 func (r *Report) memoryTable() ([]string, [][]string) {
-	header := []string{"process", "pid", "RSS idle", "RSS idle after load (22 s rest)"}
+	header := []string{"process", "pid", "RSS idle (started, before the fixtures)", "RSS idle after load (22 s rest)"}
 	var rows [][]string
 	for _, m := range r.Memory {
 		name := m.Name

@@ -70,6 +70,13 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 			time.Sleep(3 * time.Second) // let the bucket refill a little
 		}
 	}
+	// Idle memory is read before the fixtures (a thousand products, orders)
+	// fill the caches: what each process holds once started and ready.
+	procs, problems := h.env.processes(ctx)
+	rep.Notes = append(rep.Notes, problems...)
+	time.Sleep(time.Second) // let the readiness checks' requests settle
+	idle := readRSS(procs)
+
 	targets, closeTargets, err := h.targets(ctx, rep)
 	if err != nil {
 		return nil, err
@@ -88,11 +95,6 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 	}
 	fmt.Fprintf(h.log, "kitbench: %d targets × %d rounds × %s (about %s)\n",
 		len(live), h.o.rounds, h.o.duration, estimate(h.o, len(live)).Round(time.Second))
-
-	procs, problems := h.env.processes(ctx)
-	rep.Notes = append(rep.Notes, problems...)
-	time.Sleep(time.Second) // let the fixtures' requests settle
-	idle := readRSS(procs)
 
 	if h.o.warmup > 0 {
 		for _, t := range live {
