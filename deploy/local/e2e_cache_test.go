@@ -148,10 +148,19 @@ func testAggregatePaymentDown(t *testing.T, e *orderEnv, stack *local.Stack) {
 			Status string `json:"status"`
 		} `json:"expanded"`
 	}
+	// The payment is made from the order's event, a few milliseconds after
+	// the order is placed: until then its part is a failed lookup.
 	var whole composite
-	decodeJSON(t, "the expanded order", e.c.do(t, http.MethodGet, path, bearer(cust.token), nil), http.StatusOK, &whole)
-	if whole.Expanded["products"].Status != "ok" || whole.Expanded["payment"].Status != "ok" || whole.Payment == nil {
-		t.Fatalf("expanded order: %+v, want both parts ok", whole.Expanded)
+	for deadline := time.Now().Add(noticeTimeout); ; {
+		whole = composite{}
+		decodeJSON(t, "the expanded order", e.c.do(t, http.MethodGet, path, bearer(cust.token), nil), http.StatusOK, &whole)
+		if whole.Expanded["products"].Status == "ok" && whole.Expanded["payment"].Status == "ok" && whole.Payment != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("expanded order: %+v, want both parts ok within %v", whole.Expanded, noticeTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for _, it := range whole.Items {
 		if it.Product == nil || it.Product.ID != it.ProductID {

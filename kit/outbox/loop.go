@@ -32,8 +32,8 @@ const (
 	pruneBatch = 10000
 )
 
-// loop makes passes: when woken by a commit, at most one per pace; after
-// finding the lock taken, none for standBy; and at every poll.
+// loop makes passes: when woken by a commit (at most one per pace, if
+// set); after finding the lock taken, none for standBy; and at every poll.
 func (r *Relay) loop(ctx context.Context, g *gauges) {
 	var listening sync.WaitGroup
 	defer listening.Wait()
