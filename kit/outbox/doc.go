@@ -32,10 +32,8 @@
 //
 // Throughput: the relay works on a connection of its own (not the pool's),
 // claims a batch with BEGIN in one round trip and marks it with COMMIT in
-// another. WithPace trades latency for fewer transactions: at most one
-// pass per pace, so that under load the commits of a pace share one claim.
-// With a jetstream.JetStream (an AsyncPublisher) it publishes the batch in
-// waves: each wave holds events of distinct aggregates, sent
+// another. With a jetstream.JetStream (an AsyncPublisher) it publishes the
+// batch in waves: each wave holds events of distinct aggregates, sent
 // without waiting, in seq order, and its acknowledgements are awaited
 // together. The next event of an aggregate is sent only once the previous
 // one is stored, and the first failed wave ends the batch, so a later event

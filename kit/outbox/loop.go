@@ -32,8 +32,8 @@ const (
 	pruneBatch = 10000
 )
 
-// loop makes passes: when woken by a commit (at most one per pace, if
-// set); after finding the lock taken, none for standBy; and at every poll.
+// loop makes passes: when woken by a commit; after finding the lock taken,
+// none for standBy; and at every poll.
 func (r *Relay) loop(ctx context.Context, g *gauges) {
 	var listening sync.WaitGroup
 	defer listening.Wait()
@@ -41,8 +41,8 @@ func (r *Relay) loop(ctx context.Context, g *gauges) {
 	tick := time.NewTicker(r.opts.poll)
 	defer tick.Stop()
 	var (
-		conn                        *pgx.Conn
-		lastGauge, lastPass, pruned time.Time
+		conn              *pgx.Conn
+		lastGauge, pruned time.Time
 	)
 	defer func() {
 		if conn != nil {
@@ -62,10 +62,6 @@ func (r *Relay) loop(ctx context.Context, g *gauges) {
 			}
 		}
 		if conn != nil {
-			if wait := r.opts.pace - time.Since(lastPass); wait > 0 {
-				sleep(ctx, wait) // let the commits of the pace join this claim
-			}
-			lastPass = time.Now()
 			n, locked, err = r.pass(ctx, conn)
 			// Pruning does not need the broker: it goes on while it is down.
 			if locked && r.opts.retention > 0 && !conn.IsClosed() && time.Since(pruned) >= pruneEvery {

@@ -39,7 +39,6 @@ type options struct {
 	batch          int
 	poll           time.Duration
 	publishTimeout time.Duration
-	pace           time.Duration
 	retention      time.Duration
 	logger         log.Logger
 	reg            prometheus.Registerer
@@ -83,21 +82,6 @@ func WithPublishTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
 			o.publishTimeout = d
-		}
-	}
-}
-
-// WithPace sets the least time between the starts of two passes (default
-// 0: none). A relay woken by every commit claims one event per transaction
-// under load; waiting for the rest of the pace lets the events committed
-// meanwhile go in the same claim, at the cost of up to the pace in every
-// event's latency. An idle relay starts at once either way. Off by
-// default: the services' events are on user-visible paths (a payment
-// shown right after its order, a cache updated within 100 ms).
-func WithPace(d time.Duration) Option {
-	return func(o *options) {
-		if d >= 0 {
-			o.pace = d
 		}
 	}
 }
