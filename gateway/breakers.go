@@ -42,6 +42,72 @@ type instanceBreaker struct {
 	// inflight counts the requests sent to the instance and not yet
 	// answered in full, for BalanceP2C.
 	inflight atomic.Int64
+	// answered counts the responses that came from the instance: the
+	// prober's proof of life for an instance too busy to answer its
+	// probes in time. A counter rather than a timestamp: no clock read per
+	// response.
+	answered atomic.Uint64
+	// unresponsive is set by the prober while the instance answers
+	// neither its probes nor its requests; it is skipped like an open
+	// circuit.
+	unresponsive atomic.Bool
+	// mu guards attempts, the attempts in flight (a list through
+	// attemptRun.prev/next, no allocation per request), cancelled when
+	// the instance turns unresponsive.
+	mu       sync.Mutex
+	attempts *attemptRun
+}
+
+// track adds a to the attempts in flight. An attempt that starts on an
+// instance found unresponsive meanwhile (it was picked just before) is
+// cancelled at once.
+func (ib *instanceBreaker) track(a *attemptRun) {
+	ib.mu.Lock()
+	a.next = ib.attempts
+	if a.next != nil {
+		a.next.prev = a
+	}
+	ib.attempts = a
+	down := ib.unresponsive.Load()
+	ib.mu.Unlock()
+	if down {
+		a.abort()
+	}
+}
+
+// untrack removes a from the attempts in flight.
+func (ib *instanceBreaker) untrack(a *attemptRun) {
+	ib.mu.Lock()
+	if a.prev != nil {
+		a.prev.next = a.next
+	} else if ib.attempts == a {
+		ib.attempts = a.next
+	}
+	if a.next != nil {
+		a.next.prev = a.prev
+	}
+	a.prev, a.next = nil, nil
+	ib.mu.Unlock()
+}
+
+// setUnresponsive marks the instance unresponsive and cancels the
+// attempts in flight to it, returning how many.
+func (ib *instanceBreaker) setUnresponsive() int {
+	ib.mu.Lock()
+	defer ib.mu.Unlock()
+	ib.unresponsive.Store(true)
+	n := 0
+	for a := ib.attempts; a != nil; a = a.next {
+		a.abort()
+		n++
+	}
+	return n
+}
+
+// usable reports whether the instance may be asked at all: its circuit is
+// closed and it has not stopped answering.
+func (ib *instanceBreaker) usable() bool {
+	return !ib.unresponsive.Load() && !ib.Open()
 }
 
 func newBreakers(s breaker.Settings, logger log.Logger, m *metrics.Metrics) *breakers {
@@ -123,8 +189,14 @@ func breakerName(k instanceKey) string { return "gateway/" + k.service + "/" + k
 // instance that never receives traffic would stay shunned forever after it
 // recovered. If the breaker still refuses the probe, the request never left
 // and is retried on another instance.
+//
+// An unresponsive instance (see prober) is always skipped: the prober, not
+// a request, finds out when it answers again.
 func (b *breakers) skip(service, id string) bool {
 	ib := b.get(service, id)
+	if ib.unresponsive.Load() {
+		return true
+	}
 	next := ib.nextProbe.Load()
 	if !ib.Open() {
 		if next != 0 && ib.nextProbe.CompareAndSwap(next, 0) {

@@ -105,10 +105,11 @@ func (g *Gateway) invalidateWritten(r *http.Request, rt *Route) {
 }
 
 // available reports whether some instance of the route's service may be
-// asked: it has healthy instances and not every breaker is open.
+// asked: it has healthy instances, and not every one has an open breaker
+// or has stopped answering.
 func (g *Gateway) available(rt *Route) bool {
 	for _, in := range rt.Instances {
-		if !g.breakers.get(rt.Service, in.ID).Open() {
+		if g.breakers.get(rt.Service, in.ID).usable() {
 			return true
 		}
 	}

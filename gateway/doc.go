@@ -44,8 +44,9 @@
 //     several upstream calls (CompositeRoute);
 //   - finds a healthy instance by the service's strategy (Balance: round
 //     robin, random or power of two choices), skipping instances whose
-//     circuit breaker is open (503 problem with Retry-After when there is
-//     none, or the cached answer marked as stale for a public GET);
+//     circuit breaker is open or that have stopped answering (503 problem
+//     with Retry-After when there is none, or the cached answer marked as
+//     stale for a public GET);
 //   - forwards the request with its path unchanged, X-Forwarded-For/-Host/
 //     -Proto set by the gateway, hop-by-hop headers removed, and identity
 //     headers a client may have made up (X-User-Id, X-User-Roles,
@@ -74,6 +75,21 @@
 // the gateway itself produces are problem documents (kit/httpx). Transport
 // failures and 5xx responses count against the instance's circuit breaker;
 // 4xx responses are the client's business and never do.
+//
+// Consul fails an instance that stops answering (a stopped or hung process)
+// only after its checks time out, seconds later, and a request sent to it
+// meanwhile would wait for the whole upstream timeout. So the gateway probes
+// each instance's /healthz itself, every Config.ProbeInterval (100ms) within
+// Config.ProbeTimeout (100ms), through its transport but not its breakers
+// or access log. An instance is unresponsive when two probes in a row have
+// failed and no response to a request has come from it since the first of
+// them began (a refused connection counts at once): under heavy load its
+// probes may time out, but its answers keep coming, and it stays in
+// rotation. An unresponsive instance is skipped like an open circuit, and
+// the requests waiting on it are cancelled then and answered 503 with
+// Retry-After (retried on another instance only by the rules above, as
+// after any transport error). Any answered probe, or any response, puts it
+// back. Both changes are logged once, with the instance.
 //
 // Request bodies are limited (MaxBodyBytes); small ones are buffered so a
 // retry can send them again, larger ones are streamed and retried only if the
@@ -123,8 +139,9 @@
 // ids, rate limits, the access log; logsample.go thins the log of refused
 // requests), auth.go (token checks), proxy.go (forwarding with retries),
 // body.go (request bodies a retry can send again), breakers.go (a circuit
-// breaker per instance), instruments.go (the gateway's metrics),
-// openapi.go (the API description it serves), cache.go, cache_http.go and
+// breaker per instance), probe.go (finding instances that stopped
+// answering), instruments.go (the gateway's metrics), openapi.go (the API
+// description it serves), cache.go, cache_http.go and
 // cache_events.go (the response cache, its serving and degradation, and its
 // invalidation by change events), aggregate_config.go and aggregate.go
 // (composite routes), balance.go (instance selection) and live.go (the

@@ -128,6 +128,15 @@ type Config struct {
 	Cache *Cache
 	// Transport sends upstream requests; nil means NewUpstream().
 	Transport http.RoundTripper
+	// ProbeInterval is how often each instance's /healthz is asked whether
+	// it still answers, so an instance that stops answering (a stopped or
+	// hung process) is skipped, and its requests in flight get a 503, within
+	// a few intervals rather than when Consul fails its checks or the
+	// upstream timeout ends (see prober). Zero means DefaultProbeInterval;
+	// negative disables the probes. ProbeTimeout bounds each probe; zero
+	// means DefaultProbeTimeout.
+	ProbeInterval time.Duration
+	ProbeTimeout  time.Duration
 	// Metrics, if set, records every request by route, upstream and status
 	// (routeInstruments), the rejections of the per-client and
 	// per-user rate limits (limiters "client" and "user") and the state of
@@ -156,6 +165,7 @@ type Gateway struct {
 	cache             *Cache // nil: no response cache
 	fwd               *forwarder
 	composites        atomic.Pointer[Composites] // nil: none
+	prober            *prober                    // nil: probes disabled
 	handler           http.Handler
 	openAPI           http.Handler // OpenAPIPath
 	stopOnce          sync.Once
@@ -195,6 +205,10 @@ func New(cfg Config) (*Gateway, error) {
 	fwd.timeout.Store(int64(cfg.UpstreamTimeout))
 	fwd.balance.Store(&cfg.Balance)
 	g.fwd = fwd
+	if cfg.ProbeInterval > 0 {
+		g.prober = startProber(&prober{source: cfg.Source, breakers: g.breakers, transport: cfg.Transport,
+			interval: cfg.ProbeInterval, timeout: cfg.ProbeTimeout, logger: log.With(cfg.Logger, "component", "gateway.probe")})
+	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      fwd,
@@ -253,6 +267,7 @@ func (c *Config) defaults() error {
 		{"UserRateLimitUsers", int64(c.UserRateLimitUsers)},
 		{"MaxBodyBytes", c.MaxBodyBytes},
 		{"RetryBodyBytes", c.RetryBodyBytes},
+		{"ProbeTimeout", int64(c.ProbeTimeout)},
 	} {
 		if f.value < 0 {
 			return fmt.Errorf("gateway: Config.%s must not be negative", f.name)
@@ -298,16 +313,26 @@ func (c *Config) defaults() error {
 	if c.Transport == nil {
 		c.Transport = NewUpstream()
 	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = DefaultProbeInterval
+	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = DefaultProbeTimeout
+	}
 	return c.Balance.Validate()
 }
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 
-// Stop releases the idle upstream connections. Call it after the HTTP
-// server has shut down; the Source is the caller's to stop.
+// Stop ends the probes of the instances and releases the idle upstream
+// connections. Call it after the HTTP server has shut down; the Source is
+// the caller's to stop.
 func (g *Gateway) Stop() {
 	g.stopOnce.Do(func() {
+		if g.prober != nil {
+			g.prober.stopProbes()
+		}
 		if t, ok := g.transport.(interface{ CloseIdleConnections() }); ok {
 			t.CloseIdleConnections()
 		}

@@ -98,7 +98,7 @@ func (f *forwarder) RoundTrip(out *http.Request) (*http.Response, error) {
 	}
 	in, ok := f.next(c.route.Service, c.route.Instances, skip)
 	if !ok {
-		return nil, unavailable(errors.New("every instance's circuit breaker is open"), msgUnavailable, noInstanceRetry)
+		return nil, unavailable(errors.New("every instance's circuit breaker is open or the instance is unresponsive"), msgUnavailable, noInstanceRetry)
 	}
 	res := f.attempt(out, c, in, 1)
 	if !f.retryable(out, c, res) {
@@ -157,13 +157,15 @@ func (f *forwarder) attempt(out *http.Request, c *call, in consul.Instance, n in
 	// it is not the context the breaker hands to run (which ends when
 	// Execute returns) but one that ends when the proxy closes the body.
 	actx, cancelCtx := context.WithTimeout(out.Context(), time.Duration(f.timeout.Load()))
-	a := &attemptRun{f: f, out: out, c: c, in: in, actx: actx}
+	a := &attemptRun{f: f, out: out, c: c, in: in, ib: ib, actx: actx, cancelCtx: cancelCtx}
 	ib.inflight.Add(1)
+	ib.track(a)
 	var ended atomic.Bool
 	cancel := func() { // also the end of the request for the in-flight count
 		cancelCtx()
 		if ended.CompareAndSwap(false, true) {
 			ib.inflight.Add(-1)
+			ib.untrack(a)
 		}
 	}
 	a.body.cancel = cancel
@@ -187,6 +189,13 @@ func (f *forwarder) attempt(out *http.Request, c *call, in consul.Instance, n in
 		// The breaker stopped waiting (its own timeout or the client left)
 		// before the instance answered.
 		return attemptResult{err: unavailable(brErr, msgTimeout, failedRetry)}
+	case a.aborted.Load() && out.Context().Err() == nil:
+		// The instance stopped answering while the request waited on it:
+		// a 503 now rather than a 504 when the upstream timeout ends.
+		// Whether the request reached it is unknown, so retryable's
+		// rules apply as to any transport error.
+		return attemptResult{err: unavailable(fmt.Errorf("instance unresponsive: %w", a.rtErr), msgUnavailable, failedRetry),
+			notSent: isDial(a.rtErr)}
 	}
 	return f.classify(out.Context(), a.rtErr)
 }
@@ -201,9 +210,16 @@ type attemptRun struct {
 	out  *http.Request
 	c    *call
 	in   consul.Instance
+	ib   *instanceBreaker
 	actx context.Context
-	url  url.URL    // the outgoing request's, with the instance's address
-	body cancelBody // the response body handed on, ending actx when closed
+	// cancelCtx ends actx; abort calls it when the instance turns
+	// unresponsive, and sets aborted.
+	cancelCtx context.CancelFunc
+	aborted   atomic.Bool
+	// prev and next link the attempts in flight to ib (ib.mu guards them).
+	prev, next *attemptRun
+	url        url.URL    // the outgoing request's, with the instance's address
+	body       cancelBody // the response body handed on, ending actx when closed
 
 	mu        sync.Mutex
 	called    bool // the run started sending
@@ -236,6 +252,9 @@ func (a *attemptRun) run(context.Context) error {
 		req.TransferEncoding = nil
 	}
 	r, err := a.f.transport.RoundTrip(req)
+	if err == nil {
+		a.ib.answered.Add(1) // proof of life for the prober
+	}
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -258,6 +277,12 @@ func (a *attemptRun) run(context.Context) error {
 		return errUpstream
 	}
 	return nil
+}
+
+// abort cancels the attempt because its instance stopped answering.
+func (a *attemptRun) abort() {
+	a.aborted.Store(true)
+	a.cancelCtx()
 }
 
 // instanceFailed says whether a response counts against the instance's

@@ -27,6 +27,12 @@
 // selection (-balance-default, -balance) are live settings too, under
 // kitshop/config/gateway/ in Consul's KV store.
 //
+// Every instance's /healthz is probed each -probe-interval (100ms), each
+// probe within -probe-timeout (100ms): an instance that has failed two in a
+// row and answered no request meanwhile (a stopped or hung process) is
+// skipped, and the requests waiting on it get a 503, long before Consul
+// fails its checks. The change is logged both ways.
+//
 // With -debug-addr (off by default) a separate listener serves the
 // net/http/pprof profiles; keep it on a private address. The log, an access
 // line per request among it, is written in batches, at most 100ms late.

@@ -27,6 +27,8 @@ type settings struct {
 	rateLimit         float64
 	rateBurst         int
 	upstreamTimeout   time.Duration
+	probeInterval     time.Duration
+	probeTimeout      time.Duration
 	logFormat         string
 	trace             tracing.Config
 	logLevel          string
@@ -57,6 +59,8 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.Float64Var(&s.rateLimit, "rate-limit", 100, "requests per second allowed per client IP (0 disables the limit)")
 	fs.IntVar(&s.rateBurst, "rate-burst", 200, "requests a client IP may send in a burst above -rate-limit")
 	fs.DurationVar(&s.upstreamTimeout, "upstream-timeout", gateway.DefaultUpstreamTimeout, "time limit of one attempt on an upstream instance, response body included")
+	fs.DurationVar(&s.probeInterval, "probe-interval", gateway.DefaultProbeInterval, "how often each instance's /healthz is probed, so one that stops answering is skipped within a few intervals (0 disables the probes)")
+	fs.DurationVar(&s.probeTimeout, "probe-timeout", gateway.DefaultProbeTimeout, "time limit of one probe; two failed in a row, with no response from the instance meanwhile, take it out of rotation")
 	fs.StringVar(&s.logFormat, "log-format", logging.FormatLogfmt, "log `format`: logfmt or json")
 	tracing.Flags(fs, &s.trace)
 	fs.StringVar(&s.logLevel, "log-level", "info", "least severe log lines written: debug, info, warn or error")
@@ -116,6 +120,12 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	}
 	if s.upstreamTimeout <= 0 {
 		problems = append(problems, fmt.Errorf("-upstream-timeout %v: want a positive duration", s.upstreamTimeout))
+	}
+	if s.probeInterval < 0 {
+		problems = append(problems, fmt.Errorf("-probe-interval %v: want a duration >= 0 (0 disables the probes)", s.probeInterval))
+	}
+	if s.probeTimeout <= 0 {
+		problems = append(problems, fmt.Errorf("-probe-timeout %v: want a positive duration", s.probeTimeout))
 	}
 	if s.drainTimeout <= 0 {
 		problems = append(problems, fmt.Errorf("-drain-timeout %v: want a positive duration", s.drainTimeout))

@@ -102,6 +102,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stop()
 		return err
 	}
+	probeInterval := s.probeInterval
+	if probeInterval == 0 {
+		probeInterval = -1 // gateway.Config: disabled
+	}
 	cfg := gateway.Config{
 		Cache:             cache,
 		Balance:           s.features.balance,
@@ -112,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Audience:          s.audience,
 		Logger:            log.With(logger, "component", "gateway"),
 		UpstreamTimeout:   s.upstreamTimeout,
+		ProbeInterval:     probeInterval,
+		ProbeTimeout:      s.probeTimeout,
 		RateLimit:         s.rateLimit,
 		RateBurst:         s.rateBurst,
 		UserRateLimit:     s.userRateLimit,
