@@ -20,6 +20,9 @@ const (
 	visibleWithin = 100 * time.Millisecond
 	// failFastWithin bounds a write's 503 while the catalog is stopped.
 	failFastWithin = 100 * time.Millisecond
+	// hungWithin bounds how soon after the SIGSTOP the gateway, probing
+	// the instances itself, answers a write with a fast 503.
+	hungWithin = time.Second
 	// noticeTimeout bounds the wait for the gateways to hear of things:
 	// the change events (going live) and Consul failing stopped instances.
 	noticeTimeout = 20 * time.Second
@@ -201,6 +204,7 @@ func testCatalogStopped(t *testing.T, e *orderEnv, stack *local.Stack, c *client
 			t.Fatal(err)
 		}
 	}
+	stopped := time.Now()
 	resumed := false
 	resume := func() {
 		if !resumed {
@@ -211,6 +215,41 @@ func testCatalogStopped(t *testing.T, e *orderEnv, stack *local.Stack, c *client
 		}
 	}
 	defer resume()
+
+	// The gateway finds the stopped instances itself, long before Consul
+	// fails them: within hungWithin, a write gets a fast 503 and reads the
+	// cached answers marked as stale. A write sent before then may wait
+	// for it, but gets a 503 too.
+	for {
+		start := time.Now()
+		r, err := c.send(http.MethodPatch, paths[0], bearer(e.admin), mustJSON(t, map[string]any{"stock": 1}))
+		took := time.Since(start)
+		if err != nil || r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("PATCH %v after the SIGSTOP: %v %d (Retry-After %q) after %v, want 503 with Retry-After",
+				start.Sub(stopped), err, r.Status, r.Header.Get("Retry-After"), took)
+		}
+		if took < failFastWithin {
+			t.Logf("PATCH %v after the SIGSTOP: 503 in %v", start.Sub(stopped), took)
+			break
+		}
+		t.Logf("PATCH %v after the SIGSTOP: 503 in %v (caught on a stopped instance)", start.Sub(stopped), took)
+		if time.Since(stopped) > hungWithin {
+			t.Fatalf("no fast 503 within %v of the SIGSTOP", hungWithin)
+		}
+	}
+	for _, path := range paths {
+		r, err := c.send(http.MethodGet, path, nil, nil)
+		if err != nil || r.Status != http.StatusOK || !strings.Contains(string(r.Body), p.ID) {
+			t.Fatalf("GET %s with the catalog stopped: %v %d %s, want the cached answer", path, err, r.Status, truncate(r.Body))
+		}
+		if cs := r.Header.Get("Cache-Status"); !strings.Contains(cs, "detail=stale-service-unavailable") || !strings.HasPrefix(r.Header.Get("Warning"), "110") {
+			t.Errorf("GET %s %v after the SIGSTOP: Cache-Status %q, Warning %q; want stale-service-unavailable, marked as stale",
+				path, time.Since(stopped), cs, r.Header.Get("Warning"))
+		}
+	}
+	if time.Since(stopped) > hungWithin {
+		t.Errorf("the gateway took %v after the SIGSTOP to answer from the stale cache, want < %v", time.Since(stopped), hungWithin)
+	}
 
 	// Every read answers from the cache: fresh, or marked as stale once
 	// it has been invalidated or the instances do not answer; and once
