@@ -248,7 +248,7 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 				o, err = scanOrder(row, &prev)
 				return err
 			})
-			b.Queue(itemsQuery, []string{id}).Query(func(rows pgx.Rows) error {
+			b.Queue(orderItemsQuery, id).Query(func(rows pgx.Rows) error {
 				return readItems(rows, []*Order{&o})
 			})
 		})
@@ -384,6 +384,16 @@ const itemsQuery = `
 	FROM order_items
 	WHERE order_id = ANY ($1::uuid[])
 	ORDER BY order_id, line_no`
+
+// orderItemsQuery is itemsQuery for one order. Its generic plan (made on
+// the fifth run, when the table may still be nearly empty, and kept)
+// looks the lines up by the key, where = ANY's estimate of ten orders made
+// it a sequential scan that stayed one as the table grew.
+const orderItemsQuery = `
+	SELECT order_id::text, product_id::text, sku, name, unit_price_minor, quantity, line_total_minor
+	FROM order_items
+	WHERE order_id = $1
+	ORDER BY line_no`
 
 // scanItems reads the next result of a batch that queued itemsQuery.
 func scanItems(br pgx.BatchResults, orders []*Order) error {
