@@ -208,26 +208,19 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 		o    Order
 		prev string
 	)
-	// Two round trips (kit/postgres.Pipeline), three with an inbox: BEGIN
-	// with the inbox row, whose outcome decides whether to go on; the
-	// update with the read of the lines, the event is built from; the
-	// event with COMMIT.
+	// Two round trips (kit/postgres.Pipeline): BEGIN with the inbox row (if
+	// any), the update and the read of the lines the event is built from;
+	// then the event with COMMIT. The update goes with the inbox row, whose
+	// outcome is known only once both have run: an event handled before
+	// rolls both back.
 	err := pipelined(ctx, r.pool, func(p *postgres.Pipeline) error {
-		if t.Inbox != "" {
-			first := false
-			err := p.Send(ctx, func(b *pgx.Batch) {
-				subscriber.QueueOnce(b, InboxConsumer, t.Inbox, &first)
-			})
-			if err != nil {
-				return err
-			}
-			if !first {
-				return errAlreadyHandled
-			}
-		}
+		first := true
 		// Their snapshots differ, but lines never change after the insert.
 		// prev locks the row first, to report the status it left.
 		err := p.Send(ctx, func(b *pgx.Batch) {
+			if t.Inbox != "" {
+				subscriber.QueueOnce(b, InboxConsumer, t.Inbox, &first)
+			}
 			b.Queue(`
 		WITH prev AS (
 			SELECT status FROM orders WHERE id = $1 AND status = ANY ($2) FOR UPDATE
@@ -252,6 +245,9 @@ func (r *Postgres) Transition(ctx context.Context, id string, from []Status, t T
 				return readItems(rows, []*Order{&o})
 			})
 		})
+		if err == nil && !first {
+			return errAlreadyHandled
+		}
 		if err != nil {
 			return err
 		}
