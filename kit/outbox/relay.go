@@ -210,10 +210,6 @@ func (r *Relay) pass(ctx context.Context, conn *pgx.Conn) (n int, locked bool, e
 	published, pubErr := r.publishAll(ctx, batch)
 	b = &pgx.Batch{}
 	if len(published) > 0 {
-		// A custom plan for the mark: the generic one, made while the
-		// outbox was nearly empty, is a sequential scan that reads every
-		// row kept for the retention until autovacuum's next ANALYZE.
-		b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
 		b.Queue(`UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, published)
 		b.Queue("COMMIT")
 	} else {
