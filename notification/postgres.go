@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kitshop/kitshop/kit/postgres"
@@ -97,44 +98,55 @@ func (r *Postgres) MarkAllRead(ctx context.Context, userID string) (int64, error
 
 // Record implements EventStore. A concurrent delivery of the same event
 // waits on the inbox row until the first transaction ends, then finds it
-// (subscriber.Once). The notification's UNIQUE event_id is the second
+// (subscriber.QueueOnce). The notification's UNIQUE event_id is the second
 // guard: should the inbox ever forget an event, ON CONFLICT still makes no
 // second notification, and no second email.
+//
+// Two round trips (kit/postgres.Pipeline), where a statement each took
+// four to six: BEGIN with the inbox row, whose outcome decides whether to
+// go on; then the recipient, the notification and its email with COMMIT.
 func (r *Postgres) Record(ctx context.Context, e Effect) (bool, error) {
 	n := e.Notification
 	queued := false
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		first, err := subscriber.Once(ctx, tx, Consumer, n.EventID)
-		if err != nil || !first {
+	err := func() error {
+		p, err := postgres.BeginPipeline(ctx, r.pool)
+		if err != nil {
 			return err
 		}
-		if rc := e.Recipient; rc != nil {
-			if _, err := tx.Exec(ctx, `
+		defer p.End(ctx)
+		first := false
+		if err := p.Send(ctx, func(b *pgx.Batch) {
+			subscriber.QueueOnce(b, Consumer, n.EventID, &first)
+		}); err != nil || !first {
+			return err
+		}
+		return p.Commit(ctx, func(b *pgx.Batch) {
+			if rc := e.Recipient; rc != nil {
+				b.Queue(`
 				INSERT INTO recipients (user_id, email, name) VALUES ($1, $2, $3)
 				ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, updated_at = now()`,
-				rc.UserID, rc.Email, rc.Name); err != nil {
-				return err
+					rc.UserID, rc.Email, rc.Name)
 			}
-		}
-		var id string
-		err = tx.QueryRow(ctx, `
-			INSERT INTO notifications (user_id, event_id, kind, title, body, order_id)
-			VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid)
-			ON CONFLICT (event_id) DO NOTHING
-			RETURNING id::text`,
-			n.UserID, n.EventID, n.Kind, n.Title, n.Body, n.OrderID).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // made already
-		}
-		if err != nil || !e.Email {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO emails (notification_id)
-			SELECT $1 WHERE EXISTS (SELECT 1 FROM recipients WHERE user_id = $2)`, id, n.UserID)
-		queued = err == nil && tag.RowsAffected() == 1
-		return err
-	})
+			// The email is queued with the notification, if it was made
+			// (not there already) and the user has an address: the
+			// recipient's row, written by the statement before if this
+			// event brings it, is visible to this later statement.
+			b.Queue(`
+				WITH made AS (
+					INSERT INTO notifications (user_id, event_id, kind, title, body, order_id)
+					VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid)
+					ON CONFLICT (event_id) DO NOTHING
+					RETURNING id
+				)
+				INSERT INTO emails (notification_id)
+				SELECT id FROM made
+				WHERE $7 AND EXISTS (SELECT 1 FROM recipients WHERE user_id = $1)`,
+				n.UserID, n.EventID, n.Kind, n.Title, n.Body, n.OrderID, e.Email).Exec(func(tag pgconn.CommandTag) error {
+				queued = tag.RowsAffected() == 1
+				return nil
+			})
+		})
+	}()
 	if err != nil {
 		return false, dbError(err, "recording event")
 	}

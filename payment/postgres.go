@@ -109,31 +109,60 @@ func (r *Postgres) Void(ctx context.Context, eventID string, p Payment) (Payment
 // errHasPayment rolls Void's transaction back when the order has a payment.
 var errHasPayment = errors.New("order has a payment")
 
-// Transition implements Repository.
+// Transition implements Repository, in two round trips (kit/postgres's
+// Pipeline) where a statement each took five: BEGIN with the inbox row and
+// the update; then the event with COMMIT, or COMMIT alone (the inbox row)
+// when the payment was not in status from. The update goes with the inbox
+// row, whose outcome is known only once both have run: an event handled
+// before rolls both back.
 func (r *Postgres) Transition(ctx context.Context, eventID, id string, from Status, t Transition, ev outbox.Event) (Payment, bool, error) {
 	var (
 		cur   Payment
 		moved bool
 	)
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		if err := once(ctx, tx, eventID); err != nil {
-			return err
+	err := func() error {
+		if eventID == "" {
+			return errors.New("subscriber: inbox: event without an id")
 		}
-		var err error
-		cur, err = scanPayment(tx.QueryRow(ctx, `
-			UPDATE payments SET status = $3, decline_code = $4, message = $5, updated_at = now()
-			WHERE id = $1 AND status = $2
-			RETURNING `+paymentColumns,
-			id, string(from), string(t.To), t.DeclineCode, t.Message))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // not in status from: the inbox row commits alone
-		}
+		p, err := postgres.BeginPipeline(ctx, r.pool)
 		if err != nil {
 			return err
 		}
-		moved = true
-		return outbox.Add(ctx, tx, ev)
-	})
+		defer p.End(ctx)
+		first := false
+		err = p.Send(ctx, func(b *pgx.Batch) {
+			subscriber.QueueOnce(b, Consumer, eventID, &first)
+			b.Queue(`
+			UPDATE payments SET status = $3, decline_code = $4, message = $5, updated_at = now()
+			WHERE id = $1 AND status = $2
+			RETURNING `+paymentColumns,
+				id, string(from), string(t.To), t.DeclineCode, t.Message).QueryRow(func(row pgx.Row) error {
+				var err error
+				cur, err = scanPayment(row)
+				moved = err == nil
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil // not in status from: the inbox row commits alone
+				}
+				return err
+			})
+		})
+		switch {
+		case err != nil:
+			return err
+		case !first:
+			moved = false
+			return ErrHandled
+		case !moved:
+			return p.Commit(ctx, nil)
+		}
+		evs := &pgx.Batch{}
+		if err := outbox.Queue(evs, ev); err != nil {
+			return err
+		}
+		return p.Commit(ctx, func(b *pgx.Batch) {
+			b.QueuedQueries = append(b.QueuedQueries, evs.QueuedQueries...)
+		})
+	}()
 	if err != nil && !errors.Is(err, ErrHandled) {
 		return Payment{}, false, dbError(err, "changing payment status")
 	}

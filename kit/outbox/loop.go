@@ -3,10 +3,12 @@ package outbox
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kitshop/kitshop/kit/postgres"
 )
@@ -56,7 +58,7 @@ func (r *Relay) loop(ctx context.Context, g *gauges) {
 			err    error
 		)
 		if conn == nil || conn.IsClosed() {
-			conn, err = pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
+			conn, err = pgx.ConnectConfig(ctx, relayConnConfig(r.pool))
 			if err != nil {
 				conn, err = nil, fmt.Errorf("outbox: connect: %w", err)
 			}
@@ -95,6 +97,30 @@ func (r *Relay) loop(ctx context.Context, g *gauges) {
 		case <-tick.C:
 		}
 	}
+}
+
+// relayConnConfig is pool's connection configuration with the settings
+// that keep the relay's statements on their indexes.
+//
+// Custom plans only: the statements run hundreds of times a second from
+// the moment the outbox is created, empty, and a generic plan made then (a
+// sequential scan, right for a table of a few rows) would be kept as the
+// table grows with the events kept for the retention, until autovacuum's
+// next ANALYZE: the mark of a pass then read the whole table.
+//
+// No bitmap scans: the claim must walk the index of unpublished events in
+// seq order. A bitmap scan, which a custom plan picks for the few rows it
+// expects, visits every event published since the last vacuum (their index
+// entries stay until then) on every pass, where an index scan learns to
+// skip them (it marks the entries dead as it goes).
+func relayConnConfig(pool *pgxpool.Pool) *pgx.ConnConfig {
+	cfg := pool.Config().ConnConfig.Copy()
+	params := make(map[string]string, len(cfg.RuntimeParams)+2)
+	maps.Copy(params, cfg.RuntimeParams)
+	params["plan_cache_mode"] = "force_custom_plan"
+	params["enable_bitmapscan"] = "off"
+	cfg.RuntimeParams = params
+	return cfg
 }
 
 // listen wakes the relay on every commit that adds events, until ctx ends.
