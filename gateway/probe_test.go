@@ -303,3 +303,29 @@ func TestProbeBusyInstanceStaysInRotation(t *testing.T) {
 		t.Errorf("a busy instance was taken for unresponsive: %q", lines)
 	}
 }
+
+// TestProbeRefusedConnection routes to an instance whose port refuses
+// connections, a process that is gone: one failed probe is enough, and then
+// requests go to the other instance without a failed attempt first.
+func TestProbeRefusedConnection(t *testing.T) {
+	svc := serviceName(t)
+	good := newUpstream(t, svc+"-good", nil)
+	tg := newGateway(t, gateway.Config{ProbeInterval: gateway.DefaultProbeInterval},
+		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{deadInstance(t, svc+"-dead", svc), good.instance(svc)},
+			Public: allPublic(t, "/api")})
+	deadline := time.Now().Add(detectWithin)
+	for len(tg.logs.lines("instance unresponsive", "failed_probes=1", "connection refused")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the refused instance was not found unresponsive within %v", detectWithin)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 10 {
+		if r := timed(tg, http.MethodPost, "/api/x", ""); r.status != http.StatusOK || r.body != good.id {
+			t.Fatalf("POST %d: %d %q %v, want the good instance's answer", i, r.status, r.body, r.err)
+		}
+	}
+	if lines := tg.logs.lines("retrying on another instance"); len(lines) > 0 {
+		t.Errorf("requests were sent to the refused instance after it was found: %q", lines)
+	}
+}
