@@ -79,12 +79,22 @@
 // retry can send them again, larger ones are streamed and retried only if the
 // upstream never read a byte. Protocol upgrades (WebSocket) are not proxied.
 //
-// Upstream requests go through net/http's Transport (NewTransport), tuned
-// for a proxy that talks to few hosts at a high rate: a large keep-alive pool
-// per instance, a short dial timeout, no environment proxies and no
-// transparent compression. It has paid for HTTP/1.1's corner cases
-// (chunking, 1xx, 100-continue, request smuggling) that a hand-written client
-// would have to pay for again. To keep the hop cheap, an accepted token is remembered, by its SHA-256, for up to 10 seconds and
+// Upstream requests go through Upstream (NewUpstream): HTTP/1.1 over
+// pooled keep-alive connections, each request written and its response read
+// on the request's own goroutine, where http.Transport hands both to
+// goroutines of its own. Measured on loopback with wrk, a bare
+// httputil.ReverseProxy spent 56-60 us of CPU per request over http.Transport
+// and 44-45 us over this design. The wire format stays net/http's: requests
+// are written with http.Request.Write and responses read with
+// http.ReadResponse, so chunking and the framing that request smuggling
+// abuses are handled by the standard library; a connection carries another
+// request only after its response was read to the end with nothing left
+// over. Interim (1xx) responses are skipped, the client's "Expect:
+// 100-continue" is answered by the gateway's own server and not passed on,
+// and anything but plain http (and upgrades) goes to net/http's Transport.
+//
+// To keep the hop cheap, too, an accepted token is remembered, by its
+// SHA-256, for up to 10 seconds and
 // never past its expiry, so a client sending the same token with every
 // request is not verified (an Ed25519 signature and a JSON parse) every
 // time; a token the verifier refused is checked in full again.

@@ -126,7 +126,7 @@ type Config struct {
 	// Cache, if set, answers public GETs from memory (see Cache); nil
 	// sends every request to the service.
 	Cache *Cache
-	// Transport sends upstream requests; nil means NewTransport().
+	// Transport sends upstream requests; nil means NewUpstream().
 	Transport http.RoundTripper
 	// Metrics, if set, records every request by route, upstream and status
 	// (routeInstruments), the rejections of the per-client and
@@ -296,7 +296,7 @@ func (c *Config) defaults() error {
 		c.Breaker.SleepWindow = DefaultBreakerSleepWindow
 	}
 	if c.Transport == nil {
-		c.Transport = NewTransport()
+		c.Transport = NewUpstream()
 	}
 	return c.Balance.Validate()
 }
@@ -449,6 +449,9 @@ func cleanPath(p string) bool {
 // attempt.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	stripIdentityHeaders(pr.Out.Header)
+	// The gateway's own server answered the client's "100-continue" when
+	// the body was read; the body goes upstream without waiting for another.
+	delete(pr.Out.Header, "Expect")
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = "upstream" // replaced by the forwarder with the instance's address
 	pr.Out.Host = ""             // the upstream sees its own address as Host

@@ -90,9 +90,34 @@ func newRequest(t *testing.T, method, url, body string) *http.Request {
 	return req
 }
 
+// transport is what the gateway needs of an upstream transport.
+type transport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+// forEachTransport runs test against the gateway's upstream transport and
+// against net/http's, tuned as the gateway tunes it: the two must behave
+// alike.
+func forEachTransport(t *testing.T, test func(*testing.T, func() transport)) {
+	for _, tc := range []struct {
+		name string
+		new  func() transport
+	}{
+		{"Upstream", func() transport { return gateway.NewUpstream() }},
+		{"net/http", func() transport { return gateway.NewTransport() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { test(t, tc.new) })
+	}
+}
+
 const okResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 func TestTransportReusesConnections(t *testing.T) {
+	forEachTransport(t, testTransportReusesConnections)
+}
+
+func testTransportReusesConnections(t *testing.T, newTransport func() transport) {
 	var conns atomic.Int64
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.Method+" "+r.URL.Path)
@@ -104,7 +129,7 @@ func TestTransportReusesConnections(t *testing.T) {
 	}
 	up.Start()
 	defer up.Close()
-	tr := gateway.NewTransport()
+	tr := newTransport()
 	defer tr.CloseIdleConnections()
 
 	for i, method := range []string{"GET", "POST", "HEAD", "DELETE", "GET"} {
@@ -130,6 +155,10 @@ func TestTransportReusesConnections(t *testing.T) {
 // finds the connection dead is sent again on a fresh one when that is safe,
 // and a connection idle for a while is checked before it is used.
 func TestTransportClosedIdleConnection(t *testing.T) {
+	forEachTransport(t, testTransportClosedIdleConnection)
+}
+
+func testTransportClosedIdleConnection(t *testing.T, newTransport func() transport) {
 	tests := []struct {
 		name     string
 		method   string
@@ -150,7 +179,7 @@ func TestTransportClosedIdleConnection(t *testing.T) {
 				io.WriteString(conn, okResponse)
 				return false // and close, without "Connection: close"
 			})
-			tr := gateway.NewTransport()
+			tr := newTransport()
 			defer tr.CloseIdleConnections()
 			if _, _, err := roundTrip(t, tr, newRequest(t, "GET", up.url("/first"), "")); err != nil {
 				t.Fatalf("first request: %v", err)
@@ -178,11 +207,15 @@ func TestTransportClosedIdleConnection(t *testing.T) {
 }
 
 func TestTransportSkipsInterimResponses(t *testing.T) {
+	forEachTransport(t, testTransportSkipsInterimResponses)
+}
+
+func testTransportSkipsInterimResponses(t *testing.T, newTransport func() transport) {
 	up := newRawUpstream(t, func(conn net.Conn, _ *http.Request, _ int) bool {
 		io.WriteString(conn, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"+okResponse)
 		return true
 	})
-	tr := gateway.NewTransport()
+	tr := newTransport()
 	defer tr.CloseIdleConnections()
 	for i := range 2 {
 		status, body, err := roundTrip(t, tr, newRequest(t, "POST", up.url("/x"), "data"))
@@ -196,11 +229,15 @@ func TestTransportSkipsInterimResponses(t *testing.T) {
 }
 
 func TestTransportResponseHeaderLimit(t *testing.T) {
+	forEachTransport(t, testTransportResponseHeaderLimit)
+}
+
+func testTransportResponseHeaderLimit(t *testing.T, newTransport func() transport) {
 	up := newRawUpstream(t, func(conn net.Conn, _ *http.Request, _ int) bool {
 		io.WriteString(conn, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("a", 2<<20)+"\r\nContent-Length: 0\r\n\r\n")
 		return false
 	})
-	tr := gateway.NewTransport()
+	tr := newTransport()
 	defer tr.CloseIdleConnections()
 	if _, _, err := roundTrip(t, tr, newRequest(t, "GET", up.url("/x"), "")); err == nil {
 		t.Error("response with 2 MiB of headers accepted")
@@ -208,6 +245,10 @@ func TestTransportResponseHeaderLimit(t *testing.T) {
 }
 
 func TestTransportContextEndsBodyRead(t *testing.T) {
+	forEachTransport(t, testTransportContextEndsBodyRead)
+}
+
+func testTransportContextEndsBodyRead(t *testing.T, newTransport func() transport) {
 	release := make(chan struct{})
 	var requests atomic.Int64
 	up := newRawUpstream(t, func(conn net.Conn, _ *http.Request, _ int) bool {
@@ -221,7 +262,7 @@ func TestTransportContextEndsBodyRead(t *testing.T) {
 		return true
 	})
 	defer close(release)
-	tr := gateway.NewTransport()
+	tr := newTransport()
 	defer tr.CloseIdleConnections()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -249,11 +290,15 @@ func TestTransportContextEndsBodyRead(t *testing.T) {
 }
 
 func TestTransportEarlyCloseDropsConnection(t *testing.T) {
+	forEachTransport(t, testTransportEarlyCloseDropsConnection)
+}
+
+func testTransportEarlyCloseDropsConnection(t *testing.T, newTransport func() transport) {
 	up := newRawUpstream(t, func(conn net.Conn, _ *http.Request, _ int) bool {
 		io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")
 		return true
 	})
-	tr := gateway.NewTransport()
+	tr := newTransport()
 	defer tr.CloseIdleConnections()
 	resp, err := tr.RoundTrip(newRequest(t, "GET", up.url("/x"), ""))
 	if err != nil {
@@ -270,14 +315,16 @@ func TestTransportEarlyCloseDropsConnection(t *testing.T) {
 	}
 }
 
-func TestTransportDialError(t *testing.T) {
+func TestTransportDialError(t *testing.T) { forEachTransport(t, testTransportDialError) }
+
+func testTransportDialError(t *testing.T, newTransport func() transport) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	tr := gateway.NewTransport()
+	tr := newTransport()
 	_, _, err = roundTrip(t, tr, newRequest(t, "GET", "http://"+addr+"/x", ""))
 	var op *net.OpError
 	if !errors.As(err, &op) || op.Op != "dial" {
@@ -286,11 +333,15 @@ func TestTransportDialError(t *testing.T) {
 }
 
 func TestTransportCloseIdleConnections(t *testing.T) {
+	forEachTransport(t, testTransportCloseIdleConnections)
+}
+
+func testTransportCloseIdleConnections(t *testing.T, newTransport func() transport) {
 	up := newRawUpstream(t, func(conn net.Conn, _ *http.Request, _ int) bool {
 		io.WriteString(conn, okResponse)
 		return true
 	})
-	tr := gateway.NewTransport()
+	tr := newTransport()
 	for range 2 {
 		if _, _, err := roundTrip(t, tr, newRequest(t, "GET", up.url("/x"), "")); err != nil {
 			t.Fatal(err)
@@ -299,5 +350,48 @@ func TestTransportCloseIdleConnections(t *testing.T) {
 	}
 	if got := up.conns.Load(); got != 2 {
 		t.Errorf("upstream saw %d connections, want 2 (the first closed in between)", got)
+	}
+}
+
+// TestTransportUnsolicitedBytes covers an instance that sends more than its
+// response declared: the extra bytes must never be read as the response to
+// the next request on that connection.
+func TestTransportUnsolicitedBytes(t *testing.T) { forEachTransport(t, testTransportUnsolicitedBytes) }
+
+func testTransportUnsolicitedBytes(t *testing.T, newTransport func() transport) {
+	tests := []struct {
+		name  string
+		split bool // the extra bytes arrive after the response, not with it
+	}{
+		{name: "with the response"},
+		{name: "after the response", split: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			extra := "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
+			up := newRawUpstream(t, func(conn net.Conn, req *http.Request, _ int) bool {
+				if req.URL.Path != "/first" {
+					io.WriteString(conn, okResponse)
+					return true
+				}
+				if !tt.split {
+					io.WriteString(conn, okResponse+extra)
+					return true
+				}
+				io.WriteString(conn, okResponse)
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(conn, extra)
+				return true
+			})
+			tr := newTransport()
+			defer tr.CloseIdleConnections()
+			if _, body, err := roundTrip(t, tr, newRequest(t, "GET", up.url("/first"), "")); err != nil || body != "ok" {
+				t.Fatalf("first request: body %q, err %v", body, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if _, body, err := roundTrip(t, tr, newRequest(t, "GET", up.url("/second"), "")); err != nil || body != "ok" {
+				t.Errorf("second request: body %q, err %v; want ok on a fresh connection", body, err)
+			}
+		})
 	}
 }

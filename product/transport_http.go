@@ -2,15 +2,18 @@ package product
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 
 	httptransport "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/errs"
 	"github.com/kitshop/kitshop/kit/httpx"
 )
 
@@ -148,13 +151,29 @@ func deref[T any](p *T) T {
 
 func encodeHTTPListResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
 	list := resp.(ListResponse)
-	return encodeCacheable(ctx, w, list, lastModified(list.Products))
+	body, err := json.Marshal(list)
+	if err != nil {
+		return errs.Wrap(err, errs.Internal, "")
+	}
+	return encodeCacheable(ctx, w, append(body, '\n'), lastModified(list.Products))
 }
 
 func encodeHTTPGetResponse(ctx context.Context, w http.ResponseWriter, resp any) error {
 	p := resp.(GetResponse).Product
-	return encodeCacheable(ctx, w, p, p.UpdatedAt)
+	buf := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(buf)
+	body, err := appendProductJSON((*buf)[:0], p)
+	if err != nil {
+		return errs.Wrap(err, errs.Internal, "")
+	}
+	body = append(body, '\n')
+	*buf = body
+	return encodeCacheable(ctx, w, body, p.UpdatedAt)
 }
+
+// bodyBuffers hold the bodies of point reads between requests: the
+// response writer copies a body, so its buffer can serve the next one.
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // setStale adds the Warning header to an answer the cache marked as
 // possibly stale.

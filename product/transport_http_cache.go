@@ -2,13 +2,10 @@ package product
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/kitshop/kitshop/kit/errs"
 )
 
 // ReadCacheControl is what the catalog's reads tell caches. Browsers and
@@ -48,28 +45,27 @@ func withIfNoneMatch(ctx context.Context, r *http.Request) context.Context {
 	return ctx
 }
 
-// encodeCacheable writes v as JSON with the validators caches need: a
-// strong ETag (a hash of the body, so two instances agree on it without
-// sharing state) and Last-Modified, and ReadCacheControl. A request whose
-// If-None-Match names the ETag gets 304 without a body (RFC 9110, section
-// 13.1.2).
-func encodeCacheable(ctx context.Context, w http.ResponseWriter, v any, modified time.Time) error {
+// encodeCacheable writes body, a JSON document, with the validators caches
+// need: a strong ETag (a hash of the body, so two instances agree on it
+// without sharing state) and Last-Modified, and ReadCacheControl. A
+// request whose If-None-Match names the ETag gets 304 without a body (RFC
+// 9110, section 13.1.2).
+func encodeCacheable(ctx context.Context, w http.ResponseWriter, body []byte, modified time.Time) error {
 	setStale(ctx, w)
-	body, err := json.Marshal(v)
-	if err != nil {
-		return errs.Wrap(err, errs.Internal, "")
-	}
-	body = append(body, '\n')
+	// The ETag and Last-Modified values share one allocation, and are set
+	// under their canonical keys, as Header.Set would.
 	var tag [20]byte
 	etag := strconv.AppendUint(append(tag[:0], '"'), fnv64a(body), 36)
 	etag = append(etag, '"')
+	vals := []string{string(etag), ""}
 	hdr := w.Header()
-	hdr.Set("ETag", string(etag))
+	hdr["Etag"] = vals[0:1:1]
 	hdr["Cache-Control"] = readCacheControl
 	if !modified.IsZero() {
-		hdr.Set("Last-Modified", modified.UTC().Format(http.TimeFormat))
+		vals[1] = modified.UTC().Format(http.TimeFormat)
+		hdr["Last-Modified"] = vals[1:2:2]
 	}
-	if inm, ok := ctx.Value(ifNoneMatchKey{}).(string); ok && etagMatches(inm, string(etag)) {
+	if inm, ok := ctx.Value(ifNoneMatchKey{}).(string); ok && etagMatches(inm, vals[0]) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}

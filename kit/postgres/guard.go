@@ -73,12 +73,11 @@ type Guard struct {
 	every, timeout time.Duration
 	logger         log.Logger
 
-	mu     sync.Mutex
-	armed  bool               // the probe runs; before that, nothing opens the circuit
-	down   bool               // the circuit is open
-	outage context.Context    // ended (cause ErrUnreachable) when the circuit opens
-	cancel context.CancelFunc // ends outage
-	since  time.Time          // when the circuit last opened
+	mu    sync.Mutex
+	armed bool               // the probe runs; before that, nothing opens the circuit
+	down  bool               // the circuit is open
+	calls map[*call]struct{} // the traced calls in flight, ended when the circuit opens
+	since time.Time          // when the circuit last opened
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -96,9 +95,7 @@ func NewGuard(opts GuardOptions) *Guard {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	g := &Guard{every: opts.ProbeEvery, timeout: opts.ProbeTimeout, logger: opts.Logger}
-	g.outage, g.cancel = context.WithCancel(context.Background())
-	return g
+	return &Guard{every: opts.ProbeEvery, timeout: opts.ProbeTimeout, logger: opts.Logger, calls: make(map[*call]struct{})}
 }
 
 // Up reports whether the database answered the last probe and no call has
@@ -266,7 +263,10 @@ func (g *Guard) fail(err error) {
 		return
 	}
 	g.down, g.since = true, time.Now()
-	g.cancel()
+	for c := range g.calls {
+		c.cancel(ErrUnreachable)
+	}
+	clear(g.calls)
 	level.Error(g.logger).Log("msg", "database unreachable: failing its calls fast until it answers", "err", err)
 }
 
@@ -278,16 +278,7 @@ func (g *Guard) recover() {
 		return
 	}
 	g.down = false
-	g.outage, g.cancel = context.WithCancel(context.Background())
 	level.Info(g.logger).Log("msg", "database answering again", "outage", time.Since(g.since).Round(time.Millisecond))
-}
-
-// current returns whether the circuit is open, and the context that ends
-// when it next opens.
-func (g *Guard) current() (bool, context.Context) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.down, g.outage
 }
 
 // outageError reports whether err, from a call made with ctx, means that
@@ -328,39 +319,57 @@ var (
 	_ pgx.CopyFromTracer    = guardTracer{}
 )
 
-// callKey holds the caller's context and the function that ends a traced
-// call's own context.
+// callKey finds a traced call's own context among those derived from it.
 type callKey struct{}
 
+// call is the context of one traced call: its caller's, ended as well when
+// the circuit opens. It is the call's entry in Guard.calls and its own
+// record for finish, so a call costs a cancelable context and this, and no
+// goroutine or timer: the Guard ends the calls in its set when it opens the
+// circuit, and finish takes a call out of the set.
 type call struct {
+	context.Context
+	cancel context.CancelCauseFunc
 	caller context.Context
-	end    func()
+}
+
+func (c *call) Value(key any) any {
+	if key == (callKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // begin derives the context of one call: ended when the circuit opens,
 // or at once while it is open.
 func (t guardTracer) begin(ctx context.Context) context.Context {
-	down, outage := t.g.current()
 	cctx, cancel := context.WithCancelCause(ctx)
-	if down {
-		// Not through AfterFunc, which would end it on a goroutine of its
-		// own, possibly after the call has started.
+	c := &call{Context: cctx, cancel: cancel, caller: ctx}
+	g := t.g
+	g.mu.Lock()
+	if g.down {
+		g.mu.Unlock()
 		cancel(ErrUnreachable)
-		return context.WithValue(cctx, callKey{}, call{caller: ctx, end: func() {}})
+		return c
 	}
-	stop := context.AfterFunc(outage, func() { cancel(ErrUnreachable) })
-	return context.WithValue(cctx, callKey{}, call{caller: ctx, end: func() { stop(); cancel(nil) }})
+	g.calls[c] = struct{}{}
+	g.mu.Unlock()
+	return c
 }
 
 // finish reports the call's outcome and releases its context.
 func (t guardTracer) finish(ctx context.Context, err error) {
-	c, ok := ctx.Value(callKey{}).(call)
+	c, ok := ctx.Value(callKey{}).(*call)
 	if !ok {
 		return
 	}
-	c.end()
+	g := t.g
+	g.mu.Lock()
+	delete(g.calls, c)
+	g.mu.Unlock()
+	c.cancel(nil)
 	if outageError(c.caller, err) {
-		t.g.fail(err)
+		g.fail(err)
 	}
 }
 

@@ -56,7 +56,14 @@ func ParseUUID(s string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	return u.String(), true
+	// A 36-character UUID is hyphenated; without upper-case digits it is
+	// canonical already, and needs no copy.
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'F' {
+			return u.String(), true
+		}
+	}
+	return s, true
 }
 
 // ID returns id in canonical form, or an errs.Invalid error naming field

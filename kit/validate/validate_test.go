@@ -92,3 +92,25 @@ func TestLine(t *testing.T) {
 		}
 	}
 }
+
+func TestParseUUID(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"0b7f6c1e-3f4a-4b6e-9a53-2f1d1c7e8a90", "0b7f6c1e-3f4a-4b6e-9a53-2f1d1c7e8a90", true},
+		{"0B7F6C1E-3F4A-4B6E-9A53-2F1D1C7E8A90", "0b7f6c1e-3f4a-4b6e-9a53-2f1d1c7e8a90", true},
+		{"0b7f6c1e-3f4a-4b6e-9a53-2f1d1c7e8A90", "0b7f6c1e-3f4a-4b6e-9a53-2f1d1c7e8a90", true},
+		{"0b7f6c1e3f4a4b6e9a532f1d1c7e8a90", "", false},
+		{"0b7f6c1e-3f4a-4b6e-9a53-2f1d1c7e8g90", "", false},
+		{"0b7f6c1e+3f4a-4b6e-9a53-2f1d1c7e8a90", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, ok := validate.ParseUUID(tt.in)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("ParseUUID(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}

@@ -1,0 +1,5 @@
+package product
+
+// AppendProductJSON exposes the Get encoder to the tests that hold it equal
+// to encoding/json.
+var AppendProductJSON = appendProductJSON
