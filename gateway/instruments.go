@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -84,8 +85,9 @@ func (ri *routeInstruments) route(route, upstream string) *routeMetrics {
 		return r
 	}
 	r = &routeMetrics{
-		requests: ri.requests.MustCurryWith(prometheus.Labels{"route": route, "upstream": upstream}),
-		duration: ri.duration.WithLabelValues(route, upstream),
+		requests:   ri.requests.MustCurryWith(prometheus.Labels{"route": route, "upstream": upstream}),
+		duration:   ri.duration.WithLabelValues(route, upstream),
+		exemplarAt: make([]atomic.Int64, len(metrics.LatencyBuckets)+1),
 	}
 	ri.routes[k] = r
 	return r
@@ -101,20 +103,40 @@ type routeMetrics struct {
 	requests *prometheus.CounterVec // curried: only "code" is left
 	duration prometheus.Observer
 	codes    [maxStatus]atomic.Pointer[prometheus.Counter]
+	// exemplarAt is when each latency bucket (metrics.LatencyBuckets, then
+	// +Inf) last took an exemplar, in Unix nanoseconds.
+	exemplarAt []atomic.Int64
 }
+
+// exemplarInterval is how often a route's latency bucket takes a new
+// exemplar at most. A bucket keeps only its last one and Prometheus reads
+// it every few seconds; an exemplar costs the histogram a handful of
+// allocations, which every sampled request paid.
+const exemplarInterval = time.Second
 
 // request records one request answered with the status code after took.
 // A request of a sampled trace leaves its trace id as the exemplar of its
-// latency bucket, so a slow bucket links to a trace that landed in it.
+// latency bucket, one a second at most, so a slow bucket links to a trace
+// that landed in it.
 func (r *routeMetrics) request(ctx context.Context, code int, took time.Duration) {
 	r.counter(code).Inc()
-	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() && r.exemplarDue(took.Seconds()) {
 		if eo, ok := r.duration.(prometheus.ExemplarObserver); ok {
 			eo.ObserveWithExemplar(took.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
 			return
 		}
 	}
 	r.duration.Observe(took.Seconds())
+}
+
+// exemplarDue reports whether the bucket of an observation of v seconds
+// may take a new exemplar, and if so notes that it has.
+func (r *routeMetrics) exemplarDue(v float64) bool {
+	// The bucket the histogram puts v in: the first whose upper bound is
+	// at least v.
+	at := &r.exemplarAt[sort.SearchFloat64s(metrics.LatencyBuckets, v)]
+	last, now := at.Load(), time.Now().UnixNano()
+	return now-last >= int64(exemplarInterval) && at.CompareAndSwap(last, now)
 }
 
 func (r *routeMetrics) counter(code int) prometheus.Counter {

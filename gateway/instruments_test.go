@@ -85,6 +85,40 @@ func TestRouteInstrumentsExemplars(t *testing.T) {
 	}
 }
 
+// TestRouteInstrumentsExemplarPace: a latency bucket takes one exemplar a
+// second at most; another bucket takes its own meanwhile.
+func TestRouteInstrumentsExemplarPace(t *testing.T) {
+	sampled := func(id byte) context.Context {
+		return trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: trace.TraceID{id}, SpanID: trace.SpanID{id}, TraceFlags: trace.FlagsSampled,
+		}))
+	}
+	m := metrics.New("gateway")
+	r := newRouteInstruments(m).route("/api/v1/products", "product")
+	r.request(sampled(1), 200, 3*time.Millisecond)
+	r.request(sampled(2), 200, 3*time.Millisecond) // same bucket, within the second
+	r.request(sampled(3), 200, 9*time.Second)      // another bucket
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range families {
+		if f.GetName() != "kitshop_gateway_request_duration_seconds" {
+			continue
+		}
+		for _, b := range f.GetMetric()[0].GetHistogram().GetBucket() {
+			for _, l := range b.GetExemplar().GetLabel() {
+				got = append(got, l.GetValue())
+			}
+		}
+	}
+	want := []string{trace.TraceID{1}.String(), trace.TraceID{3}.String()}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("exemplars %v, want %v", got, want)
+	}
+}
+
 // wantLines fails unless the exposition of m has every line of want.
 func wantLines(t *testing.T, m *metrics.Metrics, want ...string) {
 	t.Helper()

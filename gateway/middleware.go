@@ -108,7 +108,10 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *routeI
 					return
 				}
 			}
-			kv := []any{
+			// Room for the trace ids, so that appending them does not
+			// copy the line.
+			kv := make([]any, 0, 30)
+			kv = append(kv,
 				"msg", "request",
 				"method", r.Method,
 				"path", r.URL.Path,
@@ -122,7 +125,7 @@ func accessLog(logger log.Logger, clientIP func(*http.Request) string, m *routeI
 				"took", took,
 				"request_id", requestid.FromContext(r.Context()),
 				"client", client,
-			}
+			)
 			kv = logging.AppendTrace(kv, r.Context())
 			if aborted {
 				kv = append(kv, "aborted", true)

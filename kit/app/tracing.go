@@ -36,7 +36,8 @@ func (a *App) setupTracing(ctx context.Context) error {
 		}
 	})
 	if p.Enabled() {
-		level.Info(a.Logger).Log("msg", "tracing on", "ratio", c.Ratio, "dir", c.Dir)
+		// The sampler in force: OTEL_TRACES_SAMPLER may replace -trace-ratio.
+		level.Info(a.Logger).Log(append([]any{"msg", "tracing on"}, p.Keyvals()...)...)
 	}
 	return nil
 }

@@ -23,6 +23,9 @@
 //     every write keep their lines: a line per successful read cost more CPU
 //     than the read's whole middleware, and the request metrics count and
 //     time them anyway.
+//   - AppendTrace adds the trace and span ids as values that are formatted
+//     only when the line is written, and NewLogfmt writes them straight
+//     into the line.
 //   - BufferedWriter batches the lines of a process that logs one per
 //     request (the gateway's access log) into one write per 32 KiB, at the
 //     price of lines reaching the output up to 100ms late.

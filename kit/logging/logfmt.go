@@ -115,6 +115,10 @@ func (line *logfmtLine) value(v any) bool {
 		b = strconv.AppendUint(b, uint64(v), 10)
 	case bool:
 		b = strconv.AppendBool(b, v)
+	case *traceIDValue:
+		b = v.appendText(b) // hex digits: nothing to quote
+	case *spanIDValue:
+		b = v.appendText(b)
 	case time.Duration:
 		// "1.5s", "250µs", "-3m0s": no rune that needs quoting.
 		line.buf.WriteString(v.String())

@@ -13,8 +13,9 @@ import (
 
 // BenchmarkHTTPHandler is the cost of a traced hop, a server span and an
 // endpoint span around a handler that does nothing: with tracing off,
-// recording one new trace in ten (the default), and every one, the spans
-// written to a file.
+// on but recording no new trace (what an unsampled request costs),
+// recording one in ten (the default), and every one, the spans written to
+// a file.
 func BenchmarkHTTPHandler(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
@@ -22,6 +23,7 @@ func BenchmarkHTTPHandler(b *testing.B) {
 		dir   bool
 	}{
 		{"off", 0, false},
+		{"none-recorded", 0, true},
 		{"default-ratio", tracing.DefaultRatio, true},
 		{"every-request", 1, true},
 	} {

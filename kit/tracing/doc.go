@@ -12,7 +12,9 @@
 //   - Config.Dir writes the spans as JSON lines to <Dir>/<instance>.jsonl
 //     (package tracefile reads them back), for a stack without a collector;
 //   - OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, when set, replace
-//     the sampler of Config.Ratio (parent-based, trace-id ratio);
+//     the sampler of Config.Ratio (parent-based, trace-id ratio), read as
+//     the Go SDK reads them; Provider.Sampling says which is in force, for
+//     the line a process logs when tracing starts;
 //   - OTEL_SDK_DISABLED=true, or no exporter at all, turns tracing off: the
 //     instruments step aside and cost nothing, and an incoming traceparent
 //     goes no further than this process.
@@ -20,6 +22,12 @@
 // Setup installs the provider and the W3C propagator (traceparent,
 // tracestate, baggage) as OpenTelemetry's globals, which the instruments of
 // this package and of go.opentelemetry.io/contrib use.
+//
+// A request is cheap when its trace is not recorded: HTTPHandler drops a
+// new trace the sampler would drop without starting a span in the SDK,
+// leaving only its span context (ids for the logs and the traceparent of
+// the calls that follow), and, under a parent-based sampler, Transport and
+// EndpointMiddleware start no span under an unsampled one.
 //
 // Spans carry no secrets: no header values, no query strings, no bodies, no
 // SQL arguments. A failed span carries the error's kind (kit/errs) as

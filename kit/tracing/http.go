@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -28,17 +29,25 @@ var (
 // method, path (never the query), route (see Route) and status; a 5xx
 // marks it failed.
 //
-// An unrecorded request costs an extracted context and a span that
-// records nothing; with tracing off (no exporter), nothing at all.
+// An unrecorded request costs an extracted context and a span context
+// (its ids, for the logs and the calls that follow) on the request's
+// context; a new trace the sampler drops is not even started in the SDK
+// (see rootSampling). With tracing off (no exporter), it costs nothing.
 func HTTPHandler(next http.Handler) http.Handler {
 	t := tracer()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !Enabled() {
+		tp := otel.GetTracerProvider()
+		if !enabled(tp) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		ctx := propagator.Extract(r.Context(), headerCarrier(r.Header))
-		ctx, span := t.Start(ctx, spanName(r.Method), serverStart...)
+		var span trace.Span
+		if rs := activeRoots(tp); rs != nil && !trace.SpanContextFromContext(ctx).IsValid() {
+			ctx, span = rs.start(ctx, spanName(r.Method), trace.SpanKindServer, serverStart)
+		} else {
+			ctx, span = t.Start(ctx, spanName(r.Method), serverStart...)
+		}
 		defer span.End()
 		if !span.IsRecording() {
 			next.ServeHTTP(w, r.WithContext(ctx))
@@ -132,8 +141,10 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // Transport returns base (http.DefaultTransport when nil) with a client
 // span around each request, whose context it sends as traceparent, over
 // any the request carried. Each attempt of a retried request is a span of
-// its own. Without a trace context on the request's context, it adds
-// nothing. It drops the upstream's TraceIDHeader from the response.
+// its own; under a parent-based sampler (Config.Ratio's), the attempts of
+// an unsampled trace get none, and the caller's span context goes as it
+// is. Without a trace context on the request's context, it adds nothing.
+// It drops the upstream's TraceIDHeader from the response.
 func Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -148,19 +159,30 @@ type transport struct {
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
 		return t.base.RoundTrip(req)
 	}
-	ctx, span := t.t.Start(ctx, spanName(req.Method), clientStart...)
-	defer span.End()
 	// A RoundTripper must not change its request: send a copy whose header
-	// carries this span.
+	// carries the trace context.
 	out := *req
 	out.Header = req.Header.Clone()
 	if out.Header == nil {
 		out.Header = http.Header{}
 	}
 	out.Header.Del("Tracestate")
+	if !sc.IsSampled() && dropsUnsampledChildren() {
+		// The sampler would drop the client span: pass on the caller's
+		// span context as it is rather than start a span for nothing.
+		propagator.Inject(ctx, headerCarrier(out.Header))
+		resp, err := t.base.RoundTrip(&out)
+		if err == nil {
+			delete(resp.Header, TraceIDHeader)
+		}
+		return resp, err
+	}
+	ctx, span := t.t.Start(ctx, spanName(req.Method), clientStart...)
+	defer span.End()
 	propagator.Inject(ctx, headerCarrier(out.Header))
 	if span.IsRecording() {
 		span.SetAttributes(
@@ -183,6 +205,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		failStatus(span, resp.StatusCode)
 	}
 	return resp, nil
+}
+
+// dropsUnsampledChildren reports whether the provider Setup installed is
+// the global one and its sampler parent-based: the child of an unsampled
+// span is then never recorded.
+func dropsUnsampledChildren() bool {
+	rs := activeRoots(otel.GetTracerProvider())
+	return rs != nil && rs.sampling.parentBased()
 }
 
 // failStatus gives a span whose response was an error its kind

@@ -63,7 +63,28 @@ func (c Config) Check() error {
 
 // Provider is a process's tracing, set up by Setup.
 type Provider struct {
-	sdk *sdktrace.TracerProvider // nil when tracing is off
+	sdk      *sdktrace.TracerProvider // nil when tracing is off
+	sampling Sampling
+	dir      string
+}
+
+// Keyvals are the pairs of the log line that says how the process traces:
+// the sampler in force (Sampling.Keyvals) and the trace directory, if any.
+func (p *Provider) Keyvals() []any {
+	kv := p.Sampling().Keyvals()
+	if p.Enabled() && p.dir != "" {
+		kv = append(kv, "dir", p.dir)
+	}
+	return kv
+}
+
+// Sampling returns the sampler in force, the zero Sampling when tracing is
+// off.
+func (p *Provider) Sampling() Sampling {
+	if !p.Enabled() {
+		return Sampling{}
+	}
+	return p.sampling
 }
 
 // Enabled reports whether spans are recorded and exported.
@@ -114,6 +135,7 @@ func Setup(ctx context.Context, c Config) (*Provider, error) {
 		for _, e := range exporters {
 			_ = e.Shutdown(ctx)
 		}
+		roots.Store(nil)
 		otel.SetTracerProvider(noop.NewTracerProvider())
 		return &Provider{}, nil
 	}
@@ -131,10 +153,18 @@ func Setup(ctx context.Context, c Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tracing: resource: %w", err)
 	}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if os.Getenv("OTEL_TRACES_SAMPLER") == "" {
-		opts = append(opts, sdktrace.WithSampler(Sampler(c.Ratio)))
-	} // else the SDK reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
+	// The sampler is resolved here, not left to the SDK, so that the
+	// process can say which one is in force and HTTPHandler can drop a
+	// new trace without starting its span.
+	sampling, err := resolveSampling(c.Ratio)
+	if err != nil {
+		otel.Handle(err)
+	}
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sampling.sampler()),
+		sdktrace.WithIDGenerator(idGenerator{}),
+	}
 	for _, e := range exporters {
 		// A second's batches: a span shows in a file or in Jaeger soon
 		// after its request, at one write per second at most.
@@ -142,7 +172,8 @@ func Setup(ctx context.Context, c Config) (*Provider, error) {
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)
-	return &Provider{sdk: tp}, nil
+	roots.Store(newRootSampling(tp, sampling))
+	return &Provider{sdk: tp, sampling: sampling, dir: c.Dir}, nil
 }
 
 // Sampler is the parent-based trace-id ratio sampler of Config.Ratio.
@@ -188,7 +219,10 @@ func tracer() trace.Tracer { return otel.Tracer(InstrumentationName) }
 
 // Enabled reports whether the process records spans: Setup installed an
 // exporting provider.
-func Enabled() bool {
-	_, ok := otel.GetTracerProvider().(*sdktrace.TracerProvider)
+func Enabled() bool { return enabled(otel.GetTracerProvider()) }
+
+// enabled reports whether tp, the global provider, records spans.
+func enabled(tp trace.TracerProvider) bool {
+	_, ok := tp.(*sdktrace.TracerProvider)
 	return ok
 }

@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		UserRateBurst:     s.userRateBurst,
 		TrustForwardedFor: s.trustForwardedFor,
 		Metrics:           m,
-		Transport:         tracing.Transport(gateway.NewUpstream()), // a client span per attempt
+		Transport:         tracing.Transport(gateway.NewUpstream()), // a client span per attempt of a sampled trace
 	}
 	gw, err := gateway.New(cfg)
 	if err != nil {

@@ -21,7 +21,8 @@ func setupTracing(ctx context.Context, c tracing.Config, logger log.Logger) (*tr
 		return nil, err
 	}
 	if tp.Enabled() {
-		level.Info(logger).Log("msg", "tracing on", "ratio", c.Ratio, "dir", c.Dir)
+		// The sampler in force: OTEL_TRACES_SAMPLER may replace -trace-ratio.
+		level.Info(logger).Log(append([]any{"msg", "tracing on"}, tp.Keyvals()...)...)
 	}
 	return tp, nil
 }

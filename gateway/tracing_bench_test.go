@@ -1,0 +1,84 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+
+	"github.com/kitshop/kitshop/gateway"
+	"github.com/kitshop/kitshop/kit/auth/authtest"
+	"github.com/kitshop/kitshop/kit/consul"
+	"github.com/kitshop/kitshop/kit/logging"
+	"github.com/kitshop/kitshop/kit/metrics"
+	"github.com/kitshop/kitshop/kit/tracing"
+)
+
+// BenchmarkCacheHitTraced measures a public GET answered from the cache
+// behind the server span, as cmd/gateway wires it, with the access log and
+// metrics as in production (kit/logging's logfmt): tracing off, on at the default ratio (a request
+// without a traceparent, as a browser sends it, is recorded one time in
+// ten), and on for every request. The spans go to a file.
+func BenchmarkCacheHitTraced(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=0, s-maxage=60")
+		w.Header().Set("ETag", `"v1"`)
+		w.Write([]byte(`{"id":"42","sku":"BENCH-1","name":"a product of the usual size","description":"with a description","price_minor":100,"currency":"EUR","stock":1000000000}`))
+	}))
+	defer up.Close()
+	svc := serviceName(b)
+	signer := authtest.NewSigner(b)
+	var routes gateway.Routes
+	routes.Store(mustTable(b, gateway.Route{Prefix: "/api/v1/products", Service: svc,
+		Instances: []consul.Instance{instanceAt(svc+"-1", svc, up.Listener.Addr().String())},
+		Public:    mustPublic(b, "GET /api/v1/products")}))
+	for _, bc := range []struct {
+		name  string
+		ratio float64
+		on    bool
+	}{
+		{"off", 0, false},
+		{"default-ratio", tracing.DefaultRatio, true},
+		{"every-request", 1, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			prev := otel.GetTracerProvider()
+			defer otel.SetTracerProvider(prev)
+			cfg := tracing.Config{Service: "gateway", Ratio: bc.ratio}
+			if bc.on {
+				cfg.Dir = b.TempDir()
+			}
+			tp, err := tracing.Setup(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tp.Shutdown(context.Background())
+			cache, err := gateway.NewCache(gateway.CacheConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cache.SetLive(true)
+			g, err := gateway.New(gateway.Config{Source: &routes, Keys: signer.KeySource(), Issuer: authtest.Issuer, Audience: authtest.Audience,
+				Logger: logging.NewLogfmt(discard{}), Metrics: metrics.New("gateway"), Cache: cache,
+				Transport: tracing.Transport(gateway.NewTransport())})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.Stop()
+			h := tracing.HTTPHandler(g)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req := httptest.NewRequest(http.MethodGet, "/api/v1/products/42", nil)
+				for pb.Next() {
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("status = %d", w.Code)
+					}
+				}
+			})
+		})
+	}
+}
