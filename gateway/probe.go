@@ -15,10 +15,13 @@ import (
 
 // Defaults of the hung-instance detection (Config.ProbeInterval and
 // Config.ProbeTimeout). Two probes in a row must fail, so an instance that
-// stops answering is skipped about 200-300 ms later.
+// stops answering is skipped about 400-600 ms later. The timeout is twice
+// the interval so that an idle instance on a machine loaded far beyond its
+// cores (a CI run) is not taken for a stopped one: its /healthz would have
+// to take 200 ms twice in a row.
 const (
 	DefaultProbeInterval = 100 * time.Millisecond
-	DefaultProbeTimeout  = 100 * time.Millisecond
+	DefaultProbeTimeout  = 200 * time.Millisecond
 )
 
 // probePath is what the prober asks: kit/server's liveness, which touches

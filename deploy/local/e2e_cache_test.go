@@ -22,7 +22,7 @@ const (
 	failFastWithin = 100 * time.Millisecond
 	// hungWithin bounds how soon after the SIGSTOP the gateway, probing
 	// the instances itself, answers a write with a fast 503.
-	hungWithin = time.Second
+	hungWithin = 2 * time.Second
 	// noticeTimeout bounds the wait for the gateways to hear of things:
 	// the change events (going live) and Consul failing stopped instances.
 	noticeTimeout = 20 * time.Second
