@@ -41,8 +41,11 @@ var layerFiles = []string{
 // model's file imports and the generated one does not is a piece the
 // template has not caught up with.
 var modelOnly = map[string]map[string]string{
-	"service.go":    {kitPrefix + "errs": "an empty patch is Invalid (Update)"},
-	"endpoint.go":   {kitPrefix + "errs": "the stock API's ServiceOrAdmin rule"},
+	"service.go":  {kitPrefix + "errs": "an empty patch is Invalid (Update)"},
+	"endpoint.go": {kitPrefix + "errs": "the stock API's ServiceOrAdmin rule"},
+	"transport_http.go": {
+		kitPrefix + "errs": "the point read encodes its body itself (the hottest read), and a time it cannot encode is Internal",
+	},
 	"middleware.go": {kitPrefix + "validate": "validate.LogID: the audit line of Update and Delete names the id sent"},
 	"cmd/NAME/main.go": {
 		kitPrefix + "logging":  "the hottest reads log at debug level",
