@@ -58,23 +58,7 @@ func TestRouteInstrumentsExemplars(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := metrics.New("gateway")
 			newRouteInstruments(m).route("/api/v1/products", "product").request(tt.ctx, 200, 3*time.Millisecond)
-			families, err := m.Registry().Gather()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, f := range families {
-				if f.GetName() != "kitshop_gateway_request_duration_seconds" {
-					continue
-				}
-				for _, b := range f.GetMetric()[0].GetHistogram().GetBucket() {
-					for _, l := range b.GetExemplar().GetLabel() {
-						if l.GetName() == "trace_id" {
-							got = append(got, l.GetValue())
-						}
-					}
-				}
-			}
+			got := exemplarTraceIDs(t, m)
 			switch {
 			case tt.want == "" && len(got) > 0:
 				t.Errorf("exemplars %v, want none", got)
@@ -98,25 +82,35 @@ func TestRouteInstrumentsExemplarPace(t *testing.T) {
 	r.request(sampled(1), 200, 3*time.Millisecond)
 	r.request(sampled(2), 200, 3*time.Millisecond) // same bucket, within the second
 	r.request(sampled(3), 200, 9*time.Second)      // another bucket
+	got := exemplarTraceIDs(t, m)
+	want := []string{trace.TraceID{1}.String(), trace.TraceID{3}.String()}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("exemplars %v, want %v", got, want)
+	}
+}
+
+// exemplarTraceIDs returns the trace ids of the exemplars of the gateway's
+// latency histogram in m, bucket by bucket.
+func exemplarTraceIDs(t *testing.T, m *metrics.Metrics) []string {
+	t.Helper()
 	families, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
+	var ids []string
 	for _, f := range families {
 		if f.GetName() != "kitshop_gateway_request_duration_seconds" {
 			continue
 		}
 		for _, b := range f.GetMetric()[0].GetHistogram().GetBucket() {
 			for _, l := range b.GetExemplar().GetLabel() {
-				got = append(got, l.GetValue())
+				if l.GetName() == "trace_id" {
+					ids = append(ids, l.GetValue())
+				}
 			}
 		}
 	}
-	want := []string{trace.TraceID{1}.String(), trace.TraceID{3}.String()}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("exemplars %v, want %v", got, want)
-	}
+	return ids
 }
 
 // wantLines fails unless the exposition of m has every line of want.

@@ -2,15 +2,12 @@ package gateway_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"go.opentelemetry.io/otel"
 
 	"github.com/kitshop/kitshop/gateway"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
-	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/logging"
 	"github.com/kitshop/kitshop/kit/metrics"
 	"github.com/kitshop/kitshop/kit/tracing"
@@ -22,18 +19,7 @@ import (
 // without a traceparent, as a browser sends it, is recorded one time in
 // ten), and on for every request. The spans go to a file.
 func BenchmarkCacheHitTraced(b *testing.B) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=0, s-maxage=60")
-		w.Header().Set("ETag", `"v1"`)
-		w.Write([]byte(`{"id":"42","sku":"BENCH-1","name":"a product of the usual size","description":"with a description","price_minor":100,"currency":"EUR","stock":1000000000}`))
-	}))
-	defer up.Close()
-	svc := serviceName(b)
-	signer := authtest.NewSigner(b)
-	var routes gateway.Routes
-	routes.Store(mustTable(b, gateway.Route{Prefix: "/api/v1/products", Service: svc,
-		Instances: []consul.Instance{instanceAt(svc+"-1", svc, up.Listener.Addr().String())},
-		Public:    mustPublic(b, "GET /api/v1/products")}))
+	routes, signer := benchRoutes(b)
 	for _, bc := range []struct {
 		name  string
 		ratio float64
@@ -60,25 +46,14 @@ func BenchmarkCacheHitTraced(b *testing.B) {
 				b.Fatal(err)
 			}
 			cache.SetLive(true)
-			g, err := gateway.New(gateway.Config{Source: &routes, Keys: signer.KeySource(), Issuer: authtest.Issuer, Audience: authtest.Audience,
+			g, err := gateway.New(gateway.Config{Source: routes, Keys: signer.KeySource(), Issuer: authtest.Issuer, Audience: authtest.Audience,
 				Logger: logging.NewLogfmt(discard{}), Metrics: metrics.New("gateway"), Cache: cache,
-				Transport: tracing.Transport(gateway.NewTransport())})
+				Transport: tracing.Transport(gateway.NewUpstream())})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer g.Stop()
-			h := tracing.HTTPHandler(g)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				req := httptest.NewRequest(http.MethodGet, "/api/v1/products/42", nil)
-				for pb.Next() {
-					w := httptest.NewRecorder()
-					h.ServeHTTP(w, req)
-					if w.Code != http.StatusOK {
-						b.Fatalf("status = %d", w.Code)
-					}
-				}
-			})
+			runGETs(b, tracing.HTTPHandler(g))
 		})
 	}
 }
