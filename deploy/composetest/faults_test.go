@@ -86,11 +86,7 @@ func (l *load) sinceLastReadFailure() time.Duration {
 func testFaults(t *testing.T, s *stack, adminPassword string) {
 	c := &client{base: s.gateway, http: &http.Client{Timeout: 3 * time.Second}}
 	admin := c.login(t, "admin@kitshop.local", adminPassword)
-	email := "load-" + randomHex(t, 4) + "@example.com"
-	if st, body := c.do("POST", "/api/v1/users", "", map[string]any{"email": email, "password": "correct-horse-42", "name": "Load"}); st != 202 {
-		t.Fatalf("sign up: %d %s", st, body)
-	}
-	customer := c.login(t, email, "correct-horse-42")
+	customer := c.newCustomer(t, "load", "Load")
 
 	// Products only this test orders, so their stock can be checked
 	// against the reservations exactly.
@@ -271,6 +267,17 @@ func (c *client) doHeader(method, path, token string, body any) (int, []byte, ht
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, resp.Header
+}
+
+// newCustomer signs up a customer with a fresh address under prefix and
+// returns its access token.
+func (c *client) newCustomer(t *testing.T, prefix, name string) string {
+	t.Helper()
+	email := prefix + "-" + randomHex(t, 4) + "@example.com"
+	if st, body := c.do("POST", "/api/v1/users", "", map[string]any{"email": email, "password": "correct-horse-42", "name": name}); st != 202 {
+		t.Fatalf("sign up: %d %s", st, body)
+	}
+	return c.login(t, email, "correct-horse-42")
 }
 
 func (c *client) login(t *testing.T, email, password string) string {

@@ -50,11 +50,7 @@ func testTrace(t *testing.T, s *stack, adminPassword string) {
 		}
 		c := &client{base: s.gateway, http: &http.Client{Timeout: 5 * time.Second}}
 		admin := c.login(t, "admin@kitshop.local", adminPassword)
-		email := "trace-" + randomHex(t, 4) + "@example.com"
-		if st, body := c.do("POST", "/api/v1/users", "", map[string]any{"email": email, "password": "correct-horse-42", "name": "Trace"}); st != 202 {
-			t.Fatalf("sign up: %d %s", st, body)
-		}
-		customer := c.login(t, email, "correct-horse-42")
+		customer := c.newCustomer(t, "trace", "Trace")
 		st, body := c.do("POST", "/api/v1/products", admin, map[string]any{
 			"sku": "TRACE-" + strings.ToUpper(randomHex(t, 3)), "name": "Trace mug", "price_minor": 900, "currency": "EUR", "stock": 5,
 		})
