@@ -20,7 +20,21 @@ type staleKey struct{}
 // WithStaleMark returns ctx with room for MarkStale's mark, for a transport
 // to read back with Stale once the call returns.
 func WithStaleMark(ctx context.Context) context.Context {
-	return context.WithValue(ctx, staleKey{}, new(atomic.Bool))
+	return &staleCtx{Context: ctx}
+}
+
+// staleCtx is a context carrying its own mark: one allocation per read
+// where context.WithValue and a separate atomic.Bool cost two.
+type staleCtx struct {
+	context.Context
+	stale atomic.Bool
+}
+
+func (c *staleCtx) Value(key any) any {
+	if key == (staleKey{}) {
+		return &c.stale
+	}
+	return c.Context.Value(key)
 }
 
 // MarkStale records in ctx (made by WithStaleMark; otherwise it does
