@@ -80,7 +80,7 @@
 // only after its checks time out, seconds later, and a request sent to it
 // meanwhile would wait for the whole upstream timeout. So the gateway probes
 // each instance's /healthz itself, every Config.ProbeInterval (100ms) within
-// Config.ProbeTimeout (100ms), through its transport but not its breakers
+// Config.ProbeTimeout (200ms), through its transport but not its breakers
 // or access log. An instance is unresponsive when two probes in a row have
 // failed and no response to a request has come from it since the first of
 // them began (a refused connection counts at once): under heavy load its

@@ -59,7 +59,7 @@ func encodeCacheable(ctx context.Context, w http.ResponseWriter, body []byte, mo
 	b = append(b, '"')
 	n := len(b)
 	if !modified.IsZero() {
-		b = appendHTTPDate(b, modified)
+		b = modified.UTC().AppendFormat(b, http.TimeFormat)
 	}
 	s := string(b)
 	vals := []string{s[:n], s[n:]}
@@ -78,36 +78,6 @@ func encodeCacheable(ctx context.Context, w http.ResponseWriter, body []byte, mo
 	w.Write(body) // a failed write means the client is gone; nothing to do
 	return nil
 }
-
-// appendHTTPDate appends t in http.TimeFormat ("Mon, 02 Jan 2006 15:04:05
-// GMT"), as t.UTC().Format(http.TimeFormat) would, without parsing the
-// layout or allocating: it runs on every read.
-func appendHTTPDate(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	yy, mm, dd := t.Date()
-	if yy < 0 || yy > 9999 {
-		return t.AppendFormat(b, http.TimeFormat) // not four digits
-	}
-	hh, mn, ss := t.Clock()
-	b = append(b, t.Weekday().String()[:3]...)
-	b = append(b, ',', ' ')
-	b = append2(b, dd)
-	b = append(b, ' ')
-	b = append(b, mm.String()[:3]...)
-	b = append(b, ' ')
-	b = append2(b, yy/100)
-	b = append2(b, yy%100)
-	b = append(b, ' ')
-	b = append2(b, hh)
-	b = append(b, ':')
-	b = append2(b, mn)
-	b = append(b, ':')
-	b = append2(b, ss)
-	return append(b, " GMT"...)
-}
-
-// append2 appends n, 0 <= n < 100, as two digits.
-func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
 
 // etagMatches applies If-None-Match's weak comparison (RFC 9110, section
 // 13.1.2): "*" or any listed tag equal to etag, with or without W/.

@@ -66,29 +66,3 @@ func TestHTTPValidators(t *testing.T) {
 		t.Errorf("after a change: %d with ETag %q; want 200 and a new ETag (was %q)", after.status, after.header.Get("ETag"), before)
 	}
 }
-
-// TestAppendHTTPDate holds the Last-Modified formatter equal to
-// t.UTC().Format(http.TimeFormat).
-func TestAppendHTTPDate(t *testing.T) {
-	berlin := time.FixedZone("CET", 3600)
-	for _, tt := range []struct {
-		name string
-		t    time.Time
-	}{
-		{"utc", time.Date(2026, time.December, 7, 13, 41, 38, 115204000, time.UTC)},
-		{"other zone, other day", time.Date(2026, time.January, 1, 0, 30, 0, 0, berlin)},
-		{"single digits", time.Date(2001, time.February, 3, 4, 5, 6, 0, time.UTC)},
-		{"leap day", time.Date(2024, time.February, 29, 23, 59, 59, 999999999, time.UTC)},
-		{"year one", time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)},
-		{"year 9999", time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)},
-		{"five-digit year", time.Date(12345, time.March, 4, 5, 6, 7, 0, time.UTC)},
-		{"negative year", time.Date(-44, time.March, 15, 12, 0, 0, 0, time.UTC)},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			want := tt.t.UTC().Format(http.TimeFormat)
-			if got := string(product.AppendHTTPDate([]byte("x"), tt.t)); got != "x"+want {
-				t.Errorf("AppendHTTPDate(%v) = %q, want %q", tt.t, got, "x"+want)
-			}
-		})
-	}
-}
