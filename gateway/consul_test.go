@@ -32,7 +32,7 @@ type service struct {
 	*httptest.Server
 	id    string
 	ready atomic.Bool  // what /readyz, and so Consul's check, reports
-	hits  atomic.Int64 // requests other than /readyz
+	hits  atomic.Int64 // requests other than /readyz and /healthz
 }
 
 // spec describes a service instance to register.
@@ -52,16 +52,18 @@ func startService(t *testing.T, client consul.Client, sp spec) *service {
 	s := &service{id: sp.id}
 	s.ready.Store(true)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
 		switch {
 		case r.URL.Path == "/readyz":
-			s.hits.Add(-1)
 			if !s.ready.Load() {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}
+		case r.URL.Path == "/healthz":
+			// The gateway's own probes: not traffic it forwarded.
 		case sp.handler != nil:
+			s.hits.Add(1)
 			sp.handler(w, r)
 		default:
+			s.hits.Add(1)
 			io.WriteString(w, sp.id)
 		}
 	}))
