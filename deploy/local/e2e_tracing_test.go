@@ -124,11 +124,21 @@ var hops = [][3]string{
 	{"notification", "consumer", "process kitshop.order.v1.confirmed"},
 }
 
-// complete reports whether the trace has a span of every hop.
+// complete reports whether the trace has a span of every hop, and the
+// parent of every consumer span found so far: each process writes its
+// spans when its exporter flushes, so a consumer's span can be on disk
+// before the relay span it descends from.
 func (tr *trace) complete() bool {
 	for _, h := range hops {
 		if len(tr.find(h[0], h[1], h[2])) == 0 {
 			return false
+		}
+	}
+	for _, s := range tr.spans {
+		if s.Kind == "consumer" {
+			if _, ok := tr.byID[s.ParentID]; !ok {
+				return false
+			}
 		}
 	}
 	return true
