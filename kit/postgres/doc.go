@@ -24,7 +24,9 @@
 // flight and fails later ones at once with errs.Unavailable (a 503 with
 // Retry-After, see Unreachable), until a probe is answered again, a
 // quarter of a second later by default. Business errors (no rows, a
-// constraint, a statement_timeout) are answers and never trip it.
+// constraint, a statement_timeout) are answers and never trip it, nor
+// does a timeout while the server answers other calls: a busy server is
+// slow, not gone.
 // WithConnectTimeout, WithStatementTimeout and WithLockTimeout bound the
 // rest: a handshake, a slow statement, a wait for a lock.
 package postgres

@@ -68,16 +68,22 @@ type GuardOptions struct {
 //
 // Errors the server reports (a constraint violation, a statement_timeout,
 // no rows) are answers: they never open the circuit, nor do calls whose
-// caller went away.
+// caller went away. Nor does a ping or a call that timed out while the
+// server answered another call (or a ping) after it began: that server is
+// slow or busy, not gone, and opening the circuit would turn a loaded
+// machine's slow statements into 503s for every caller. A paused server
+// answers nothing, so this delays no outage's detection.
 type Guard struct {
 	every, timeout time.Duration
 	logger         log.Logger
+	epoch          time.Time // the origin of the clock of start and answered
 
-	mu    sync.Mutex
-	armed bool               // the probe runs; before that, nothing opens the circuit
-	down  bool               // the circuit is open
-	calls map[*call]struct{} // the traced calls in flight, ended when the circuit opens
-	since time.Time          // when the circuit last opened
+	mu       sync.Mutex
+	armed    bool               // the probe runs; before that, nothing opens the circuit
+	down     bool               // the circuit is open
+	calls    map[*call]struct{} // the traced calls in flight, ended when the circuit opens
+	since    time.Time          // when the circuit last opened
+	answered time.Duration      // when the server last answered, since epoch
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -95,7 +101,8 @@ func NewGuard(opts GuardOptions) *Guard {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	return &Guard{every: opts.ProbeEvery, timeout: opts.ProbeTimeout, logger: opts.Logger, calls: make(map[*call]struct{})}
+	return &Guard{every: opts.ProbeEvery, timeout: opts.ProbeTimeout, logger: opts.Logger,
+		epoch: time.Now(), calls: make(map[*call]struct{})}
 }
 
 // Up reports whether the database answered the last probe and no call has
@@ -209,6 +216,7 @@ func (g *Guard) probe(ctx context.Context, cfg *pgx.ConnConfig) {
 			return
 		case <-tick.C:
 		}
+		begin := g.now()
 		if conn == nil {
 			if pending == nil {
 				pending = make(chan attempt, 1)
@@ -226,13 +234,13 @@ func (g *Guard) probe(ctx context.Context, cfg *pgx.ConnConfig) {
 				pending = nil
 				if a.err != nil {
 					if ctx.Err() == nil {
-						g.fail(a.err)
+						g.fail(a.err, begin)
 					}
 					continue
 				}
 				conn = a.conn
 			case <-wait.C:
-				g.fail(errors.New("postgres: no answer to a connection attempt within " + g.timeout.String()))
+				g.fail(errors.New("postgres: no answer to a connection attempt within "+g.timeout.String()), begin)
 				continue
 			case <-ctx.Done():
 				wait.Stop()
@@ -248,18 +256,23 @@ func (g *Guard) probe(ctx context.Context, cfg *pgx.ConnConfig) {
 		case err != nil:
 			conn.Close(context.Background())
 			conn = nil
-			g.fail(err)
+			g.fail(err, begin)
 		default:
 			g.recover()
 		}
 	}
 }
 
-// fail opens the circuit, if the probe runs and it is closed.
-func (g *Guard) fail(err error) {
+// now reads the Guard's clock: monotonic, and cheaper to compare than a
+// time.Time.
+func (g *Guard) now() time.Duration { return time.Since(g.epoch) }
+
+// fail opens the circuit, if the probe runs and it is closed, and the
+// server has not answered since begin, when the failed ping or call began.
+func (g *Guard) fail(err error, begin time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.armed || g.down {
+	if !g.armed || g.down || g.answered > begin {
 		return
 	}
 	g.down, g.since = true, time.Now()
@@ -270,10 +283,11 @@ func (g *Guard) fail(err error) {
 	level.Error(g.logger).Log("msg", "database unreachable: failing its calls fast until it answers", "err", err)
 }
 
-// recover closes the circuit, if it is open.
+// recover closes the circuit, if it is open, after an answer to the probe.
 func (g *Guard) recover() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.answered = g.now()
 	if !g.down {
 		return
 	}
@@ -281,15 +295,18 @@ func (g *Guard) recover() {
 	level.Info(g.logger).Log("msg", "database answering again", "outage", time.Since(g.since).Round(time.Millisecond))
 }
 
+// serverAnswer reports whether err, the outcome of a call that reached
+// the server, is one the server gave: success, or an error it reported.
+func serverAnswer(err error) bool {
+	var pgErr *pgconn.PgError
+	return err == nil || errors.As(err, &pgErr) || errors.Is(err, pgx.ErrNoRows)
+}
+
 // outageError reports whether err, from a call made with ctx, means that
 // the database did not answer: not a reply of the server's, not the
 // caller going away.
 func outageError(ctx context.Context, err error) bool {
-	if err == nil || errors.Is(err, ErrUnreachable) {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrNoRows) {
+	if serverAnswer(err) || errors.Is(err, ErrUnreachable) {
 		return false
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
@@ -331,6 +348,7 @@ type call struct {
 	context.Context
 	cancel context.CancelCauseFunc
 	caller context.Context
+	start  time.Duration // on the Guard's clock
 }
 
 func (c *call) Value(key any) any {
@@ -344,8 +362,8 @@ func (c *call) Value(key any) any {
 // or at once while it is open.
 func (t guardTracer) begin(ctx context.Context) context.Context {
 	cctx, cancel := context.WithCancelCause(ctx)
-	c := &call{Context: cctx, cancel: cancel, caller: ctx}
 	g := t.g
+	c := &call{Context: cctx, cancel: cancel, caller: ctx, start: g.now()}
 	g.mu.Lock()
 	if g.down {
 		g.mu.Unlock()
@@ -357,19 +375,25 @@ func (t guardTracer) begin(ctx context.Context) context.Context {
 	return c
 }
 
-// finish reports the call's outcome and releases its context.
-func (t guardTracer) finish(ctx context.Context, err error) {
+// finish reports the call's outcome and releases its context. server says
+// whether the call asks the server anything (an acquire may not: it can
+// take an idle connection).
+func (t guardTracer) finish(ctx context.Context, err error, server bool) {
 	c, ok := ctx.Value(callKey{}).(*call)
 	if !ok {
 		return
 	}
 	g := t.g
+	answered := server && serverAnswer(err)
 	g.mu.Lock()
 	delete(g.calls, c)
+	if answered {
+		g.answered = g.now()
+	}
 	g.mu.Unlock()
 	c.cancel(nil)
-	if outageError(c.caller, err) {
-		g.fail(err)
+	if !answered && outageError(c.caller, err) {
+		g.fail(err, c.start)
 	}
 }
 
@@ -378,7 +402,7 @@ func (t guardTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 }
 
 func (t guardTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
-	t.finish(ctx, d.Err)
+	t.finish(ctx, d.Err, true)
 }
 
 func (t guardTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
@@ -388,7 +412,7 @@ func (t guardTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 func (guardTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 
 func (t guardTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchEndData) {
-	t.finish(ctx, d.Err)
+	t.finish(ctx, d.Err, true)
 }
 
 func (t guardTracer) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectStartData) context.Context {
@@ -396,7 +420,7 @@ func (t guardTracer) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectSt
 }
 
 func (t guardTracer) TraceConnectEnd(ctx context.Context, d pgx.TraceConnectEndData) {
-	t.finish(ctx, d.Err)
+	t.finish(ctx, d.Err, true)
 }
 
 func (t guardTracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
@@ -404,7 +428,7 @@ func (t guardTracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ p
 }
 
 func (t guardTracer) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, d pgxpool.TraceAcquireEndData) {
-	t.finish(ctx, d.Err)
+	t.finish(ctx, d.Err, false)
 }
 
 func (t guardTracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
@@ -412,7 +436,7 @@ func (t guardTracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.T
 }
 
 func (t guardTracer) TracePrepareEnd(ctx context.Context, _ *pgx.Conn, d pgx.TracePrepareEndData) {
-	t.finish(ctx, d.Err)
+	t.finish(ctx, d.Err, true)
 }
 
 func (t guardTracer) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
@@ -420,5 +444,5 @@ func (t guardTracer) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.
 }
 
 func (t guardTracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceCopyFromEndData) {
-	t.finish(ctx, d.Err)
+	t.finish(ctx, d.Err, true)
 }
