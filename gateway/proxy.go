@@ -59,7 +59,9 @@ const (
 	failedRetry     = time.Second
 )
 
-var errBodyTooBig = errs.New(errs.Invalid, msgBodyTooBig)
+// errBodyTooBig wraps a MaxBytesError, so the client gets a 413 (see
+// httpx.BodyTooLarge).
+var errBodyTooBig = errs.Wrap(&http.MaxBytesError{}, errs.Invalid, msgBodyTooBig)
 
 // unavailable returns an Unavailable error with a retry hint.
 func unavailable(cause error, msg string, retryAfter time.Duration) error {

@@ -521,8 +521,8 @@ func TestProxyBodyLimits(t *testing.T) {
 		{"streamed", 1500, false, http.StatusCreated},
 		{"streamed chunked", 1500, true, http.StatusCreated},
 		{"at the limit", 2048, false, http.StatusCreated},
-		{"declared too large", 4096, false, http.StatusBadRequest},
-		{"chunked too large", 4096, true, http.StatusBadRequest},
+		{"declared too large", 4096, false, http.StatusRequestEntityTooLarge},
+		{"chunked too large", 4096, true, http.StatusRequestEntityTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -535,8 +535,8 @@ func TestProxyBodyLimits(t *testing.T) {
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("status = %d, want %d (body %.200s)", resp.StatusCode, tt.wantStatus, respBody)
 			}
-			if tt.wantStatus == http.StatusBadRequest {
-				p := wantProblem(t, resp, respBody, http.StatusBadRequest, "invalid")
+			if tt.wantStatus == http.StatusRequestEntityTooLarge {
+				p := wantProblem(t, resp, respBody, http.StatusRequestEntityTooLarge, "invalid")
 				if p.Detail != "request body too large" {
 					t.Errorf("detail = %q, want %q", p.Detail, "request body too large")
 				}

@@ -266,7 +266,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"name not UTF-8", "POST", base, "application/json", "{\"sku\":\"A-100\",\"name\":\"x\xff\",\"price_minor\":1,\"currency\":\"EUR\"}", 400, "invalid", []string{"name"}},
 		{"overlong UTF-8", "POST", base, "application/json", "{\"sku\":\"A-100\",\"name\":\"\xc0\xaf\",\"price_minor\":1,\"currency\":\"EUR\"}", 400, "invalid", []string{"name"}},
 		{"body over 1 MiB", "POST", base, "application/json",
-			`{"sku":"A-100","name":"x","price_minor":1,"currency":"EUR","description":"` + strings.Repeat("x", 1<<20) + `"}`, 400, "invalid", nil},
+			`{"sku":"A-100","name":"x","price_minor":1,"currency":"EUR","description":"` + strings.Repeat("x", 1<<20) + `"}`, 413, "invalid", nil},
 		{"duplicate sku", "POST", base, "application/json", validBody, 409, "conflict", []string{"sku"}},
 
 		{"malformed id get", "GET", base + "/not-a-uuid", "", "", 400, "invalid", []string{"id"}},

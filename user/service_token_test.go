@@ -333,7 +333,7 @@ func testServiceTokenBadRequests(t *testing.T, f *httpFixture) {
 		{"form charset latin1", tokenRequest{contentType: formType + "; charset=iso-8859-1", body: formCreds("order", orderSecret)}, 400, nil},
 		{"malformed form", tokenRequest{contentType: formType, body: "grant_type=%zz"}, 400, nil},
 		{"empty form", tokenRequest{contentType: formType, body: ""}, 400, nil},
-		{"form body over 1 MiB", tokenRequest{contentType: formType, body: formCreds("order", orderSecret) + "&scope=" + strings.Repeat("x", 1<<20)}, 400, nil},
+		{"form body over 1 MiB", tokenRequest{contentType: formType, body: formCreds("order", orderSecret) + "&scope=" + strings.Repeat("x", 1<<20)}, 413, nil},
 		{"unknown JSON field", tokenRequest{contentType: "application/json", body: `{"grant_type":"client_credentials","client_id":"order","client_secret":"x","roles":["admin"]}`}, 400, []string{"roles"}},
 		{"null JSON field", tokenRequest{contentType: "application/json", body: `{"grant_type":"client_credentials","client_id":null,"client_secret":"x"}`}, 400, []string{"client_id"}},
 		{"malformed JSON", tokenRequest{contentType: "application/json", body: `{"grant_type":`}, 400, nil},

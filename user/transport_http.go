@@ -328,7 +328,7 @@ func decodeTokenForm(r *http.Request, dst *tokenRequestBody) error {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return errs.Errorf(errs.Invalid, "request body too large (limit %d bytes)", httpx.MaxBodyBytes)
+			return httpx.BodyTooLarge(httpx.MaxBodyBytes)
 		}
 		return errs.Wrap(err, errs.Invalid, "request body could not be read")
 	}

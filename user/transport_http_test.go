@@ -389,7 +389,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"sign-up bad fields", "POST", user.UsersPath, "application/json", `{"email":"b","password":"short","name":""}`, nil, 400, []string{"email", "password", "name"}},
 		{"sign-up password is email", "POST", user.UsersPath, "application/json", `{"email":"bob@example.com","password":"BOB@example.com","name":"B"}`, nil, 400, []string{"password"}},
 		{"sign-up password too long", "POST", user.UsersPath, "application/json", `{"email":"bob@example.com","password":"` + strings.Repeat("x", 73) + `","name":"B"}`, nil, 400, []string{"password"}},
-		{"sign-up body over 1 MiB", "POST", user.UsersPath, "application/json", `{"email":"b@example.com","password":"correct horse","name":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 400, nil},
+		{"sign-up body over 1 MiB", "POST", user.UsersPath, "application/json", `{"email":"b@example.com","password":"correct horse","name":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 413, nil},
 		{"sign-up duplicate key", "POST", user.UsersPath, "application/json", `{"email":"b@example.com","password":"correct horse","name":"B","email":"c@example.com"}`, nil, 400, []string{"email"}},
 		{"sign-up name not UTF-8", "POST", user.UsersPath, "application/json", "{\"email\":\"b@example.com\",\"password\":\"correct horse\",\"name\":\"B\xe9\"}", nil, 400, []string{"name"}},
 		{"sign-up overlong UTF-8", "POST", user.UsersPath, "application/json", "{\"email\":\"b@example.com\",\"password\":\"correct \xc1\xbf\",\"name\":\"B\"}", nil, 400, []string{"password"}},

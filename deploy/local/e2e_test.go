@@ -423,7 +423,7 @@ func testBadInput(t *testing.T, c *client, admin string) {
 		{"negative stock", "POST", "/api/v1/products", "", valid(map[string]any{"stock": -5}), 400, "invalid", "stock"},
 		{"bad currency", "POST", "/api/v1/products", "", valid(map[string]any{"currency": "euro"}), 400, "invalid", "currency"},
 		{"unknown field", "POST", "/api/v1/products", "", valid(map[string]any{"colour": "red"}), 400, "invalid", "colour"},
-		{"body over 1 MiB", "POST", "/api/v1/products", "", valid(map[string]any{"description": strings.Repeat("x", 1<<20)}), 400, "invalid", ""},
+		{"body over 1 MiB", "POST", "/api/v1/products", "", valid(map[string]any{"description": strings.Repeat("x", 1<<20)}), 413, "invalid", ""},
 		{"malformed id", "GET", "/api/v1/products/not-a-uuid", "", nil, 400, "invalid", "id"},
 		{"malformed id on delete", "DELETE", "/api/v1/products/42", "", nil, 400, "invalid", "id"},
 		{"malformed id on patch", "PATCH", "/api/v1/products/42", "", []byte(`{"stock":1}`), 400, "invalid", "id"},

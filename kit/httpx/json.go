@@ -46,7 +46,7 @@ func DecodeJSON(r *http.Request, dst any) error {
 	}
 	// With a declared length, reject without reading what will be refused.
 	if r.ContentLength > MaxBodyBytes {
-		return errs.Errorf(errs.Invalid, "request body too large (limit %d bytes)", MaxBodyBytes)
+		return BodyTooLarge(MaxBodyBytes)
 	}
 	if r.ContentLength > 0 {
 		if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
@@ -59,7 +59,7 @@ func DecodeJSON(r *http.Request, dst any) error {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return errs.Errorf(errs.Invalid, "request body too large (limit %d bytes)", MaxBodyBytes)
+			return BodyTooLarge(MaxBodyBytes)
 		}
 		return errs.Wrap(err, errs.Invalid, "request body could not be read")
 	}
@@ -85,6 +85,17 @@ func DecodeJSON(r *http.Request, dst any) error {
 		return errs.Errorf(errs.Invalid, "request body must contain a single JSON value (unexpected data after offset %d)", end)
 	}
 	return nil
+}
+
+// BodyTooLarge returns the error of a request body over limit bytes: an
+// Invalid error that WriteError answers with 413 Content Too Large, not 400,
+// as 405 is a more precise status of an Invalid request.
+func BodyTooLarge(limit int64) error {
+	return &errs.Error{
+		Kind:    errs.Invalid,
+		Message: fmt.Sprintf("request body too large (limit %d bytes)", limit),
+		Err:     &http.MaxBytesError{Limit: limit},
+	}
 }
 
 func checkJSONContentType(ct string) error {

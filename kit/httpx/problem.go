@@ -3,6 +3,7 @@ package httpx
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -48,6 +49,10 @@ type Problem struct {
 func ProblemFor(ctx context.Context, err error) Problem {
 	kind := errs.KindOf(err)
 	status := errs.HTTPStatus(kind)
+	var tooLarge *http.MaxBytesError
+	if kind == errs.Invalid && errors.As(err, &tooLarge) {
+		status = http.StatusRequestEntityTooLarge // see BodyTooLarge
+	}
 	p := Problem{
 		Type:      problemTypePrefix + kind.String(),
 		Title:     http.StatusText(status),

@@ -69,6 +69,12 @@ func TestWriteError(t *testing.T) {
 				Errors: []errs.FieldError{{Field: "name", Message: "must not be empty"}}},
 		},
 		{
+			name: "body too large",
+			err:  httpx.BodyTooLarge(1 << 20),
+			want: httpx.Problem{Type: "urn:kitshop:problem:invalid", Title: "Request Entity Too Large", Status: 413,
+				Detail: "request body too large (limit 1048576 bytes)", Kind: "invalid", RequestID: "req-1"},
+		},
+		{
 			name: "conflict",
 			err:  errs.New(errs.Conflict, "sku already exists"),
 			want: httpx.Problem{Type: "urn:kitshop:problem:conflict", Title: "Conflict", Status: 409,
