@@ -25,8 +25,8 @@
 // Retry-After, see Unreachable), until a probe is answered again, a
 // quarter of a second later by default. Business errors (no rows, a
 // constraint, a statement_timeout) are answers and never trip it, nor
-// does a timeout while the server answers other calls: a busy server is
-// slow, not gone.
+// does any failure while the server has answered another call within the
+// probe's timeout: a busy server is slow, not gone.
 // WithConnectTimeout, WithStatementTimeout and WithLockTimeout bound the
 // rest: a handshake, a slow statement, a wait for a lock.
 package postgres

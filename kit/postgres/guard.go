@@ -68,15 +68,15 @@ type GuardOptions struct {
 //
 // Errors the server reports (a constraint violation, a statement_timeout,
 // no rows) are answers: they never open the circuit, nor do calls whose
-// caller went away. Nor does a ping or a call that timed out while the
-// server answered another call (or a ping) after it began: that server is
-// slow or busy, not gone, and opening the circuit would turn a loaded
-// machine's slow statements into 503s for every caller. A paused server
-// answers nothing, so this delays no outage's detection.
+// caller went away. Nor does any failure while the server has answered
+// another call (or a ping) within the last ProbeTimeout: that server is slow
+// or busy, or that one connection broke, and opening the circuit would turn
+// a loaded machine's slow statements into 503s for every caller. A paused
+// server answers nothing, so a pause is found as fast as without the rule.
 type Guard struct {
 	every, timeout time.Duration
 	logger         log.Logger
-	epoch          time.Time // the origin of the clock of start and answered
+	epoch          time.Time // the origin of the clock of answered
 
 	mu       sync.Mutex
 	armed    bool               // the probe runs; before that, nothing opens the circuit
@@ -216,7 +216,6 @@ func (g *Guard) probe(ctx context.Context, cfg *pgx.ConnConfig) {
 			return
 		case <-tick.C:
 		}
-		begin := g.now()
 		if conn == nil {
 			if pending == nil {
 				pending = make(chan attempt, 1)
@@ -234,13 +233,13 @@ func (g *Guard) probe(ctx context.Context, cfg *pgx.ConnConfig) {
 				pending = nil
 				if a.err != nil {
 					if ctx.Err() == nil {
-						g.fail(a.err, begin)
+						g.fail(a.err)
 					}
 					continue
 				}
 				conn = a.conn
 			case <-wait.C:
-				g.fail(errors.New("postgres: no answer to a connection attempt within "+g.timeout.String()), begin)
+				g.fail(errors.New("postgres: no answer to a connection attempt within " + g.timeout.String()))
 				continue
 			case <-ctx.Done():
 				wait.Stop()
@@ -256,7 +255,7 @@ func (g *Guard) probe(ctx context.Context, cfg *pgx.ConnConfig) {
 		case err != nil:
 			conn.Close(context.Background())
 			conn = nil
-			g.fail(err, begin)
+			g.fail(err)
 		default:
 			g.recover()
 		}
@@ -267,12 +266,12 @@ func (g *Guard) probe(ctx context.Context, cfg *pgx.ConnConfig) {
 // time.Time.
 func (g *Guard) now() time.Duration { return time.Since(g.epoch) }
 
-// fail opens the circuit, if the probe runs and it is closed, and the
-// server has not answered since begin, when the failed ping or call began.
-func (g *Guard) fail(err error, begin time.Duration) {
+// fail opens the circuit, if the probe runs, it is closed, and the server
+// has answered nothing for g.timeout.
+func (g *Guard) fail(err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.armed || g.down || g.answered > begin {
+	if !g.armed || g.down || g.answered > g.now()-g.timeout {
 		return
 	}
 	g.down, g.since = true, time.Now()
@@ -348,7 +347,6 @@ type call struct {
 	context.Context
 	cancel context.CancelCauseFunc
 	caller context.Context
-	start  time.Duration // on the Guard's clock
 }
 
 func (c *call) Value(key any) any {
@@ -362,8 +360,8 @@ func (c *call) Value(key any) any {
 // or at once while it is open.
 func (t guardTracer) begin(ctx context.Context) context.Context {
 	cctx, cancel := context.WithCancelCause(ctx)
+	c := &call{Context: cctx, cancel: cancel, caller: ctx}
 	g := t.g
-	c := &call{Context: cctx, cancel: cancel, caller: ctx, start: g.now()}
 	g.mu.Lock()
 	if g.down {
 		g.mu.Unlock()
@@ -393,7 +391,7 @@ func (t guardTracer) finish(ctx context.Context, err error, server bool) {
 	g.mu.Unlock()
 	c.cancel(nil)
 	if !answered && outageError(c.caller, err) {
-		g.fail(err, c.start)
+		g.fail(err)
 	}
 }
 

@@ -24,11 +24,12 @@ import (
 // SIGSTOPped postmaster) but passes no byte either way, so the server looks
 // exactly like a paused one.
 type freezer struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	thawed chan struct{} // closed while not frozen
-	conns  []net.Conn
-	wg     sync.WaitGroup
+	ln        net.Listener
+	mu        sync.Mutex
+	thawed    chan struct{} // closed while not frozen
+	newThawed chan struct{} // closed unless connections made from now on are frozen
+	conns     []net.Conn
+	wg        sync.WaitGroup
 }
 
 func startFreezer(t *testing.T, target string) *freezer {
@@ -37,8 +38,9 @@ func startFreezer(t *testing.T, target string) *freezer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &freezer{ln: ln, thawed: make(chan struct{})}
+	f := &freezer{ln: ln, thawed: make(chan struct{}), newThawed: make(chan struct{})}
 	close(f.thawed)
+	close(f.newThawed)
 	f.wg.Go(func() {
 		for {
 			client, err := ln.Accept()
@@ -52,9 +54,10 @@ func startFreezer(t *testing.T, target string) *freezer {
 			}
 			f.mu.Lock()
 			f.conns = append(f.conns, client, server)
+			own := f.newThawed
 			f.mu.Unlock()
-			f.wg.Go(func() { f.pipe(server, client) })
-			f.wg.Go(func() { f.pipe(client, server) })
+			f.wg.Go(func() { f.pipe(server, client, own) })
+			f.wg.Go(func() { f.pipe(client, server, own) })
 		}
 	})
 	t.Cleanup(func() {
@@ -70,8 +73,9 @@ func startFreezer(t *testing.T, target string) *freezer {
 	return f
 }
 
-// pipe copies src to dst, holding each chunk while frozen.
-func (f *freezer) pipe(dst, src net.Conn) {
+// pipe copies src to dst, holding each chunk while frozen, and while own
+// (the connection's own gate) is open.
+func (f *freezer) pipe(dst, src net.Conn, own chan struct{}) {
 	defer dst.Close()
 	buf := make([]byte, 32<<10)
 	for {
@@ -81,6 +85,7 @@ func (f *freezer) pipe(dst, src net.Conn) {
 			thawed := f.thawed
 			f.mu.Unlock()
 			<-thawed
+			<-own
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -104,13 +109,26 @@ func (f *freezer) freeze() {
 	}
 }
 
-func (f *freezer) thaw() {
+// freezeNew freezes the connections made from now on, and them only.
+func (f *freezer) freezeNew() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	select {
-	case <-f.thawed:
+	case <-f.newThawed:
+		f.newThawed = make(chan struct{})
 	default:
-		close(f.thawed)
+	}
+}
+
+func (f *freezer) thaw() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ch := range []chan struct{}{f.thawed, f.newThawed} {
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
 	}
 }
 
@@ -325,4 +343,62 @@ func TestOpenTimeoutOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGuardProbeFailsOnlyWithoutAnswers makes the probe's own connection
+// hang while the pool's keep answering: the probe's failures must not open
+// the circuit while the server answers others, and must once nothing does.
+func TestGuardProbeFailsOnlyWithoutAnswers(t *testing.T) {
+	pool, g, f := guarded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pool.Acquire(ctx) // held, so the load below needs no new connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+
+	// The probe's reconnection will hang: kill its backend (it is the one
+	// that pings) once new connections are frozen.
+	const probeBackend = "FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() AND query = '-- ping'"
+	waitFor(t, 5*time.Second, "the probe connected", func() bool {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) "+probeBackend).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+	f.freezeNew()
+	if tag, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) "+probeBackend); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("terminating the probe's backend: %v, %d rows; want 1", err, tag.RowsAffected())
+	}
+
+	answering, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(answering)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+				t.Errorf("SELECT 1 on a held connection: %v", err)
+				return
+			}
+		}
+	}()
+	for end := time.Now().Add(10 * (testProbeEvery + testProbeTimeout)); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if !g.Up() {
+			close(stop)
+			<-answering
+			t.Fatal("guard down while the server answered the pool")
+		}
+	}
+	close(stop)
+	<-answering
+
+	waitFor(t, 10*(testProbeEvery+testProbeTimeout), "guard down once nothing answers", func() bool { return !g.Up() })
+	f.thaw()
+	waitFor(t, 3*time.Second, "guard up after the thaw", g.Up)
 }
