@@ -11,30 +11,53 @@ import (
 	"strings"
 )
 
-// VmRSS returns the resident set size of process pid in KiB, from
-// /proc/<pid>/status.
-func VmRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		return 0, err
-	}
-	return parseVmRSS(b)
+// Resident is a process's resident memory in KiB: all of it (VmRSS), and
+// its private part (RssAnon: heap, stacks). The rest is mostly the pages
+// of the executable mapped from the page cache, which every process of
+// the same binary shares.
+type Resident struct {
+	RSS, Anon int64
 }
 
-func parseVmRSS(status []byte) (int64, error) {
+// ReadResident reads process pid's resident memory from /proc/<pid>/status.
+func ReadResident(pid int) (Resident, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return Resident{}, err
+	}
+	return parseResident(b)
+}
+
+func parseResident(status []byte) (Resident, error) {
+	var r Resident
+	var found int
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
-		if !ok {
+		var dst *int64
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		if ok {
+			dst = &r.RSS
+		} else if rest, ok = strings.CutPrefix(line, "RssAnon:"); ok {
+			dst = &r.Anon
+		} else {
 			continue
 		}
 		fields := strings.Fields(rest)
 		if len(fields) != 2 || fields[1] != "kB" {
-			return 0, fmt.Errorf("VmRSS line %q: want \"<n> kB\"", sc.Text())
+			return Resident{}, fmt.Errorf("line %q: want \"<n> kB\"", line)
 		}
-		return strconv.ParseInt(fields[0], 10, 64)
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return Resident{}, err
+		}
+		*dst = n
+		found++
 	}
-	return 0, errors.New("no VmRSS line (a kernel thread or a zombie?)")
+	if found != 2 {
+		return Resident{}, errors.New("no VmRSS and RssAnon lines (a kernel thread or a zombie?)")
+	}
+	return r, nil
 }
 
 // CPUModel returns the first "model name" of /proc/cpuinfo, or "unknown".

@@ -8,17 +8,21 @@ import (
 	"github.com/kitshop/kitshop/bench"
 )
 
-func TestVmRSS(t *testing.T) {
-	kib, err := bench.VmRSS(os.Getpid())
+func TestReadResident(t *testing.T) {
+	r, err := bench.ReadResident(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A Go test binary is a few MiB at least and not gigabytes.
-	if kib < 1024 || kib > 4<<20 {
-		t.Errorf("VmRSS = %d KiB, want a plausible size", kib)
+	// A Go test binary is a few MiB at least and not gigabytes; its heap
+	// and stacks are a part of that.
+	if r.RSS < 1024 || r.RSS > 4<<20 {
+		t.Errorf("VmRSS = %d KiB, want a plausible size", r.RSS)
 	}
-	if _, err := bench.VmRSS(-1); err == nil {
-		t.Error("VmRSS(-1): want an error")
+	if r.Anon <= 0 || r.Anon > r.RSS {
+		t.Errorf("RssAnon = %d KiB, want more than 0 and at most VmRSS (%d KiB)", r.Anon, r.RSS)
+	}
+	if _, err := bench.ReadResident(-1); err == nil {
+		t.Error("ReadResident(-1): want an error")
 	}
 }
 

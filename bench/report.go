@@ -127,15 +127,18 @@ type Settings struct {
 	GRPCWorkers int    `json:"grpc_workers"`
 }
 
-// ProcessMemory is one process's resident memory (VmRSS).
+// ProcessMemory is one process's resident memory (VmRSS), and its private
+// part (RssAnon).
 type ProcessMemory struct {
 	Name string `json:"name"`
 	PID  int    `json:"pid"`
 	// IdleKiB is taken before any load, AfterKiB when the load is over and
 	// the process idle again (Go's heap keeps some of what it grew to).
-	IdleKiB  int64  `json:"idle_kib"`
-	AfterKiB int64  `json:"after_load_kib"`
-	Note     string `json:"note,omitempty"`
+	IdleKiB      int64  `json:"idle_kib"`
+	AfterKiB     int64  `json:"after_load_kib"`
+	IdleAnonKiB  int64  `json:"idle_anon_kib"`
+	AfterAnonKiB int64  `json:"after_load_anon_kib"`
+	Note         string `json:"note,omitempty"`
 }
 
 // HalfRate is the open-loop measurement at a fraction of a target's peak.
@@ -357,14 +360,16 @@ func MarkdownTable(header []string, rows [][]string) string {
 
 // memoryTable returns the memory lines' header and cells.
 func (r *Report) memoryTable() ([]string, [][]string) {
-	header := []string{"process", "pid", "RSS idle (started, before the fixtures)", "RSS idle after load (22 s rest)"}
+	header := []string{"process", "pid", "RSS idle (started, before the fixtures)", "private (RssAnon)",
+		"RSS idle after load (22 s rest)", "private (RssAnon)"}
 	var rows [][]string
 	for _, m := range r.Memory {
 		name := m.Name
 		if m.Note != "" {
 			name += " (" + m.Note + ")"
 		}
-		rows = append(rows, []string{name, strconv.Itoa(m.PID), FormatKiB(m.IdleKiB), FormatKiB(m.AfterKiB)})
+		rows = append(rows, []string{name, strconv.Itoa(m.PID), FormatKiB(m.IdleKiB), FormatKiB(m.IdleAnonKiB),
+			FormatKiB(m.AfterKiB), FormatKiB(m.AfterAnonKiB)})
 	}
 	return header, rows
 }

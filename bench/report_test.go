@@ -118,7 +118,7 @@ func sampleReport() *bench.Report {
 		},
 		HalfRate: &bench.HalfRate{Target: "gateway: GET", Fraction: 0.5, OfferedRPS: 2250, Duration: "10s",
 			Result: bench.Measurement{RPS: 2249.6, P50: 1.47, P99: 22.3}},
-		Memory: []bench.ProcessMemory{{Name: "gateway", PID: 42, IdleKiB: 16896, AfterKiB: 24883}},
+		Memory: []bench.ProcessMemory{{Name: "gateway", PID: 42, IdleKiB: 16896, AfterKiB: 24883, IdleAnonKiB: 5120, AfterAnonKiB: 12800}},
 	}
 }
 
@@ -200,7 +200,7 @@ func TestReportMarkdownAndJSON(t *testing.T) {
 		"| gateway: POST /api/v1/orders | n/a (order service not available) |",
 		"- gateway: GET: a failing request answered: 503 Service Unavailable",
 		"open loop (2,250 req/s offered for 10s): 2,250 req/s, p50 1.47 ms, p99 22.3 ms, errors 0",
-		"| gateway | 42 | 16.5 MiB | 24.3 MiB |",
+		"| gateway | 42 | 16.5 MiB | 5.0 MiB | 24.3 MiB | 12.5 MiB |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)

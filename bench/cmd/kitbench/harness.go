@@ -167,7 +167,8 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 	after := readRSS(procs)
 	for i, p := range procs {
 		rep.Memory = append(rep.Memory, bench.ProcessMemory{
-			Name: p.name, PID: p.pid, IdleKiB: idle[i], AfterKiB: after[i], Note: p.note,
+			Name: p.name, PID: p.pid, Note: p.note,
+			IdleKiB: idle[i].RSS, IdleAnonKiB: idle[i].Anon, AfterKiB: after[i].RSS, AfterAnonKiB: after[i].Anon,
 		})
 	}
 	return rep, nil
@@ -183,11 +184,12 @@ func (h *harness) selected(key string) bool {
 // memory is read again.
 const afterLoadIdle = 22 * time.Second
 
-// readRSS returns each process's VmRSS in KiB (0 when it cannot be read).
-func readRSS(procs []namedPID) []int64 {
-	out := make([]int64, len(procs))
+// readRSS returns each process's resident memory (zero when it cannot be
+// read).
+func readRSS(procs []namedPID) []bench.Resident {
+	out := make([]bench.Resident, len(procs))
 	for i, p := range procs {
-		out[i], _ = bench.VmRSS(p.pid)
+		out[i], _ = bench.ReadResident(p.pid)
 	}
 	return out
 }
