@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -90,6 +91,10 @@ func (s *Server) csrf(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err := r.ParseForm(); err != nil {
+			if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+				s.renderError(w, r, http.StatusRequestEntityTooLarge, "That form is too large", "Shorten what you entered and try again.")
+				return
+			}
 			s.renderError(w, r, http.StatusBadRequest, "That did not work", "The form could not be read. Go back, reload the page and try again.")
 			return
 		}

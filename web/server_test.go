@@ -349,6 +349,9 @@ func TestForgedFormsAndAdminPages(t *testing.T) {
 			tt.send().want(t, http.StatusForbidden, "This form has expired")
 		})
 	}
+	// A form over the limit is refused before its token is even read.
+	b.submit("/cart/add", url.Values{"product_id": add["product_id"], "quantity": {"1"}, "note": {strings.Repeat("x", 70<<10)}}).
+		want(t, http.StatusRequestEntityTooLarge, "That form is too large")
 	b.get("/cart").want(t, http.StatusOK, "Your cart is empty")
 
 	// A customer on the admin pages: 403, and nothing deleted.
