@@ -390,7 +390,7 @@ func (t guardTracer) finish(ctx context.Context, err error, server bool) {
 	}
 	g.mu.Unlock()
 	c.cancel(nil)
-	if !answered && outageError(c.caller, err) {
+	if outageError(c.caller, err) { // never true of an answer
 		g.fail(err)
 	}
 }
