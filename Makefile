@@ -174,8 +174,15 @@ run: deps build ## run the whole system locally (gateway :8080, Consul UI :8500,
 	exec ./$(BIN)/kitshop-local
 
 .PHONY: bench
-bench: deps build ## measure requests/s and latency of each layer against a bare handler (wrk); results in bench/results/
+bench: deps build gozero-peer ## measure requests/s and latency of each layer against a bare handler and a go-zero peer (wrk); results in bench/results/
 	./$(BIN)/kitbench $(BENCH_FLAGS)
+
+# The go-zero peer of make bench is a module of its own (bench/gozero), so
+# go-zero's dependencies stay out of go.mod; only make bench needs it.
+.PHONY: gozero-peer
+gozero-peer: ## build make bench's go-zero peer (bench/gozero) into bin/gozero-peer
+	@mkdir -p $(BIN)
+	cd bench/gozero && $(GO) build -o $(CURDIR)/$(BIN)/gozero-peer .
 
 .PHONY: proto
 proto: deps-protoc $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## regenerate the protobuf/gRPC code in proto/

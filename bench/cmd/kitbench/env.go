@@ -45,6 +45,12 @@ type environment struct {
 	bare    *devenv.Process
 	bareURL string
 
+	// gozero is the go-zero peer on the same database (bench/gozero);
+	// gozeroNA says why it is not running when it was wanted.
+	gozero    *devenv.Process
+	gozeroURL string
+	gozeroNA  string
+
 	// uncached is a product instance with its read cache off, outside
 	// Consul, so the direct row can be read both ways; only in a stack
 	// kitbench starts.
@@ -75,7 +81,8 @@ func gatewayAnswers(ctx context.Context, gatewayURL string) bool {
 }
 
 // openEnvironment uses the stack at o.gateway when it answers (and
-// o.newStack is not set), or starts one; then starts the bare handler.
+// o.newStack is not set), or starts one; then starts the bare handler and
+// the go-zero peer.
 func openEnvironment(ctx context.Context, o options, log io.Writer) (*environment, error) {
 	env := &environment{}
 	if !o.newStack && gatewayAnswers(ctx, o.gateway) {
@@ -94,6 +101,10 @@ func openEnvironment(ctx context.Context, o options, log io.Writer) (*environmen
 		}
 	}
 	if err := env.startBare(ctx, o, log); err != nil {
+		env.Close()
+		return nil, err
+	}
+	if err := env.startGoZero(ctx, o, log); err != nil {
 		env.Close()
 		return nil, err
 	}
@@ -268,15 +279,41 @@ func startHelper(ctx context.Context, o options, name, binary, readyPath string,
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// A helper that exits (a bad flag, no database) fails now, not after
+	// the 30 s, and says why from the last line of its log.
+	go func() {
+		select {
+		case <-proc.Done():
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
 	if err := devenv.WaitHTTP(wctx, "http://"+addr+readyPath, http.StatusOK); err != nil {
 		tail := proc.LogTail(20)
+		select {
+		case <-proc.Done():
+			exited := "exited"
+			if err := proc.Err(); err != nil {
+				exited += " (" + err.Error() + ")"
+			}
+			return nil, fmt.Errorf("%s %s before GET %s answered: %s\nlog %s:\n%s", name, exited, readyPath, lastLine(tail), proc.LogPath(), tail)
+		default:
+		}
 		proc.Stop(5 * time.Second)
 		return nil, fmt.Errorf("%s: %w\nlog %s:\n%s", name, err, proc.LogPath(), tail)
 	}
 	return proc, nil
 }
 
-// Close stops the bare handler and, if kitbench started it, the stack.
+// lastLine returns the last line of s that is not blank (a log's last
+// words).
+func lastLine(s string) string {
+	s = strings.TrimRight(s, " \t\r\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// Close stops the bare handler, the go-zero peer and, if kitbench started
+// it, the stack.
 func (env *environment) Close() error {
 	var errs []error
 	if env.uncached != nil {
@@ -287,6 +324,9 @@ func (env *environment) Close() error {
 	}
 	if env.bare != nil {
 		errs = append(errs, env.bare.Stop(10*time.Second))
+	}
+	if env.gozero != nil {
+		errs = append(errs, env.gozero.Stop(10*time.Second))
 	}
 	if env.own != nil {
 		errs = append(errs, env.own.Stop())
@@ -337,10 +377,10 @@ type namedPID struct {
 	note string
 }
 
-// processes returns the stack's processes and the bare handler. For a stack
-// kitbench started they are known; for a running one they are found by the
-// ports they listen on (Consul's list of services, the gateway's, Consul's
-// and Postgres's ports).
+// processes returns the stack's processes, the bare handler and the go-zero
+// peer. For a stack kitbench started they are known; for a running one they
+// are found by the ports they listen on (Consul's list of services, the
+// gateway's, Consul's and Postgres's ports).
 func (env *environment) processes(ctx context.Context) ([]namedPID, []string) {
 	var out []namedPID
 	var problems []string
@@ -398,6 +438,9 @@ func (env *environment) processes(ctx context.Context) ([]namedPID, []string) {
 	}
 	if env.bare != nil {
 		out = append(out, namedPID{name: "bare", pid: env.bare.Pid()})
+	}
+	if env.gozero != nil {
+		out = append(out, namedPID{name: gozeroBinary, pid: env.gozero.Pid()})
 	}
 	return out, problems
 }

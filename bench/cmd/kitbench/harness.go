@@ -263,6 +263,7 @@ func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, fun
 	}
 	targets := []target{
 		get("bare", "bare handler: GET /api/v1/products/{id}", h.env.bareURL+itemPath),
+		h.gozeroTarget(ctx, a, rep, get, itemPath, bareBody),
 		get("product", "product instance (HTTP): GET /api/v1/products/{id}", "http://"+direct.HTTPAddr+itemPath),
 		h.uncachedTarget(get, itemPath),
 		get("gateway-get", "gateway, cache on: GET /api/v1/products/{id}", h.env.gatewayURL+itemPath),

@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // targetKeys returns the keys of the table's rows, in table order.
 func targetKeys() []string {
-	return []string{"bare", "product", "product-nocache", "gateway-get", "gateway-get-nocache", "gateway-list", "gateway-expand",
+	return []string{"bare", gozeroKey, "product", "product-nocache", "gateway-get", "gateway-get-nocache", "gateway-list", "gateway-expand",
 		"gateway-slow-rr", "gateway-slow-p2c", "storefront", "order", "order-many", "grpc", traceRowsKey}
 }
 
