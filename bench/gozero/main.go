@@ -87,9 +87,9 @@ func run() error {
 //     samples and records every span, and the kitshop rows run with
 //     tracing off. The Trace middleware stays in the chain.
 //   - DevServer on -dev-addr instead of every interface's port 6060.
-//   - CpuThreshold when -cpu-threshold says so. The shedder reads the
-//     machine's CPU, not the process's: on a small machine saturated by a
-//     load generator and Postgres it drops requests with 503, and the
+//   - CpuThreshold when -cpu-threshold says so. The shedder reads its
+//     cgroup's CPU, on a bare machine the whole machine's: saturated by a
+//     load generator and Postgres, it drops requests with 503, and the
 //     Breaker middleware, counting those, drops more. kitbench turns it
 //     off, as it raises every kitshop rate limit out of the way.
 func config(addr, devAddr string, trace bool, cpuThreshold int64) (rest.RestConf, error) {

@@ -54,14 +54,14 @@ func (env *environment) startGoZero(ctx context.Context, o options, log io.Write
 			"-addr", addr,
 			"-dev-addr", "127.0.0.1:" + strconv.Itoa(devPort),
 			// bare's pool, pgxpool's default, which the product service
-			// runs with too: go-zero's own 64 would make the row about
-			// pool sizes on a machine whose Postgres shares the cores.
+			// runs with too, so the rows compare code, not pool sizes
+			// (go-zero's own is 64).
 			"-max-conns", strconv.Itoa(max(4, runtime.NumCPU())),
 			// go-zero's load shedding is a limit like the services' rate
 			// limits, which kitbench raises out of the way: at wrk's
-			// saturation it would answer 503 (it reads the machine's
-			// CPU, which wrk and Postgres fill), and the row would
-			// measure the limiter.
+			// saturation it would answer 503 (it reads its cgroup's CPU,
+			// here the machine's, which wrk and Postgres fill), and the
+			// row would measure the limiter.
 			"-cpu-threshold", "0",
 		},
 		[]string{"GOZERO_DATABASE_URL=" + env.productDB}, // not on the command line: it holds a password
