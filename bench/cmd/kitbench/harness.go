@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -252,10 +251,8 @@ func (h *harness) targets(ctx context.Context, rep *bench.Report) ([]target, fun
 	switch {
 	case err1 != nil || err2 != nil:
 		return nil, nil, fmt.Errorf("fetching the product: bare: %v, product: %v", err1, err2)
-	case !bytes.Equal(bareBody, svcBody):
-		rep.Notes = append(rep.Notes, fmt.Sprintf("the bare handler's body (%d bytes) differs from the product service's (%d bytes)", len(bareBody), len(svcBody)))
 	default:
-		rep.Notes = append(rep.Notes, fmt.Sprintf("the bare handler and the product service return the same %d-byte body", len(bareBody)))
+		rep.Notes = append(rep.Notes, bodyNote("the product service", bareBody, svcBody))
 	}
 
 	get := func(key, name, url string) target {
