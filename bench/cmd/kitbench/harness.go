@@ -92,6 +92,14 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 			live = append(live, t)
 		}
 	}
+	settle := newSettler(ctx, h.env.natsURL, h.env.productDB, h.log)
+	defer settle.Close()
+	if settle.na == "" {
+		rep.Notes = append(rep.Notes, "every measurement starts once the outboxes are relayed and every JetStream consumer has caught up "+
+			"(kitbench waits up to "+settleMax.String()+"), so no row pays for the event backlog of the row before it")
+	} else {
+		rep.Notes = append(rep.Notes, "the measurements did not wait for event backlogs to drain: "+settle.na)
+	}
 	fmt.Fprintf(h.log, "kitbench: %d targets × %d rounds × %s (about %s)\n",
 		len(live), h.o.rounds, h.o.duration, estimate(h.o, len(live)).Round(time.Second))
 
@@ -111,6 +119,7 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 	for r := range h.o.rounds {
 		for i := range live {
 			t := live[(i+r)%len(live)]
+			settle.wait(ctx, fmt.Sprintf("round %d/%d %s", r+1, h.o.rounds, t.key))
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -139,16 +148,19 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 	rep.Finish()
 
 	if h.o.halfRate > 0 {
+		settle.wait(ctx, "the half-rate measurement")
 		rep.HalfRate = h.halfRate(ctx, rep)
 		fmt.Fprintf(h.log, "half rate: %s\n", rep.HalfRateLine())
 	}
 
 	if h.o.eventRate > 0 && h.selected(eventsKey) {
+		settle.wait(ctx, "the event measurement")
 		fmt.Fprintf(h.log, "events: %d/s for %s through kit/outbox, JetStream and kit/subscriber\n", h.o.eventRate, h.o.duration)
 		rep.Events = eventLatency(ctx, h.env.productDB, h.env.natsURL, h.o.eventRate, h.o.duration)
 		fmt.Fprintf(h.log, "events: %s\n", rep.Events.Line())
 	}
 	if h.o.eventRate > 0 && h.selected(pipelineKey) {
+		settle.wait(ctx, "the order pipeline")
 		a := api{base: h.env.gatewayURL, client: &http.Client{Timeout: setupCallTimout}}
 		fmt.Fprintf(h.log, "order pipeline: %d clients for %s, then until every order is paid\n", pipelineClients, h.o.duration)
 		// The order rows sign the customer up; -only may have left them out.
@@ -162,6 +174,7 @@ func (h *harness) measure(ctx context.Context) (*bench.Report, error) {
 
 	// Idle again: connections closed, and long enough for kit/server's
 	// release of idle memory (a check every 10 s) to have run twice.
+	settle.wait(ctx, "the memory reading")
 	time.Sleep(afterLoadIdle)
 	after := readRSS(procs)
 	for i, p := range procs {
