@@ -102,23 +102,26 @@ func (s *settler) wait(ctx context.Context, before string) {
 		return
 	}
 	start := time.Now()
-	last, since := -1, start
+	last, since, first := -1, start, -1
 	for {
 		n := s.backlog(ctx)
+		if first < 0 {
+			first = n
+		}
 		switch {
 		case n == 0:
-			s.report(before, time.Since(start), "")
+			s.report(before, first, time.Since(start), "")
 			return
 		case ctx.Err() != nil:
 			return
 		case n != last:
 			last, since = n, time.Now()
 		case time.Since(since) >= s.stuck:
-			s.report(before, time.Since(start), fmt.Sprintf(", %d left that nobody consumes", n))
+			s.report(before, first, time.Since(start), fmt.Sprintf(", %d left that nobody consumes", n))
 			return
 		}
 		if time.Since(start) >= s.max {
-			s.report(before, time.Since(start), fmt.Sprintf(", %d still left (gave up)", n))
+			s.report(before, first, time.Since(start), fmt.Sprintf(", %d still left (gave up)", n))
 			return
 		}
 		select {
@@ -129,9 +132,10 @@ func (s *settler) wait(ctx context.Context, before string) {
 	}
 }
 
-func (s *settler) report(before string, took time.Duration, rest string) {
+func (s *settler) report(before string, backlog int, took time.Duration, rest string) {
 	if took >= settleReport || rest != "" {
-		fmt.Fprintf(s.log, "          waited %s for the event backlog to drain before %s%s\n", took.Round(100*time.Millisecond), before, rest)
+		fmt.Fprintf(s.log, "          waited %s for a backlog of %d events to drain before %s%s\n",
+			took.Round(100*time.Millisecond), backlog, before, rest)
 	}
 }
 

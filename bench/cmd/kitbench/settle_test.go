@@ -110,7 +110,7 @@ func TestSettlerWaits(t *testing.T) {
 	if took := time.Since(start); took < s.stuck || took > s.max {
 		t.Errorf("wait on a stuck backlog took %v, want about %v", took, s.stuck)
 	}
-	if !strings.Contains(log.String(), "before stuck, 5 left that nobody consumes") {
+	if !strings.Contains(log.String(), "5 events to drain before stuck, 5 left that nobody consumes") {
 		t.Errorf("the stuck backlog was not reported:\n%s", log.String())
 	}
 }
