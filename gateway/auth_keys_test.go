@@ -78,7 +78,7 @@ func TestUserRateLimit(t *testing.T) {
 				t.Errorf("upstream got %d requests, want the %d within the limits", got, wantHits)
 			}
 			if tt.name == "per user" {
-				waitLog(t, gw.logs, "status=429", "user_id=alice")
+				gw.logs.Wait(t, logWait, "status=429", "user_id=alice")
 			}
 		})
 	}
@@ -187,7 +187,7 @@ func TestMultiplePrefixes(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || body != path {
 			t.Errorf("GET %s = %d %q, want 200 from the service", path, resp.StatusCode, body)
 		}
-		line := waitLog(t, gw.logs, "path="+path+" ", "msg=request")
+		line := gw.logs.Wait(t, logWait, "path="+path+" ", "msg=request")
 		if !strings.Contains(line, "service="+svc) {
 			t.Errorf("access log line does not name the service:\n%s", line)
 		}
@@ -224,7 +224,7 @@ func TestAuthRemembersAcceptedTokens(t *testing.T) {
 	if got := keys.lookups.Load(); got != 1 {
 		t.Errorf("the same token was verified %d times, want once", got)
 	}
-	line := waitLog(t, gw.logs, "path=/api/v1/users/me", "msg=request")
+	line := gw.logs.Wait(t, logWait, "path=/api/v1/users/me", "msg=request")
 	if !strings.Contains(line, "user_id=user-42") {
 		t.Errorf("access log line lacks user_id=user-42:\n%s", line)
 	}

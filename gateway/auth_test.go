@@ -234,12 +234,12 @@ func TestAuthForwardsValidToken(t *testing.T) {
 		})
 	}
 
-	line := waitLog(t, gw.logs, "path=/api/v1/users/me", "msg=request")
+	line := gw.logs.Wait(t, logWait, "path=/api/v1/users/me", "msg=request")
 	if !strings.Contains(line, "user_id=user-42") {
 		t.Errorf("access log line lacks user_id=user-42:\n%s", line)
 	}
 	// The public request was not authenticated, so it names no user.
-	line = waitLog(t, gw.logs, "path=/api/v1/auth/logout", "msg=request")
+	line = gw.logs.Wait(t, logWait, "path=/api/v1/auth/logout", "msg=request")
 	if !strings.Contains(line, "user_id= ") {
 		t.Errorf("access log line of a public route names a user:\n%s", line)
 	}

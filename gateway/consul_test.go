@@ -20,6 +20,7 @@ import (
 
 	"github.com/kitshop/kitshop/gateway"
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/internal/testlog"
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
@@ -109,7 +110,7 @@ func TestConsulRouting(t *testing.T) {
 	productSpec.id = products + "-1"
 	p1 := startService(t, client, productSpec)
 
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	src := gateway.NewConsulSource(client, log.NewLogfmtLogger(logs), fastRetry)
 	t.Cleanup(src.Stop)
 	gw := consulGateway(t, src, authtest.NewSigner(t).KeySource(), logs)
@@ -165,7 +166,7 @@ var fastRetry = consul.WithBackoff(50*time.Millisecond, 500*time.Millisecond)
 
 // consulGateway starts a gateway over src and keys that logs to logs (where
 // the source may log too).
-func consulGateway(t *testing.T, src gateway.Source, keys auth.KeySource, logs *syncBuffer) *testGateway {
+func consulGateway(t *testing.T, src gateway.Source, keys auth.KeySource, logs *testlog.Buffer) *testGateway {
 	t.Helper()
 	g, err := gateway.New(gateway.Config{Source: src, Keys: keys, Issuer: authtest.Issuer, Audience: authtest.Audience, Logger: log.NewLogfmtLogger(logs)})
 	if err != nil {
@@ -227,7 +228,7 @@ func TestConsulAuth(t *testing.T) {
 	}
 	u1 := startService(t, client, userSpec)
 
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	logger := log.NewLogfmtLogger(logs)
 	src := gateway.NewConsulSource(client, logger, fastRetry)
 	t.Cleanup(src.Stop)
@@ -282,7 +283,7 @@ func TestConsulAuth(t *testing.T) {
 		`msg="ignoring malformed public route"`:                      2,
 		`msg="ignoring public route outside the service's prefixes"`: 1,
 	} {
-		if got := len(logs.lines(msg, "service="+users)); got != want {
+		if got := len(logs.Lines(msg, "service="+users)); got != want {
 			t.Errorf("%d log lines with %s, want %d:\n%s", got, msg, want, logs)
 		}
 	}

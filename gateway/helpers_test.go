@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"io"
@@ -11,17 +10,22 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/gateway"
+	"github.com/kitshop/kitshop/internal/testlog"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
 	"github.com/kitshop/kitshop/kit/httpx"
 )
+
+// logWait bounds the wait for a log line: the access log is written after
+// the response has gone out.
+const logWait = 2 * time.Second
 
 // upstream is a real HTTP server standing in for one service instance.
 type upstream struct {
@@ -90,7 +94,7 @@ func serviceName(t testing.TB) string {
 type testGateway struct {
 	*httptest.Server
 	routes *gateway.Routes
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	signer *authtest.Signer // signs tokens the gateway accepts, unless cfg.Keys said otherwise
 	gw     *gateway.Gateway
 }
@@ -100,7 +104,7 @@ type testGateway struct {
 // gateway's signer.
 func newGateway(t testing.TB, cfg gateway.Config, routes ...gateway.Route) *testGateway {
 	t.Helper()
-	tg := &testGateway{routes: &gateway.Routes{}, logs: &syncBuffer{}, signer: authtest.NewSigner(t)}
+	tg := &testGateway{routes: &gateway.Routes{}, logs: &testlog.Buffer{}, signer: authtest.NewSigner(t)}
 	tg.routes.Store(mustTable(t, routes...))
 	cfg.Source = tg.routes
 	cfg.Logger = log.NewLogfmtLogger(tg.logs)
@@ -207,37 +211,4 @@ func wantProblem(t testing.TB, resp *http.Response, body string, status int, kin
 		t.Errorf("problem request_id = %q, response X-Request-ID = %q; want equal and set", p.RequestID, resp.Header.Get("X-Request-ID"))
 	}
 	return p
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the log lines containing all of the given substrings.
-func (b *syncBuffer) lines(subs ...string) []string {
-	var out []string
-	for _, l := range strings.Split(b.String(), "\n") {
-		match := l != ""
-		for _, s := range subs {
-			match = match && strings.Contains(l, s)
-		}
-		if match {
-			out = append(out, l)
-		}
-	}
-	return out
 }

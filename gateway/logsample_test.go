@@ -36,12 +36,12 @@ func TestAccessLogThinsRefusals(t *testing.T) {
 	wantValue(t, m, "kitshop_ratelimit_rejections_total", map[string]string{"limiter": "client"}, refused)
 	wantValue(t, m, "kitshop_gateway_requests_total", map[string]string{"route": "/api", "upstream": svc, "code": "429"}, refused)
 
-	lines := len(gw.logs.lines("status=429"))
+	lines := len(gw.logs.Lines("status=429"))
 	if lines < 1 || lines > seconds+1 {
 		t.Errorf("%d access log lines for %d refusals in %d s, want 1 to %d", lines, refused, seconds, seconds+1)
 	}
 	wantValue(t, m, "kitshop_gateway_access_log_suppressed_total", nil, float64(refused-lines))
-	if got := len(gw.logs.lines("status=200")); got != 1 {
+	if got := len(gw.logs.Lines("status=200")); got != 1 {
 		t.Errorf("%d lines for the request let through, want 1", got)
 	}
 }

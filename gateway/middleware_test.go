@@ -37,7 +37,7 @@ func TestRateLimitPerClient(t *testing.T) {
 	// A spoofed X-Forwarded-For does not buy a fresh bucket.
 	resp, body = gw.do(t, http.MethodGet, "/api", nil, http.Header{"X-Forwarded-For": {"203.0.113.9"}})
 	wantProblem(t, resp, body, http.StatusTooManyRequests, "rate_limited")
-	waitLog(t, gw.logs, "status=429", "client=127.0.0.1")
+	gw.logs.Wait(t, logWait, "status=429", "client=127.0.0.1")
 }
 
 // An IPv6 client owns a whole /64: every address in it shares one bucket.
@@ -112,7 +112,7 @@ func TestRequestID(t *testing.T) {
 			if id := <-saw; id != got {
 				t.Errorf("upstream saw id %q, want %q", id, got)
 			}
-			waitLog(t, gw.logs, "request_id="+got)
+			gw.logs.Wait(t, logWait, "request_id="+got)
 		})
 	}
 
@@ -134,7 +134,7 @@ func TestAccessLog(t *testing.T) {
 	gw.do(t, http.MethodPost, "/api/v1/orders/9?token=query-secret", strings.NewReader(`{"card":"body-secret"}`),
 		http.Header{"Authorization": {"Bearer header-secret"}, "X-Request-ID": {"log-test"}})
 
-	line := waitLog(t, gw.logs, "request_id=log-test")
+	line := gw.logs.Wait(t, logWait, "request_id=log-test")
 	for _, want := range []string{
 		"msg=request", "method=POST", "path=/api/v1/orders/9", "route=/api/v1/orders", "service=" + svc,
 		"instance=" + up.id, "attempts=1", "status=202", "bytes=5", "took=", "client=127.0.0.1",
@@ -156,7 +156,7 @@ func TestAccessLogRejected(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("status = %d, want 404", resp.StatusCode)
 	}
-	line := waitLog(t, gw.logs, "request_id=rejected-1", "msg=request")
+	line := gw.logs.Wait(t, logWait, "request_id=rejected-1", "msg=request")
 	if !strings.Contains(line, "status=404") || !strings.Contains(line, `route= `) {
 		t.Errorf("access log line = %s, want status 404 and no route", line)
 	}

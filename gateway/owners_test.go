@@ -11,6 +11,7 @@ import (
 
 	"github.com/kitshop/kitshop/gateway"
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/internal/testlog"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
 )
@@ -62,7 +63,7 @@ func TestConsulRefusesConflictingClaims(t *testing.T) {
 	prefix, pinnedPrefix := "/api/v1/c"+suffix, "/api/v1/p"+suffix
 	public := "GET " + prefix + ",GET " + pinnedPrefix
 
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	src := gateway.NewPinnedConsulSource(client, log.NewLogfmtLogger(logs), gateway.Owners{pinnedPrefix: pinned}, fastRetry)
 	t.Cleanup(src.Stop)
 	gw := consulGateway(t, src, authtest.NewSigner(t).KeySource(), logs)

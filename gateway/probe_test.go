@@ -224,10 +224,10 @@ func TestProbeStoppedInstance(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if lines := tg.logs.lines("instance unresponsive; skipping it"); len(lines) != 1 {
+	if lines := tg.logs.Lines("instance unresponsive; skipping it"); len(lines) != 1 {
 		t.Errorf("got %d unresponsive log lines, want 1: %q", len(lines), lines)
 	}
-	if lines := tg.logs.lines("back in rotation", "proof=probe"); len(lines) != 1 {
+	if lines := tg.logs.Lines("back in rotation", "proof=probe"); len(lines) != 1 {
 		t.Errorf("got %d back-in-rotation log lines, want 1: %q", len(lines), lines)
 	}
 }
@@ -299,7 +299,7 @@ func TestProbeBusyInstanceStaysInRotation(t *testing.T) {
 	if n := failed.Load(); n > 0 {
 		t.Errorf("%d requests to a busy instance failed, want none", n)
 	}
-	if lines := tg.logs.lines("instance unresponsive"); len(lines) > 0 {
+	if lines := tg.logs.Lines("instance unresponsive"); len(lines) > 0 {
 		t.Errorf("a busy instance was taken for unresponsive: %q", lines)
 	}
 }
@@ -314,7 +314,7 @@ func TestProbeRefusedConnection(t *testing.T) {
 		gateway.Route{Prefix: "/api", Service: svc, Instances: []consul.Instance{deadInstance(t, svc+"-dead", svc), good.instance(svc)},
 			Public: allPublic(t, "/api")})
 	deadline := time.Now().Add(detectWithin)
-	for len(tg.logs.lines("instance unresponsive", "failed_probes=1", "connection refused")) == 0 {
+	for len(tg.logs.Lines("instance unresponsive", "failed_probes=1", "connection refused")) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the refused instance was not found unresponsive within %v", detectWithin)
 		}
@@ -325,7 +325,7 @@ func TestProbeRefusedConnection(t *testing.T) {
 			t.Fatalf("POST %d: %d %q %v, want the good instance's answer", i, r.status, r.body, r.err)
 		}
 	}
-	if lines := tg.logs.lines("retrying on another instance"); len(lines) > 0 {
+	if lines := tg.logs.Lines("retrying on another instance"); len(lines) > 0 {
 		t.Errorf("requests were sent to the refused instance after it was found: %q", lines)
 	}
 }

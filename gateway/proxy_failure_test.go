@@ -171,7 +171,7 @@ func TestProxyAllInstancesDead(t *testing.T) {
 		Instances: []consul.Instance{deadInstance(t, svc+"-1", svc), deadInstance(t, svc+"-2", svc)}})
 	resp, body := gw.do(t, http.MethodPost, "/api", strings.NewReader("{}"), nil)
 	wantProblem(t, resp, body, http.StatusServiceUnavailable, "unavailable")
-	waitLog(t, gw.logs, "attempts=2", "status=503")
+	gw.logs.Wait(t, logWait, "attempts=2", "status=503")
 }
 
 func TestProxyUnknownPrefix(t *testing.T) {
@@ -280,21 +280,5 @@ func TestNewRejectsBadConfig(t *testing.T) {
 				t.Errorf("New error = %v, want it to mention %q", err, tt.wantErr)
 			}
 		})
-	}
-}
-
-// waitLog waits briefly for a log line with all of subs: the access log is
-// written after the response has gone out.
-func waitLog(t testing.TB, logs *syncBuffer, subs ...string) string {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		if lines := logs.lines(subs...); len(lines) > 0 {
-			return lines[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q; logs:\n%s", subs, logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

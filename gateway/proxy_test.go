@@ -165,7 +165,7 @@ func TestProxyRetriesRefusedConnection(t *testing.T) {
 			if got := live.hits.Load(); got != 4 {
 				t.Errorf("live instance got %d requests, want 4", got)
 			}
-			waitLog(t, gw.logs, "attempts=2", "instance="+live.id, "status=201")
+			gw.logs.Wait(t, logWait, "attempts=2", "instance="+live.id, "status=201")
 		})
 	}
 }
@@ -309,5 +309,5 @@ func TestProxyTimeoutCoversSlowBody(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("request took %v, want it cut at the upstream timeout", took)
 	}
-	waitLog(t, gw.logs, "aborted=true")
+	gw.logs.Wait(t, logWait, "aborted=true")
 }

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/google/uuid"
 
+	"github.com/kitshop/kitshop/internal/testlog"
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/httpx"
@@ -31,13 +31,13 @@ import (
 type httpFixture struct {
 	*fixture
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *testlog.Buffer
 }
 
 func newHTTPFixture(t *testing.T, httpOpts []user.HTTPOption, opts ...user.Option) *httpFixture {
 	t.Helper()
 	f := newFixture(t, opts...)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	logger := log.NewLogfmtLogger(logs)
 	svc := user.LoggingMiddleware(logger)(f.svc)
 	eps := user.NewEndpoints(svc, f.signer.Verifier()).Wrap(func(method string) endpoint.Middleware {
@@ -46,24 +46,6 @@ func newHTTPFixture(t *testing.T, httpOpts []user.HTTPOption, opts ...user.Optio
 	srv := httptest.NewServer(requestid.HTTPMiddleware(user.NewHTTPHandler(eps, logger, httpOpts...)))
 	t.Cleanup(srv.Close)
 	return &httpFixture{fixture: f, srv: srv, logs: logs}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 type httpResult struct {

@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/go-kit/log"
 
+	"github.com/kitshop/kitshop/internal/testlog"
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/errs"
 )
@@ -190,7 +190,7 @@ func TestClientCredentialsFetchTimeout(t *testing.T) {
 func TestClientCredentialsLogsNoSecrets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newTokenServer()
-		var logs syncBuffer
+		var logs testlog.Buffer
 		cc := auth.NewClientCredentials(func() []string { return []string{tokenURL("down"), tokenURL("user")} },
 			testClientID, testSecret, hosts{"user": srv}.client(), auth.WithTokenLogger(log.NewLogfmtLogger(&logs)))
 		wantToken(t, cc, "token-1")
@@ -245,24 +245,6 @@ func TestClientCredentialsOverHTTP(t *testing.T) {
 		wantToken(t, cc, "token-1")
 	}
 	wantRequests(t, ts, 1)
-}
-
-// syncBuffer is a strings.Builder safe for the fetch goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 var (

@@ -1,7 +1,6 @@
 package liveconfig_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/kitshop/kitshop/internal/devenv"
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/internal/testlog"
 	"github.com/kitshop/kitshop/kit/liveconfig"
 )
 
@@ -22,29 +22,12 @@ import (
 // tests: the promise is a second, with slack for a loaded machine.
 const applyWithin = 5 * time.Second
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	client *liveconfig.Client
 	raw    *api.KV
 	store  *liveconfig.Store
 	schema liveconfig.Schema
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	reg    *prometheus.Registry
 }
 
@@ -64,7 +47,7 @@ func newFixture(t *testing.T, addr string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{client: client, raw: c.KV(), schema: schema, logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	f := &fixture{client: client, raw: c.KV(), schema: schema, logs: &testlog.Buffer{}, reg: prometheus.NewRegistry()}
 	f.store = liveconfig.NewStore(client, schema, liveconfig.Options{
 		Logger: log.NewLogfmtLogger(f.logs), Registerer: f.reg, WaitTime: 10 * time.Second,
 	})
@@ -104,24 +87,6 @@ func eventually[T comparable](t *testing.T, what string, get func() T, want T) {
 	}
 }
 
-// waitLog waits for a log line holding substr and returns that line: the
-// store applies a value before it logs the change, so a reader who saw the
-// value can still be ahead of the line.
-func (f *fixture) waitLog(t *testing.T, substr string) string {
-	t.Helper()
-	deadline := time.Now().Add(applyWithin)
-	for {
-		for _, line := range strings.Split(f.logs.String(), "\n") {
-			if strings.Contains(line, substr) {
-				return line
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q after %v:\n%s", substr, applyWithin, f.logs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func TestStoreAppliesChanges(t *testing.T) {
 	f := newFixture(t, testenv.Consul(t).Addr())
@@ -147,12 +112,12 @@ func TestStoreAppliesChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "timeout", timeout.Get, 250*time.Millisecond)
-	f.waitLog(t, `key=request-timeout old=10s new=250ms by=bob`)
+	f.logs.Wait(t, applyWithin, `key=request-timeout old=10s new=250ms by=bob`)
 
 	// Written without kitctl: applied, and not attributed to the last author.
 	f.put(t, "request-timeout", "2s")
 	eventually(t, "timeout", timeout.Get, 2*time.Second)
-	if line := f.waitLog(t, "key=request-timeout old=250ms new=2s"); strings.Contains(line, "by=") {
+	if line := f.logs.Wait(t, applyWithin, "key=request-timeout old=250ms new=2s"); strings.Contains(line, "by=") {
 		t.Errorf("a raw write was attributed to an author: %s", line)
 	}
 
@@ -187,7 +152,7 @@ func TestStoreIgnoresInvalidValues(t *testing.T) {
 	if got := limit.Get(); got != 5 {
 		t.Errorf("limit after an invalid value = %v, want the previous 5", got)
 	}
-	f.waitLog(t, "invalid live setting ignored")
+	f.logs.Wait(t, applyWithin, "invalid live setting ignored")
 	if err := f.client.Set(context.Background(), f.schema, "rate-limit", "-3", "alice"); err == nil {
 		t.Error("Client.Set wrote an invalid value")
 	}
@@ -266,5 +231,5 @@ func TestStoreKeepsValuesWhileConsulIsDown(t *testing.T) {
 	if got := burst.Get(); got != 9 {
 		t.Errorf("burst while Consul is down = %d, want 9", got)
 	}
-	f.waitLog(t, "live configuration unreachable")
+	f.logs.Wait(t, applyWithin, "live configuration unreachable")
 }

@@ -1,35 +1,16 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-kit/log"
 
+	"github.com/kitshop/kitshop/internal/testlog"
 	"github.com/kitshop/kitshop/kit/server"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestRunDebugListener checks the profiles are served on the debug
 // listener only, never on the public port, and that the debug listener is
@@ -37,7 +18,7 @@ func (b *syncBuffer) String() string {
 func TestRunDebugListener(t *testing.T) {
 	httpLn, debugLn := listen(t), listen(t)
 	public, debug := "http://"+httpLn.Addr().String(), "http://"+debugLn.Addr().String()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,25 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/internal/testlog"
 )
-
-// syncBuffer is a log written by the settler while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSettlerWaits checks the wait between measurements against a real
 // broker: it lasts while a consumer works through its backlog, ends when
@@ -63,7 +45,7 @@ func TestSettlerWaits(t *testing.T) {
 		}
 	}
 
-	var log syncBuffer
+	var log testlog.Buffer
 	s := newSettler(ctx, srv.URL(), "", &log)
 	defer s.Close()
 	s.every, s.stuck, s.max = 20*time.Millisecond, 500*time.Millisecond, 10*time.Second
@@ -118,7 +100,7 @@ func TestSettlerWaits(t *testing.T) {
 // TestSettlerWithoutBroker checks that a stack without a reachable broker
 // gives a settler that does not wait and says why.
 func TestSettlerWithoutBroker(t *testing.T) {
-	var log syncBuffer
+	var log testlog.Buffer
 	s := newSettler(context.Background(), "nats://127.0.0.1:1", "", &log)
 	defer s.Close()
 	if s.na == "" || !strings.Contains(log.String(), "do not wait") {

@@ -13,13 +13,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
 
 	"github.com/kitshop/kitshop/internal/testenv"
+	"github.com/kitshop/kitshop/internal/testlog"
 	"github.com/kitshop/kitshop/kit/auth"
 	"github.com/kitshop/kitshop/kit/auth/authtest"
 	"github.com/kitshop/kitshop/kit/consul"
@@ -163,7 +163,7 @@ func TestRun(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
@@ -250,7 +250,7 @@ func TestRunMetricsNotRoutable(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-consul-addr", consulAddr, "-drain-timeout", "2s",
@@ -349,7 +349,7 @@ func get(t *testing.T, url, token string) (int, string, http.Header) {
 
 // waitFor waits until the logs match re and returns the first submatch,
 // failing early if run returns.
-func waitFor(t *testing.T, logs *syncBuffer, done <-chan error, re *regexp.Regexp) string {
+func waitFor(t *testing.T, logs *testlog.Buffer, done <-chan error, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -377,30 +377,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestRunCutsSlowBody: a client that sends its headers and a part of the
 // body it announced, then nothing, loses its connection after -read-timeout,
 // on a route and on the gateway's own paths alike.
 func TestRunCutsSlowBody(t *testing.T) {
 	consulAddr := testenv.Consul(t).Addr()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-consul-addr", consulAddr,
