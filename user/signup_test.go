@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,17 +46,29 @@ func TestSignUpThrottlePerClient(t *testing.T) {
 func busyPool(t *testing.T) *user.HashPool {
 	t.Helper()
 	pool := user.NewHashPool(1, 0)
-	started, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error)
-	go func() { done <- pool.Do(context.Background(), func() { close(started); <-release }) }()
-	<-started
-	t.Cleanup(func() {
-		close(release)
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	occupy(t, pool)
 	return pool
+}
+
+// occupy holds one worker of pool until release is called or the test
+// ends.
+func occupy(t *testing.T, pool *user.HashPool) (release func()) {
+	t.Helper()
+	started, stop := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() { done <- pool.Do(context.Background(), func() { close(started); <-stop }) }()
+	<-started
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(stop)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
 
 func TestHashPool(t *testing.T) {
