@@ -87,7 +87,6 @@ func eventually[T comparable](t *testing.T, what string, get func() T, want T) {
 	}
 }
 
-
 func TestStoreAppliesChanges(t *testing.T) {
 	f := newFixture(t, testenv.Consul(t).Addr())
 	ctx := context.Background()
