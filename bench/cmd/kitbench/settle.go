@@ -33,7 +33,7 @@ var outboxDatabases = []string{"user", "product", "order", "payment"}
 // settler waits until the work a measurement left behind is done: every
 // outbox relayed and every JetStream consumer caught up. An order row
 // places orders faster than payment and notification follow them, and
-// the events of a 10 s round take seconds more to drain; without the wait
+// on a slow machine its events take seconds more to drain; without the wait
 // the next row (or the half-rate measurement) would compete with that
 // backlog for the same two cores, and its figure would depend on the
 // rotation.
