@@ -161,7 +161,7 @@ func TestProcessStopKillsWholeGroup(t *testing.T) {
 			if err := syscall.Kill(p.Pid(), 0); err == nil && alive(p.Pid()) {
 				t.Errorf("leader %d survived Stop", p.Pid())
 			}
-			if log := p.LogTail(5); !strings.Contains(log, "sh started") {
+			if log := p.LogTail(5); !strings.Contains(log, "==> sh starting at ") {
 				t.Errorf("log tail = %q, want the start header", log)
 			}
 			if err := p.Stop(time.Second); err != nil {
@@ -368,4 +368,31 @@ func TestBinaryLookupOverrides(t *testing.T) {
 			t.Errorf("PostgresBinDir = %v, want an error naming $%s", err, devenv.EnvPostgresBinDir)
 		}
 	})
+}
+
+// TestProcessLogEndsWithTheChildsLastWords checks that a child which fails
+// at once, before StartProcess has returned, still has the last line of its
+// log: what a caller quotes as the reason it failed.
+func TestProcessLogEndsWithTheChildsLastWords(t *testing.T) {
+	for i := range 20 {
+		logPath := filepath.Join(t.TempDir(), "fail.log")
+		p, err := devenv.StartProcess(context.Background(), devenv.ProcessConfig{
+			Name:    "fail",
+			Path:    "/bin/sh",
+			Args:    []string{"-c", "echo 'fail: database: connection refused' >&2; exit 1"},
+			LogPath: logPath,
+		})
+		if err != nil {
+			t.Fatalf("StartProcess: %v", err)
+		}
+		select {
+		case <-p.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the child did not exit")
+		}
+		tail := strings.TrimSpace(p.LogTail(5))
+		if !strings.HasSuffix(tail, "fail: database: connection refused") || !strings.HasPrefix(tail, "==> fail starting at ") {
+			t.Fatalf("run %d: log = %q, want the header, then the child's line last", i, tail)
+		}
+	}
 }

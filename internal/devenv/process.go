@@ -82,10 +82,13 @@ func StartProcess(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 		Pdeathsig:  stopSig,
 		Credential: cfg.Credential,
 	}
+	// The header goes first: a child that fails at once may have written
+	// its last words and exited before Start returns, and they must stay
+	// the log's last line.
+	fmt.Fprintf(out, "==> %s starting at %s\n", cfg.Name, time.Now().UTC().Format(time.RFC3339))
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
 	}
-	fmt.Fprintf(out, "==> %s started (pid %d) at %s\n", cfg.Name, cmd.Process.Pid, time.Now().UTC().Format(time.RFC3339))
 
 	p := &Process{
 		name:    cfg.Name,
