@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kitshop/kitshop/internal/testenv"
@@ -20,15 +19,7 @@ import (
 func TestSettlerWaits(t *testing.T) {
 	srv := testenv.OwnNATS(t)
 	ctx := context.Background()
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.JetStream(t, srv.URL())
 	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SETTLE", Subjects: []string{"settle.>"}})
 	if err != nil {
 		t.Fatal(err)

@@ -120,15 +120,7 @@ func TestRunServes(t *testing.T) {
 		"-smtp-addr", mail.Addr(), "-smtp-from", "kitshop <shop@kitshop.example>")
 	base := "http://" + inst.HTTPAddr
 
-	nc, err := nats.Connect(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.JetStream(t, broker.URL())
 	// The address comes with the registration, on the user stream; an
 	// order event handled before it makes no email (the streams are not
 	// ordered with each other), so the order comes once the welcome is out.

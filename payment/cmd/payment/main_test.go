@@ -93,15 +93,7 @@ func TestRunHandlesOrderEvents(t *testing.T) {
 		"-jwks-url", issuer.URL+auth.JWKSPath, "-nats-url", broker.URL(), "-slow-card-delay", "50ms")
 
 	// The order service's side: its stream, and one confirmed order.
-	nc, err := nats.Connect(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.JetStream(t, broker.URL())
 	if err := events.EnsureStream(ctx, js, events.StreamConfig{Name: orderv1.Stream, Subjects: []string{orderv1.StreamSubjects}}); err != nil {
 		t.Fatal(err)
 	}

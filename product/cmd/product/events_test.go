@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kitshop/kitshop/internal/testenv"
@@ -40,15 +39,7 @@ func TestRunPublishesChanges(t *testing.T) {
 		t.Fatalf("patch = %d %s", status, body)
 	}
 
-	nc, err := nats.Connect(testenv.NATS(t).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.JetStream(t, testenv.NATS(t).URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var got []productv1.ProductChanged_Change
